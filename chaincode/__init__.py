@@ -1,0 +1,1 @@
+"""fedledger's governance chaincode: contracts plus the chaincode-as-a-service runtime."""

@@ -1,0 +1,158 @@
+"""An in-memory ledger for fast unit tests of contract logic.
+
+It follows the Fabric rules contracts can observe: reads return committed state only; a
+refused call (status >= 400) commits nothing; history keeps every committed version; one
+event per transaction. It is a test double only: every behaviour that matters is also tested
+on the real network (tests/integration).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chaincode.runtime import canonical
+from chaincode.runtime.contract import Router
+from chaincode.runtime.identity import ClientIdentity, identity_from_cert
+from chaincode.runtime.proposal import TransactionContext
+from chaincode.runtime.stub import KV, ChaincodeEvent, KeyModification, Page, Stub
+
+_Key = tuple[str, str]  # (collection, key)
+
+
+def make_identity(msp_id: str, ou: str = "admin", cn: str | None = None) -> ClientIdentity:
+    """A throwaway self-signed identity with the given NodeOU, for tests."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn or f"{ou}@{msp_id.lower()}"),
+        ]
+    )
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return identity_from_cert(msp_id, cert.public_bytes(serialization.Encoding.PEM))
+
+
+@dataclass
+class Result:
+    status: int
+    message: str
+    payload: bytes
+    event: ChaincodeEvent | None
+    tx_id: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def json(self) -> Any:
+        return canonical.loads(self.payload) if self.payload else None
+
+
+@dataclass
+class InMemoryLedger:
+    state: dict[_Key, bytes] = field(default_factory=dict)
+    history: dict[str, list[KeyModification]] = field(default_factory=dict)
+    events: list[ChaincodeEvent] = field(default_factory=list)
+    channel_id: str = "fedledger"
+    _tx_counter: itertools.count = field(default_factory=itertools.count)
+
+    def invoke(
+        self,
+        router: Router,
+        caller: ClientIdentity,
+        function: str,
+        args: Any | None = None,
+        *,
+        timestamp_ms: int = 1_767_225_600_000,
+        transient: dict[str, bytes] | None = None,
+        raw_args: Sequence[bytes] | None = None,
+    ) -> Result:
+        """Run one transaction; commit its writes only if it succeeded."""
+        tx_id = hashlib.sha256(f"tx-{next(self._tx_counter)}".encode()).hexdigest()
+        context = TransactionContext(
+            channel_id=self.channel_id,
+            tx_id=tx_id,
+            timestamp_seconds=timestamp_ms // 1000,
+            timestamp_nanos=(timestamp_ms % 1000) * 1_000_000,
+            creator=caller,
+            transient=transient or {},
+        )
+        if raw_args is None:
+            raw_args = [function.encode()] + ([] if args is None else [canonical.dumps(args)])
+        stub = MemoryStub(self, context, raw_args)
+        status, message, payload = router.invoke(stub)
+        if status < 400:
+            stub.commit()
+            if stub.event is not None:
+                self.events.append(stub.event)
+        return Result(status, message, payload, stub.event if status < 400 else None, tx_id)
+
+    def public_snapshot(self) -> dict[str, bytes]:
+        return {k: v for (c, k), v in self.state.items() if c == ""}
+
+
+class MemoryStub(Stub):
+    def __init__(self, ledger: InMemoryLedger, context: TransactionContext, args: Sequence[bytes]) -> None:
+        super().__init__(context, args)
+        self._ledger = ledger
+        self._writes: dict[_Key, bytes | None] = {}
+        self._purges: set[_Key] = set()
+
+    def _get(self, collection: str, key: str) -> bytes | None:
+        return self._ledger.state.get((collection, key))
+
+    def _write(self, collection: str, key: str, value: bytes | None) -> None:
+        self._writes[(collection, key)] = value
+
+    def _purge(self, collection: str, key: str) -> None:
+        self._purges.add((collection, key))
+
+    def _get_hash(self, collection: str, key: str) -> bytes | None:
+        value = self._ledger.state.get((collection, key))
+        return None if value is None else hashlib.sha256(value).digest()
+
+    def _range(self, collection: str, start: str, end: str, page_size: int, bookmark: str) -> Page:
+        lo = bookmark or start
+        keys = sorted(k for (c, k) in self._ledger.state if c == collection and k >= lo and (not end or k < end))
+        if page_size:
+            page, rest = keys[:page_size], keys[page_size:]
+            items = [KV(k, self._ledger.state[(collection, k)]) for k in page]
+            return Page(items, rest[0] if rest else "")
+        return Page([KV(k, self._ledger.state[(collection, k)]) for k in keys], "")
+
+    def _history(self, key: str) -> list[KeyModification]:
+        return list(self._ledger.history.get(key, []))
+
+    def commit(self) -> None:
+        ts = self.context
+        for (collection, key), value in self._writes.items():
+            if value is None:
+                self._ledger.state.pop((collection, key), None)
+            else:
+                self._ledger.state[(collection, key)] = value
+            if collection == "":
+                self._ledger.history.setdefault(key, []).append(
+                    KeyModification(ts.tx_id, value or b"", ts.timestamp_seconds, ts.timestamp_nanos, value is None)
+                )
+        for collection, key in self._purges:
+            self._ledger.state.pop((collection, key), None)

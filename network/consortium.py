@@ -1,0 +1,285 @@
+"""Bringing the local consortium up and down: the consortium admin's view of the network.
+
+``up`` is idempotent: on a fresh state directory it generates keys, renders configs, creates
+the channel, starts every node and deploys the chaincode; on an existing one it just starts
+whatever is not running, and the ledgers carry on where they stopped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from network import channel, lifecycle, process
+from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
+from network.chaincode_package import build_package, issue_tls_pair
+from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml
+from network.nodes import LaunchSpec, chaincode_spec, orderer_spec, peer_spec
+from network.state import StateDir, default_state_dir
+from network.topology import CHAINCODE_NAME, CHANNEL, Org, Topology
+
+CRYPTO_CONFIG = Path(__file__).resolve().parent.parent / "crypto-config" / "crypto-config.yaml"
+CHAINCODE_VERSION = "1.0"
+CHAINCODE_SEQUENCE = 1
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    kind: str
+    org: str
+    port: int
+    pid: int | None
+    running: bool
+    healthy: bool
+
+
+class Network:
+    """One local consortium network rooted at a state directory."""
+
+    def __init__(
+        self,
+        state: StateDir,
+        topology: Topology,
+        progress: Progress | None = None,
+        batch_timeout: str = "250ms",
+        batch_max_messages: int = 500,
+    ) -> None:
+        self.state = state
+        self.topology = topology
+        self.progress = progress or (lambda _msg: None)
+        self.batch_timeout = batch_timeout
+        self.batch_max_messages = batch_max_messages
+
+    @classmethod
+    def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
+        """Open the network at ``state_dir``, keeping the ports it was created with."""
+        state = StateDir(state_dir or default_state_dir())
+        manifest = state.read_manifest()
+        topology = Topology(port_base=manifest["port_base"]) if "port_base" in manifest else Topology.from_env()
+        return cls(state, topology, progress)
+
+    # --- lifecycle of the whole network -----------------------------------------------------
+    def up(self) -> None:
+        started = time.monotonic()
+        manifest = self.state.read_manifest()
+        if manifest.get("ready"):
+            self.progress(f"network exists in {self.state.root}; starting stopped nodes")
+            self._start_all(manifest)
+            self.progress(f"network up in {time.monotonic() - started:.1f}s")
+            return
+        if self.state.root.exists() and any(self.state.root.iterdir()):
+            self.progress("found an unfinished network; removing it and starting over")
+            self.down(purge=True)
+        self._check_ports_free()
+        self.progress("generating keys and certificates (cryptogen)")
+        run_tool(
+            [fabric_bin("cryptogen"), "generate", f"--config={CRYPTO_CONFIG}", f"--output={self.state.crypto}"],
+            what="cryptogen",
+        )
+        self.progress("rendering configs and the channel genesis block (configtxgen)")
+        configtx = render_configtx(self.topology, self.state, self.batch_timeout, self.batch_max_messages)
+        render_core_yaml(self.state)
+        copy_orderer_yaml(self.state)
+        channel.create_genesis_block(self.state, str(configtx.parent))
+        manifest = {
+            "port_base": self.topology.port_base,
+            "channel": CHANNEL,
+            "fabric_release": fabric_release(),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "ready": False,
+        }
+        self.state.write_manifest(manifest)
+
+        self.progress(f"starting {len(self.topology.orderers)} Raft orderers")
+        for node in self.topology.orderers:
+            self._launch(orderer_spec(node, self.state))
+        for node in self.topology.orderers:
+            self._wait_healthy(orderer_spec(node, self.state))
+        self.progress(f"joining orderers to channel '{CHANNEL}' (osnadmin)")
+        for node in self.topology.orderers:
+            channel.join_orderer(self.state, node)
+
+        self.progress(f"starting {len(self.topology.peers)} peers")
+        for node in self.topology.peers:
+            self._launch(peer_spec(node, self.state))
+        for node in self.topology.peers:
+            self._wait_healthy(peer_spec(node, self.state))
+        self.progress("joining peers to the channel")
+        for org in self.topology.application_orgs:
+            channel.join_peer(self.topology, self.state, org)
+
+        self.progress("packaging the chaincode as a service, one package per org")
+        package_ids = self._package_chaincode()
+        manifest["chaincode"] = {
+            "name": CHAINCODE_NAME,
+            "version": CHAINCODE_VERSION,
+            "sequence": CHAINCODE_SEQUENCE,
+            "package_ids": package_ids,
+        }
+        self.state.write_manifest(manifest)
+        for org in self.topology.application_orgs:
+            spec = chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id])
+            self._launch(spec)
+        self.progress("installing the chaincode on every peer")
+        for org in self.topology.application_orgs:
+            lifecycle.install(
+                self.topology, self.state, org, str(self.state.chaincode_dir(org) / f"{self._label()}.tar.gz")
+            )
+        self.progress("approving the chaincode definition (every org)")
+        for org in self.topology.application_orgs:
+            lifecycle.approve(
+                self.topology, self.state, org, package_ids[org.msp_id], CHAINCODE_VERSION, CHAINCODE_SEQUENCE
+            )
+        self.progress("committing the chaincode definition (MAJORITY endorsement)")
+        lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
+        for org in self.topology.application_orgs:
+            self._wait_port(chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id]))
+        manifest["ready"] = True
+        self.state.write_manifest(manifest)
+        self.progress(f"network up in {time.monotonic() - started:.1f}s")
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every node (chaincode services first); with ``purge`` delete all state."""
+        stopped = []
+        names = [self.topology.chaincode_service_name(o) for o in self.topology.application_orgs]
+        names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
+        for name in names:
+            if process.stop(self.state.pid(name)):
+                stopped.append(name)
+        if purge and self.state.root.exists():
+            shutil.rmtree(self.state.root)
+        return stopped
+
+    def status(self) -> list[NodeStatus]:
+        manifest = self.state.read_manifest()
+        out = []
+        for spec, kind, org in self._all_specs(manifest):
+            record = process.read_record(self.state.pid(spec.name))
+            running = process.alive(record)
+            healthy = running and self._is_healthy(spec)
+            out.append(
+                NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy)
+            )
+        return out
+
+    def restart(self, name: str) -> None:
+        """Stop (if running) and start one node, then wait until it is healthy."""
+        spec = self._spec_by_name(name)
+        process.stop(self.state.pid(spec.name))
+        self._launch(spec)
+        self._wait_healthy(spec) if spec.health_url else self._wait_port(spec)
+
+    def kill(self, name: str) -> bool:
+        """SIGKILL one node, as a crash would (tests use this)."""
+        return process.kill(self.state.pid(self._spec_by_name(name).name))
+
+    def log_path(self, name: str) -> Path:
+        return self.state.log(self._spec_by_name(name).name)
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _label(self) -> str:
+        return f"{CHAINCODE_NAME}_{CHAINCODE_VERSION}"
+
+    def _package_chaincode(self) -> dict[str, str]:
+        ids = {}
+        for org in self.topology.application_orgs:
+            cc_dir = self.state.chaincode_dir(org)
+            ca_cert, ca_key = self.state.tls_ca_cert(org), self.state.tls_ca_key(org)
+            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", cc_dir / "tls", "server")
+            issue_tls_pair(ca_cert, ca_key, f"peer-client.{org.domain}", cc_dir / "tls", "client")
+            connection = {
+                "address": f"127.0.0.1:{self.topology.peer_of(org).chaincode_service_port}",
+                "dial_timeout": "10s",
+                "tls_required": True,
+                "client_auth_required": True,
+                "root_cert": ca_cert.read_text(),
+                "client_cert": (cc_dir / "tls" / "client.crt").read_text(),
+                "client_key": (cc_dir / "tls" / "client.key").read_text(),
+            }
+            ids[org.msp_id] = build_package(cc_dir, self._label(), connection).package_id
+        return ids
+
+    def _all_specs(self, manifest: dict) -> list[tuple[LaunchSpec, str, str]]:
+        specs = [(orderer_spec(n, self.state), "orderer", n.org.name) for n in self.topology.orderers]
+        specs += [(peer_spec(n, self.state), "peer", n.org.name) for n in self.topology.peers]
+        package_ids = manifest.get("chaincode", {}).get("package_ids", {})
+        for org in self.topology.application_orgs:
+            if org.msp_id in package_ids:
+                specs.append(
+                    (chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id]), "chaincode", org.name)
+                )
+        return specs
+
+    def _spec_by_name(self, name: str) -> LaunchSpec:
+        for spec, _, _ in self._all_specs(self.state.read_manifest()):
+            if spec.name == name or spec.name.split(".")[0] + "." + spec.name.split(".")[-1] == name:
+                return spec
+        known = ", ".join(s.name for s, _, _ in self._all_specs(self.state.read_manifest()))
+        raise KeyError(f"unknown node {name!r}; known: {known}")
+
+    def _start_all(self, manifest: dict) -> None:
+        specs = self._all_specs(manifest)
+        for kind in ("orderer", "peer", "chaincode"):
+            batch = [s for s, k, _ in specs if k == kind]
+            for spec in batch:
+                if not process.alive(process.read_record(self.state.pid(spec.name))):
+                    self._launch(spec)
+            for spec in batch:
+                self._wait_healthy(spec) if spec.health_url else self._wait_port(spec)
+
+    def _launch(self, spec: LaunchSpec) -> None:
+        self.state.data(spec.name).mkdir(parents=True, exist_ok=True)
+        process.start(spec.name, spec.argv, spec.env, self.state.log(spec.name), self.state.pid(spec.name))
+
+    def _check_ports_free(self) -> None:
+        busy = []
+        for spec, _, _ in self._all_specs({}):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", spec.port)) == 0:
+                    busy.append(f"{spec.name}:{spec.port}")
+        if busy:
+            raise ToolError(
+                f"ports already in use: {', '.join(busy)}; another network may be running "
+                "(try `fedledger network down`, or set FEDLEDGER_PORT_BASE)"
+            )
+
+    def _is_healthy(self, spec: LaunchSpec) -> bool:
+        if spec.health_url is None:
+            with socket.socket() as s:
+                s.settimeout(1)
+                return s.connect_ex(("127.0.0.1", spec.port)) == 0
+        try:
+            with urllib.request.urlopen(spec.health_url, timeout=2) as resp:  # noqa: S310 - loopback
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _wait_healthy(self, spec: LaunchSpec, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._is_healthy(spec):
+                return
+            if not process.alive(process.read_record(self.state.pid(spec.name))):
+                raise ToolError(f"{spec.name} exited during start-up; last log lines:\n{self._tail(spec.name)}")
+            time.sleep(0.2)
+        raise ToolError(f"{spec.name} not healthy after {timeout:.0f}s; last log lines:\n{self._tail(spec.name)}")
+
+    _wait_port = _wait_healthy
+
+    def _tail(self, name: str, lines: int = 20) -> str:
+        path = self.state.log(name)
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def org(self, name: str) -> Org:
+        return self.topology.org(name)

@@ -1,0 +1,130 @@
+"""How each node is launched: its program and environment.
+
+A native Fabric node is a binary plus a dozen environment variables over the base config;
+this module is the one place those variables are written down, next to the loopback ports of
+network/topology.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from network.binaries import fabric_bin
+from network.state import StateDir
+from network.topology import Node, Org, Topology
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str | None  # operations /healthz, or None for a TCP check
+    port: int
+
+
+def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
+    tls = state.node_dir(node) / "tls"
+    admin_tls_ca = state.tls_ca_cert(node.org)
+    data = state.data(node.name)
+    env = {
+        "FABRIC_CFG_PATH": str(state.orderer_config),
+        "FABRIC_LOGGING_SPEC": "info:grpc=warning",
+        "ORDERER_GENERAL_LISTENADDRESS": "127.0.0.1",
+        "ORDERER_GENERAL_LISTENPORT": str(node.port),
+        "ORDERER_GENERAL_LOCALMSPID": node.org.msp_id,
+        "ORDERER_GENERAL_LOCALMSPDIR": str(state.node_dir(node) / "msp"),
+        "ORDERER_GENERAL_TLS_ENABLED": "true",
+        "ORDERER_GENERAL_TLS_PRIVATEKEY": str(tls / "server.key"),
+        "ORDERER_GENERAL_TLS_CERTIFICATE": str(tls / "server.crt"),
+        "ORDERER_GENERAL_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+        "ORDERER_GENERAL_CLUSTER_CLIENTCERTIFICATE": str(tls / "server.crt"),
+        "ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY": str(tls / "server.key"),
+        "ORDERER_GENERAL_CLUSTER_ROOTCAS": f"[{tls / 'ca.crt'}]",
+        "ORDERER_GENERAL_BOOTSTRAPMETHOD": "none",
+        "ORDERER_CHANNELPARTICIPATION_ENABLED": "true",
+        "ORDERER_FILELEDGER_LOCATION": str(data / "ledger"),
+        "ORDERER_CONSENSUS_WALDIR": str(data / "etcdraft" / "wal"),
+        "ORDERER_CONSENSUS_SNAPDIR": str(data / "etcdraft" / "snapshot"),
+        "ORDERER_OPERATIONS_LISTENADDRESS": f"127.0.0.1:{node.operations_port}",
+        "ORDERER_METRICS_PROVIDER": "prometheus",
+        "ORDERER_ADMIN_LISTENADDRESS": f"127.0.0.1:{node.admin_port}",
+        "ORDERER_ADMIN_TLS_ENABLED": "true",
+        "ORDERER_ADMIN_TLS_CERTIFICATE": str(tls / "server.crt"),
+        "ORDERER_ADMIN_TLS_PRIVATEKEY": str(tls / "server.key"),
+        "ORDERER_ADMIN_TLS_ROOTCAS": f"[{tls / 'ca.crt'}]",
+        "ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED": "true",
+        "ORDERER_ADMIN_TLS_CLIENTROOTCAS": f"[{admin_tls_ca}]",
+    }
+    return LaunchSpec(
+        node.name,
+        [fabric_bin("orderer")],
+        env,
+        f"http://127.0.0.1:{node.operations_port}/healthz",
+        node.port,
+    )
+
+
+def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
+    tls = state.node_dir(node) / "tls"
+    data = state.data(node.name)
+    env = {
+        "FABRIC_CFG_PATH": str(state.peer_config),
+        "FABRIC_LOGGING_SPEC": "info:grpc,gossip,gossip.discovery,gossip.election=warning",
+        "CORE_PEER_ID": node.fqdn,
+        "CORE_PEER_ADDRESS": node.address,
+        "CORE_PEER_LISTENADDRESS": node.address,
+        "CORE_PEER_CHAINCODEADDRESS": f"127.0.0.1:{node.chaincode_listen_port}",
+        "CORE_PEER_CHAINCODELISTENADDRESS": f"127.0.0.1:{node.chaincode_listen_port}",
+        "CORE_PEER_GOSSIP_BOOTSTRAP": node.address,
+        "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
+        "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
+        "CORE_PEER_GOSSIP_ORGLEADER": "true",
+        "CORE_PEER_LOCALMSPID": node.org.msp_id,
+        "CORE_PEER_MSPCONFIGPATH": str(state.node_dir(node) / "msp"),
+        "CORE_PEER_TLS_ENABLED": "true",
+        "CORE_PEER_TLS_CERT_FILE": str(tls / "server.crt"),
+        "CORE_PEER_TLS_KEY_FILE": str(tls / "server.key"),
+        "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
+        "CORE_PEER_FILESYSTEMPATH": str(data),
+        "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(data / "snapshots"),
+        "CORE_OPERATIONS_LISTENADDRESS": f"127.0.0.1:{node.operations_port}",
+        "CORE_METRICS_PROVIDER": "prometheus",
+    }
+    return LaunchSpec(
+        node.name, [fabric_bin("peer"), "node", "start"], env, f"http://127.0.0.1:{node.operations_port}/healthz", node.port
+    )
+
+
+def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: str) -> LaunchSpec:
+    """The org's chaincode service: fedledger's Python chaincode behind mutual TLS."""
+    peer = topology.peer_of(org)
+    cc_dir = state.chaincode_dir(org)
+    env = {
+        "CHAINCODE_ID": package_id,
+        "CHAINCODE_SERVER_ADDRESS": f"127.0.0.1:{peer.chaincode_service_port}",
+        "CHAINCODE_TLS_CERT": str(cc_dir / "tls" / "server.crt"),
+        "CHAINCODE_TLS_KEY": str(cc_dir / "tls" / "server.key"),
+        "CHAINCODE_CLIENT_CA_CERT": str(state.tls_ca_cert(org)),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return LaunchSpec(
+        topology.chaincode_service_name(org), [sys.executable, "-m", "chaincode"], env, None, peer.chaincode_service_port
+    )
+
+
+def admin_env(topology: Topology, org: Org, state: StateDir, user: str = "Admin") -> dict[str, str]:
+    """Environment for the `peer` CLI acting as ``user`` of ``org`` against the org's peer."""
+    peer = topology.peer_of(org)
+    return {
+        "FABRIC_CFG_PATH": str(state.peer_config),
+        "FABRIC_LOGGING_SPEC": "warning",
+        "CORE_PEER_LOCALMSPID": org.msp_id,
+        "CORE_PEER_MSPCONFIGPATH": str(state.user_dir(org, user) / "msp"),
+        "CORE_PEER_ADDRESS": peer.address,
+        "CORE_PEER_TLS_ENABLED": "true",
+        "CORE_PEER_TLS_ROOTCERT_FILE": str(state.node_dir(peer) / "tls" / "ca.crt"),
+        "CORE_PEER_TLS_CLIENTCERT_FILE": str(state.user_dir(org, user) / "tls" / "client.crt"),
+        "CORE_PEER_TLS_CLIENTKEY_FILE": str(state.user_dir(org, user) / "tls" / "client.key"),
+    }

@@ -1,0 +1,135 @@
+"""The shape of the local consortium: orgs, nodes and the loopback ports they use.
+
+Pure data, no side effects. Ports come from one base (``FEDLEDGER_PORT_BASE``, default 7100)
+so that a test network and a demo network can run side by side: every node gets a slot of ten
+ports and each port has a fixed offset inside its slot.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+CHANNEL = "fedledger"
+CHAINCODE_NAME = "fedledger"
+DEFAULT_PORT_BASE = 7100
+
+# offsets inside a node's slot of ten ports
+LISTEN, PEER_CC_LISTEN, OPERATIONS, ORDERER_ADMIN = 0, 1, 2, 3
+CHAINCODE_SERVICE, IPFS_API, IPFS_GATEWAY, IPFS_SWARM = 5, 6, 7, 8
+
+
+@dataclass(frozen=True)
+class Org:
+    name: str  # "HospitalA"
+    msp_id: str  # "HospitalAMSP"
+    domain: str  # "hospitala.fedledger.local"
+    kind: str  # "hospital" | "regulator" | "orderer"
+
+    @property
+    def short(self) -> str:
+        return self.domain.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # "orderer1", "peer0.hospitala"
+    kind: str  # "orderer" | "peer"
+    org: Org
+    slot_base: int
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name.split('.')[0]}.{self.org.domain}"
+
+    @property
+    def port(self) -> int:
+        return self.slot_base + LISTEN
+
+    @property
+    def operations_port(self) -> int:
+        return self.slot_base + OPERATIONS
+
+    @property
+    def admin_port(self) -> int:
+        if self.kind != "orderer":
+            raise ValueError("only orderers have an admin port")
+        return self.slot_base + ORDERER_ADMIN
+
+    @property
+    def chaincode_listen_port(self) -> int:
+        return self.slot_base + PEER_CC_LISTEN
+
+    @property
+    def chaincode_service_port(self) -> int:
+        """Port of this peer's org chaincode service (chaincode as a service)."""
+        return self.slot_base + CHAINCODE_SERVICE
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+ORDERER_ORG = Org("OrdererOrg", "OrdererMSP", "orderer.fedledger.local", "orderer")
+HOSPITALS = (
+    Org("HospitalA", "HospitalAMSP", "hospitala.fedledger.local", "hospital"),
+    Org("HospitalB", "HospitalBMSP", "hospitalb.fedledger.local", "hospital"),
+    Org("HospitalC", "HospitalCMSP", "hospitalc.fedledger.local", "hospital"),
+)
+REGULATOR = Org("Regulator", "RegulatorMSP", "regulator.fedledger.local", "regulator")
+
+
+@dataclass(frozen=True)
+class Topology:
+    port_base: int = DEFAULT_PORT_BASE
+    orderer_count: int = 3
+    application_orgs: tuple[Org, ...] = HOSPITALS + (REGULATOR,)
+    nodes: tuple[Node, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        nodes: list[Node] = []
+        slot = 0
+        for i in range(1, self.orderer_count + 1):
+            nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot))
+            slot += 1
+        for org in self.application_orgs:
+            nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot))
+            slot += 1
+        object.__setattr__(self, "nodes", tuple(nodes))
+
+    @classmethod
+    def from_env(cls) -> Topology:
+        return cls(port_base=int(os.environ.get("FEDLEDGER_PORT_BASE", DEFAULT_PORT_BASE)))
+
+    @property
+    def orderers(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind == "orderer"]
+
+    @property
+    def peers(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind == "peer"]
+
+    @property
+    def hospitals(self) -> list[Org]:
+        return [o for o in self.application_orgs if o.kind == "hospital"]
+
+    def org(self, name_or_msp: str) -> Org:
+        """Look an application org up by name, MSP ID or short name (case-insensitive)."""
+        wanted = name_or_msp.lower()
+        for org in self.application_orgs:
+            if wanted in (org.name.lower(), org.msp_id.lower(), org.short):
+                return org
+        known = ", ".join(o.name for o in self.application_orgs)
+        raise KeyError(f"unknown org {name_or_msp!r}; known: {known}")
+
+    def peer_of(self, org: Org) -> Node:
+        return next(n for n in self.peers if n.org == org)
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name or n.fqdn == name:
+                return n
+        raise KeyError(f"unknown node {name!r}; known: {', '.join(n.name for n in self.nodes)}")
+
+    def chaincode_service_name(self, org: Org) -> str:
+        return f"chaincode.{org.short}"

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Installs everything fedledger runs on, idempotently, into a per-user cache:
+#   - Hyperledger Fabric's peer, orderer, configtxgen, configtxlator, cryptogen, osnadmin,
+#     built from Fabric's Go module at the pinned release (scripts/versions.env);
+#   - Fabric's sampleconfig (core.yaml, orderer.yaml) copied from the Go module cache;
+#   - Kubo (IPFS) from its Go module;
+#   - the project's Python 3.11 virtualenv from requirements.lock.
+# Each part is keyed by its pin and skipped when already present, so a second run takes
+# seconds. At the end it writes .fedledger/paths.env, which scripts/with-env sources.
+#
+# Usage: scripts/install.sh [--quiet]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=versions.env
+source "$ROOT/scripts/versions.env"
+CACHE=${FEDLEDGER_CACHE:-$HOME/.cache/fedledger}
+QUIET=${1:-}
+PYTHON=${FEDLEDGER_PYTHON:-python3.11}
+
+say() { [ "$QUIET" = "--quiet" ] || echo "[install] $*" >&2; }
+die() { echo "[install] ERROR: $*" >&2; exit 1; }
+started=$(date +%s)
+
+command -v go >/dev/null || die "Go is required (>= 1.24) to build Fabric and Kubo; none on PATH."
+command -v "$PYTHON" >/dev/null || die "$PYTHON is required; set FEDLEDGER_PYTHON to another 3.11 interpreter."
+
+# go_build_tools DIR MODULE VERSION PACKAGES...: builds PACKAGES of MODULE@VERSION into DIR/bin
+# through a throwaway module in DIR. (`go install pkg@version` is not used: it asks the proxy
+# for the module's version list, which the proxy here refuses.)
+go_build_tools() {
+  local dir=$1 module=$2 version=$3; shift 3
+  local toolchain=${GO_BUILD_TOOLCHAIN:-local}
+  mkdir -p "$dir/bin"
+  printf 'module fedledger.local/tools\n\ngo 1.24\n\nrequire %s %s\n' "$module" "$version" > "$dir/go.mod"
+  (cd "$dir" && GOTOOLCHAIN=$toolchain GOFLAGS=-mod=mod GOBIN="$dir/bin" go build -trimpath -o "$dir/bin/" "$@") \
+    || die "go build of $module@$version failed (see the output above)"
+}
+
+# --- Fabric ---------------------------------------------------------------------------------
+FABRIC_DIR=$CACHE/fabric-$FABRIC_RELEASE-${FABRIC_COMMIT:0:12}
+if [ ! -f "$FABRIC_DIR/.done" ]; then
+  say "building Hyperledger Fabric $FABRIC_RELEASE ($FABRIC_COMMIT) with go build; first time takes 1-3 min"
+  pkgs=()
+  for c in peer orderer configtxgen configtxlator cryptogen osnadmin; do
+    pkgs+=("github.com/hyperledger/fabric/cmd/$c")
+  done
+  go_build_tools "$FABRIC_DIR" github.com/hyperledger/fabric "$FABRIC_MODULE_VERSION" "${pkgs[@]}"
+  modsrc=$(cd "$FABRIC_DIR" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/hyperledger/fabric)
+  [ -f "$modsrc/sampleconfig/core.yaml" ] || die "sampleconfig not found in $modsrc"
+  rm -rf "$FABRIC_DIR/sampleconfig"
+  cp -r "$modsrc/sampleconfig" "$FABRIC_DIR/sampleconfig"
+  chmod -R u+w "$FABRIC_DIR/sampleconfig"
+  echo "$FABRIC_RELEASE $FABRIC_COMMIT" > "$FABRIC_DIR/.done"
+  say "fabric binaries ready in $FABRIC_DIR/bin"
+else
+  say "fabric $FABRIC_RELEASE: cached"
+fi
+
+# --- Kubo -----------------------------------------------------------------------------------
+KUBO_DIR=$CACHE/kubo-$KUBO_VERSION
+if [ ! -f "$KUBO_DIR/.done" ]; then
+  say "building Kubo $KUBO_VERSION with go build; first time takes 2-5 min"
+  # Kubo v0.39.0 depends on cockroachdb/swiss, whose runtime hooks stop at Go 1.25; build it
+  # with the Go 1.25 toolchain, which the Go module proxy serves as golang.org/toolchain.
+  GO_BUILD_TOOLCHAIN=$KUBO_GO_TOOLCHAIN \
+    go_build_tools "$KUBO_DIR" github.com/ipfs/kubo "$KUBO_VERSION" github.com/ipfs/kubo/cmd/ipfs
+  echo "$KUBO_VERSION" > "$KUBO_DIR/.done"
+  say "kubo ready in $KUBO_DIR/bin"
+else
+  say "kubo $KUBO_VERSION: cached"
+fi
+
+# --- Python virtualenv ----------------------------------------------------------------------
+lock_hash=$(sha256sum "$ROOT/requirements.lock" | cut -c1-12)
+VENV=$CACHE/venv-py311-$lock_hash
+if [ ! -f "$VENV/.done" ]; then
+  say "creating the Python virtualenv $VENV from requirements.lock"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
+    --no-deps -r "$ROOT/requirements.lock"
+  "$VENV/bin/python" -m pip check || die "the pinned Python dependencies are inconsistent"
+  touch "$VENV/.done"
+else
+  say "python virtualenv: cached"
+fi
+
+# --- paths for the rest of the project --------------------------------------------------------
+mkdir -p "$ROOT/.fedledger"
+cat > "$ROOT/.fedledger/paths.env" <<EOF
+# written by scripts/install.sh; sourced by scripts/with-env
+FEDLEDGER_FABRIC_BIN=$FABRIC_DIR/bin
+FEDLEDGER_FABRIC_SAMPLECONFIG=$FABRIC_DIR/sampleconfig
+FEDLEDGER_FABRIC_RELEASE=$FABRIC_RELEASE
+FEDLEDGER_IPFS_BIN=$KUBO_DIR/bin/ipfs
+FEDLEDGER_VENV=$VENV
+EOF
+say "done in $(( $(date +%s) - started )) s"
