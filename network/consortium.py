@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.gateway import Gateway, GatewayError
 from network import channel, lifecycle, process
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
@@ -52,12 +53,14 @@ class Network:
         progress: Progress | None = None,
         batch_timeout: str = "250ms",
         batch_max_messages: int = 500,
+        loadtest: bool = False,
     ) -> None:
         self.state = state
         self.topology = topology
         self.progress = progress or (lambda _msg: None)
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
+        self.loadtest = loadtest
 
     @classmethod
     def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
@@ -65,7 +68,7 @@ class Network:
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()
         topology = Topology(port_base=manifest["port_base"]) if "port_base" in manifest else Topology.from_env()
-        return cls(state, topology, progress)
+        return cls(state, topology, progress, loadtest=bool(manifest.get("loadtest", False)))
 
     # --- lifecycle of the whole network -----------------------------------------------------
     def up(self) -> None:
@@ -74,6 +77,7 @@ class Network:
         if manifest.get("ready"):
             self.progress(f"network exists in {self.state.root}; starting stopped nodes")
             self._start_all(manifest)
+            self.wait_endorsable()
             self.progress(f"network up in {time.monotonic() - started:.1f}s")
             return
         if self.state.root.exists() and any(self.state.root.iterdir()):
@@ -96,6 +100,9 @@ class Network:
             "fabric_release": fabric_release(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "ready": False,
+            "loadtest": self.loadtest,
+            "batch_timeout": self.batch_timeout,
+            "batch_max_messages": self.batch_max_messages,
         }
         self.state.write_manifest(manifest)
 
@@ -127,8 +134,7 @@ class Network:
         }
         self.state.write_manifest(manifest)
         for org in self.topology.application_orgs:
-            spec = chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id])
-            self._launch(spec)
+            self._launch(self._chaincode_spec(org, package_ids[org.msp_id]))
         self.progress("installing the chaincode on every peer")
         for org in self.topology.application_orgs:
             lifecycle.install(
@@ -142,10 +148,33 @@ class Network:
         self.progress("committing the chaincode definition (MAJORITY endorsement)")
         lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
         for org in self.topology.application_orgs:
-            self._wait_port(chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id]))
+            self._wait_port(self._chaincode_spec(org, package_ids[org.msp_id]))
+        self.progress("waiting until every org can gather endorsements (gossip + discovery)")
+        self.wait_endorsable()
         manifest["ready"] = True
         self.state.write_manifest(manifest)
         self.progress(f"network up in {time.monotonic() - started:.1f}s")
+
+    def wait_endorsable(self, timeout: float = 90.0) -> None:
+        """Block until each org's gateway can build an endorsement plan for the chaincode.
+
+        Peers learn about each other and about the committed chaincode through gossip, a few
+        seconds after the definition commits; until then the gateway answers "no combination
+        of peers can be derived". An endorsement of a read-only call is requested (and never
+        submitted) to probe exactly what a real submit needs.
+        """
+        deadline = time.monotonic() + timeout
+        for org in self.topology.application_orgs:
+            with self.gateway(org.name, "User1") as gw:
+                contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
+                while True:
+                    try:
+                        contract.endorse(contract.new_proposal("List"))
+                        break
+                    except GatewayError as exc:
+                        if time.monotonic() > deadline:
+                            raise ToolError(f"{org.name} still cannot gather endorsements: {exc}") from None
+                        time.sleep(0.5)
 
     def down(self, purge: bool = False) -> list[str]:
         """Stop every node (chaincode services first); with ``purge`` delete all state."""
@@ -186,6 +215,9 @@ class Network:
         return self.state.log(self._spec_by_name(name).name)
 
     # --- helpers ----------------------------------------------------------------------------
+    def _chaincode_spec(self, org: Org, package_id: str) -> LaunchSpec:
+        return chaincode_spec(self.topology, org, self.state, package_id, self.loadtest)
+
     def _label(self) -> str:
         return f"{CHAINCODE_NAME}_{CHAINCODE_VERSION}"
 
@@ -214,9 +246,7 @@ class Network:
         package_ids = manifest.get("chaincode", {}).get("package_ids", {})
         for org in self.topology.application_orgs:
             if org.msp_id in package_ids:
-                specs.append(
-                    (chaincode_spec(self.topology, org, self.state, package_ids[org.msp_id]), "chaincode", org.name)
-                )
+                specs.append((self._chaincode_spec(org, package_ids[org.msp_id]), "chaincode", org.name))
         return specs
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
@@ -283,3 +313,15 @@ class Network:
 
     def org(self, name: str) -> Org:
         return self.topology.org(name)
+
+    def gateway(self, org_name: str, user: str = "Admin", **kw: object) -> Gateway:
+        """A Gateway client for ``user`` of ``org_name`` (Admin or User1), on that org's peer."""
+        org = self.topology.org(org_name)
+        peer = self.topology.peer_of(org)
+        return Gateway.connect(
+            peer.address,
+            self.state.node_dir(peer) / "tls" / "ca.crt",
+            self.state.user_dir(org, user) / "msp",
+            org.msp_id,
+            **kw,  # type: ignore[arg-type]
+        )

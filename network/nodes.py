@@ -81,6 +81,15 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
         "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
         "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
         "CORE_PEER_GOSSIP_ORGLEADER": "true",
+        # loopback-sized gossip timers: peers find each other and the committed chaincode in
+        # seconds instead of the defaults' 25 s reconnect interval
+        "CORE_PEER_GOSSIP_ALIVETIMEINTERVAL": "2s",
+        "CORE_PEER_GOSSIP_ALIVEEXPIRATIONTIMEOUT": "10s",
+        "CORE_PEER_GOSSIP_RECONNECTINTERVAL": "2s",
+        "CORE_PEER_GOSSIP_PUBLISHSTATEINFOINTERVAL": "1s",
+        "CORE_PEER_GOSSIP_REQUESTSTATEINFOINTERVAL": "1s",
+        "CORE_PEER_GOSSIP_PULLINTERVAL": "1s",
+        "CORE_PEER_GOSSIP_MEMBERSHIPTRACKERINTERVAL": "2s",
         "CORE_PEER_LOCALMSPID": node.org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(state.node_dir(node) / "msp"),
         "CORE_PEER_TLS_ENABLED": "true",
@@ -97,7 +106,9 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
     )
 
 
-def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: str) -> LaunchSpec:
+def chaincode_spec(
+    topology: Topology, org: Org, state: StateDir, package_id: str, loadtest: bool = False
+) -> LaunchSpec:
     """The org's chaincode service: fedledger's Python chaincode behind mutual TLS."""
     peer = topology.peer_of(org)
     cc_dir = state.chaincode_dir(org)
@@ -108,6 +119,7 @@ def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: st
         "CHAINCODE_TLS_KEY": str(cc_dir / "tls" / "server.key"),
         "CHAINCODE_CLIENT_CA_CERT": str(state.tls_ca_cert(org)),
         "PYTHONUNBUFFERED": "1",
+        "FEDLEDGER_LOADTEST_CONTRACT": "1" if loadtest else "0",
     }
     return LaunchSpec(
         topology.chaincode_service_name(org), [sys.executable, "-m", "chaincode"], env, None, peer.chaincode_service_port

@@ -1,0 +1,1 @@
+"""The hospital agent: gateway client, local training, proofs, aggregation, storage."""

@@ -1,0 +1,36 @@
+"""Fabric Gateway client: Gateway -> Network -> Contract, as in fabric-gateway."""
+
+from agent.gateway.errors import (
+    CommitError,
+    CommitStatusError,
+    EndorseError,
+    EvaluateError,
+    GatewayError,
+    PeerDetail,
+    SubmitError,
+)
+from agent.gateway.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint, FileCheckpoint
+from agent.gateway.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
+from agent.gateway.identity import Identity, Signer, load_msp_identity
+
+__all__ = [
+    "ChaincodeEvent",
+    "ChaincodeEventStream",
+    "Checkpoint",
+    "CommitError",
+    "CommitStatusError",
+    "Contract",
+    "EndorseError",
+    "EvaluateError",
+    "FileCheckpoint",
+    "Gateway",
+    "GatewayError",
+    "Identity",
+    "Network",
+    "PeerDetail",
+    "Signer",
+    "SubmitError",
+    "SubmitResult",
+    "Timeouts",
+    "load_msp_identity",
+]

@@ -1,0 +1,51 @@
+"""`fedledger bench ...`: benchmarks that print figures and write JSON (never timed asserts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+console = Console()
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Measure the system; every benchmark prints its figures and can write them as JSON."""
+
+
+@bench_group.command("ledger")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the results here.")
+@click.option("--clients", default="1,4,16", show_default=True, help="Comma-separated client counts.")
+@click.option("--window", default=8, show_default=True, help="Transactions in flight per client.")
+@click.option("--warmup", default=5.0, show_default=True, help="Seconds of warm-up per level.")
+@click.option("--duration", default=20.0, show_default=True, help="Measured seconds per level.")
+@click.option("--port-base", default=27100, show_default=True, help="Ports of the throw-away bench network.")
+@click.option("--batch-timeout", default="100ms", show_default=True, help="Orderer BatchTimeout.")
+@click.option("--batch-max", default=500, show_default=True, help="Orderer MaxMessageCount per block.")
+def ledger(
+    json_path: Path | None,
+    clients: str,
+    window: int,
+    warmup: float,
+    duration: float,
+    port_base: int,
+    batch_timeout: str,
+    batch_max: int,
+) -> None:
+    """Commit latency and sustained throughput of registry-style writes, 1/4/16 clients."""
+    from bench import ledger as bench_ledger
+
+    levels = [int(c) for c in clients.split(",") if c.strip()]
+    result = bench_ledger.run(
+        levels, window, warmup, duration, port_base, batch_timeout, batch_max, progress=console.print
+    )
+    console.print(
+        f"[bold]{result['clients']} clients:[/bold] p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+        f"{result['tps']} tps (targets: p50 <= 300 ms, >= 300 tps)"
+    )
+    if json_path:
+        bench_ledger.write_json(result, json_path)
+        console.print(f"wrote {json_path}")

@@ -1,0 +1,28 @@
+"""The `fedledger` command line: one entry point for every user of the system."""
+
+from __future__ import annotations
+
+import click
+
+from agent.registry_cli import registry_group
+from bench.cli import bench_group
+from fedledger import __version__
+from fedledger.demo import demo
+from network.cli import network_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fedledger")
+def cli() -> None:
+    """fedledger: hospitals train medical models together on a Hyperledger Fabric ledger,
+    without moving patient data."""
+
+
+cli.add_command(network_group)
+cli.add_command(registry_group)
+cli.add_command(demo)
+cli.add_command(bench_group)
+
+
+def main() -> None:
+    cli(prog_name="fedledger")

@@ -1,0 +1,132 @@
+"""`fedledger network ...`: the consortium admin's commands for the local network."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from network.binaries import ToolError
+from network.consortium import Network
+from network.state import StateDir, default_state_dir
+from network.topology import Topology
+
+console = Console(stderr=True)
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Network state directory [default: .fedledger/network or $FEDLEDGER_NETWORK_DIR].",
+)
+
+
+def open_network(state_dir: Path | None, port_base: int | None = None) -> Network:
+    started = time.monotonic()
+
+    def progress(msg: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {msg}")
+
+    if port_base is not None:
+        state = StateDir(state_dir or default_state_dir())
+        return Network(state, Topology(port_base=port_base), progress)
+    return Network.open(state_dir, progress)
+
+
+@click.group("network")
+def network_group() -> None:
+    """Bring the local consortium network up and down, inspect and repair it."""
+
+
+@network_group.command("up")
+@state_dir_option
+@click.option("--port-base", type=int, default=None, help="First loopback port [default: 7100 or $FEDLEDGER_PORT_BASE].")
+def up(state_dir: Path | None, port_base: int | None) -> None:
+    """Create (first time) or restart the consortium: 3 Raft orderers, peers of HospitalA/B/C
+    and the Regulator, channel 'fedledger', and the governance chaincode as a service."""
+    net = open_network(state_dir, port_base)
+    try:
+        net.up()
+    except ToolError as exc:
+        console.print(f"[red]network up failed:[/red] {exc}")
+        console.print("Logs are in " + str(net.state.root / "logs"))
+        sys.exit(1)
+    _print_status(net)
+
+
+@network_group.command("down")
+@state_dir_option
+@click.option("--purge", is_flag=True, help="Also delete keys, ledgers and logs.")
+def down(state_dir: Path | None, purge: bool) -> None:
+    """Stop every node; ledgers are kept unless --purge."""
+    net = open_network(state_dir)
+    stopped = net.down(purge=purge)
+    console.print(f"stopped {len(stopped)} processes" + (" and deleted the network state" if purge else ""))
+
+
+@network_group.command("status")
+@state_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(state_dir: Path | None, as_json: bool) -> None:
+    """Show every node: process, port and health (operations endpoint)."""
+    net = open_network(state_dir)
+    if as_json:
+        click.echo(json.dumps([s.__dict__ for s in net.status()], indent=2))
+        return
+    _print_status(net)
+
+
+@network_group.command("logs")
+@state_dir_option
+@click.argument("node")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines from the end.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+def logs(state_dir: Path | None, node: str, lines: int, follow: bool) -> None:
+    """Print a node's log (e.g. orderer1, peer0.hospitala, chaincode.hospitalb)."""
+    net = open_network(state_dir)
+    try:
+        path = net.log_path(node)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from None
+    if not path.exists():
+        raise click.ClickException(f"no log yet at {path}")
+    with open(path, errors="replace") as fh:
+        for line in deque(fh, maxlen=lines):
+            click.echo(line, nl=False)
+        while follow:
+            line = fh.readline()
+            if line:
+                click.echo(line, nl=False)
+            else:
+                time.sleep(0.3)
+
+
+@network_group.command("restart")
+@state_dir_option
+@click.argument("node")
+def restart(state_dir: Path | None, node: str) -> None:
+    """Restart one node and wait until it is healthy again."""
+    net = open_network(state_dir)
+    try:
+        net.restart(node)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from None
+    except ToolError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"{node} restarted")
+
+
+def _print_status(net: Network) -> None:
+    table = Table(title=f"fedledger network ({net.state.root})")
+    for col in ("node", "kind", "org", "port", "pid", "state"):
+        table.add_column(col)
+    for s in net.status():
+        state = "[green]healthy[/green]" if s.healthy else ("[yellow]starting[/yellow]" if s.running else "[red]down[/red]")
+        table.add_row(s.name, s.kind, s.org, str(s.port), str(s.pid or "-"), state)
+    Console().print(table)
