@@ -56,7 +56,7 @@ def join_orderer(state: StateDir, node: Node) -> None:
 
 
 def orderer_channel_status(state: StateDir, node: Node) -> dict[str, object]:
-    argv = [fabric_bin("osnadmin"), "channel", "info", "--channelID", CHANNEL]
+    argv = [fabric_bin("osnadmin"), "channel", "list", "--channelID", CHANNEL]
     out = run_tool(argv + orderer_admin_args(state, node), what=f"osnadmin info on {node.name}")
     start = out.find("{")
     return json.loads(out[start:]) if start >= 0 else {}

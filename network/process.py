@@ -42,6 +42,11 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def pid_alive(pid: int) -> bool:
+    """True if a (non-zombie) process with this pid exists."""
+    return _cmdline(pid) is not None and not _is_zombie(pid)
+
+
 def read_record(pid_file: Path) -> ProcessRecord | None:
     try:
         data = json.loads(pid_file.read_text())

@@ -1,0 +1,39 @@
+"""One real Fabric network per test session (native processes, TLS, Raft, ccaas).
+
+It lives in a temporary state directory on its own ports (FEDLEDGER_TEST_PORT_BASE, default
+17100), so a demo network on the default ports is never disturbed. Tearing it down is itself
+checked: a node process left behind fails the session.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from network import process
+from network.consortium import Network
+from network.state import StateDir
+from network.topology import Topology
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    root = tmp_path_factory.mktemp("fabric") / "network"
+    port_base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100"))
+    started = time.monotonic()
+    net = Network(StateDir(root), Topology(port_base=port_base), progress=lambda m: print(f"[network] {m}"))
+    try:
+        net.up()
+    except Exception:
+        net.down()
+        raise
+    print(f"[network] up in {time.monotonic() - started:.1f}s")
+    yield net
+    records = {s.name: s.pid for s in net.status() if s.pid}
+    stopped = net.down()
+    survivors = [name for name, pid in records.items() if process.pid_alive(pid)]
+    assert not survivors, f"processes survived `network down`: {survivors}"
+    assert sorted(stopped) == sorted(records), "down did not report every node it stopped"

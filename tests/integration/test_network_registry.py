@@ -1,0 +1,217 @@
+"""The registry on the real network: bring-up, writes by each org, refusals, events,
+crash recovery of a peer, MVCC retries. One network for the whole module (session fixture)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+
+import pytest
+
+from agent.gateway import Checkpoint, GatewayError
+from network import channel, lifecycle
+from network.consortium import Network
+from network.topology import CHAINCODE_NAME, CHANNEL
+
+pytestmark = pytest.mark.integration
+
+
+def share_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def entry(msp_id: str, name: str | None = None) -> dict[str, str]:
+    return {
+        "msp_id": msp_id,
+        "display_name": name or f"{msp_id} test hospital",
+        "share_key": share_key(),
+        "contact": f"ops@{msp_id.lower()}.example.org",
+    }
+
+
+def registry(net: Network, org: str, user: str = "Admin"):  # noqa: ANN201
+    gw = net.gateway(org, user)
+    return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
+
+
+def heights(net: Network) -> dict[str, int]:
+    return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.application_orgs}
+
+
+def registered(net: Network, org: str) -> None:
+    gw, contract = registry(net, org)
+    with gw:
+        try:
+            contract.submit("Register", entry(net.org(org).msp_id))
+        except GatewayError as exc:
+            assert exc.chaincode_status == 409, exc
+
+
+def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
+    statuses = network.status()
+    assert len(statuses) == 3 + 4 + 4  # orderers, peers, chaincode services
+    assert all(s.healthy for s in statuses), [s for s in statuses if not s.healthy]
+    for org in network.topology.application_orgs:
+        assert channel.list_channels(network.topology, network.state, org) == [CHANNEL]
+        assert lifecycle.committed_sequence(network.topology, network.state, org) == 1
+    for orderer in network.topology.orderers:
+        info = channel.orderer_channel_status(network.state, orderer)
+        assert info.get("status") == "active" and info.get("consensusRelation") == "consenter"
+
+
+def test_each_hospital_registers_and_every_peer_agrees(network: Network) -> None:
+    for org in network.topology.hospitals:
+        registered(network, org.name)
+    # every org's peer answers the same registry (queries pinned to that org's peer)
+    gw, contract = registry(network, "Regulator", "User1")
+    with gw:
+        views = {o.msp_id: contract.evaluate("List", target_orgs=[o.msp_id]) for o in network.topology.application_orgs}
+    first = next(iter(views.values()))
+    assert {e["msp_id"] for e in first} >= {o.msp_id for o in network.topology.hospitals}
+    assert all(v == first for v in views.values())
+
+
+@pytest.mark.parametrize(
+    ("caller_org", "user", "target", "status", "fragment"),
+    [
+        ("HospitalB", "Admin", "HospitalAMSP", 403, "HospitalBMSP may not write the record of HospitalAMSP"),
+        ("Regulator", "Admin", "RegulatorMSP", 403, "read-only regulator"),
+        ("HospitalA", "User1", "HospitalAMSP", 403, "only an admin of HospitalAMSP"),
+    ],
+)
+def test_wrong_caller_is_refused_and_nothing_changes(
+    network: Network, caller_org: str, user: str, target: str, status: int, fragment: str
+) -> None:
+    registered(network, "HospitalA")
+    gw_r, reader = registry(network, "Regulator", "User1")
+    before_list = reader.evaluate("List")
+    before_heights = heights(network)
+    gw, contract = registry(network, caller_org, user)
+    with gw, gw_r:
+        with pytest.raises(GatewayError) as info:
+            contract.submit("Update", entry(target, "hijacked"))
+        assert info.value.chaincode_status == status
+        assert fragment in str(info.value)
+        # every endorsing peer's refusal is reported with its address and org
+        assert all(d.address and d.msp_id for d in info.value.details)
+        assert reader.evaluate("List") == before_list
+    assert heights(network) == before_heights
+
+
+def test_malformed_arguments_are_refused(network: Network) -> None:
+    gw, contract = registry(network, "HospitalA")
+    with gw:
+        for bad, fragment in [
+            ({**entry("HospitalAMSP"), "share_key": "short"}, "share_key"),
+            ({**entry("HospitalAMSP"), "display_name": "x" * 5000}, "display_name"),
+            (b"{not json", "not valid JSON"),
+            (b"x" * (300 * 1024), "limit"),
+        ]:
+            with pytest.raises(GatewayError) as info:
+                contract.submit("Update", bad)
+            assert info.value.chaincode_status == 400, info.value
+            assert fragment in str(info.value)
+
+
+def test_events_arrive_and_resume_from_checkpoint(network: Network) -> None:
+    registered(network, "HospitalC")
+    gw, contract = registry(network, "HospitalC")
+    start_height = heights(network)["HospitalC"]
+    checkpoint = Checkpoint(block_number=start_height)
+    received = []
+    with gw:
+        stream = contract.network.chaincode_events(CHAINCODE_NAME, checkpoint)
+
+        def consume() -> None:
+            for event in stream:
+                received.append(event)
+                if len(received) == 2:
+                    return
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        first = contract.submit("Update", entry("HospitalCMSP", "C v-next"))
+        second = contract.submit("Update", entry("HospitalCMSP", "C v-next-next"))
+        reader.join(timeout=30)
+        stream.close()
+        assert [e.tx_id for e in received] == [first.tx_id, second.tx_id]
+        assert received[0].name == "registry.updated"
+        assert received[1].json()["version"] == received[0].json()["version"] + 1
+        # resume after the first event: only the second arrives again, nothing is repeated
+        resumed = contract.network.chaincode_events(CHAINCODE_NAME, Checkpoint(received[0].block_number, first.tx_id))
+        got = next(iter(resumed))
+        resumed.close()
+        assert got.tx_id == second.tx_id
+
+
+def test_concurrent_updates_of_one_key_are_retried_not_lost(network: Network) -> None:
+    registered(network, "HospitalB")
+    gw, contract = registry(network, "HospitalB")
+    with gw:
+        version_before = contract.evaluate("Get", {"msp_id": "HospitalBMSP"})["version"]
+        results: list = []
+        errors: list = []
+
+        def update(i: int) -> None:
+            try:
+                results.append(contract.submit("Update", entry("HospitalBMSP", f"B concurrent {i}"), max_attempts=10))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=update, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        after = contract.evaluate("Get", {"msp_id": "HospitalBMSP"})
+    assert after["version"] == version_before + 6
+    assert any(r.attempts > 1 for r in results), "expected at least one MVCC conflict to be retried"
+
+
+def test_killed_peer_restarts_and_catches_up(network: Network) -> None:
+    registered(network, "HospitalA")
+    assert network.kill("peer0.hospitalc")
+    gw, contract = registry(network, "HospitalA")
+    with gw:
+        # MAJORITY (3 of 4 orgs) still holds without HospitalC's peer
+        for i in range(3):
+            contract.submit("Update", entry("HospitalAMSP", f"A while C is down {i}"))
+    network.restart("peer0.hospitalc")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        h = heights(network)
+        if len(set(h.values())) == 1:
+            break
+        time.sleep(0.5)
+    assert len(set(h.values())) == 1, f"heights differ after restart: {h}"
+    gw_r, reader = registry(network, "Regulator", "User1")
+    with gw_r:
+        # the other peers' gateways learn through gossip that C is back, within seconds
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                on_c = reader.evaluate("Get", {"msp_id": "HospitalAMSP"}, target_orgs=["HospitalCMSP"])
+                break
+            except GatewayError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        on_a = reader.evaluate("Get", {"msp_id": "HospitalAMSP"}, target_orgs=["HospitalAMSP"])
+    assert on_c == on_a and on_c["display_name"] == "A while C is down 2"
+    network.wait_endorsable()
+
+
+def test_history_is_visible_to_the_regulator(network: Network) -> None:
+    registered(network, "HospitalA")
+    gw, contract = registry(network, "HospitalA")
+    with gw:
+        contract.submit("Update", entry("HospitalAMSP", "A historic"))
+    gw_r, reader = registry(network, "Regulator", "User1")
+    with gw_r:
+        history = reader.evaluate("History", {"msp_id": "HospitalAMSP"})
+    versions = [h["entry"]["version"] for h in history]
+    assert versions == sorted(versions) and versions[0] == 1
+    assert history[-1]["entry"]["display_name"] == "A historic"
