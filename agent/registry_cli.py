@@ -17,7 +17,7 @@ from network.topology import CHAINCODE_NAME, CHANNEL
 console = Console(width=None if Console().is_terminal else 130)
 
 
-def registry_contract(state_dir: Path | None, org: str, user: str):  # noqa: ANN201 - Contract
+def registry_contract(state_dir: Path | None, org: str, user: str):
     net = open_network(state_dir)
     gateway = net.gateway(org, user)
     return net, gateway.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
@@ -50,7 +50,8 @@ def register(
         result = contract.submit("Update" if update else "Register", args)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
-    console.print(f"{o.msp_id} registered, version {result.json()['version']} (tx {result.tx_id[:16]}…, block {result.block_number})")
+    version = result.json()["version"]
+    console.print(f"{o.msp_id} registered, version {version} (tx {result.tx_id[:16]}…, block {result.block_number})")
 
 
 @registry_group.command("list")

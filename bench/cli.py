@@ -16,8 +16,9 @@ def bench_group() -> None:
 
 
 @bench_group.command("ledger")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the results here.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
 @click.option("--clients", default="1,4,16", show_default=True, help="Comma-separated client counts.")
 @click.option("--window", default=8, show_default=True, help="Transactions in flight per client.")
 @click.option("--warmup", default=5.0, show_default=True, help="Seconds of warm-up per level.")

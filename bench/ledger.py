@@ -121,7 +121,15 @@ def run_level(net: Network, clients: int, window: int, warmup_s: float, duration
         jobs = [
             pool.apply_async(
                 _client,
-                (str(net.state.root), orgs[i % len(orgs)], f"c{i}-{int(start_at)}", window, start_at, warmup_s, duration_s),
+                (
+                    str(net.state.root),
+                    orgs[i % len(orgs)],
+                    f"c{i}-{int(start_at)}",
+                    window,
+                    start_at,
+                    warmup_s,
+                    duration_s,
+                ),
             )
             for i in range(clients)
         ]
@@ -153,7 +161,7 @@ def run(
     port_base: int,
     batch_timeout: str,
     batch_max_messages: int,
-    progress=print,  # noqa: ANN001
+    progress=print,
 ) -> dict[str, Any]:
     state_root = Path(tempfile.mkdtemp(prefix="fedledger-bench-"))
     net = Network(

@@ -47,17 +47,13 @@ def fabric_release() -> str:
     return os.environ.get("FEDLEDGER_FABRIC_RELEASE") or _paths_env().get("FEDLEDGER_FABRIC_RELEASE", "unknown")
 
 
-def run_tool(
-    argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120, what: str = ""
-) -> str:
+def run_tool(argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 120, what: str = "") -> str:
     """Run a tool to completion and return its combined output; raise ToolError on failure."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
     try:
-        proc = subprocess.run(
-            list(argv), env=full_env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(list(argv), env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"{what or argv[0]} timed out after {timeout}s: {' '.join(argv)}") from exc
     output = (proc.stdout or "") + (proc.stderr or "")

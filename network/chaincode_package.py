@@ -70,7 +70,7 @@ def issue_tls_pair(ca_cert_file: Path, ca_key_file: Path, common_name: str, out_
     """Issue ``<stem>.crt``/``<stem>.key`` for loopback from the org's TLS CA."""
     ca_cert, ca_key = _load_ca(ca_cert_file, ca_key_file)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -81,7 +81,11 @@ def issue_tls_pair(ca_cert_file: Path, ca_key_file: Path, common_name: str, out_
         .not_valid_after(now + datetime.timedelta(days=365))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.DNSName(common_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName(common_name),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
             ),
             critical=False,
         )

@@ -48,7 +48,15 @@ def orderer_admin_args(state: StateDir, node: Node) -> list[str]:
 
 
 def join_orderer(state: StateDir, node: Node) -> None:
-    argv = [fabric_bin("osnadmin"), "channel", "join", "--channelID", CHANNEL, "--config-block", str(state.genesis_block)]
+    argv = [
+        fabric_bin("osnadmin"),
+        "channel",
+        "join",
+        "--channelID",
+        CHANNEL,
+        "--config-block",
+        str(state.genesis_block),
+    ]
     out = run_tool(argv + orderer_admin_args(state, node), what=f"osnadmin join on {node.name}")
     if "Status: 201" not in out and "Status: 405" not in out:
         # 405: the orderer already has this channel (re-run of `up`)
@@ -73,7 +81,9 @@ def join_peer(topology: Topology, state: StateDir, org: Org) -> None:
 
 
 def list_channels(topology: Topology, state: StateDir, org: Org) -> list[str]:
-    out = run_tool([fabric_bin("peer"), "channel", "list"], env=admin_env(topology, org, state), what="peer channel list")
+    out = run_tool(
+        [fabric_bin("peer"), "channel", "list"], env=admin_env(topology, org, state), what="peer channel list"
+    )
     return [line.strip() for line in out.splitlines() if re.fullmatch(r"[a-z][a-z0-9.-]*", line.strip())]
 
 

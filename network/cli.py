@@ -46,7 +46,9 @@ def network_group() -> None:
 
 @network_group.command("up")
 @state_dir_option
-@click.option("--port-base", type=int, default=None, help="First loopback port [default: 7100 or $FEDLEDGER_PORT_BASE].")
+@click.option(
+    "--port-base", type=int, default=None, help="First loopback port [default: 7100 or $FEDLEDGER_PORT_BASE]."
+)
 def up(state_dir: Path | None, port_base: int | None) -> None:
     """Create (first time) or restart the consortium: 3 Raft orderers, peers of HospitalA/B/C
     and the Regulator, channel 'fedledger', and the governance chaincode as a service."""
@@ -127,6 +129,8 @@ def _print_status(net: Network) -> None:
     for col in ("node", "kind", "org", "port", "pid", "state"):
         table.add_column(col)
     for s in net.status():
-        state = "[green]healthy[/green]" if s.healthy else ("[yellow]starting[/yellow]" if s.running else "[red]down[/red]")
+        state = (
+            "[green]healthy[/green]" if s.healthy else ("[yellow]starting[/yellow]" if s.running else "[red]down[/red]")
+        )
         table.add_row(s.name, s.kind, s.org, str(s.port), str(s.pid or "-"), state)
     Console().print(table)

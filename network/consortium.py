@@ -195,9 +195,7 @@ class Network:
             record = process.read_record(self.state.pid(spec.name))
             running = process.alive(record)
             healthy = running and self._is_healthy(spec)
-            out.append(
-                NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy)
-            )
+            out.append(NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy))
         return out
 
     def restart(self, name: str) -> None:

@@ -108,7 +108,7 @@ def committed_sequence(topology: Topology, state: StateDir, org: Org) -> int:
     return int(json.loads(out[out.find("{") :]).get("sequence", 0))
 
 
-def _retry(action, attempts: int) -> None:  # noqa: ANN001 - small local helper
+def _retry(action, attempts: int) -> None:
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:

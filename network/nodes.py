@@ -15,7 +15,6 @@ from network.binaries import fabric_bin
 from network.state import StateDir
 from network.topology import PPROF, Node, Org, Topology
 
-
 # INFO for what an operator needs (start-up, channel joins, blocks committed, chaincode
 # launches); per-call gRPC access lines and gossip chatter only from WARNING.
 PEER_LOGGING = "info:grpc,comm.grpc.server,gossip,gossip.discovery,gossip.election,gossip.privdata=warning"
@@ -116,7 +115,11 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
         **GO_RUNTIME,
     }
     return LaunchSpec(
-        node.name, [fabric_bin("peer"), "node", "start"], env, f"http://127.0.0.1:{node.operations_port}/healthz", node.port
+        node.name,
+        [fabric_bin("peer"), "node", "start"],
+        env,
+        f"http://127.0.0.1:{node.operations_port}/healthz",
+        node.port,
     )
 
 
@@ -136,7 +139,11 @@ def chaincode_spec(
         "FEDLEDGER_LOADTEST_CONTRACT": "1" if loadtest else "0",
     }
     return LaunchSpec(
-        topology.chaincode_service_name(org), [sys.executable, "-m", "chaincode"], env, None, peer.chaincode_service_port
+        topology.chaincode_service_name(org),
+        [sys.executable, "-m", "chaincode"],
+        env,
+        None,
+        peer.chaincode_service_port,
     )
 
 

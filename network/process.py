@@ -43,8 +43,9 @@ def _is_zombie(pid: int) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a (non-zombie) process with this pid exists."""
-    return _cmdline(pid) is not None and not _is_zombie(pid)
+    """True if a live process with this pid exists (exiting and zombie processes do not count:
+    their command line is already empty)."""
+    return bool(_cmdline(pid)) and not _is_zombie(pid)
 
 
 def read_record(pid_file: Path) -> ProcessRecord | None:
@@ -79,7 +80,7 @@ def start(
     with open(log_file, "ab") as log:
         log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}: {' '.join(argv)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by the project
+        proc = subprocess.Popen(
             list(argv),
             env=full_env,
             stdout=log,

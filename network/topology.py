@@ -83,7 +83,7 @@ REGULATOR = Org("Regulator", "RegulatorMSP", "regulator.fedledger.local", "regul
 class Topology:
     port_base: int = DEFAULT_PORT_BASE
     orderer_count: int = 3
-    application_orgs: tuple[Org, ...] = HOSPITALS + (REGULATOR,)
+    application_orgs: tuple[Org, ...] = (*HOSPITALS, REGULATOR)
     nodes: tuple[Node, ...] = field(init=False)
 
     def __post_init__(self) -> None:

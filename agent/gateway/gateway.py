@@ -118,7 +118,9 @@ class Gateway:
         except grpc.RpcError as err:
             raise from_rpc_error(EvaluateError, err, "evaluate") from None
         if response.result.status >= 400:
-            raise EvaluateError(f"evaluate failed: chaincode response {response.result.status}, {response.result.message}")
+            raise EvaluateError(
+                f"evaluate failed: chaincode response {response.result.status}, {response.result.message}"
+            )
         return response.result.payload
 
     def _endorse(self, proposal: SignedProposal, endorsing_orgs: Sequence[str]) -> common_pb2.Envelope:
@@ -154,7 +156,7 @@ class Gateway:
             raise from_rpc_error(CommitStatusError, err, "commit status") from None
         return response.result, response.block_number
 
-    def _chaincode_events(self, request: gateway_pb2.SignedChaincodeEventsRequest):  # noqa: ANN202
+    def _chaincode_events(self, request: gateway_pb2.SignedChaincodeEventsRequest):
         return self._stub.ChaincodeEvents(request)
 
 
@@ -255,15 +257,15 @@ class Contract:
                 return SubmitResult(tx.tx_id, block, tx.result, attempt)
             if code not in RETRYABLE_COMMIT_CODES or attempt == max_attempts:
                 raise CommitError(tx.tx_id, code, block)
-            time.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter, not crypto
+            time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
 
 
 def _result_from_payload(payload: common_pb2.Payload) -> bytes:
     """The chaincode's response payload inside an endorsed transaction envelope."""
-    from fabric_protos.peer import proposal_response_pb2
     from fabric_protos.peer import proposal_pb2 as pp
+    from fabric_protos.peer import proposal_response_pb2
 
     tx = transaction_pb2.Transaction()
     tx.ParseFromString(payload.data)

@@ -30,7 +30,7 @@ class LoadTestContract(Contract):
     name = "LoadTest"
 
     @transaction(PUT)
-    def Put(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def Put(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         msp_id = require_hospital(stub)
         key = stub.create_composite_key("loadtest", [args["client"], f"{args['seq']:012d}"])
         if stub.get_state(key) is not None:

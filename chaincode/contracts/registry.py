@@ -77,29 +77,29 @@ class RegistryContract(Contract):
         return entry
 
     @transaction(WRITE)
-    def Register(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def Register(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """Add the caller's own org to the registry (org admin only)."""
         return self._write(stub, args, create=True)
 
     @transaction(WRITE)
-    def Update(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def Update(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """Replace the caller's own entry; the version number goes up by one."""
         return self._write(stub, args, create=False)
 
     @query(GET)
-    def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         entry = stub.get_json(self._key(stub, args["msp_id"]))
         if entry is None:
             raise NotFound(f"{args['msp_id']} is not registered")
         return entry
 
     @query()
-    def List(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+    def List(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Every registered org, ordered by MSP ID."""
         return [canonical.loads(kv.value) for kv in stub.get_state_by_partial_composite_key(ORG_KEY)]
 
     @query(GET)
-    def History(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+    def History(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
         """Every committed version of an org's entry, oldest first, for compliance review."""
         out = []
         for mod in stub.get_history_for_key(self._key(stub, args["msp_id"])):

@@ -98,7 +98,7 @@ class Router:
             return 500, f"ledger call failed: {exc}", b""
         except canonical.CanonicalJSONError as exc:
             return 400, str(exc), b""
-        except Exception as exc:  # noqa: BLE001 - never return an internal failure as data
+        except Exception as exc:
             log.exception("tx %s crashed", stub.tx_id[:12])
             return 500, f"internal error: {type(exc).__name__}: {exc}", b""
 

@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from fabric_protos.peer import chaincode_pb2, proposal_response_pb2
-from fabric_protos.peer import chaincode_event_pb2
+from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_response_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim
 
 from chaincode.runtime.errors import PeerError
@@ -110,7 +109,7 @@ class StreamHandler:
 
         try:
             reply = self._execute(msg, call)
-        except Exception as exc:  # noqa: BLE001 - any failure becomes an ERROR to the peer
+        except Exception as exc:
             log.exception("transaction %s failed inside the runtime", msg.txid[:12])
             reply = Msg(type=Msg.ERROR, payload=str(exc).encode(), txid=msg.txid, channel_id=msg.channel_id)
         finally:

@@ -41,7 +41,7 @@ class ChaincodeService(shim_grpc.ChaincodeServicer):
         self._dispatch = dispatch
         self._executor = futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tx")
 
-    def Connect(self, request_iterator: Iterator[shim.ChaincodeMessage], context: grpc.ServicerContext):  # noqa: N802
+    def Connect(self, request_iterator: Iterator[shim.ChaincodeMessage], context: grpc.ServicerContext):
         outgoing: queue.Queue[object] = queue.Queue()
         handler = StreamHandler(self._chaincode_id, self._dispatch, outgoing.put, self._executor)
         peer = context.peer()
@@ -53,7 +53,7 @@ class ChaincodeService(shim_grpc.ChaincodeServicer):
                     handler.on_message(msg)
             except grpc.RpcError:
                 pass
-            except Exception:  # noqa: BLE001 - a protocol error ends this stream only
+            except Exception:
                 log.exception("stream from %s failed", peer)
             finally:
                 outgoing.put(_CLOSE)

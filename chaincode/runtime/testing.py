@@ -29,16 +29,18 @@ from chaincode.runtime.stub import KV, ChaincodeEvent, KeyModification, Page, St
 _Key = tuple[str, str]  # (collection, key)
 
 
-def make_identity(msp_id: str, ou: str = "admin", cn: str | None = None) -> ClientIdentity:
+def make_identity(
+    msp_id: str, ou: str = "admin", cn: str | None = None, key: ec.EllipticCurvePrivateKey | None = None
+) -> ClientIdentity:
     """A throwaway self-signed identity with the given NodeOU, for tests."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
             x509.NameAttribute(NameOID.COMMON_NAME, cn or f"{ou}@{msp_id.lower()}"),
         ]
     )
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

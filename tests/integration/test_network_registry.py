@@ -31,7 +31,7 @@ def entry(msp_id: str, name: str | None = None) -> dict[str, str]:
     }
 
 
-def registry(net: Network, org: str, user: str = "Admin"):  # noqa: ANN201
+def registry(net: Network, org: str, user: str = "Admin"):
     gw = net.gateway(org, user)
     return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
 
@@ -157,7 +157,7 @@ def test_concurrent_updates_of_one_key_are_retried_not_lost(network: Network) ->
         def update(i: int) -> None:
             try:
                 results.append(contract.submit("Update", entry("HospitalBMSP", f"B concurrent {i}"), max_attempts=10))
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=update, args=(i,)) for i in range(6)]
