@@ -25,14 +25,17 @@ started=$(date +%s)
 command -v go >/dev/null || die "Go is required (>= 1.24) to build Fabric and Kubo; none on PATH."
 command -v "$PYTHON" >/dev/null || die "$PYTHON is required; set FEDLEDGER_PYTHON to another 3.11 interpreter."
 
-# go_build_tools DIR MODULE VERSION PACKAGES...: builds PACKAGES of MODULE@VERSION into DIR/bin
-# through a throwaway module in DIR. (`go install pkg@version` is not used: it asks the proxy
-# for the module's version list, which the proxy here refuses.)
+# go_build_tools DIR NAME MODULE VERSION PACKAGES...: builds PACKAGES of MODULE@VERSION into
+# DIR/bin through the tools module scripts/gotools/NAME, whose committed go.sum pins the hash of
+# every dependency. (`go install pkg@version` is not used: it asks the proxy for the module's
+# version list, which the proxy reachable here refuses.)
 go_build_tools() {
-  local dir=$1 module=$2 version=$3; shift 3
+  local dir=$1 name=$2 module=$3 version=$4; shift 4
   local toolchain=${GO_BUILD_TOOLCHAIN:-local}
   mkdir -p "$dir/bin"
-  printf 'module fedledger.local/tools\n\ngo 1.24\n\nrequire %s %s\n' "$module" "$version" > "$dir/go.mod"
+  grep -q "require $module $version" "$ROOT/scripts/gotools/$name/go.mod" \
+    || die "scripts/gotools/$name/go.mod does not require $module $version (update it with the pin)"
+  cp "$ROOT/scripts/gotools/$name/go.mod" "$ROOT/scripts/gotools/$name/go.sum" "$dir/"
   (cd "$dir" && GOTOOLCHAIN=$toolchain GOFLAGS=-mod=mod GOBIN="$dir/bin" go build -trimpath -o "$dir/bin/" "$@") \
     || die "go build of $module@$version failed (see the output above)"
 }
@@ -45,7 +48,7 @@ if [ ! -f "$FABRIC_DIR/.done" ]; then
   for c in peer orderer configtxgen configtxlator cryptogen osnadmin; do
     pkgs+=("github.com/hyperledger/fabric/cmd/$c")
   done
-  go_build_tools "$FABRIC_DIR" github.com/hyperledger/fabric "$FABRIC_MODULE_VERSION" "${pkgs[@]}"
+  go_build_tools "$FABRIC_DIR" fabric github.com/hyperledger/fabric "$FABRIC_MODULE_VERSION" "${pkgs[@]}"
   modsrc=$(cd "$FABRIC_DIR" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/hyperledger/fabric)
   [ -f "$modsrc/sampleconfig/core.yaml" ] || die "sampleconfig not found in $modsrc"
   rm -rf "$FABRIC_DIR/sampleconfig"
@@ -64,7 +67,7 @@ if [ ! -f "$KUBO_DIR/.done" ]; then
   # Kubo v0.39.0 depends on cockroachdb/swiss, whose runtime hooks stop at Go 1.25; build it
   # with the Go 1.25 toolchain, which the Go module proxy serves as golang.org/toolchain.
   GO_BUILD_TOOLCHAIN=$KUBO_GO_TOOLCHAIN \
-    go_build_tools "$KUBO_DIR" github.com/ipfs/kubo "$KUBO_VERSION" github.com/ipfs/kubo/cmd/ipfs
+    go_build_tools "$KUBO_DIR" kubo github.com/ipfs/kubo "$KUBO_VERSION" github.com/ipfs/kubo/cmd/ipfs
   echo "$KUBO_VERSION" > "$KUBO_DIR/.done"
   say "kubo ready in $KUBO_DIR/bin"
 else

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.peer import chaincode_pb2, proposal_response_pb2
 from fabric_protos.peer import chaincode_shim_pb2 as shim
 from hypothesis import given
@@ -23,8 +24,6 @@ from chaincode.runtime.handler import StreamHandler
 from chaincode.runtime.proposal import decode_signed_proposal
 from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.testing import InMemoryLedger, make_identity
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from tests.unit.helpers import gateway_identity
 
 Msg = shim.ChaincodeMessage
@@ -99,7 +98,7 @@ def test_router_turns_a_crash_into_an_error_not_data() -> None:
     class Crashing(RegistryContract):
         name = "Crash"
 
-        def List(self, stub, args):  # noqa: ANN001, ANN201
+        def List(self, stub, args):
             raise RuntimeError("boom")
 
     Crashing.List.__fedledger_tx__ = RegistryContract.List.__fedledger_tx__  # type: ignore[attr-defined]
@@ -115,7 +114,7 @@ def test_memory_ledger_reads_committed_state_only() -> None:
         name = "T"
 
         @transaction()
-        def Run(self, stub, args):  # noqa: ANN001, ANN201
+        def Run(self, stub, args):
             stub.put_state("k", b"new")
             return {"seen": (stub.get_state("k") or b"").decode()}
 
@@ -149,11 +148,17 @@ class ScriptedPeer:
         if msg.type == Msg.GET_STATE:
             req = shim.GetState()
             req.ParseFromString(msg.payload)
-            reply = Msg(type=Msg.RESPONSE, payload=self.state.get(req.key, b""), txid=msg.txid, channel_id=msg.channel_id)
+            reply = Msg(
+                type=Msg.RESPONSE, payload=self.state.get(req.key, b""), txid=msg.txid, channel_id=msg.channel_id
+            )
             threading.Thread(target=self.handler.on_message, args=(reply,)).start()  # type: ignore[union-attr]
         elif msg.type == Msg.GET_STATE_BY_RANGE:
-            reply = Msg(type=Msg.RESPONSE, payload=shim.QueryResponse().SerializeToString(), txid=msg.txid,
-                        channel_id=msg.channel_id)
+            reply = Msg(
+                type=Msg.RESPONSE,
+                payload=shim.QueryResponse().SerializeToString(),
+                txid=msg.txid,
+                channel_id=msg.channel_id,
+            )
             threading.Thread(target=self.handler.on_message, args=(reply,)).start()  # type: ignore[union-attr]
         elif msg.type == Msg.WRITE_BATCH_STATE:
             batch = shim.WriteBatchState()
@@ -171,8 +176,9 @@ class ScriptedPeer:
 
 def test_shim_protocol_register_transact_complete_with_event() -> None:
     peer = ScriptedPeer({})
-    handler = StreamHandler("fedledger_1.0:abc", Router([RegistryContract()]).invoke, peer.on_chaincode_message,
-                            ThreadPoolExecutor(4))
+    handler = StreamHandler(
+        "fedledger_1.0:abc", Router([RegistryContract()]).invoke, peer.on_chaincode_message, ThreadPoolExecutor(4)
+    )
     peer.handler = handler
     handler.register()
     reg = peer.next_of(Msg.REGISTER)
@@ -189,12 +195,25 @@ def test_shim_protocol_register_transact_complete_with_event() -> None:
     import base64
     import json
 
-    args = {"msp_id": "HospitalAMSP", "display_name": "A", "share_key": base64.b64encode(b"k" * 32).decode(),
-            "contact": "a@b.org"}
-    signed = build_proposal(identity, signer, "fedledger", "fedledger", [b"Registry:Register", json.dumps(args).encode()])
+    args = {
+        "msp_id": "HospitalAMSP",
+        "display_name": "A",
+        "share_key": base64.b64encode(b"k" * 32).decode(),
+        "contact": "a@b.org",
+    }
+    signed = build_proposal(
+        identity, signer, "fedledger", "fedledger", [b"Registry:Register", json.dumps(args).encode()]
+    )
     tx_input = chaincode_pb2.ChaincodeInput(args=[b"Registry:Register", json.dumps(args).encode()])
-    handler.on_message(Msg(type=Msg.TRANSACTION, payload=tx_input.SerializeToString(), txid=signed.tx_id,
-                           channel_id="fedledger", proposal=signed.proto))
+    handler.on_message(
+        Msg(
+            type=Msg.TRANSACTION,
+            payload=tx_input.SerializeToString(),
+            txid=signed.tx_id,
+            channel_id="fedledger",
+            proposal=signed.proto,
+        )
+    )
     done = peer.next_of(Msg.COMPLETED)
     response = proposal_response_pb2.Response()
     response.ParseFromString(done.payload)
@@ -206,9 +225,18 @@ def test_shim_protocol_register_transact_complete_with_event() -> None:
     # a refused call completes with an error status and sends no writes
     peer.writes.clear()
     other, other_signer = gateway_identity("HospitalBMSP", "admin")
-    signed = build_proposal(other, other_signer, "fedledger", "fedledger", [b"Registry:Register", json.dumps(args).encode()])
-    handler.on_message(Msg(type=Msg.TRANSACTION, payload=tx_input.SerializeToString(), txid=signed.tx_id,
-                           channel_id="fedledger", proposal=signed.proto))
+    signed = build_proposal(
+        other, other_signer, "fedledger", "fedledger", [b"Registry:Register", json.dumps(args).encode()]
+    )
+    handler.on_message(
+        Msg(
+            type=Msg.TRANSACTION,
+            payload=tx_input.SerializeToString(),
+            txid=signed.tx_id,
+            channel_id="fedledger",
+            proposal=signed.proto,
+        )
+    )
     done = peer.next_of(Msg.COMPLETED)
     response.ParseFromString(done.payload)
     assert response.status == 403 and "may not write the record of HospitalAMSP" in response.message
