@@ -170,7 +170,7 @@ def run(
         progress=lambda m: progress(f"  network: {m}"),
         batch_timeout=batch_timeout,
         batch_max_messages=batch_max_messages,
-        loadtest=True,
+        test_contracts=True,
     )
     try:
         net.up()

@@ -53,14 +53,14 @@ class Network:
         progress: Progress | None = None,
         batch_timeout: str = "250ms",
         batch_max_messages: int = 500,
-        loadtest: bool = False,
+        test_contracts: bool = False,
     ) -> None:
         self.state = state
         self.topology = topology
         self.progress = progress or (lambda _msg: None)
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
-        self.loadtest = loadtest
+        self.test_contracts = test_contracts
 
     @classmethod
     def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
@@ -68,7 +68,7 @@ class Network:
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()
         topology = Topology(port_base=manifest["port_base"]) if "port_base" in manifest else Topology.from_env()
-        return cls(state, topology, progress, loadtest=bool(manifest.get("loadtest", False)))
+        return cls(state, topology, progress, test_contracts=bool(manifest.get("test_contracts", False)))
 
     # --- lifecycle of the whole network -----------------------------------------------------
     def up(self) -> None:
@@ -100,7 +100,7 @@ class Network:
             "fabric_release": fabric_release(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "ready": False,
-            "loadtest": self.loadtest,
+            "test_contracts": self.test_contracts,
             "batch_timeout": self.batch_timeout,
             "batch_max_messages": self.batch_max_messages,
         }
@@ -214,7 +214,7 @@ class Network:
 
     # --- helpers ----------------------------------------------------------------------------
     def _chaincode_spec(self, org: Org, package_id: str) -> LaunchSpec:
-        return chaincode_spec(self.topology, org, self.state, package_id, self.loadtest)
+        return chaincode_spec(self.topology, org, self.state, package_id, self.test_contracts)
 
     def _label(self) -> str:
         return f"{CHAINCODE_NAME}_{CHAINCODE_VERSION}"

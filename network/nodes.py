@@ -124,7 +124,7 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
 
 
 def chaincode_spec(
-    topology: Topology, org: Org, state: StateDir, package_id: str, loadtest: bool = False
+    topology: Topology, org: Org, state: StateDir, package_id: str, test_contracts: bool = False
 ) -> LaunchSpec:
     """The org's chaincode service: fedledger's Python chaincode behind mutual TLS."""
     peer = topology.peer_of(org)
@@ -136,7 +136,7 @@ def chaincode_spec(
         "CHAINCODE_TLS_KEY": str(cc_dir / "tls" / "server.key"),
         "CHAINCODE_CLIENT_CA_CERT": str(state.tls_ca_cert(org)),
         "PYTHONUNBUFFERED": "1",
-        "FEDLEDGER_LOADTEST_CONTRACT": "1" if loadtest else "0",
+        "FEDLEDGER_TEST_CONTRACTS": "1" if test_contracts else "0",
     }
     return LaunchSpec(
         topology.chaincode_service_name(org),

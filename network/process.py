@@ -35,17 +35,17 @@ def _cmdline(pid: int) -> list[str] | None:
 
 
 def _is_zombie(pid: int) -> bool:
+    """True for a process that has exited (zombie or dead) or no longer exists."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a live process with this pid exists (exiting and zombie processes do not count:
-    their command line is already empty)."""
-    return bool(_cmdline(pid)) and not _is_zombie(pid)
+    """True if a process with this pid exists and has not exited (zombies do not count)."""
+    return _cmdline(pid) is not None and not _is_zombie(pid)
 
 
 def read_record(pid_file: Path) -> ProcessRecord | None:
@@ -58,11 +58,11 @@ def read_record(pid_file: Path) -> ProcessRecord | None:
 
 def alive(record: ProcessRecord | None) -> bool:
     """True if the recorded process still runs the recorded program."""
-    if record is None:
+    if record is None or not pid_alive(record.pid):
         return False
     cmd = _cmdline(record.pid)
-    if not cmd or _is_zombie(record.pid):
-        return False
+    if not cmd:
+        return True  # between fork and exec, or exiting: /proc shows no command line yet
     return cmd[0] == record.argv[0] or Path(cmd[0]).name == Path(record.argv[0]).name
 
 

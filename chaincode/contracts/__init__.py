@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from chaincode.contracts.diagnostics import DiagnosticsContract
 from chaincode.contracts.loadtest import LoadTestContract
 from chaincode.contracts.registry import RegistryContract
 from chaincode.runtime.contract import Contract
@@ -11,6 +12,6 @@ from chaincode.runtime.contract import Contract
 
 def all_contracts() -> list[Contract]:
     contracts: list[Contract] = [RegistryContract()]
-    if os.environ.get("FEDLEDGER_LOADTEST_CONTRACT") == "1":
-        contracts.append(LoadTestContract())
+    if os.environ.get("FEDLEDGER_TEST_CONTRACTS") == "1":
+        contracts += [LoadTestContract(), DiagnosticsContract()]
     return contracts

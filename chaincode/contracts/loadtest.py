@@ -4,7 +4,7 @@ The registry holds one entry per org, so it cannot be written by 16 concurrent c
 every write conflicting on the same key. This contract validates the same entry fields as the
 registry, checks the caller the same way, writes canonical JSON and emits an event, but to a
 key per (client, sequence). It is served only by chaincode services started with
-FEDLEDGER_LOADTEST_CONTRACT=1, which only the benchmark's own throw-away network sets.
+FEDLEDGER_TEST_CONTRACTS=1, which only the benchmark's own throw-away network sets.
 
 State schema::
 

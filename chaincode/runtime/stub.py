@@ -11,6 +11,7 @@ and a transaction that ran a paginated query may not write.
 from __future__ import annotations
 
 import abc
+import base64
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,20 @@ class Page:
 
     items: list[KV]
     bookmark: str
+
+    @property
+    def token(self) -> str:
+        """The bookmark as an opaque, printable token for clients (composite keys hold U+0000)."""
+        return base64.urlsafe_b64encode(self.bookmark.encode()).decode() if self.bookmark else ""
+
+    @staticmethod
+    def bookmark_from_token(token: str) -> str:
+        if not token:
+            return ""
+        try:
+            return base64.urlsafe_b64decode(token.encode()).decode()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument("bookmark is not a token returned by a previous page") from exc
 
 
 @dataclass(frozen=True)

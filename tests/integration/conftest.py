@@ -24,7 +24,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     root = tmp_path_factory.mktemp("fabric") / "network"
     port_base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100"))
     started = time.monotonic()
-    net = Network(StateDir(root), Topology(port_base=port_base), progress=lambda m: print(f"[network] {m}"))
+    net = Network(
+        StateDir(root),
+        Topology(port_base=port_base),
+        progress=lambda m: print(f"[network] {m}"),
+        test_contracts=True,
+    )
     try:
         net.up()
     except Exception:

@@ -257,3 +257,56 @@ def test_low_s_signatures() -> None:
         _, s = decode_dss_signature(sig)
         assert s <= n // 2
         key.public_key().verify(sig, message, ec.ECDSA(hashes.SHA256()))
+
+
+def test_pagination_tokens_walk_all_keys_and_forbid_writes() -> None:
+    from chaincode.contracts.diagnostics import DiagnosticsContract
+
+    ledger = InMemoryLedger()
+    router = Router([DiagnosticsContract()])
+    caller = make_identity("HospitalAMSP", "client")
+    assert ledger.invoke(router, caller, "Diagnostics:Fill", {"prefix": "p", "count": 7}).ok
+    seen, token = [], ""
+    while True:
+        page = ledger.invoke(router, caller, "Diagnostics:Page", {"prefix": "p", "page_size": 3, "bookmark": token})
+        assert page.ok, page.message
+        seen += page.json()["items"]
+        token = page.json()["bookmark"]
+        if not token:
+            break
+    assert seen == list(range(7))
+    bad = ledger.invoke(router, caller, "Diagnostics:Page", {"prefix": "p", "page_size": 3, "bookmark": "AAAA"})
+    assert bad.status == 400
+
+
+def test_fabric_ca_attributes_are_read_from_the_certificate() -> None:
+    import datetime
+    import json as _json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from chaincode.runtime.identity import FABRIC_CA_ATTRS_OID, identity_from_cert
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "client"), x509.NameAttribute(NameOID.COMMON_NAME, "u")]
+    )
+    attrs = _json.dumps({"attrs": {"role": "compliance_officer", "hf.EnrollmentID": "u"}}).encode()
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, attrs), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    ident = identity_from_cert("RegulatorMSP", cert.public_bytes(serialization.Encoding.PEM))
+    assert ident.attribute("role") == "compliance_officer"
+    assert ident.node_ou == "client" and ident.common_name == "u"
+    assert ident.id.startswith("x509::CN=u,OU=client::")
