@@ -215,3 +215,23 @@ def test_history_is_visible_to_the_regulator(network: Network) -> None:
     versions = [h["entry"]["version"] for h in history]
     assert versions == sorted(versions) and versions[0] == 1
     assert history[-1]["entry"]["display_name"] == "A historic"
+
+
+def test_replayed_transaction_is_rejected_and_changes_nothing(network: Network) -> None:
+    registered(network, "HospitalA")
+    gw, contract = registry(network, "HospitalA")
+    with gw:
+        tx = contract.endorse(contract.new_proposal("Update", entry("HospitalAMSP", "A once")))
+        code, first_block = tx.submit().status()
+        assert code == 0
+        version = contract.evaluate("Get", {"msp_id": "HospitalAMSP"})["version"]
+        # the very same signed envelope sent again must not apply a second time: peers mark the
+        # duplicate tx id invalid. A later write is committed after it and proves it was seen.
+        try:
+            tx.submit()
+        except GatewayError:
+            pass  # refusing it at the door is fine too
+        later = contract.submit("Update", entry("HospitalAMSP", "A later"))
+        assert later.block_number > first_block
+        after = contract.evaluate("Get", {"msp_id": "HospitalAMSP"})
+    assert after["version"] == version + 1 and after["display_name"] == "A later"
