@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import cpu
 from network.consortium import Network
 from network.state import StateDir
 from network.topology import CHAINCODE_NAME, CHANNEL, Topology
@@ -56,6 +57,7 @@ class LevelResult:
     p50_ms: float
     p95_ms: float
     mean_ms: float
+    cpu: dict[str, Any]
 
 
 def _client(
@@ -117,6 +119,16 @@ def run_level(net: Network, clients: int, window: int, warmup_s: float, duration
     ctx = mp.get_context("spawn")
     orgs = [o.name for o in net.topology.hospitals]
     start_at = time.time() + 3.0 + 0.15 * clients  # time for every process to start and connect
+    pids = {s.name: s.pid for s in net.status() if s.pid}
+    snaps: list[cpu.CpuSnapshot] = []
+
+    def sample_window() -> None:
+        for edge in (start_at + warmup_s, start_at + warmup_s + duration_s):
+            time.sleep(max(0.0, edge - time.time()))
+            snaps.append(cpu.snapshot(pids))
+
+    sampler = threading.Thread(target=sample_window, daemon=True)
+    sampler.start()
     with ctx.Pool(clients) as pool:
         jobs = [
             pool.apply_async(
@@ -134,6 +146,7 @@ def run_level(net: Network, clients: int, window: int, warmup_s: float, duration
             for i in range(clients)
         ]
         results = [j.get(timeout=warmup_s + duration_s + 120) for j in jobs]
+    sampler.join()
     latencies = [lat for r in results for lat in r.latencies_ms]
     committed = sum(r.committed_in_window for r in results)
     failed = sum(r.failed for r in results)
@@ -150,6 +163,7 @@ def run_level(net: Network, clients: int, window: int, warmup_s: float, duration
         p50_ms=round(_percentile(latencies, 0.50), 1),
         p95_ms=round(_percentile(latencies, 0.95), 1),
         mean_ms=round(statistics.fmean(latencies), 1) if latencies else float("nan"),
+        cpu=cpu.breakdown(snaps[0], snaps[1], duration_s, committed),
     )
 
 
@@ -180,7 +194,9 @@ def run(
             level = run_level(net, clients, window, warmup_s, duration_s)
             progress(
                 f"  -> {level.tps} tps, p50 {level.p50_ms} ms, p95 {level.p95_ms} ms "
-                f"({level.committed} committed, {level.failed} failed)"
+                f"({level.committed} committed, {level.failed} failed); CPU {level.cpu['machine_cores_busy']} "
+                f"cores busy, {level.cpu['cpu_ms_per_tx_total']} ms CPU per tx "
+                f"({level.cpu['cpu_ms_per_tx_network']} in Fabric + chaincode)"
             )
             levels.append(level)
     finally:
@@ -206,7 +222,25 @@ def run(
         "p95_ms": top.p95_ms,
         "tps": top.tps,
         "targets": {"p50_ms_max": 300, "tps_min": 300},
+        "limits": _limits_text(top),
     }
+
+
+def _limits_text(level: LevelResult) -> str:
+    """What bounds throughput, stated from the measured CPU breakdown."""
+    c = level.cpu
+    per = c["per_process"]
+    peers = sum(v["ms_per_tx"] for k, v in per.items() if k.startswith("peer"))
+    chaincode = sum(v["ms_per_tx"] for k, v in per.items() if k.startswith("chaincode"))
+    orderers = sum(v["ms_per_tx"] for k, v in per.items() if k.startswith("orderer"))
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / c["cpu_ms_per_tx_total"] if c["cpu_ms_per_tx_total"] else float("nan")
+    return (
+        f"CPU-bound: {c['machine_cores_busy']} of {cores} cores busy; each committed transaction costs "
+        f"{c['cpu_ms_per_tx_total']} ms of CPU (peers {peers:.1f}, chaincode services {chaincode:.1f}, "
+        f"orderers {orderers:.1f}, clients and rest {c['cpu_ms_per_tx_total'] - c['cpu_ms_per_tx_network']:.1f}), "
+        f"so {cores} cores cap throughput near {ceiling:.0f} tps at this topology"
+    )
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:
