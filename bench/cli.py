@@ -24,7 +24,7 @@ def bench_group() -> None:
 @click.option("--warmup", default=5.0, show_default=True, help="Seconds of warm-up per level.")
 @click.option("--duration", default=20.0, show_default=True, help="Measured seconds per level.")
 @click.option("--port-base", default=27100, show_default=True, help="Ports of the throw-away bench network.")
-@click.option("--batch-timeout", default="250ms", show_default=True, help="Orderer BatchTimeout.")
+@click.option("--batch-timeout", default="100ms", show_default=True, help="Orderer BatchTimeout.")
 @click.option("--batch-max", default=500, show_default=True, help="Orderer MaxMessageCount per block.")
 def ledger(
     json_path: Path | None,

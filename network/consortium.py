@@ -51,7 +51,7 @@ class Network:
         state: StateDir,
         topology: Topology,
         progress: Progress | None = None,
-        batch_timeout: str = "250ms",
+        batch_timeout: str = "100ms",
         batch_max_messages: int = 500,
         test_contracts: bool = False,
     ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Router
-from chaincode.runtime.identity import ClientIdentity, identity_from_cert
+from chaincode.runtime.identity import FABRIC_CA_ATTRS_OID, ClientIdentity, identity_from_cert
 from chaincode.runtime.proposal import TransactionContext
 from chaincode.runtime.stub import KV, ChaincodeEvent, KeyModification, Page, Stub
 
@@ -30,9 +31,13 @@ _Key = tuple[str, str]  # (collection, key)
 
 
 def make_identity(
-    msp_id: str, ou: str = "admin", cn: str | None = None, key: ec.EllipticCurvePrivateKey | None = None
+    msp_id: str,
+    ou: str = "admin",
+    cn: str | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    attributes: dict[str, str] | None = None,
 ) -> ClientIdentity:
-    """A throwaway self-signed identity with the given NodeOU, for tests."""
+    """A throwaway self-signed identity with the given NodeOU (and Fabric CA attributes), for tests."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -41,7 +46,7 @@ def make_identity(
         ]
     )
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -49,8 +54,11 @@ def make_identity(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
     )
+    if attributes:
+        value = json.dumps({"attrs": attributes}).encode()
+        builder = builder.add_extension(x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, value), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
     return identity_from_cert(msp_id, cert.public_bytes(serialization.Encoding.PEM))
 
 

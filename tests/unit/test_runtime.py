@@ -280,33 +280,8 @@ def test_pagination_tokens_walk_all_keys_and_forbid_writes() -> None:
 
 
 def test_fabric_ca_attributes_are_read_from_the_certificate() -> None:
-    import datetime
-    import json as _json
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    from chaincode.runtime.identity import FABRIC_CA_ATTRS_OID, identity_from_cert
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "client"), x509.NameAttribute(NameOID.COMMON_NAME, "u")]
-    )
-    attrs = _json.dumps({"attrs": {"role": "compliance_officer", "hf.EnrollmentID": "u"}}).encode()
-    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, attrs), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    ident = identity_from_cert("RegulatorMSP", cert.public_bytes(serialization.Encoding.PEM))
+    ident = make_identity("RegulatorMSP", "client", cn="u", attributes={"role": "compliance_officer"})
     assert ident.attribute("role") == "compliance_officer"
+    assert ident.attribute("missing") is None
     assert ident.node_ou == "client" and ident.common_name == "u"
     assert ident.id.startswith("x509::CN=u,OU=client::")
