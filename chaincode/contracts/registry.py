@@ -18,7 +18,7 @@ from typing import Any
 from chaincode.contracts.access import require_hospital_admin, require_own_org
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query, transaction
-from chaincode.runtime.errors import Conflict, NotFound
+from chaincode.runtime.errors import Conflict, Forbidden, NotFound
 from chaincode.runtime.schema import B64Key, Schema, Str
 from chaincode.runtime.stub import Stub
 
@@ -36,6 +36,25 @@ ENTRY_FIELDS = {
 }
 WRITE = Schema({"msp_id": Str(max_len=64, pattern=MSP_ID), **ENTRY_FIELDS})
 GET = Schema({"msp_id": Str(max_len=64, pattern=MSP_ID)})
+
+
+def registered_hospitals(stub: Stub) -> list[str]:
+    """MSP IDs of every registered hospital, sorted (the electorate for majority votes)."""
+    return [stub.split_composite_key(kv.key)[1][0] for kv in stub.get_state_by_partial_composite_key(ORG_KEY)]
+
+
+def is_registered(stub: Stub, msp_id: str) -> bool:
+    return stub.get_state(stub.create_composite_key(ORG_KEY, [msp_id])) is not None
+
+
+def require_registered(stub: Stub, msp_id: str) -> None:
+    if not is_registered(stub, msp_id):
+        raise Forbidden(f"{msp_id} is not a registered hospital; its admin must call Registry:Register first")
+
+
+def majority(n: int) -> int:
+    """Smallest number of votes that is more than half of ``n``."""
+    return n // 2 + 1
 
 
 class RegistryContract(Contract):

@@ -3,9 +3,17 @@
 ``Stub`` holds everything that does not depend on where the ledger is (composite keys, JSON,
 pagination rules, events, argument access); a subclass supplies the handful of primitive
 calls. ``PeerStub`` (chaincode/runtime/peer_stub.py) answers them through the peer;
-``MemoryStub`` (chaincode/runtime/memory.py) from an in-memory ledger for unit tests. Both
-follow Fabric's semantics: reads see committed state, never this transaction's own writes,
-and a transaction that ran a paginated query may not write.
+``MemoryStub`` (chaincode/runtime/testing.py) from an in-memory ledger for unit tests. Both
+follow Fabric's semantics, with one deliberate addition:
+
+* Fabric's peer answers reads from committed state only, so a contract that reads a key it
+  already wrote in the same transaction sees the old value, and read-modify-write twice (for
+  example paying three participants from one pool) silently loses updates. ``Stub`` keeps this
+  transaction's writes in an overlay and answers point reads (get_state, get_private_data)
+  from it first. The read set the peer records is unchanged (the first read of a key still goes
+  to the peer), so endorsement and MVCC validation are exactly as without the overlay.
+  Range queries and history still see committed state only.
+* A transaction that ran a paginated query may not write (Fabric refuses it).
 """
 
 from __future__ import annotations
@@ -79,6 +87,7 @@ class Stub(abc.ABC):
         self.event: ChaincodeEvent | None = None
         self._paginated_query_done = False
         self._wrote = False
+        self._overlay: dict[tuple[str, str], bytes | None] = {}
 
     # --- primitives a subclass supplies -----------------------------------------------------
     @abc.abstractmethod
@@ -124,18 +133,26 @@ class Stub(abc.ABC):
         return self.context.transient
 
     # --- public state -----------------------------------------------------------------------
+    def _read(self, collection: str, key: str) -> bytes | None:
+        if (collection, key) in self._overlay:
+            return self._overlay[(collection, key)]
+        return self._get(collection, key)
+
+    def _write_through(self, collection: str, key: str, value: bytes | None) -> None:
+        self._before_write(key)
+        self._overlay[(collection, key)] = value
+        self._write(collection, key, value)
+
     def get_state(self, key: str) -> bytes | None:
-        return self._get(PUBLIC, key)
+        return self._read(PUBLIC, key)
 
     def put_state(self, key: str, value: bytes) -> None:
         if not isinstance(value, bytes):
             raise InvalidArgument("state values must be bytes")
-        self._before_write(key)
-        self._write(PUBLIC, key, value)
+        self._write_through(PUBLIC, key, value)
 
     def del_state(self, key: str) -> None:
-        self._before_write(key)
-        self._write(PUBLIC, key, None)
+        self._write_through(PUBLIC, key, None)
 
     def get_json(self, key: str) -> Any | None:
         raw = self.get_state(key)
@@ -188,22 +205,21 @@ class Stub(abc.ABC):
     # --- private data -----------------------------------------------------------------------
     def get_private_data(self, collection: str, key: str) -> bytes | None:
         self._check_collection(collection)
-        return self._get(collection, key)
+        return self._read(collection, key)
 
     def put_private_data(self, collection: str, key: str, value: bytes) -> None:
         self._check_collection(collection)
-        self._before_write(key)
-        self._write(collection, key, value)
+        self._write_through(collection, key, value)
 
     def del_private_data(self, collection: str, key: str) -> None:
         self._check_collection(collection)
-        self._before_write(key)
-        self._write(collection, key, None)
+        self._write_through(collection, key, None)
 
     def purge_private_data(self, collection: str, key: str) -> None:
         """Delete the key and every historical version of it from every peer's private store."""
         self._check_collection(collection)
         self._before_write(key)
+        self._overlay[(collection, key)] = None
         self._purge(collection, key)
 
     def get_private_data_hash(self, collection: str, key: str) -> bytes | None:

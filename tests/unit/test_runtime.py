@@ -106,8 +106,8 @@ def test_router_turns_a_crash_into_an_error_not_data() -> None:
     assert res.status == 500 and "boom" in res.message and res.payload == b""
 
 
-def test_memory_ledger_reads_committed_state_only() -> None:
-    """Fabric semantics: a transaction does not read its own writes."""
+def test_a_transaction_reads_its_own_writes_and_commits_them_once() -> None:
+    """The stub's overlay: Fabric's peer alone would answer the second read with committed state."""
     from chaincode.runtime.contract import Contract, transaction
 
     class ReadOwnWrite(Contract):
@@ -120,8 +120,8 @@ def test_memory_ledger_reads_committed_state_only() -> None:
 
     ledger = InMemoryLedger()
     router = Router([ReadOwnWrite()])
-    assert ledger.invoke(router, make_identity("HospitalAMSP"), "T:Run").json() == {"seen": ""}
     assert ledger.invoke(router, make_identity("HospitalAMSP"), "T:Run").json() == {"seen": "new"}
+    assert ledger.state[("", "k")] == b"new"
 
 
 def test_proposal_built_by_the_client_decodes_in_the_runtime() -> None:

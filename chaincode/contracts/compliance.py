@@ -1,0 +1,74 @@
+"""What compliance officers ask the ledger: timelines, activity, slashing, model lineage.
+
+Read-only; any channel member may call these, the Regulator's officers first of all. Every
+answer is assembled from governance records, never from anything a hospital keeps off-chain,
+and holds no patient data (the ledger has none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaincode.contracts import ledger_log, tokens
+from chaincode.contracts.registry import MSP_ID
+from chaincode.contracts.rounds import get_round, parts
+from chaincode.contracts.studies import STUDY_ID, get_study
+from chaincode.runtime.contract import Contract, query
+from chaincode.runtime.schema import Schema, Str
+from chaincode.runtime.stub import Stub
+
+STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
+ORG_REF = Schema({"msp_id": Str(max_len=64, pattern=MSP_ID)})
+
+
+class ComplianceContract(Contract):
+    name = "Compliance"
+
+    @query(STUDY_REF)
+    def StudyTimeline(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every logged action in the study, oldest first."""
+        get_study(stub, args["study_id"])
+        return ledger_log.read_log(stub, ledger_log.TIMELINE, args["study_id"])
+
+    @query(ORG_REF)
+    def OrgActivity(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """Everything an org did (or had done to it, such as slashing), oldest first."""
+        return ledger_log.read_log(stub, ledger_log.ACTIVITY, args["msp_id"])
+
+    @query(Schema({"msp_id": Str(max_len=64, pattern=MSP_ID, required=False)}))
+    def Slashings(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return tokens.slashes(stub, args["msp_id"])
+
+    @query(STUDY_REF)
+    def ModelLineage(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Global model version -> round -> contributors -> audit results -> consent counts."""
+        study = get_study(stub, args["study_id"])
+        versions = []
+        for n in range(study["current_round"] + 1):
+            rnd = get_round(stub, study["study_id"], n)
+            commits = parts(stub, "rcommit", study["study_id"], n)
+            proofs = parts(stub, "rproof", study["study_id"], n)
+            versions.append(
+                {
+                    "round": n,
+                    "state": rnd["state"],
+                    "audited": rnd["audited"],
+                    "audit_note": None if rnd["audited"] else "unaudited study: no step of this model was proven",
+                    "model_in": rnd["model_in"],
+                    "model_out": rnd["aggregate"],
+                    "contributors": rnd["inclusion"],
+                    "dropped": rnd["dropped"],
+                    "audits": {m: proofs.get(m, {}).get("status", "none") for m in rnd["committed"]}
+                    if rnd["audited"]
+                    else {},
+                    "consented_records": {m: c.get("consented_records") for m, c in commits.items()},
+                    "epsilon_micro": {m: c["epsilon_micro"] for m, c in commits.items()},
+                    "final_hash": rnd["final_hash"],
+                }
+            )
+        return {
+            "study_id": study["study_id"],
+            "audited": study["audited"],
+            "status": study["status"],
+            "versions": versions,
+        }

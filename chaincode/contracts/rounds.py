@@ -1,0 +1,631 @@
+"""Training rounds: the state machine that runs a study, one round at a time.
+
+::
+
+    OPEN ──► COMMIT ──► CHALLENGE ──► PROVE ──► AGGREGATE ──► FINALIZED
+      └──────────┴──────────┴────────────┴───────────┴──────► ABORTED
+
+* ``Open`` selects participants and the aggregation committee (chaincode/contracts/selection.py),
+  locks their stake, fixes the round's reward budget, and starts the commit window. Agents
+  train and call ``Commit`` (update hash, step Merkle root, sample-count bucket, epsilon spent,
+  share CIDs); the privacy budget is charged there.
+* ``Advance`` (anyone in the consortium may call it; agents call it on events and deadlines)
+  moves the round as far as completion or deadlines allow, in one transaction:
+  OPEN->COMMIT when every participant committed or the commit deadline passed (missing
+  participants lose availability and ``missing_slash``); COMMIT->CHALLENGE derives the challenge
+  seed from all commitments and each participant's audited steps; CHALLENGE->PROVE opens the
+  proof window; PROVE->AGGREGATE once every audit is resolved, where a proof missing at the
+  deadline counts as failed (``cheat_slash``, update dropped) and a proof submitted but not yet
+  verified blocks the round: audits are never skipped. The inclusion set is fixed here.
+  ``SubmitAggregate`` by committee members finalizes the round as soon as ``t`` of them
+  published the same model CID and hash; at the aggregate deadline without ``t`` the round aborts.
+* After finalization hospitals ``ReportValidation`` of the new model on their own held-out
+  data and ``Settle`` pays rewards (chaincode/contracts/incentives.py) and updates quality
+  reputation.
+
+A study with audit rate 0 has no audits; its rounds and lineage say ``audited: false``.
+Deadlines are measured in transaction timestamps, which clients set and peers only accept
+within their time window (Fabric's TimeWindowCheck, 15 minutes by default).
+
+State::
+
+    round~<study>~<r:06d>             -> round record
+    rcommit~<study>~<r:06d>~<msp>     -> commitment
+    rproof~<study>~<r:06d>~<msp>      -> audit record (status pending_verification|verified|failed)
+    ragg~<study>~<r:06d>~<msp>        -> committee member's aggregate record
+    rval~<study>~<r:06d>~<msp>        -> validation report
+    rep~<msp>                         -> reputation record (chaincode/contracts/reputation.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens
+from chaincode.contracts.access import require_hospital
+from chaincode.contracts.fixedpoint import median
+from chaincode.contracts.registry import require_registered
+from chaincode.contracts.studies import CID, HEX64, STUDY_ID, enrolled, get_study, put_study, require_active
+from chaincode.runtime import canonical
+from chaincode.runtime.contract import Contract, query, transaction
+from chaincode.runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from chaincode.runtime.schema import Field, Int, Schema, Str
+from chaincode.runtime.stub import Stub
+
+STATES = ("OPEN", "COMMIT", "CHALLENGE", "PROVE", "AGGREGATE", "FINALIZED", "ABORTED")
+NEXT = {
+    "OPEN": {"COMMIT", "ABORTED"},
+    "COMMIT": {"CHALLENGE", "ABORTED"},
+    "CHALLENGE": {"PROVE", "ABORTED"},
+    "PROVE": {"AGGREGATE", "ABORTED"},
+    "AGGREGATE": {"FINALIZED", "ABORTED"},
+    "FINALIZED": set(),
+    "ABORTED": set(),
+}
+MAX_SHARES = 64
+
+
+class CidList(Field):
+    """A list of IPFS CIDs (the encrypted update shares)."""
+
+    def check(self, name: str, value: Any) -> list[str]:
+        if not isinstance(value, list) or len(value) > MAX_SHARES:
+            raise InvalidArgument(f"{name} must be a list of at most {MAX_SHARES} CIDs")
+        cid = Str(max_len=130, pattern=CID)
+        return [cid.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+REF = {"study_id": Str(pattern=STUDY_ID), "round": Int(0, 999)}
+COMMIT = Schema(
+    {
+        **REF,
+        "update_hash": Str(pattern=HEX64),
+        "step_root": Str(pattern=HEX64),
+        "sample_bucket": Int(0, selection.MAX_BUCKET),
+        "epsilon_micro": Int(1, 100_000_000),
+        "share_cids": CidList(required=False, default=[]),
+        "consented_records": Int(0, 10**9, required=False, default=None),
+    }
+)
+PROOF = Schema({**REF, "proof_cid": Str(max_len=130, pattern=CID), "proof_hash": Str(pattern=HEX64)})
+AGGREGATE = Schema({**REF, "model_cid": Str(max_len=130, pattern=CID), "model_hash": Str(pattern=HEX64)})
+VALIDATION = Schema({**REF, "metric_ppm": Int(0, 1_000_000), "previous_metric_ppm": Int(0, 1_000_000)})
+ROUND_REF = Schema(REF)
+
+
+# --- keys and records ---------------------------------------------------------------------------
+def _r(n: int) -> str:
+    return f"{n:06d}"
+
+
+def round_key(stub: Stub, study_id: str, n: int) -> str:
+    return stub.create_composite_key("round", [study_id, _r(n)])
+
+
+def part_key(stub: Stub, kind: str, study_id: str, n: int, msp_id: str) -> str:
+    return stub.create_composite_key(kind, [study_id, _r(n), msp_id])
+
+
+def parts(stub: Stub, kind: str, study_id: str, n: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for kv in stub.get_state_by_partial_composite_key(kind, [study_id, _r(n)]):
+        out[stub.split_composite_key(kv.key)[1][2]] = canonical.loads(kv.value)
+    return out
+
+
+def get_round(stub: Stub, study_id: str, n: int) -> dict[str, Any]:
+    record = stub.get_json(round_key(stub, study_id, n))
+    if record is None:
+        raise NotFound(f"study {study_id} has no round {n}")
+    return record
+
+
+def get_reputation(stub: Stub, msp_id: str) -> dict[str, Any]:
+    return stub.get_json(stub.create_composite_key("rep", [msp_id])) or reputation.new_record()
+
+
+def update_reputation(stub: Stub, msp_id: str, **events: int) -> dict[str, Any]:
+    record = reputation.apply(get_reputation(stub, msp_id), **events)
+    record["updated_at_ms"] = stub.timestamp_ms
+    stub.put_json(stub.create_composite_key("rep", [msp_id]), record)
+    return record
+
+
+def round_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical.dumps({k: v for k, v in record.items() if k != "final_hash"})).hexdigest()
+
+
+def _transition(stub: Stub, rnd: dict[str, Any], state: str) -> None:
+    if state not in NEXT[rnd["state"]]:
+        raise AssertionError(f"illegal transition {rnd['state']} -> {state}")
+    rnd["state"] = state
+    rnd["transitions"].append({"state": state, "ts_ms": stub.timestamp_ms, "tx_id": stub.tx_id})
+
+
+def _deadline_passed(stub: Stub, deadline_ms: int | None) -> bool:
+    return deadline_ms is not None and stub.timestamp_ms > deadline_ms
+
+
+class RoundContract(Contract):
+    name = "Round"
+
+    # --- open ---------------------------------------------------------------------------------
+    @transaction(Schema({"study_id": Str(pattern=STUDY_ID)}))
+    def Open(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Open the study's next round: select participants and committee, lock their stake."""
+        caller = require_hospital(stub)
+        require_registered(stub, caller)
+        study = get_study(stub, args["study_id"])
+        require_active(study)
+        p = study["params"]
+        n = study["current_round"] + 1
+        if n > 0:
+            previous = get_round(stub, study["study_id"], n - 1)
+            if previous["state"] not in ("FINALIZED", "ABORTED"):
+                raise Conflict(f"round {n - 1} of {study['study_id']} is still {previous['state']}")
+            seed_hex = previous["final_hash"]
+            model_in = previous.get("aggregate") or previous["model_in"]
+            model_in = {"cid": model_in["cid"], "hash": model_in["hash"]}
+        else:
+            seed_hex = study["genesis_hash"]
+            model_in = {"cid": p["model_cid"], "hash": p["model_spec_hash"]}
+        if n >= p["rounds"]:
+            raise Conflict(f"study {study['study_id']} has run all {p['rounds']} rounds")
+        candidates = {
+            m: tokens.free_stake(stub, m)
+            for m in enrolled(stub, study["study_id"])
+            if tokens.free_stake(stub, m) >= p["min_stake"]
+        }
+        if len(candidates) < p["min_participants"] or len(candidates) < p["committee_size"]:
+            raise Conflict(
+                f"only {len(candidates)} enrolled hospitals have {p['min_stake']} unlocked stake; the round needs "
+                f"{max(p['min_participants'], p['committee_size'])}"
+            )
+        seed = bytes.fromhex(seed_hex)
+        reps = {m: get_reputation(stub, m)["score_ppm"] for m in candidates}
+        buckets = {m: self._last_bucket(stub, study["study_id"], n, m) for m in candidates}
+        p_weights = {
+            m: selection.participant_weight(reps[m], s, p["min_stake"], buckets[m]) for m, s in candidates.items()
+        }
+        c_weights = {m: selection.committee_weight(reps[m], s, p["min_stake"]) for m, s in candidates.items()}
+        participants = sorted(selection.weighted_sample(p_weights, p["participants_per_round"], seed, "participants"))
+        committee = sorted(selection.weighted_sample(c_weights, p["committee_size"], seed, "committee"))
+        locked = sorted(set(participants) | set(committee))
+        for m in locked:
+            tokens.lock(stub, m, p["min_stake"])
+        budget = min(p["reward_per_round"], tokens.pool_balance(stub, study["study_id"]))
+        now = stub.timestamp_ms
+        rnd = {
+            "study_id": study["study_id"],
+            "round": n,
+            "state": "OPEN",
+            "audited": study["audited"],
+            "audited_steps": study["audited_steps_per_round"],
+            "seed": seed_hex,
+            "model_in": model_in,
+            "participants": participants,
+            "committee": committee,
+            "threshold": p["committee_threshold"],
+            "weights": {"participants": {m: p_weights[m] for m in participants}},
+            "locked": {m: p["min_stake"] for m in locked},
+            "reward_rule": {"rule": incentives.RULE_NAME, "budget": budget},
+            "deadlines": {
+                "commit_ms": now + p["commit_window_s"] * 1000,
+                "prove_ms": None,
+                "aggregate_ms": None,
+                "validation_ms": None,
+            },
+            "committed": [],
+            "missing": [],
+            "audits": {},
+            "challenge_seed": None,
+            "inclusion": [],
+            "dropped": {},
+            "aggregate": None,
+            "final_hash": None,
+            "settled": False,
+            "opened_by": caller,
+            "transitions": [{"state": "OPEN", "ts_ms": now, "tx_id": stub.tx_id}],
+        }
+        stub.put_json(round_key(stub, study["study_id"], n), rnd)
+        study["current_round"] = n
+        put_study(stub, study)
+        ledger_log.record(
+            stub,
+            "round.opened",
+            study["study_id"],
+            {"participants": participants, "committee": committee, "budget": budget},
+            round_no=n,
+        )
+        return rnd
+
+    @staticmethod
+    def _last_bucket(stub: Stub, study_id: str, n: int, msp_id: str) -> int:
+        for back in range(n - 1, max(-1, n - 6), -1):
+            commit = stub.get_json(part_key(stub, "rcommit", study_id, back, msp_id))
+            if commit is not None:
+                return commit["sample_bucket"]
+        return 0
+
+    # --- commit -------------------------------------------------------------------------------
+    @transaction(COMMIT)
+    def Commit(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """A selected participant commits to its trained update (hashes only, never data)."""
+        msp_id = require_hospital(stub)
+        study = get_study(stub, args["study_id"])
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if msp_id not in rnd["participants"]:
+            raise Forbidden(f"{msp_id} is not a participant of round {args['round']} of {args['study_id']}")
+        if rnd["state"] != "OPEN":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; commitments closed")
+        if _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
+            raise Conflict(f"commit deadline passed ({rnd['deadlines']['commit_ms']} ms); commitment refused as stale")
+        key = part_key(stub, "rcommit", args["study_id"], args["round"], msp_id)
+        if stub.get_state(key) is not None:
+            raise Conflict(f"{msp_id} already committed in round {args['round']}")
+        budget = privacy_budget.charge(
+            stub, args["study_id"], msp_id, args["epsilon_micro"], study["params"]["epsilon_budget_micro"]
+        )
+        commitment = {
+            "msp_id": msp_id,
+            "update_hash": args["update_hash"],
+            "step_root": args["step_root"],
+            "sample_bucket": args["sample_bucket"],
+            "epsilon_micro": args["epsilon_micro"],
+            "epsilon_spent_total_micro": budget["spent_micro"],
+            "share_cids": args["share_cids"],
+            "consented_records": args["consented_records"],
+            "committed_at_ms": stub.timestamp_ms,
+            "tx_id": stub.tx_id,
+        }
+        commitment["commitment_hash"] = hashlib.sha256(canonical.dumps(commitment)).hexdigest()
+        stub.put_json(key, commitment)
+        ledger_log.record(
+            stub,
+            "round.committed",
+            args["study_id"],
+            {"msp_id": msp_id, "commitment_hash": commitment["commitment_hash"]},
+            round_no=args["round"],
+        )
+        return commitment
+
+    # --- the state machine ----------------------------------------------------------------------
+    @transaction(ROUND_REF)
+    def Advance(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Move the round forward as far as completion and deadlines allow."""
+        caller = require_hospital(stub)
+        require_registered(stub, caller)
+        study = get_study(stub, args["study_id"])
+        rnd = get_round(stub, args["study_id"], args["round"])
+        start = rnd["state"]
+        while True:
+            step = getattr(self, f"_from_{rnd['state'].lower()}", None)
+            if step is None or not step(stub, study, rnd):
+                break
+        if rnd["state"] == start:
+            raise Conflict(self._waiting_for(stub, rnd))
+        self._save(stub, study, rnd)
+        ledger_log.record(
+            stub, "round.advanced", study["study_id"], {"from": start, "to": rnd["state"]}, round_no=rnd["round"]
+        )
+        return rnd
+
+    def _save(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> None:
+        if rnd["state"] in ("FINALIZED", "ABORTED") and rnd["final_hash"] is None:
+            for m, amount in rnd["locked"].items():
+                tokens.unlock(stub, m, amount)
+            rnd["final_hash"] = round_hash(rnd)
+            if rnd["state"] == "FINALIZED":
+                study["rounds_finalized"] += 1
+            if rnd["round"] + 1 >= study["params"]["rounds"]:
+                study["status"] = "COMPLETED"
+            put_study(stub, study)
+        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+
+    def _waiting_for(self, stub: Stub, rnd: dict[str, Any]) -> str:
+        state, d = rnd["state"], rnd["deadlines"]
+        if state == "OPEN":
+            have = len(parts(stub, "rcommit", rnd["study_id"], rnd["round"]))
+            total = len(rnd["participants"])
+            return f"round {rnd['round']} is OPEN: {have}/{total} committed; commit deadline {d['commit_ms']}"
+        if state == "PROVE":
+            pending = [
+                m
+                for m, a in parts(stub, "rproof", rnd["study_id"], rnd["round"]).items()
+                if a["status"] == "pending_verification"
+            ]
+            return (
+                f"round {rnd['round']} is PROVE: audits unresolved (awaiting proofs until {d['prove_ms']}, "
+                f"{len(pending)} submitted proofs await verification)"
+            )
+        if state == "AGGREGATE":
+            return (
+                f"round {rnd['round']} is AGGREGATE: fewer than {rnd['threshold']} matching committee records; "
+                f"deadline {d['aggregate_ms']}"
+            )
+        return f"round {rnd['round']} is {state}: nothing to advance"
+
+    def _from_open(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
+        all_in = set(commits) >= set(rnd["participants"])
+        if not all_in and not _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
+            return False
+        rnd["committed"] = sorted(m for m in commits if m in rnd["participants"])
+        rnd["missing"] = sorted(set(rnd["participants"]) - set(commits))
+        for m in rnd["committed"]:
+            update_reputation(stub, m, on_time=1)
+        for m in rnd["missing"]:
+            update_reputation(stub, m, missed=1)
+            rnd["dropped"][m] = "missed the commit deadline"
+            tokens.slash(
+                stub,
+                m,
+                study["params"]["missing_slash"],
+                rnd["study_id"],
+                rnd["round"],
+                "missed the commit deadline",
+                f"round:{rnd['study_id']}:{rnd['round']}",
+            )
+        if len(rnd["committed"]) < study["params"]["min_participants"]:
+            _transition(stub, rnd, "ABORTED")
+            rnd["abort_reason"] = f"{len(rnd['committed'])} commitments, fewer than min_participants"
+            return False
+        _transition(stub, rnd, "COMMIT")
+        return True
+
+    def _from_commit(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
+        seed = selection.challenge_seed([(m, commits[m]["commitment_hash"]) for m in rnd["committed"]])
+        rnd["challenge_seed"] = seed.hex()
+        if rnd["audited"]:
+            steps = study["params"]["local_steps"]
+            rnd["audits"] = {m: selection.audit_indices(seed, m, steps, rnd["audited_steps"]) for m in rnd["committed"]}
+        _transition(stub, rnd, "CHALLENGE")
+        return True
+
+    def _from_challenge(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        rnd["deadlines"]["prove_ms"] = stub.timestamp_ms + study["params"]["prove_window_s"] * 1000
+        _transition(stub, rnd, "PROVE")
+        return True
+
+    def _from_prove(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        if rnd["audited"]:
+            proofs = parts(stub, "rproof", rnd["study_id"], rnd["round"])
+            unresolved = [
+                m for m in rnd["committed"] if proofs.get(m, {}).get("status") in (None, "pending_verification")
+            ]
+            if unresolved:
+                if not _deadline_passed(stub, rnd["deadlines"]["prove_ms"]):
+                    return False
+                if any(proofs.get(m, {}).get("status") == "pending_verification" for m in unresolved):
+                    return False  # a submitted proof is never skipped: it waits for verification
+                for m in unresolved:  # no proof at all by the deadline: a failed audit
+                    self._fail_audit(stub, study, rnd, m, "no proof by the prove deadline")
+            for m in rnd["committed"]:
+                status = parts(stub, "rproof", rnd["study_id"], rnd["round"]).get(m, {}).get("status")
+                if status == "verified":
+                    update_reputation(stub, m, verified=1)
+        rnd["inclusion"] = sorted(m for m in rnd["committed"] if m not in rnd["dropped"])
+        if len(rnd["inclusion"]) < study["params"]["min_participants"]:
+            _transition(stub, rnd, "ABORTED")
+            rnd["abort_reason"] = "too few updates passed their audits"
+            return False
+        rnd["deadlines"]["aggregate_ms"] = stub.timestamp_ms + study["params"]["aggregate_window_s"] * 1000
+        _transition(stub, rnd, "AGGREGATE")
+        return True
+
+    def _fail_audit(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any], m: str, reason: str) -> None:
+        key = part_key(stub, "rproof", rnd["study_id"], rnd["round"], m)
+        record = stub.get_json(key) or {"msp_id": m}
+        stub.put_json(key, {**record, "status": "failed", "reason": reason, "resolved_at_ms": stub.timestamp_ms})
+        update_reputation(stub, m, failed=1)
+        rnd["dropped"][m] = f"audit failed: {reason}"
+        tokens.slash(
+            stub,
+            m,
+            study["params"]["cheat_slash"],
+            rnd["study_id"],
+            rnd["round"],
+            f"audit failed: {reason}",
+            f"audit:{rnd['study_id']}:{rnd['round']}:{m}",
+        )
+
+    def _from_aggregate(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        records = parts(stub, "ragg", rnd["study_id"], rnd["round"])
+        agreed = self._agreed(records, rnd["threshold"])
+        if agreed is not None:
+            self._finalize(stub, study, rnd, agreed, records)
+            return False
+        if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
+            for m in rnd["committee"]:
+                if m not in records:
+                    update_reputation(stub, m, missed=1)
+            _transition(stub, rnd, "ABORTED")
+            rnd["abort_reason"] = f"fewer than {rnd['threshold']} matching committee records by the deadline"
+        return False
+
+    @staticmethod
+    def _agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str] | None:
+        votes: dict[tuple[str, str], int] = {}
+        for r in records.values():
+            votes[(r["model_cid"], r["model_hash"])] = votes.get((r["model_cid"], r["model_hash"]), 0) + 1
+        winners = sorted(k for k, v in votes.items() if v >= threshold)
+        return winners[0] if winners else None
+
+    def _finalize(
+        self,
+        stub: Stub,
+        study: dict[str, Any],
+        rnd: dict[str, Any],
+        agreed: tuple[str, str],
+        records: dict[str, dict[str, Any]],
+    ) -> None:
+        cid, digest = agreed
+        members = sorted(m for m, r in records.items() if (r["model_cid"], r["model_hash"]) == agreed)
+        rnd["aggregate"] = {"cid": cid, "hash": digest, "members": members}
+        for m in rnd["committee"]:
+            update_reputation(stub, m, **({"on_time": 1} if m in members else {"missed": 1}))
+        rnd["deadlines"]["validation_ms"] = stub.timestamp_ms + study["params"]["validation_window_s"] * 1000
+        _transition(stub, rnd, "FINALIZED")
+
+    # --- proofs, aggregates, validation -----------------------------------------------------------
+    @transaction(PROOF)
+    def SubmitProof(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Record the proof of a participant's audited steps. Verification (zk, in-chaincode)
+        arrives with the verifiable-training contract; until then a submitted proof stays
+        ``pending_verification`` and the round cannot pass PROVE."""
+        msp_id = require_hospital(stub)
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if not rnd["audited"]:
+            raise Conflict(f"study {args['study_id']} is unaudited; there is nothing to prove")
+        if rnd["state"] != "PROVE":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; proofs are accepted in PROVE only")
+        if msp_id not in rnd["audits"]:
+            raise Forbidden(f"{msp_id} has no audit in round {args['round']}")
+        if _deadline_passed(stub, rnd["deadlines"]["prove_ms"]):
+            raise Conflict("prove deadline passed; proof refused as stale")
+        key = part_key(stub, "rproof", args["study_id"], args["round"], msp_id)
+        if stub.get_state(key) is not None:
+            raise Conflict(f"{msp_id} already submitted its proof for round {args['round']}")
+        record = {
+            "msp_id": msp_id,
+            "steps": rnd["audits"][msp_id],
+            "proof_cid": args["proof_cid"],
+            "proof_hash": args["proof_hash"],
+            "status": "pending_verification",
+            "submitted_at_ms": stub.timestamp_ms,
+        }
+        stub.put_json(key, record)
+        ledger_log.record(stub, "round.proof_submitted", args["study_id"], {"msp_id": msp_id}, round_no=args["round"])
+        return record
+
+    @transaction(AGGREGATE)
+    def SubmitAggregate(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """A committee member publishes the aggregate it reconstructed; ``t`` matching records
+        finalize the round in the same transaction."""
+        msp_id = require_hospital(stub)
+        study = get_study(stub, args["study_id"])
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if msp_id not in rnd["committee"]:
+            raise Forbidden(f"{msp_id} is not on the committee of round {args['round']}")
+        if rnd["state"] != "AGGREGATE":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; aggregates are accepted in AGGREGATE only")
+        if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
+            raise Conflict("aggregate deadline passed; record refused as stale")
+        key = part_key(stub, "ragg", args["study_id"], args["round"], msp_id)
+        if stub.get_state(key) is not None:
+            raise Conflict(f"{msp_id} already published its aggregate for round {args['round']}")
+        record = {
+            "msp_id": msp_id,
+            "model_cid": args["model_cid"],
+            "model_hash": args["model_hash"],
+            "submitted_at_ms": stub.timestamp_ms,
+        }
+        stub.put_json(key, record)
+        records = {**parts(stub, "ragg", args["study_id"], args["round"]), msp_id: record}
+        agreed = self._agreed(records, rnd["threshold"])
+        if agreed is not None:
+            self._finalize(stub, study, rnd, agreed, records)
+            self._save(stub, study, rnd)
+        ledger_log.record(
+            stub,
+            "round.finalized" if agreed else "round.aggregate_submitted",
+            args["study_id"],
+            {"msp_id": msp_id, "state": rnd["state"]},
+            round_no=args["round"],
+        )
+        return {"record": record, "state": rnd["state"]}
+
+    @transaction(VALIDATION)
+    def ReportValidation(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Report how the round's new global model does on your own held-out data."""
+        msp_id = require_hospital(stub)
+        if msp_id not in enrolled(stub, args["study_id"]):
+            raise Forbidden(f"{msp_id} is not enrolled in {args['study_id']}")
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if rnd["state"] != "FINALIZED":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; only finalized models are validated")
+        if rnd["settled"]:
+            raise Conflict(f"round {args['round']} is already settled")
+        if _deadline_passed(stub, rnd["deadlines"]["validation_ms"]):
+            raise Conflict("validation deadline passed; report refused as stale")
+        key = part_key(stub, "rval", args["study_id"], args["round"], msp_id)
+        if stub.get_state(key) is not None:
+            raise Conflict(f"{msp_id} already reported on round {args['round']}")
+        record = {
+            "msp_id": msp_id,
+            "metric_ppm": args["metric_ppm"],
+            "previous_metric_ppm": args["previous_metric_ppm"],
+            "gain_ppm": args["metric_ppm"] - args["previous_metric_ppm"],
+            "reported_at_ms": stub.timestamp_ms,
+        }
+        stub.put_json(key, record)
+        ledger_log.record(
+            stub,
+            "round.validation_reported",
+            args["study_id"],
+            {"msp_id": msp_id, "gain_ppm": record["gain_ppm"]},
+            round_no=args["round"],
+        )
+        return record
+
+    @transaction(ROUND_REF)
+    def Settle(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Pay the round's rewards and update quality reputation, once every enrolled hospital
+        reported or the validation deadline passed."""
+        caller = require_hospital(stub)
+        require_registered(stub, caller)
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if rnd["state"] != "FINALIZED" or rnd["settled"]:
+            raise Conflict(f"round {args['round']} is {rnd['state']}{' and settled' if rnd['settled'] else ''}")
+        reports = parts(stub, "rval", args["study_id"], args["round"])
+        electorate = enrolled(stub, args["study_id"])
+        if not set(reports) >= set(electorate) and not _deadline_passed(stub, rnd["deadlines"]["validation_ms"]):
+            raise Conflict(
+                f"{len(reports)}/{len(electorate)} validation reports; settle after all report or after "
+                f"{rnd['deadlines']['validation_ms']}"
+            )
+        gains = {m: r["gain_ppm"] for m, r in reports.items()}
+        commits = parts(stub, "rcommit", args["study_id"], args["round"])
+        proofs = parts(stub, "rproof", args["study_id"], args["round"])
+        eligible = {
+            m: commits[m]["sample_bucket"]
+            for m in rnd["inclusion"]
+            if not rnd["audited"] or proofs.get(m, {}).get("status") == "verified"
+        }
+        payouts = incentives.split_rewards(rnd["reward_rule"]["budget"], eligible, gains)
+        paid = {m: tokens.pay_from_pool(stub, args["study_id"], m, amount) for m, amount in payouts.items()}
+        for m in rnd["inclusion"]:
+            others = [g for r, g in gains.items() if r != m]
+            if others:
+                update_reputation(stub, m, gain_ppm=median(others))
+        rnd["settled"] = True
+        rnd["rewards"] = paid
+        rnd["validation"] = {"reports": len(reports), "gains_ppm": gains}
+        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+        ledger_log.record(stub, "round.settled", args["study_id"], {"rewards": paid}, round_no=args["round"])
+        return rnd
+
+    # --- queries -----------------------------------------------------------------------------------
+    @query(ROUND_REF)
+    def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """The round with every commitment, audit, aggregate record and validation report."""
+        rnd = get_round(stub, args["study_id"], args["round"])
+        return {
+            **rnd,
+            "commitments": parts(stub, "rcommit", args["study_id"], args["round"]),
+            "proofs": parts(stub, "rproof", args["study_id"], args["round"]),
+            "aggregates": parts(stub, "ragg", args["study_id"], args["round"]),
+            "validations": parts(stub, "rval", args["study_id"], args["round"]),
+        }
+
+    @query(Schema({"msp_id": Str(max_len=64)}))
+    def Reputation(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        return get_reputation(stub, args["msp_id"])
+
+    @query(Schema({"study_id": Str(pattern=STUDY_ID), "msp_id": Str(max_len=64)}))
+    def Budget(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        study = get_study(stub, args["study_id"])
+        spent = privacy_budget.spent(stub, args["study_id"], args["msp_id"])
+        return {**spent, "budget_micro": study["params"]["epsilon_budget_micro"]}

@@ -1,0 +1,220 @@
+"""Studies: what a consortium trains together, under which privacy and incentive rules.
+
+A hospital admin proposes a study with every parameter fixed up front (model spec, data
+schema, per-hospital DP budget, rounds, audit rate, committee size and threshold, stakes,
+reward pool and per-round reward, slashing amounts, deadlines) and escrows the reward pool
+from its own balance. The study becomes ACTIVE only when a majority of registered hospital
+orgs have approved it (the proposer counts as the first approval). Hospitals then *enroll*:
+the followers' decision to take part under the rules the study (the leader) fixed.
+
+State::
+
+    study~<study_id>                -> the study record (see ``Propose``)
+    study~enroll~<study_id>~<msp>   -> {"active": bool, "enrolled_at_ms": int}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from chaincode.contracts import ledger_log, tokens
+from chaincode.contracts.access import require_hospital_admin
+from chaincode.contracts.fixedpoint import SCALE, ceil_div
+from chaincode.contracts.registry import majority, registered_hospitals, require_registered
+from chaincode.runtime import canonical
+from chaincode.runtime.contract import Contract, query, transaction
+from chaincode.runtime.errors import Conflict, InvalidArgument, NotFound
+from chaincode.runtime.schema import Int, Schema, Str
+from chaincode.runtime.stub import Stub
+
+STUDY = "study"
+STUDY_ID = r"[a-z0-9][a-z0-9-]{2,39}"
+HEX64 = r"[0-9a-f]{64}"
+CID = r"(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,120})"
+DAY_S = 86_400
+
+PARAMS = {
+    "title": Str(max_len=120),
+    "model_spec_hash": Str(pattern=HEX64),
+    "model_cid": Str(max_len=130, pattern=CID),
+    "data_schema_hash": Str(pattern=HEX64),
+    "epsilon_budget_micro": Int(1, 100 * SCALE),  # per hospital, whole study
+    "delta_e12": Int(1, 10**11),  # delta * 1e12 (1e-5 -> 10_000_000); at most 0.1
+    "rounds": Int(1, 1000),
+    "local_steps": Int(1, 100_000),
+    "audit_rate_ppm": Int(0, SCALE),
+    "committee_size": Int(1, 32),
+    "committee_threshold": Int(1, 32),
+    "participants_per_round": Int(1, 1000),
+    "min_participants": Int(1, 1000),
+    "min_stake": Int(1, tokens.MAX_AMOUNT),
+    "reward_pool": Int(0, tokens.MAX_AMOUNT),
+    "reward_per_round": Int(0, tokens.MAX_AMOUNT),
+    "missing_slash": Int(0, tokens.MAX_AMOUNT),
+    "cheat_slash": Int(0, tokens.MAX_AMOUNT),
+    "commit_window_s": Int(1, 30 * DAY_S),
+    "prove_window_s": Int(1, 30 * DAY_S),
+    "aggregate_window_s": Int(1, 30 * DAY_S),
+    "validation_window_s": Int(1, 30 * DAY_S),
+}
+PROPOSE = Schema({"study_id": Str(pattern=STUDY_ID), **PARAMS})
+STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
+
+
+def audited_steps(params: dict[str, Any]) -> int:
+    """How many of a participant's local steps are audited each round (0 when unaudited)."""
+    if params["audit_rate_ppm"] == 0:
+        return 0
+    return min(params["local_steps"], ceil_div(params["audit_rate_ppm"] * params["local_steps"], SCALE))
+
+
+def check_params(p: dict[str, Any]) -> None:
+    """Cross-field rules; each failure names the fields involved."""
+    if p["committee_threshold"] > p["committee_size"]:
+        raise InvalidArgument("committee_threshold must not exceed committee_size")
+    if p["min_participants"] > p["participants_per_round"]:
+        raise InvalidArgument("min_participants must not exceed participants_per_round")
+    if p["reward_per_round"] * p["rounds"] > p["reward_pool"]:
+        raise InvalidArgument("reward_per_round * rounds exceeds reward_pool: the leader must fund every round")
+    if p["missing_slash"] > p["min_stake"] or p["cheat_slash"] > p["min_stake"]:
+        raise InvalidArgument("missing_slash and cheat_slash must not exceed min_stake (the stake that backs them)")
+
+
+def study_key(stub: Stub, study_id: str) -> str:
+    return stub.create_composite_key(STUDY, [study_id])
+
+
+def get_study(stub: Stub, study_id: str) -> dict[str, Any]:
+    study = stub.get_json(study_key(stub, study_id))
+    if study is None:
+        raise NotFound(f"no study {study_id}")
+    return study
+
+
+def put_study(stub: Stub, study: dict[str, Any]) -> None:
+    stub.put_json(study_key(stub, study["study_id"]), study)
+
+
+def require_active(study: dict[str, Any]) -> None:
+    if study["status"] != "ACTIVE":
+        raise Conflict(f"study {study['study_id']} is {study['status']}, not ACTIVE")
+
+
+def enrolled(stub: Stub, study_id: str) -> list[str]:
+    """MSP IDs currently enrolled in the study, sorted."""
+    out = []
+    for kv in stub.get_state_by_partial_composite_key(STUDY, ["enroll", study_id]):
+        if canonical.loads(kv.value)["active"]:
+            out.append(stub.split_composite_key(kv.key)[1][2])
+    return out
+
+
+class StudyContract(Contract):
+    name = "Study"
+
+    @transaction(PROPOSE)
+    def Propose(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Propose a study and escrow its reward pool from the proposer's free balance."""
+        msp_id = require_hospital_admin(stub)
+        require_registered(stub, msp_id)
+        params = {k: args[k] for k in PARAMS}
+        check_params(params)
+        if stub.get_state(study_key(stub, args["study_id"])) is not None:
+            raise Conflict(f"study {args['study_id']} already exists")
+        if params["reward_pool"]:
+            tokens.fund_pool(stub, msp_id, args["study_id"], params["reward_pool"])
+        study = {
+            "study_id": args["study_id"],
+            "status": "PROPOSED",
+            "proposer": msp_id,
+            "approvals": [msp_id],
+            "params": params,
+            "audited": params["audit_rate_ppm"] > 0,
+            "audited_steps_per_round": audited_steps(params),
+            "current_round": -1,
+            "rounds_finalized": 0,
+            "proposed_at_ms": stub.timestamp_ms,
+            "activated_at_ms": None,
+            "genesis_hash": None,
+        }
+        self._maybe_activate(stub, study)
+        put_study(stub, study)
+        ledger_log.record(stub, "study.proposed", study["study_id"], {"status": study["status"]})
+        return study
+
+    @transaction(STUDY_REF)
+    def Approve(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        msp_id = require_hospital_admin(stub)
+        require_registered(stub, msp_id)
+        study = get_study(stub, args["study_id"])
+        if study["status"] != "PROPOSED":
+            raise Conflict(f"study {study['study_id']} is {study['status']}; only PROPOSED studies take approvals")
+        if msp_id in study["approvals"]:
+            raise Conflict(f"{msp_id} already approved study {study['study_id']}")
+        study["approvals"] = sorted([*study["approvals"], msp_id])
+        self._maybe_activate(stub, study)
+        put_study(stub, study)
+        ledger_log.record(
+            stub, "study.approved", study["study_id"], {"status": study["status"], "approvals": len(study["approvals"])}
+        )
+        return study
+
+    @staticmethod
+    def _maybe_activate(stub: Stub, study: dict[str, Any]) -> None:
+        needed = majority(len(registered_hospitals(stub)))
+        study["approvals_needed"] = needed
+        if len(study["approvals"]) >= needed:
+            study["status"] = "ACTIVE"
+            study["activated_at_ms"] = stub.timestamp_ms
+            # the seed of round 0's selection: fixed by the study and the activating transaction
+            material = canonical.dumps({"study": study["study_id"], "params": study["params"], "tx": stub.tx_id})
+            study["genesis_hash"] = hashlib.sha256(material).hexdigest()
+
+    @transaction(STUDY_REF)
+    def Enroll(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Declare that your org takes part in the study under its published rules."""
+        msp_id = require_hospital_admin(stub)
+        require_registered(stub, msp_id)
+        study = get_study(stub, args["study_id"])
+        require_active(study)
+        stake = tokens.free_stake(stub, msp_id)
+        if stake < study["params"]["min_stake"]:
+            raise Conflict(f"{msp_id} has {stake} unlocked stake; study needs {study['params']['min_stake']}")
+        key = stub.create_composite_key(STUDY, ["enroll", study["study_id"], msp_id])
+        record = {"active": True, "enrolled_at_ms": stub.timestamp_ms}
+        stub.put_json(key, record)
+        ledger_log.record(stub, "study.enrolled", study["study_id"], {"msp_id": msp_id})
+        return record
+
+    @transaction(STUDY_REF)
+    def Withdraw(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Stop being selected from the next round on (a current selection must still be served)."""
+        msp_id = require_hospital_admin(stub)
+        key = stub.create_composite_key(STUDY, ["enroll", args["study_id"], msp_id])
+        record = stub.get_json(key)
+        if record is None or not record["active"]:
+            raise Conflict(f"{msp_id} is not enrolled in {args['study_id']}")
+        record = {**record, "active": False, "withdrawn_at_ms": stub.timestamp_ms}
+        stub.put_json(key, record)
+        ledger_log.record(stub, "study.withdrawn", args["study_id"], {"msp_id": msp_id})
+        return record
+
+    @query(STUDY_REF)
+    def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        study = get_study(stub, args["study_id"])
+        return {
+            **study,
+            "enrolled": enrolled(stub, study["study_id"]),
+            "pool": tokens.pool_balance(stub, study["study_id"]),
+        }
+
+    @query()
+    def List(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for kv in stub.get_state_by_partial_composite_key(STUDY):
+            _, attrs = stub.split_composite_key(kv.key)
+            if len(attrs) == 1:
+                s = canonical.loads(kv.value)
+                out.append({k: s[k] for k in ("study_id", "status", "proposer", "current_round", "audited")})
+        return out
