@@ -3,6 +3,8 @@ deterministic selection, over random sequences of governance actions."""
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,7 +85,7 @@ def test_invariants_hold_under_any_sequence_of_actions(steps: list[tuple[str, st
         rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": STUDY, "round": n})
         states = [t["state"] for t in rnd["transitions"]]
         assert states[0] == "OPEN"
-        assert all(b in NEXT[a] for a, b in zip(states, states[1:], strict=False)), states
+        assert all(b in NEXT[a] for a, b in itertools.pairwise(states)), states
 
 
 @given(
