@@ -170,6 +170,12 @@ class Network:
     def contract(self, chaincode: str, contract_name: str = "") -> Contract:
         return Contract(self, chaincode, contract_name)
 
+    def wait_for_commit(self, tx_id: str) -> tuple[int, int]:
+        """Block until this gateway's peer has committed ``tx_id`` (submitted by anyone);
+        returns (TxValidationCode, block number). Use it before acting on another org's write:
+        peers commit each block independently, so one peer can lag another by a block."""
+        return self.gateway._commit_status(tx_id, self.channel)
+
     def chaincode_events(self, chaincode: str, checkpoint: Checkpoint | None = None) -> ChaincodeEventStream:
         """Events of ``chaincode`` from the checkpoint on (or from now), resumable after a restart."""
         return ChaincodeEventStream(self.gateway, self.channel, chaincode, checkpoint)
