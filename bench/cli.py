@@ -50,3 +50,26 @@ def ledger(
     if json_path:
         bench_ledger.write_json(result, json_path)
         console.print(f"wrote {json_path}")
+
+
+@bench_group.command("governance")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--sizes", default="3,10,30", show_default=True, help="Consortium sizes (hospitals) to measure.")
+@click.option("--port-base", default=27300, show_default=True, help="Ports of the throw-away bench network.")
+def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
+    """Ledger time of one complete governance round for 3, 10 and 30 hospitals."""
+    from bench import governance as bench_governance
+    from bench.ledger import write_json
+
+    result = bench_governance.run([int(s) for s in sizes.split(",") if s.strip()], port_base, console.print)
+    for r in result["sizes"]:
+        console.print(
+            f"[bold]{r['hospitals']:>3} hospitals[/bold]: {r['round_ledger_s']:.2f} s per round "
+            f"(open {r['open_s']:.2f}, commit {r['commit_s']:.2f}, advance {r['advance_s']:.2f}, "
+            f"aggregate {r['aggregate_s']:.2f}, validate+settle {r['validate_settle_s']:.2f})"
+        )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")

@@ -28,13 +28,12 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     orgs = []
     refs = []
     for org in topology.application_orgs:
+        anchors = ""
+        if org.has_peer:
+            anchors = f"    AnchorPeers:\n      - Host: 127.0.0.1\n        Port: {topology.peer_of(org).port}\n"
         orgs.append(
             org_template.substitute(
-                NAME=org.name,
-                MSP_ID=org.msp_id,
-                DOMAIN=org.domain,
-                CRYPTO=state.crypto,
-                PEER_PORT=topology.peer_of(org).port,
+                NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors
             ).rstrip()
         )
         refs.append(f"        - *{org.name}")
@@ -53,11 +52,48 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
         CONSENTERS="\n".join(consenters),
         BATCH_TIMEOUT=batch_timeout,
         BATCH_MAX_MESSAGES=batch_max_messages,
+        ENDORSEMENT_POLICY=endorsement_policy(topology),
         **ports,
     )
     out = state.config / "configtx" / "configtx.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    return out
+
+
+def endorsement_policy(topology: Topology) -> str:
+    """The channel's Endorsement and LifecycleEndorsement policy.
+
+    Normally ``MAJORITY Endorsement`` over every application org. A benchmark topology adds
+    simulated hospitals that have no peer and so cannot endorse; there the same majority is
+    written out as a signature policy over the orgs that run peers, so the endorsement work
+    per transaction is identical to the normal network's."""
+    if topology.simulated_hospitals == 0:
+        return '{Type: ImplicitMeta, Rule: "MAJORITY Endorsement"}'
+    peer_orgs = topology.peer_orgs
+    roles = ", ".join(f"'{o.msp_id}.peer'" for o in peer_orgs)
+    return f'{{Type: Signature, Rule: "OutOf({len(peer_orgs) // 2 + 1}, {roles})"}}'
+
+
+def render_crypto_config(topology: Topology, state: StateDir, base: Path) -> Path:
+    """cryptogen input: the committed file, plus peerless orgs for simulated hospitals."""
+    if topology.simulated_hospitals == 0:
+        return base
+    doc = yaml.safe_load(base.read_text())
+    for org in topology.application_orgs:
+        if not org.has_peer:
+            doc["PeerOrgs"].append(
+                {
+                    "Name": org.name,
+                    "Domain": org.domain,
+                    "EnableNodeOUs": True,
+                    "Template": {"Count": 0},
+                    "Users": {"Count": 1},
+                }
+            )
+    out = state.config / "crypto-config.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
 
 

@@ -20,7 +20,7 @@ from agent.gateway import Gateway, GatewayError
 from network import channel, lifecycle, process
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
-from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml
+from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
 from network.nodes import LaunchSpec, chaincode_spec, orderer_spec, peer_spec
 from network.state import StateDir, default_state_dir
 from network.topology import CHAINCODE_NAME, CHANNEL, Org, Topology
@@ -67,7 +67,12 @@ class Network:
         """Open the network at ``state_dir``, keeping the ports it was created with."""
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()
-        topology = Topology(port_base=manifest["port_base"]) if "port_base" in manifest else Topology.from_env()
+        if "port_base" in manifest:
+            topology = Topology(
+                port_base=manifest["port_base"], simulated_hospitals=manifest.get("simulated_hospitals", 0)
+            )
+        else:
+            topology = Topology.from_env()
         return cls(state, topology, progress, test_contracts=bool(manifest.get("test_contracts", False)))
 
     # --- lifecycle of the whole network -----------------------------------------------------
@@ -85,8 +90,9 @@ class Network:
             self.down(purge=True)
         self._check_ports_free()
         self.progress("generating keys and certificates (cryptogen)")
+        crypto_config = render_crypto_config(self.topology, self.state, CRYPTO_CONFIG)
         run_tool(
-            [fabric_bin("cryptogen"), "generate", f"--config={CRYPTO_CONFIG}", f"--output={self.state.crypto}"],
+            [fabric_bin("cryptogen"), "generate", f"--config={crypto_config}", f"--output={self.state.crypto}"],
             what="cryptogen",
         )
         self.progress("rendering configs and the channel genesis block (configtxgen)")
@@ -96,6 +102,7 @@ class Network:
         channel.create_genesis_block(self.state, str(configtx.parent))
         manifest = {
             "port_base": self.topology.port_base,
+            "simulated_hospitals": self.topology.simulated_hospitals,
             "channel": CHANNEL,
             "fabric_release": fabric_release(),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -121,7 +128,7 @@ class Network:
         for node in self.topology.peers:
             self._wait_healthy(peer_spec(node, self.state))
         self.progress("joining peers to the channel")
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             channel.join_peer(self.topology, self.state, org)
 
         self.progress("packaging the chaincode as a service, one package per org")
@@ -133,21 +140,21 @@ class Network:
             "package_ids": package_ids,
         }
         self.state.write_manifest(manifest)
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             self._launch(self._chaincode_spec(org, package_ids[org.msp_id]))
         self.progress("installing the chaincode on every peer")
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             lifecycle.install(
                 self.topology, self.state, org, str(self.state.chaincode_dir(org) / f"{self._label()}.tar.gz")
             )
         self.progress("approving the chaincode definition (every org)")
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             lifecycle.approve(
                 self.topology, self.state, org, package_ids[org.msp_id], CHAINCODE_VERSION, CHAINCODE_SEQUENCE
             )
         self.progress("committing the chaincode definition (MAJORITY endorsement)")
         lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             self._wait_port(self._chaincode_spec(org, package_ids[org.msp_id]))
         self.progress("waiting until every org can gather endorsements (gossip + discovery)")
         self.wait_endorsable()
@@ -164,7 +171,7 @@ class Network:
         submitted) to probe exactly what a real submit needs.
         """
         deadline = time.monotonic() + timeout
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             with self.gateway(org.name, "User1") as gw:
                 contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
                 while True:
@@ -179,7 +186,7 @@ class Network:
     def down(self, purge: bool = False) -> list[str]:
         """Stop every node (chaincode services first); with ``purge`` delete all state."""
         stopped = []
-        names = [self.topology.chaincode_service_name(o) for o in self.topology.application_orgs]
+        names = [self.topology.chaincode_service_name(o) for o in self.topology.peer_orgs]
         names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
         for name in names:
             if process.stop(self.state.pid(name)):
@@ -221,7 +228,7 @@ class Network:
 
     def _package_chaincode(self) -> dict[str, str]:
         ids = {}
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             cc_dir = self.state.chaincode_dir(org)
             ca_cert, ca_key = self.state.tls_ca_cert(org), self.state.tls_ca_key(org)
             issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", cc_dir / "tls", "server")
@@ -242,7 +249,7 @@ class Network:
         specs = [(orderer_spec(n, self.state), "orderer", n.org.name) for n in self.topology.orderers]
         specs += [(peer_spec(n, self.state), "peer", n.org.name) for n in self.topology.peers]
         package_ids = manifest.get("chaincode", {}).get("package_ids", {})
-        for org in self.topology.application_orgs:
+        for org in self.topology.peer_orgs:
             if org.msp_id in package_ids:
                 specs.append((self._chaincode_spec(org, package_ids[org.msp_id]), "chaincode", org.name))
         return specs
@@ -315,7 +322,7 @@ class Network:
     def gateway(self, org_name: str, user: str = "Admin", **kw: object) -> Gateway:
         """A Gateway client for ``user`` of ``org_name`` (Admin or User1), on that org's peer."""
         org = self.topology.org(org_name)
-        peer = self.topology.peer_of(org)
+        peer = self.topology.gateway_peer_of(org)
         return Gateway.connect(
             peer.address,
             self.state.node_dir(peer) / "tls" / "ca.crt",

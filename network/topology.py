@@ -25,6 +25,7 @@ class Org:
     msp_id: str  # "HospitalAMSP"
     domain: str  # "hospitala.fedledger.local"
     kind: str  # "hospital" | "regulator" | "orderer"
+    has_peer: bool = True  # simulated hospitals transact through another org's gateway peer
 
     @property
     def short(self) -> str:
@@ -79,20 +80,30 @@ HOSPITALS = (
 REGULATOR = Org("Regulator", "RegulatorMSP", "regulator.fedledger.local", "regulator")
 
 
+def simulated_hospital(i: int) -> Org:
+    """A hospital org that is a channel member with its own CA and identities but no peer,
+    used by benchmarks to grow the consortium without 30 peer processes on 2 cores."""
+    name = f"SimHospital{i:02d}"
+    return Org(name, f"{name}MSP", f"{name.lower()}.fedledger.local", "hospital", has_peer=False)
+
+
 @dataclass(frozen=True)
 class Topology:
     port_base: int = DEFAULT_PORT_BASE
     orderer_count: int = 3
-    application_orgs: tuple[Org, ...] = (*HOSPITALS, REGULATOR)
+    simulated_hospitals: int = 0
+    application_orgs: tuple[Org, ...] = field(init=False)
     nodes: tuple[Node, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        sims = tuple(simulated_hospital(i) for i in range(1, self.simulated_hospitals + 1))
+        object.__setattr__(self, "application_orgs", (*HOSPITALS, *sims, REGULATOR))
         nodes: list[Node] = []
         slot = 0
         for i in range(1, self.orderer_count + 1):
             nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot))
             slot += 1
-        for org in self.application_orgs:
+        for org in self.peer_orgs:
             nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot))
             slot += 1
         object.__setattr__(self, "nodes", tuple(nodes))
@@ -113,6 +124,11 @@ class Topology:
     def hospitals(self) -> list[Org]:
         return [o for o in self.application_orgs if o.kind == "hospital"]
 
+    @property
+    def peer_orgs(self) -> list[Org]:
+        """Application orgs that run a peer (and a chaincode service)."""
+        return [o for o in self.application_orgs if o.has_peer]
+
     def org(self, name_or_msp: str) -> Org:
         """Look an application org up by name, MSP ID or short name (case-insensitive)."""
         wanted = name_or_msp.lower()
@@ -123,7 +139,18 @@ class Topology:
         raise KeyError(f"unknown org {name_or_msp!r}; known: {known}")
 
     def peer_of(self, org: Org) -> Node:
-        return next(n for n in self.peers if n.org == org)
+        for n in self.peers:
+            if n.org == org:
+                return n
+        raise KeyError(f"{org.name} runs no peer")
+
+    def gateway_peer_of(self, org: Org) -> Node:
+        """The peer whose gateway ``org``'s clients use: its own, or for a simulated hospital a
+        real hospital's peer (spread round-robin)."""
+        if org.has_peer:
+            return self.peer_of(org)
+        hosts = [self.peer_of(o) for o in self.peer_orgs if o.kind == "hospital"]
+        return hosts[self.application_orgs.index(org) % len(hosts)]
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

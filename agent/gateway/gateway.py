@@ -253,11 +253,20 @@ class Contract:
         endorsing_orgs: Sequence[str] = (),
         max_attempts: int = 5,
     ) -> SubmitResult:
-        """Endorse, order and wait for commit; a read conflict is retried as a new transaction."""
+        """Endorse, order and wait for commit. Retried as a new transaction: a read conflict at
+        commit (MVCC/phantom), and endorsers that answered differently because one of them had
+        not yet committed the latest block ("ProposalResponsePayloads do not match")."""
         delay = 0.05
         for attempt in range(1, max_attempts + 1):
             proposal = self.new_proposal(function, arg, transient)
-            tx = self.endorse(proposal, endorsing_orgs)
+            try:
+                tx = self.endorse(proposal, endorsing_orgs)
+            except EndorseError as exc:
+                if not _endorsers_disagreed(exc) or attempt == max_attempts:
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+                continue
             code, block = tx.submit().status()
             if code == transaction_pb2.VALID:
                 return SubmitResult(tx.tx_id, block, tx.result, attempt)
@@ -266,6 +275,13 @@ class Contract:
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")
+
+
+def _endorsers_disagreed(exc: EndorseError) -> bool:
+    """True when endorsements differed (a peer behind by a block), not when the contract refused."""
+    return any("ProposalResponsePayloads do not match" in d.message for d in exc.details) or (
+        "ProposalResponsePayloads do not match" in str(exc)
+    )
 
 
 def _result_from_payload(payload: common_pb2.Payload) -> bytes:

@@ -29,7 +29,7 @@ from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.registry import MSP_ID, majority, registered_hospitals, require_registered
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query, transaction
-from chaincode.runtime.errors import Conflict, NotFound
+from chaincode.runtime.errors import Conflict, InvalidArgument, NotFound
 from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.stub import Stub
 
@@ -223,6 +223,24 @@ class TokenContract(Contract):
         acct["staked"] += args["amount"]
         _put_account(stub, msp_id, acct)
         ledger_log.record(stub, "token.staked", None, {"amount": args["amount"], "staked": acct["staked"]})
+        return acct
+
+    @transaction(Schema({"to": Str(max_len=64, pattern=MSP_ID), "amount": AMOUNT}))
+    def Transfer(self, stub: Stub, args: dict[str, Any]) -> dict[str, int]:
+        """Pay free tokens to another registered hospital (for example to fund its stake)."""
+        msp_id = require_hospital_admin(stub)
+        require_registered(stub, args["to"])
+        if args["to"] == msp_id:
+            raise InvalidArgument("cannot transfer to yourself")
+        acct = account(stub, msp_id)
+        if acct["balance"] < args["amount"]:
+            raise Conflict(f"{msp_id} has {acct['balance']} free tokens, cannot transfer {args['amount']}")
+        acct["balance"] -= args["amount"]
+        _put_account(stub, msp_id, acct)
+        target = account(stub, args["to"])
+        target["balance"] += args["amount"]
+        _put_account(stub, args["to"], target)
+        ledger_log.record(stub, "token.transferred", None, {"to": args["to"], "amount": args["amount"]})
         return acct
 
     @transaction(Schema({"amount": AMOUNT}))

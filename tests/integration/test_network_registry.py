@@ -37,7 +37,7 @@ def registry(net: Network, org: str, user: str = "Admin"):
 
 
 def heights(net: Network) -> dict[str, int]:
-    return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.application_orgs}
+    return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.peer_orgs}
 
 
 def registered(net: Network, org: str) -> None:
@@ -53,7 +53,7 @@ def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
     statuses = network.status()
     assert len(statuses) == 3 + 4 + 4  # orderers, peers, chaincode services
     assert all(s.healthy for s in statuses), [s for s in statuses if not s.healthy]
-    for org in network.topology.application_orgs:
+    for org in network.topology.peer_orgs:
         assert channel.list_channels(network.topology, network.state, org) == [CHANNEL]
         assert lifecycle.committed_sequence(network.topology, network.state, org) == 1
     for orderer in network.topology.orderers:
@@ -67,7 +67,7 @@ def test_each_hospital_registers_and_every_peer_agrees(network: Network) -> None
     # every org's peer answers the same registry (queries pinned to that org's peer)
     gw, contract = registry(network, "Regulator", "User1")
     with gw:
-        views = {o.msp_id: contract.evaluate("List", target_orgs=[o.msp_id]) for o in network.topology.application_orgs}
+        views = {o.msp_id: contract.evaluate("List", target_orgs=[o.msp_id]) for o in network.topology.peer_orgs}
     first = next(iter(views.values()))
     assert {e["msp_id"] for e in first} >= {o.msp_id for o in network.topology.hospitals}
     assert all(v == first for v in views.values())

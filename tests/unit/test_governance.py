@@ -63,6 +63,25 @@ def test_stake_and_unstake_respect_balances_and_locks(cons: Consortium) -> None:
         assert cons.call(cons.admins[A], "Token:Stake", bad).status == 400
 
 
+def test_transfer_moves_free_tokens_between_registered_hospitals(cons: Consortium) -> None:
+    cons.fund_all(1000)
+    assert cons.ok(cons.admins[A], "Token:Transfer", {"to": B, "amount": 300})["balance"] == 700
+    assert cons.ok(cons.regulator, "Token:Account", {"msp_id": B})["balance"] == 1300
+    before = dict(cons.ledger.state)
+    assert_no_change(
+        cons, cons.call(cons.admins[A], "Token:Transfer", {"to": B, "amount": 701}), 409, "cannot transfer", before
+    )
+    assert_no_change(
+        cons,
+        cons.call(cons.admins[A], "Token:Transfer", {"to": "NopeMSP", "amount": 1}),
+        403,
+        "not a registered hospital",
+        before,
+    )
+    assert_no_change(cons, cons.call(cons.admins[A], "Token:Transfer", {"to": A, "amount": 1}), 400, "yourself", before)
+    assert cons.supply()["conserved"]
+
+
 # --- studies --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("over", "fragment"),
