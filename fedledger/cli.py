@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from agent.governance_cli import audit_group, round_group, study_group, token_group
 from agent.registry_cli import registry_group
 from bench.cli import bench_group
 from fedledger import __version__
@@ -20,6 +21,8 @@ def cli() -> None:
 
 cli.add_command(network_group)
 cli.add_command(registry_group)
+for group in (token_group, study_group, round_group, audit_group):
+    cli.add_command(group)
 cli.add_command(demo)
 cli.add_command(bench_group)
 

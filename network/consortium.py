@@ -82,6 +82,7 @@ class Network:
         if manifest.get("ready"):
             self.progress(f"network exists in {self.state.root}; starting stopped nodes")
             self._start_all(manifest)
+            self.wait_ordering()
             self.wait_endorsable()
             self.progress(f"network up in {time.monotonic() - started:.1f}s")
             return
@@ -161,6 +162,23 @@ class Network:
         manifest["ready"] = True
         self.state.write_manifest(manifest)
         self.progress(f"network up in {time.monotonic() - started:.1f}s")
+
+    def wait_ordering(self, timeout: float = 60.0) -> None:
+        """Block until the channel's Raft cluster has a leader (read from the orderers'
+        Prometheus metrics), so that the first submit after a restart is not refused."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node in self.topology.orderers:
+                try:
+                    url = f"http://127.0.0.1:{node.operations_port}/metrics"
+                    with urllib.request.urlopen(url, timeout=2) as resp:
+                        text = resp.read().decode()
+                except (urllib.error.URLError, OSError):
+                    continue
+                if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
+                    return
+            time.sleep(0.3)
+        raise ToolError(f"the ordering service elected no Raft leader within {timeout:.0f}s")
 
     def wait_endorsable(self, timeout: float = 90.0) -> None:
         """Block until each org's gateway can build an endorsement plan for the chaincode.

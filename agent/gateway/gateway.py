@@ -190,9 +190,21 @@ class Transaction:
     envelope: common_pb2.Envelope
     result: bytes
 
-    def submit(self) -> Commit:
+    def submit(self, attempts: int = 8) -> Commit:
+        """Send to the ordering service. While it has no Raft leader (start-up, fail-over) the
+        gateway answers UNAVAILABLE; the same signed envelope is sent again with backoff, which
+        is safe: a transaction id can commit at most once."""
         gw = self.contract.network.gateway
-        gw._submit(self.tx_id, self.contract.network.channel, self.envelope)
+        delay = 0.25
+        for attempt in range(1, attempts + 1):
+            try:
+                gw._submit(self.tx_id, self.contract.network.channel, self.envelope)
+                break
+            except SubmitError as exc:
+                if exc.code != grpc.StatusCode.UNAVAILABLE or attempt == attempts:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
         return Commit(self.contract, self.tx_id)
 
 

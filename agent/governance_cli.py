@@ -1,0 +1,249 @@
+"""`fedledger token|study|round|audit ...`: governance from the command line.
+
+Hospital admins manage tokens, studies and enrolment; agents (client identities) drive
+rounds; compliance officers (the Regulator, read-only) audit. Every command prints the
+ledger's JSON answer, or the contract's refusal with each peer's message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent.gateway import GatewayError
+from network.cli import open_network, state_dir_option
+from network.topology import CHAINCODE_NAME, CHANNEL
+
+
+def _call(state_dir: Path | None, org: str, user: str, contract: str, function: str, args: Any, submit: bool) -> None:
+    net = open_network(state_dir)
+    with net.gateway(org, user) as gw:
+        c = gw.network(CHANNEL).contract(CHAINCODE_NAME, contract)
+        try:
+            result = c.submit(function, args).json() if submit else c.evaluate(function, args)
+        except GatewayError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result, indent=2, sort_keys=True))
+
+
+def org_option(default: str | None, help_text: str) -> Callable:
+    return click.option("--org", default=default, required=default is None, show_default=True, help=help_text)
+
+
+def user_option(default: str) -> Callable:
+    return click.option("--user", default=default, show_default=True, help="Admin or User1 of that org.")
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+@click.group("token")
+def token_group() -> None:
+    """Tokens, stakes and majority-approved mints."""
+
+
+@token_group.command("mint")
+@state_dir_option
+@org_option(None, "Proposing hospital (its admin signs).")
+@click.option("--id", "mint_id", required=True, help="Mint id (lowercase, 3-40 chars).")
+@click.option("--to", "to", required=True, help="Recipient MSP ID.")
+@click.option("--amount", type=int, required=True)
+def mint(state_dir: Path | None, org: str, mint_id: str, to: str, amount: int) -> None:
+    """Propose a mint; it executes once a majority of registered hospitals approved."""
+    _call(state_dir, org, "Admin", "Token", "ProposeMint", {"mint_id": mint_id, "to": to, "amount": amount}, True)
+
+
+@token_group.command("approve-mint")
+@state_dir_option
+@org_option(None, "Approving hospital.")
+@click.option("--id", "mint_id", required=True)
+def approve_mint(state_dir: Path | None, org: str, mint_id: str) -> None:
+    """Approve a proposed mint."""
+    _call(state_dir, org, "Admin", "Token", "ApproveMint", {"mint_id": mint_id}, True)
+
+
+for _name, _fn, _doc in (
+    ("stake", "Stake", "Move free tokens into stake."),
+    ("unstake", "Unstake", "Move unlocked stake back to free tokens."),
+):
+
+    def _make(fn: str = _fn, doc: str = _doc) -> Callable:
+        @state_dir_option
+        @org_option(None, "Your hospital (its admin signs).")
+        @click.option("--amount", type=int, required=True)
+        def command(state_dir: Path | None, org: str, amount: int) -> None:
+            _call(state_dir, org, "Admin", "Token", fn, {"amount": amount}, True)
+
+        command.__doc__ = doc
+        return command
+
+    token_group.command(_name)(_make())
+
+
+@token_group.command("transfer")
+@state_dir_option
+@org_option(None, "Paying hospital (its admin signs).")
+@click.option("--to", "to", required=True, help="Recipient MSP ID.")
+@click.option("--amount", type=int, required=True)
+def transfer(state_dir: Path | None, org: str, to: str, amount: int) -> None:
+    """Pay free tokens to another registered hospital."""
+    _call(state_dir, org, "Admin", "Token", "Transfer", {"to": to, "amount": amount}, True)
+
+
+@token_group.command("account")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.argument("msp_id")
+def account(state_dir: Path | None, org: str, msp_id: str) -> None:
+    """Free balance, stake and locked stake of an org."""
+    _call(state_dir, org, "User1", "Token", "Account", {"msp_id": msp_id}, False)
+
+
+# --- studies ----------------------------------------------------------------------------------------
+@click.group("study")
+def study_group() -> None:
+    """Propose, approve and join studies."""
+
+
+@study_group.command("propose")
+@state_dir_option
+@org_option(None, "Proposing hospital (its admin signs; the reward pool comes from its balance).")
+@click.option(
+    "--file",
+    "params_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON object with study_id and every study parameter (see README).",
+)
+def propose(state_dir: Path | None, org: str, params_file: Path) -> None:
+    """Propose a study from a JSON parameter file."""
+    try:
+        params = json.loads(params_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{params_file} is not valid JSON: {exc}") from None
+    _call(state_dir, org, "Admin", "Study", "Propose", params, True)
+
+
+for _name, _fn, _doc in (
+    ("approve", "Approve", "Approve a proposed study (it activates on a majority)."),
+    ("enroll", "Enroll", "Take part in an active study under its published rules."),
+    ("withdraw", "Withdraw", "Stop being selected from the next round on."),
+):
+
+    def _make_study(fn: str = _fn, doc: str = _doc) -> Callable:
+        @state_dir_option
+        @org_option(None, "Your hospital (its admin signs).")
+        @click.option("--study", "study_id", required=True)
+        def command(state_dir: Path | None, org: str, study_id: str) -> None:
+            _call(state_dir, org, "Admin", "Study", fn, {"study_id": study_id}, True)
+
+        command.__doc__ = doc
+        return command
+
+    study_group.command(_name)(_make_study())
+
+
+@study_group.command("show")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.option("--study", "study_id", required=True)
+def show_study(state_dir: Path | None, org: str, study_id: str) -> None:
+    """A study with its parameters, approvals, enrolment and pool."""
+    _call(state_dir, org, "User1", "Study", "Get", {"study_id": study_id}, False)
+
+
+@study_group.command("list")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+def list_studies(state_dir: Path | None, org: str) -> None:
+    """Every study and its status."""
+    _call(state_dir, org, "User1", "Study", "List", None, False)
+
+
+# --- rounds -----------------------------------------------------------------------------------------
+@click.group("round")
+def round_group() -> None:
+    """Open and advance training rounds (agents do this automatically)."""
+
+
+@round_group.command("open")
+@state_dir_option
+@org_option(None, "Your hospital.")
+@user_option("User1")
+@click.option("--study", "study_id", required=True)
+def open_round(state_dir: Path | None, org: str, user: str, study_id: str) -> None:
+    """Open the study's next round (selects participants and committee)."""
+    _call(state_dir, org, user, "Round", "Open", {"study_id": study_id}, True)
+
+
+@round_group.command("advance")
+@state_dir_option
+@org_option(None, "Your hospital.")
+@user_option("User1")
+@click.option("--study", "study_id", required=True)
+@click.option("--round", "round_no", type=int, required=True)
+def advance(state_dir: Path | None, org: str, user: str, study_id: str, round_no: int) -> None:
+    """Move a round forward as far as completion and deadlines allow (or say what it waits for)."""
+    _call(state_dir, org, user, "Round", "Advance", {"study_id": study_id, "round": round_no}, True)
+
+
+@round_group.command("show")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.option("--study", "study_id", required=True)
+@click.option("--round", "round_no", type=int, required=True)
+def show_round(state_dir: Path | None, org: str, study_id: str, round_no: int) -> None:
+    """A round with its commitments, audits, aggregates and validation reports."""
+    _call(state_dir, org, "User1", "Round", "Get", {"study_id": study_id, "round": round_no}, False)
+
+
+# --- compliance -------------------------------------------------------------------------------------
+@click.group("audit")
+def audit_group() -> None:
+    """Compliance queries (read-only; run as the Regulator by default)."""
+
+
+@audit_group.command("timeline")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.option("--study", "study_id", required=True)
+def timeline(state_dir: Path | None, org: str, study_id: str) -> None:
+    """Every logged action of a study, oldest first."""
+    _call(state_dir, org, "User1", "Compliance", "StudyTimeline", {"study_id": study_id}, False)
+
+
+@audit_group.command("lineage")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.option("--study", "study_id", required=True)
+def lineage(state_dir: Path | None, org: str, study_id: str) -> None:
+    """Model versions -> rounds -> contributors -> audit results -> consent counts."""
+    _call(state_dir, org, "User1", "Compliance", "ModelLineage", {"study_id": study_id}, False)
+
+
+@audit_group.command("activity")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.argument("msp_id")
+def activity(state_dir: Path | None, org: str, msp_id: str) -> None:
+    """Everything an org did or had done to it, oldest first."""
+    _call(state_dir, org, "User1", "Compliance", "OrgActivity", {"msp_id": msp_id}, False)
+
+
+@audit_group.command("slashings")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+@click.option("--msp-id", default=None, help="Only this org.")
+def slashings(state_dir: Path | None, org: str, msp_id: str | None) -> None:
+    """Every slashing with its reason and evidence reference."""
+    _call(state_dir, org, "User1", "Compliance", "Slashings", {"msp_id": msp_id} if msp_id else {}, False)
+
+
+@audit_group.command("supply")
+@state_dir_option
+@org_option("Regulator", "Org whose identity reads.")
+def supply(state_dir: Path | None, org: str) -> None:
+    """Minted tokens against every account and pool: the conservation check."""
+    _call(state_dir, org, "User1", "Token", "Supply", None, False)
