@@ -220,3 +220,49 @@ def test_a_study_round_end_to_end(network: Network, orgs: dict[str, Org]) -> Non
     supply = reg.contract(CHAINCODE_NAME, "Token").evaluate("Supply")
     assert supply["conserved"] and supply["minted"] == supply_before["minted"] + 15_000
     regulator_gw.close()
+
+
+def test_deadlines_in_transaction_time_slash_a_missing_participant(network: Network, orgs: dict[str, Org]) -> None:
+    a, b, c = (orgs[n] for n in HOSPITALS)
+    run = uuid.uuid4().hex[:6]
+    study_id = f"dl-{run}"
+    for o in (a, b, c):  # fund and stake (a fresh mint each, so the test stands alone)
+        mint = a.admin("Token").submit(
+            "ProposeMint", {"mint_id": f"d-{run}-{o.msp.lower()}", "to": o.msp, "amount": 1000}
+        )
+        approved = b.admin("Token").submit("ApproveMint", {"mint_id": mint.json()["mint_id"]})
+        o.admin_net.wait_for_commit(approved.tx_id)
+        o.admin("Token").submit("Stake", {"amount": 500})
+    args = {
+        **study_args(study_id),
+        "participants_per_round": 3,
+        "min_participants": 2,
+        "commit_window_s": 2,
+        "rounds": 1,
+        "reward_pool": 1000,
+    }
+    everywhere(orgs, a.admin("Study").submit("Propose", args))
+    everywhere(orgs, b.admin("Study").submit("Approve", {"study_id": study_id}))
+    for o in (a, b, c):
+        everywhere(orgs, o.admin("Study").submit("Enroll", {"study_id": study_id}))
+    rnd = everywhere(orgs, a.agent("Round").submit("Open", {"study_id": study_id})).json()
+    by_msp = {o.msp: o for o in (a, b, c)}
+    absent = rnd["participants"][-1]
+    commit = {"study_id": study_id, "round": 0, "step_root": h("r"), "sample_bucket": 3, "epsilon_micro": 500_000}
+    for m in rnd["participants"][:-1]:
+        everywhere(orgs, by_msp[m].agent("Round").submit("Commit", {**commit, "update_hash": h(m)}))
+    with pytest.raises(GatewayError) as early:
+        a.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})
+    assert early.value.chaincode_status == 409 and "2/3 committed" in str(early.value)
+    staked = by_msp[absent].agent("Token").evaluate("Account", {"msp_id": absent})["staked"]
+    import time
+
+    time.sleep(2.5)  # the commit window, measured in transaction timestamps, closes
+    with pytest.raises(GatewayError) as late:
+        by_msp[absent].agent("Round").submit("Commit", {**commit, "update_hash": h(absent)})
+    assert late.value.chaincode_status == 409 and "deadline passed" in str(late.value)
+    rnd = everywhere(orgs, a.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})).json()
+    assert rnd["missing"] == [absent] and rnd["state"] == "AGGREGATE"
+    assert by_msp[absent].agent("Token").evaluate("Account", {"msp_id": absent})["staked"] == staked - 50
+    slashes = a.agent("Compliance").evaluate("Slashings", {"msp_id": absent})
+    assert any(s["study"] == study_id and s["reason"] == "missed the commit deadline" for s in slashes)
