@@ -6,8 +6,8 @@
   other* hospitals and median-aggregated, so one lying reporter cannot move it.
 
 Rule, in plain words: every event count decays by 10% whenever a new event for that org is
-recorded, so old behaviour fades (and only about the last ten events carry weight: a long
-spotless record saturates near 0.92, a single recent failure then costs about 0.08). Honesty and availability are Laplace-smoothed rates,
+recorded, so old behaviour fades (only about the last ten events carry weight, so a long
+spotless record saturates near 0.92 honesty rather than 1.0). Honesty and availability are Laplace-smoothed rates,
 (good + 1) / (good + bad + 2), so a newcomer starts at 0.5 and a single event does not jump to
 0 or 1. Quality is an exponential moving average (weight 0.3 for the newest round) of
 0.5 + 5 x median validation gain (a 10-point accuracy gain maps to 1.0, a 10-point loss to

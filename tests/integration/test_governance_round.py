@@ -62,7 +62,7 @@ def orgs(network: Network):
     out = {n: Org(network, n) for n in HOSPITALS}
     for o in out.values():
         try:
-            o.admin("Registry").submit(
+            registered = o.admin("Registry").submit(
                 "Register",
                 {
                     "msp_id": o.msp,
@@ -71,6 +71,7 @@ def orgs(network: Network):
                     "contact": f"fl@{o.name.lower()}.org",
                 },
             )
+            everywhere(out, registered)
         except GatewayError as exc:
             assert exc.chaincode_status == 409, exc
     yield out
@@ -116,11 +117,10 @@ def test_a_study_round_end_to_end(network: Network, orgs: dict[str, Org]) -> Non
 
     # tokens enter by majority-approved mints (2 of 3 registered hospitals)
     for o in (a, b, c):
-        mint = (
-            a.admin("Token")
-            .submit("ProposeMint", {"mint_id": f"m-{run}-{o.msp.lower()}", "to": o.msp, "amount": 5000})
-            .json()
+        proposed = a.admin("Token").submit(
+            "ProposeMint", {"mint_id": f"m-{run}-{o.msp.lower()}", "to": o.msp, "amount": 5000}
         )
+        mint = everywhere(orgs, proposed).json()  # B's peer must know the proposal before B approves
         assert mint["status"] == "PROPOSED"
         approved = b.admin("Token").submit("ApproveMint", {"mint_id": mint["mint_id"]})
         assert approved.json()["status"] == "EXECUTED"
@@ -198,14 +198,11 @@ def test_a_study_round_end_to_end(network: Network, orgs: dict[str, Org]) -> Non
     rnd = everywhere(orgs, c.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})).json()
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == rnd["participants"]
     for m in rnd["committee"][:2]:
-        by_msp[m].agent("Round").submit(
-            "SubmitAggregate", {"study_id": study_id, "round": 0, "model_cid": cid(f"g-{run}"), "model_hash": h(run)}
-        )
+        agg = {"study_id": study_id, "round": 0, "model_cid": cid(f"g-{run}"), "model_hash": h(run)}
+        everywhere(orgs, by_msp[m].agent("Round").submit("SubmitAggregate", agg))
     for o in (a, b, c):
-        o.agent("Round").submit(
-            "ReportValidation",
-            {"study_id": study_id, "round": 0, "metric_ppm": 930_000, "previous_metric_ppm": 900_000},
-        )
+        report = {"study_id": study_id, "round": 0, "metric_ppm": 930_000, "previous_metric_ppm": 900_000}
+        everywhere(orgs, o.agent("Round").submit("ReportValidation", report))
     settled = b.agent("Round").submit("Settle", {"study_id": study_id, "round": 0}).json()
     assert settled["state"] == "FINALIZED" and settled["settled"]
     assert sorted(settled["rewards"]) == rnd["participants"] and sum(settled["rewards"].values()) <= 1000
@@ -227,8 +224,11 @@ def test_deadlines_in_transaction_time_slash_a_missing_participant(network: Netw
     run = uuid.uuid4().hex[:6]
     study_id = f"dl-{run}"
     for o in (a, b, c):  # fund and stake (a fresh mint each, so the test stands alone)
-        mint = a.admin("Token").submit(
-            "ProposeMint", {"mint_id": f"d-{run}-{o.msp.lower()}", "to": o.msp, "amount": 1000}
+        mint = everywhere(
+            orgs,
+            a.admin("Token").submit(
+                "ProposeMint", {"mint_id": f"d-{run}-{o.msp.lower()}", "to": o.msp, "amount": 1000}
+            ),
         )
         approved = b.admin("Token").submit("ApproveMint", {"mint_id": mint.json()["mint_id"]})
         o.admin_net.wait_for_commit(approved.tx_id)

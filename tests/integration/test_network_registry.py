@@ -40,13 +40,23 @@ def heights(net: Network) -> dict[str, int]:
     return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.peer_orgs}
 
 
-def registered(net: Network, org: str) -> None:
+def registered(net: Network, org: str) -> str | None:
+    """Register ``org`` unless it already is; returns the registration's tx id."""
     gw, contract = registry(net, org)
     with gw:
         try:
-            contract.submit("Register", entry(net.org(org).msp_id))
+            return contract.submit("Register", entry(net.org(org).msp_id)).tx_id
         except GatewayError as exc:
             assert exc.chaincode_status == 409, exc
+            return None
+
+
+def committed_everywhere(net: Network, tx_ids: list[str | None]) -> None:
+    """Wait until every peer committed these transactions (peers commit blocks independently)."""
+    for o in net.topology.peer_orgs:
+        with net.gateway(o.name, "User1") as gw:
+            for tx_id in filter(None, tx_ids):
+                gw.network(CHANNEL).wait_for_commit(tx_id)
 
 
 def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
@@ -62,8 +72,7 @@ def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
 
 
 def test_each_hospital_registers_and_every_peer_agrees(network: Network) -> None:
-    for org in network.topology.hospitals:
-        registered(network, org.name)
+    committed_everywhere(network, [registered(network, org.name) for org in network.topology.hospitals])
     # every org's peer answers the same registry (queries pinned to that org's peer)
     gw, contract = registry(network, "Regulator", "User1")
     with gw:
