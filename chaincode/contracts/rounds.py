@@ -136,6 +136,18 @@ def round_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.dumps({k: v for k, v in record.items() if k != "final_hash"})).hexdigest()
 
 
+def _fresh_key(stub: Stub, kind: str, args: dict[str, Any], msp_id: str, already: str) -> str:
+    """Key of ``msp_id``'s record of ``kind`` in this round; refuses a second one (a replay)."""
+    key = part_key(stub, kind, args["study_id"], args["round"], msp_id)
+    if stub.get_state(key) is not None:
+        raise Conflict(f"{msp_id} already {already} in round {args['round']}")
+    return key
+
+
+def _log(stub: Stub, action: str, args: dict[str, Any], details: dict[str, Any]) -> None:
+    ledger_log.record(stub, action, args["study_id"], details, round_no=args["round"])
+
+
 def _transition(stub: Stub, rnd: dict[str, Any], state: str) -> None:
     if state not in NEXT[rnd["state"]]:
         raise AssertionError(f"illegal transition {rnd['state']} -> {state}")
@@ -261,9 +273,7 @@ class RoundContract(Contract):
             raise Conflict(f"round {args['round']} is {rnd['state']}; commitments closed")
         if _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
             raise Conflict(f"commit deadline passed ({rnd['deadlines']['commit_ms']} ms); commitment refused as stale")
-        key = part_key(stub, "rcommit", args["study_id"], args["round"], msp_id)
-        if stub.get_state(key) is not None:
-            raise Conflict(f"{msp_id} already committed in round {args['round']}")
+        key = _fresh_key(stub, "rcommit", args, msp_id, "committed")
         budget = privacy_budget.charge(
             stub, args["study_id"], msp_id, args["epsilon_micro"], study["params"]["epsilon_budget_micro"]
         )
@@ -281,13 +291,7 @@ class RoundContract(Contract):
         }
         commitment["commitment_hash"] = hashlib.sha256(canonical.dumps(commitment)).hexdigest()
         stub.put_json(key, commitment)
-        ledger_log.record(
-            stub,
-            "round.committed",
-            args["study_id"],
-            {"msp_id": msp_id, "commitment_hash": commitment["commitment_hash"]},
-            round_no=args["round"],
-        )
+        _log(stub, "round.committed", args, {"msp_id": msp_id, "commitment_hash": commitment["commitment_hash"]})
         return commitment
 
     # --- the state machine ----------------------------------------------------------------------
@@ -485,9 +489,7 @@ class RoundContract(Contract):
             raise Forbidden(f"{msp_id} has no audit in round {args['round']}")
         if _deadline_passed(stub, rnd["deadlines"]["prove_ms"]):
             raise Conflict("prove deadline passed; proof refused as stale")
-        key = part_key(stub, "rproof", args["study_id"], args["round"], msp_id)
-        if stub.get_state(key) is not None:
-            raise Conflict(f"{msp_id} already submitted its proof for round {args['round']}")
+        key = _fresh_key(stub, "rproof", args, msp_id, "submitted its proof")
         record = {
             "msp_id": msp_id,
             "steps": rnd["audits"][msp_id],
@@ -497,7 +499,7 @@ class RoundContract(Contract):
             "submitted_at_ms": stub.timestamp_ms,
         }
         stub.put_json(key, record)
-        ledger_log.record(stub, "round.proof_submitted", args["study_id"], {"msp_id": msp_id}, round_no=args["round"])
+        _log(stub, "round.proof_submitted", args, {"msp_id": msp_id})
         return record
 
     @transaction(AGGREGATE)
@@ -513,9 +515,7 @@ class RoundContract(Contract):
             raise Conflict(f"round {args['round']} is {rnd['state']}; aggregates are accepted in AGGREGATE only")
         if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
             raise Conflict("aggregate deadline passed; record refused as stale")
-        key = part_key(stub, "ragg", args["study_id"], args["round"], msp_id)
-        if stub.get_state(key) is not None:
-            raise Conflict(f"{msp_id} already published its aggregate for round {args['round']}")
+        key = _fresh_key(stub, "ragg", args, msp_id, "published its aggregate")
         record = {
             "msp_id": msp_id,
             "model_cid": args["model_cid"],
@@ -528,13 +528,8 @@ class RoundContract(Contract):
         if agreed is not None:
             self._finalize(stub, study, rnd, agreed, records)
             self._save(stub, study, rnd)
-        ledger_log.record(
-            stub,
-            "round.finalized" if agreed else "round.aggregate_submitted",
-            args["study_id"],
-            {"msp_id": msp_id, "state": rnd["state"]},
-            round_no=args["round"],
-        )
+        action = "round.finalized" if agreed else "round.aggregate_submitted"
+        _log(stub, action, args, {"msp_id": msp_id, "state": rnd["state"]})
         return {"record": record, "state": rnd["state"]}
 
     @transaction(VALIDATION)
@@ -550,9 +545,7 @@ class RoundContract(Contract):
             raise Conflict(f"round {args['round']} is already settled")
         if _deadline_passed(stub, rnd["deadlines"]["validation_ms"]):
             raise Conflict("validation deadline passed; report refused as stale")
-        key = part_key(stub, "rval", args["study_id"], args["round"], msp_id)
-        if stub.get_state(key) is not None:
-            raise Conflict(f"{msp_id} already reported on round {args['round']}")
+        key = _fresh_key(stub, "rval", args, msp_id, "reported")
         record = {
             "msp_id": msp_id,
             "metric_ppm": args["metric_ppm"],
@@ -561,13 +554,7 @@ class RoundContract(Contract):
             "reported_at_ms": stub.timestamp_ms,
         }
         stub.put_json(key, record)
-        ledger_log.record(
-            stub,
-            "round.validation_reported",
-            args["study_id"],
-            {"msp_id": msp_id, "gain_ppm": record["gain_ppm"]},
-            round_no=args["round"],
-        )
+        _log(stub, "round.validation_reported", args, {"msp_id": msp_id, "gain_ppm": record["gain_ppm"]})
         return record
 
     @transaction(ROUND_REF)
@@ -604,7 +591,7 @@ class RoundContract(Contract):
         rnd["rewards"] = paid
         rnd["validation"] = {"reports": len(reports), "gains_ppm": gains}
         stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
-        ledger_log.record(stub, "round.settled", args["study_id"], {"rewards": paid}, round_no=args["round"])
+        _log(stub, "round.settled", args, {"rewards": paid})
         return rnd
 
     # --- queries -----------------------------------------------------------------------------------
