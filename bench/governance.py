@@ -202,7 +202,13 @@ def run(sizes: list[int], port_base: int, progress: Progress = print) -> dict[st
         raise ValueError("sizes start at 3 (the three real hospitals)")
     state_root = Path(tempfile.mkdtemp(prefix="fedledger-govbench-"))
     topology = Topology(port_base=port_base, simulated_hospitals=max(sizes) - 3)
-    net = Network(StateDir(state_root), topology, progress=lambda m: progress(f"  network: {m}"), test_contracts=False)
+    net = Network(
+        StateDir(state_root),
+        topology,
+        progress=lambda m: progress(f"  network: {m}"),
+        test_contracts=False,
+        with_ipfs=False,
+    )
     hospitals: list[Hospital] = []
     try:
         net.up()

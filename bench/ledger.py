@@ -185,6 +185,7 @@ def run(
         batch_timeout=batch_timeout,
         batch_max_messages=batch_max_messages,
         test_contracts=True,
+        with_ipfs=False,
     )
     try:
         net.up()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.gateway import Gateway, GatewayError
-from network import channel, lifecycle, process
+from network import channel, ipfs_nodes, lifecycle, process
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
@@ -54,6 +54,7 @@ class Network:
         batch_timeout: str = "100ms",
         batch_max_messages: int = 500,
         test_contracts: bool = False,
+        with_ipfs: bool = True,
     ) -> None:
         self.state = state
         self.topology = topology
@@ -61,6 +62,7 @@ class Network:
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
         self.test_contracts = test_contracts
+        self.with_ipfs = with_ipfs
 
     @classmethod
     def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
@@ -73,7 +75,13 @@ class Network:
             )
         else:
             topology = Topology.from_env()
-        return cls(state, topology, progress, test_contracts=bool(manifest.get("test_contracts", False)))
+        return cls(
+            state,
+            topology,
+            progress,
+            test_contracts=bool(manifest.get("test_contracts", False)),
+            with_ipfs=bool(manifest.get("ipfs_peers", True)),
+        )
 
     # --- lifecycle of the whole network -----------------------------------------------------
     def up(self) -> None:
@@ -157,6 +165,15 @@ class Network:
         lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
         for org in self.topology.peer_orgs:
             self._wait_port(self._chaincode_spec(org, package_ids[org.msp_id]))
+        if self.with_ipfs:
+            self.progress("starting one Kubo (IPFS) daemon per hospital, peered on loopback")
+            manifest["ipfs_peers"] = ipfs_nodes.init_repos(self.topology, self.state)
+            self.state.write_manifest(manifest)
+            specs = [ipfs_nodes.ipfs_spec(self.topology, self.state, o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
+            for spec in specs:
+                self._launch(spec)
+            for spec in specs:
+                self._wait_port(spec)
         self.progress("waiting until every org can gather endorsements (gossip + discovery)")
         self.wait_endorsable()
         manifest["ready"] = True
@@ -205,6 +222,7 @@ class Network:
         """Stop every node (chaincode services first); with ``purge`` delete all state."""
         stopped = []
         names = [self.topology.chaincode_service_name(o) for o in self.topology.peer_orgs]
+        names += [ipfs_nodes.node_name(o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
         names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
         for name in names:
             if process.stop(self.state.pid(name)):
@@ -270,6 +288,9 @@ class Network:
         for org in self.topology.peer_orgs:
             if org.msp_id in package_ids:
                 specs.append((self._chaincode_spec(org, package_ids[org.msp_id]), "chaincode", org.name))
+        if manifest.get("ipfs_peers"):
+            for org in ipfs_nodes.ipfs_orgs(self.topology):
+                specs.append((ipfs_nodes.ipfs_spec(self.topology, self.state, org), "ipfs", org.name))
         return specs
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
@@ -281,7 +302,7 @@ class Network:
 
     def _start_all(self, manifest: dict) -> None:
         specs = self._all_specs(manifest)
-        for kind in ("orderer", "peer", "chaincode"):
+        for kind in ("orderer", "peer", "chaincode", "ipfs"):
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
                 if not process.alive(process.read_record(self.state.pid(spec.name))):
@@ -336,6 +357,10 @@ class Network:
 
     def org(self, name: str) -> Org:
         return self.topology.org(name)
+
+    def ipfs_api(self, org_name: str) -> str:
+        """Base URL of ``org_name``'s Kubo RPC API (loopback)."""
+        return ipfs_nodes.api_address(self.topology, self.topology.org(org_name))
 
     def gateway(self, org_name: str, user: str = "Admin", **kw: object) -> Gateway:
         """A Gateway client for ``user`` of ``org_name`` (Admin or User1), on that org's peer."""

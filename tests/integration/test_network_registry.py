@@ -61,7 +61,7 @@ def committed_everywhere(net: Network, tx_ids: list[str | None]) -> None:
 
 def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
     statuses = network.status()
-    assert len(statuses) == 3 + 4 + 4  # orderers, peers, chaincode services
+    assert len(statuses) == 3 + 4 + 4 + 3  # orderers, peers, chaincode services, IPFS daemons
     assert all(s.healthy for s in statuses), [s for s in statuses if not s.healthy]
     for org in network.topology.peer_orgs:
         assert channel.list_channels(network.topology, network.state, org) == [CHANNEL]

@@ -1,0 +1,1 @@
+"""Off-chain storage: a Kubo RPC client and encrypted artifacts with crypto-shredding."""

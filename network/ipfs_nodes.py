@@ -1,0 +1,82 @@
+"""One Kubo (IPFS) daemon per hospital, on loopback, peered with the other hospitals only.
+
+Each repository is created with Kubo's ``test`` profile (loopback addresses, no bootstrap
+peers, no mDNS), then given fixed loopback ports from the topology, content routing off
+(``Routing.Type: none``: nothing is announced to any DHT) and the other hospitals' daemons as
+permanent peers (``Peering.Peers``), so that bitswap fetches a CID from whichever hospital
+holds it and from no one else. The RPC API listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from network.binaries import run_tool, setting
+from network.nodes import LaunchSpec
+from network.state import StateDir
+from network.topology import IPFS_API, IPFS_GATEWAY, IPFS_SWARM, Org, Topology
+
+
+def ipfs_bin() -> str:
+    return setting("FEDLEDGER_IPFS_BIN")
+
+
+def ipfs_orgs(topology: Topology) -> list[Org]:
+    """Orgs that run an IPFS daemon: hospitals with their own node slot."""
+    return [o for o in topology.peer_orgs if o.kind == "hospital"]
+
+
+def _ports(topology: Topology, org: Org) -> tuple[int, int, int]:
+    base = topology.peer_of(org).slot_base
+    return base + IPFS_API, base + IPFS_GATEWAY, base + IPFS_SWARM
+
+
+def repo_dir(state: StateDir, org: Org) -> Path:
+    return state.root / "ipfs" / org.short
+
+
+def api_address(topology: Topology, org: Org) -> str:
+    return f"http://127.0.0.1:{_ports(topology, org)[0]}"
+
+
+def node_name(org: Org) -> str:
+    return f"ipfs.{org.short}"
+
+
+def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
+    """Create and configure every hospital's repository; returns MSP ID -> peer id."""
+    peer_ids: dict[str, str] = {}
+    for org in ipfs_orgs(topology):
+        repo = repo_dir(state, org)
+        if not (repo / "config").exists():
+            repo.mkdir(parents=True, exist_ok=True)
+            run_tool(
+                [ipfs_bin(), "init", "--profile=test"], env={"IPFS_PATH": str(repo)}, what=f"ipfs init ({org.name})"
+            )
+        peer_ids[org.msp_id] = json.loads((repo / "config").read_text())["Identity"]["PeerID"]
+    for org in ipfs_orgs(topology):
+        config_file = repo_dir(state, org) / "config"
+        config = json.loads(config_file.read_text())
+        api, gateway, swarm = _ports(topology, org)
+        config["Addresses"].update(
+            {"API": f"/ip4/127.0.0.1/tcp/{api}", "Gateway": f"/ip4/127.0.0.1/tcp/{gateway}",
+             "Swarm": [f"/ip4/127.0.0.1/tcp/{swarm}"], "Announce": [], "AppendAnnounce": []}
+        )  # fmt: skip
+        config["Bootstrap"] = []
+        config.setdefault("Routing", {})["Type"] = "none"
+        config["Peering"] = {
+            "Peers": [
+                {"ID": peer_ids[other.msp_id], "Addrs": [f"/ip4/127.0.0.1/tcp/{_ports(topology, other)[2]}"]}
+                for other in ipfs_orgs(topology)
+                if other != org
+            ]
+        }
+        config_file.write_text(json.dumps(config, indent=2))
+    return peer_ids
+
+
+def ipfs_spec(topology: Topology, state: StateDir, org: Org) -> LaunchSpec:
+    api, _, _ = _ports(topology, org)
+    env = {"IPFS_PATH": str(repo_dir(state, org)), "GOGC": "200"}
+    return LaunchSpec(node_name(org), [ipfs_bin(), "daemon", "--enable-gc=false"], env, None, api)
