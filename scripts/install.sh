@@ -75,17 +75,25 @@ else
 fi
 
 # --- Python virtualenv ----------------------------------------------------------------------
-lock_hash=$(sha256sum "$ROOT/requirements.lock" | cut -c1-12)
+lock_hash=$(cat "$ROOT/requirements.lock" "$ROOT/requirements-torch.txt" | sha256sum | cut -c1-12)
 VENV=$CACHE/venv-py311-$lock_hash
 if [ ! -f "$VENV/.done" ]; then
   say "creating the Python virtualenv $VENV from requirements.lock"
   rm -rf "$VENV"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  say "installing torch 2.13.0 (first time: ~2 GB of wheels from PyPI unless /opt/wheels has the CPU build)"
+  find_links=()
+  [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on "${find_links[@]}" \
+    -c "$ROOT/requirements-torch.txt" torch==2.13.0
   "$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
     --no-deps -r "$ROOT/requirements.lock"
   "$VENV/bin/python" -m pip check || die "the pinned Python dependencies are inconsistent"
   touch "$VENV/.done"
+  for old in "$CACHE"/venv-py311-*; do  # each holds ~5 GB with torch: keep only the current one
+    if [ "$old" != "$VENV" ] && [ -d "$old" ]; then say "removing the outdated virtualenv $old"; rm -rf "$old"; fi
+  done
 else
   say "python virtualenv: cached"
 fi
