@@ -1,0 +1,1 @@
+"""Hospital data: loading records against a schema, and the demo's non-IID split."""

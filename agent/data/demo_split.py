@@ -1,0 +1,81 @@
+"""The demo's data: scikit-learn's breast-cancer set, split non-IID across three hospitals.
+
+569 real, de-identified records (30 features). Each hospital gets a different size and a
+different share of malignant cases (label skew and size skew), a training file and a
+held-out validation file, all standardised with statistics of the pooled *training* data only
+(a consortium would agree on a published scaler; the demo stands in for that). A global test
+set is kept apart to compare federated, centralised and local models. Pseudonyms are random
+identifiers, one per record, standing for the patients' pairwise DIDs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer
+
+from agent.data.schema import Schema
+
+# (share of all training records, share of malignant among them) per hospital
+PROFILE = {"HospitalA": (0.50, 0.25), "HospitalB": (0.30, 0.50), "HospitalC": (0.20, 0.70)}
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class DemoData:
+    root: Path
+    schema_path: Path
+    test_path: Path
+    train_paths: dict[str, Path]
+    validation_paths: dict[str, Path]
+
+
+def feature_names() -> list[str]:
+    return [n.replace(" ", "_") for n in load_breast_cancer().feature_names]
+
+
+def build(root: Path, seed: int = 7) -> DemoData:
+    """Write the split to ``root`` (idempotent for a given seed) and return its paths."""
+    data = load_breast_cancer()
+    names = feature_names()
+    rng = np.random.default_rng(seed)
+    x, y = data.data.astype(np.float64), data.target.astype(int)
+    # sklearn: target 0 = malignant, 1 = benign; the model predicts malignancy
+    y = 1 - y
+    order = rng.permutation(len(y))
+    n_test = int(len(y) * TEST_FRACTION)
+    test_idx, pool_idx = order[:n_test], order[n_test:]
+    mean, std = x[pool_idx].mean(axis=0), x[pool_idx].std(axis=0) + 1e-12
+    xs = (x - mean) / std
+    schema = Schema(tuple(names), "malignant", "patient_pseudonym")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "schema.json").write_text(json.dumps(schema.to_dict(), indent=2))
+
+    def frame(idx: np.ndarray) -> pd.DataFrame:
+        df = pd.DataFrame(xs[idx], columns=names)
+        df["malignant"] = y[idx]
+        df["patient_pseudonym"] = [f"pat-{secrets.token_hex(8)}" for _ in idx]
+        return df
+
+    frame(test_idx).to_csv(root / "global_test.csv", index=False)
+    malignant = [i for i in pool_idx if y[i] == 1]
+    benign = [i for i in pool_idx if y[i] == 0]
+    train_paths, validation_paths = {}, {}
+    for org, (share, pos_share) in PROFILE.items():
+        n = int(len(pool_idx) * share)
+        n_pos = min(int(n * pos_share), len(malignant))
+        take = malignant[:n_pos] + benign[: n - n_pos]
+        malignant, benign = malignant[n_pos:], benign[n - n_pos :]
+        idx = rng.permutation(np.array(take))
+        n_val = max(1, int(len(idx) * VALIDATION_FRACTION))
+        validation_paths[org] = root / f"{org.lower()}_validation.csv"
+        train_paths[org] = root / f"{org.lower()}_train.csv"
+        frame(idx[:n_val]).to_csv(validation_paths[org], index=False)
+        frame(idx[n_val:]).to_csv(train_paths[org], index=False)
+    return DemoData(root, root / "schema.json", root / "global_test.csv", train_paths, validation_paths)

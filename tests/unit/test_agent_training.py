@@ -1,0 +1,143 @@
+"""Agent building blocks: data loading with clear errors, model specs and weights, the Merkle
+tree, DP-SGD with step commitments, FedAvg with update checks, compression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected
+from agent.compression import TopKWithErrorFeedback, dequantize_int8, int8_bytes, quantize_int8
+from agent.data import demo_split
+from agent.data.schema import DataError, Schema, load_records
+from agent.merkle import MerkleTree, verify
+from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec, get_weights, weights_bytes, weights_from_bytes, weights_hash
+from agent.training import DPConfig, evaluate, train_round
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> demo_split.DemoData:
+    return demo_split.build(tmp_path_factory.mktemp("data"))
+
+
+def test_demo_split_is_non_iid_and_loads(demo: demo_split.DemoData) -> None:
+    schema = Schema.load(demo.schema_path)
+    sizes, positives = {}, {}
+    for org, path in demo.train_paths.items():
+        r = load_records(path, schema)
+        sizes[org], positives[org] = len(r), float(r.y.mean())
+        assert r.x.shape[1] == 30 and r.x.dtype == np.float32
+    assert sizes["HospitalA"] > sizes["HospitalB"] > sizes["HospitalC"]  # size skew
+    assert positives["HospitalA"] < positives["HospitalB"]  # label skew
+    all_pseudonyms = set()
+    for path in [*demo.train_paths.values(), *demo.validation_paths.values(), demo.test_path]:
+        p = set(load_records(path, schema).pseudonyms)
+        assert not (p & all_pseudonyms)
+        all_pseudonyms |= p
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda df: df.drop(columns=["mean_radius"]), "missing column(s) mean_radius"),
+        (
+            lambda df: df.assign(mean_radius=df["mean_radius"].astype(object).where(df.index != 3, "abc")),
+            "not numeric at row(s) 3",
+        ),
+        (lambda df: df.assign(mean_radius=df["mean_radius"].where(df.index != 5)), "empty/NaN value(s)"),
+        (lambda df: df.assign(malignant=2), "only 0 and 1"),
+        (lambda df: df.assign(patient_pseudonym="same"), "duplicates"),
+        (lambda df: df.iloc[0:0], "no records"),
+    ],
+)
+def test_bad_data_is_refused_with_the_column_named(demo: demo_split.DemoData, tmp_path: Path, mutate, fragment: str
+                                                   ) -> None:  # fmt: skip
+    df = mutate(pd.read_csv(demo.train_paths["HospitalA"]))
+    path = tmp_path / "bad.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        load_records(path, Schema.load(demo.schema_path))
+    assert fragment in str(info.value)
+
+
+def test_parquet_works_like_csv(demo: demo_split.DemoData, tmp_path: Path) -> None:
+    schema = Schema.load(demo.schema_path)
+    pd.read_csv(demo.train_paths["HospitalB"]).to_parquet(tmp_path / "b.parquet")
+    a = load_records(demo.train_paths["HospitalB"], schema)
+    b = load_records(tmp_path / "b.parquet", schema)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+
+
+def test_model_specs_hash_and_weights_round_trip() -> None:
+    assert LOGREG_30.parameter_count() == 31 and MLP_30_16_1.parameter_count() == 30 * 16 + 16 + 16 + 1
+    assert LOGREG_30.hash != MLP_30_16_1.hash and len(LOGREG_30.hash) == 64
+    w = get_weights(MLP_30_16_1.build(seed=1))
+    assert np.array_equal(weights_from_bytes(weights_bytes(w), MLP_30_16_1), w)
+    assert weights_hash(w) == weights_hash(w.copy())
+    with pytest.raises(ValueError, match="needs"):
+        weights_from_bytes(weights_bytes(w)[:-4], MLP_30_16_1)
+    with pytest.raises(ValueError, match="NaN"):
+        weights_from_bytes(weights_bytes(np.full(31, np.nan, dtype=np.float32)), LOGREG_30)
+    with pytest.raises(ValueError):
+        ModelSpec("transformer", 30)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), min_size=1, max_size=40))
+def test_merkle_proofs_verify_and_bind(leaves: list[bytes]) -> None:
+    tree = MerkleTree(leaves)
+    for i, leaf in enumerate(leaves):
+        assert verify(leaf, tree.proof(i), tree.root)
+        assert not verify(leaf + b"x", tree.proof(i), tree.root)
+    if len(leaves) > 1 and leaves[0] != leaves[1]:
+        assert not verify(leaves[1], tree.proof(0), tree.root)
+
+
+def test_dp_training_commits_every_step_and_reports_epsilon(demo: demo_split.DemoData) -> None:
+    schema = Schema.load(demo.schema_path)
+    train = load_records(demo.train_paths["HospitalA"], schema)
+    w0 = get_weights(LOGREG_30.build(seed=0))
+    result = train_round(LOGREG_30, w0, train, DPConfig(epsilon=1.0, delta=1e-5, epochs=3), seed=1)
+    assert 0 < result.epsilon_spent <= 1.0 + 1e-6 and result.noise_multiplier > 0
+    assert len(result.steps) >= 3 and [s.index for s in result.steps] == list(range(len(result.steps)))
+    assert result.steps[0].weights_hash == bytes.fromhex(weights_hash(w0))
+    tree = MerkleTree([s.leaf() for s in result.steps])
+    assert tree.root == result.step_root
+    assert np.allclose(result.update, result.weights - w0)
+    metrics = evaluate(LOGREG_30, result.weights, load_records(demo.test_path, schema))
+    assert metrics["accuracy"] > 0.8 and 0.5 < metrics["auroc"] <= 1.0
+    with pytest.raises(ValueError, match="no records"):
+        train_round(LOGREG_30, w0, train.subset(np.zeros(len(train), dtype=bool)), DPConfig(1.0, 1e-5))
+
+
+def test_fedavg_weights_by_samples_and_rejects_bad_updates() -> None:
+    agg = TrustedAggregatorFedAvg(max_update_norm=100.0)
+    g = np.zeros(3, dtype=np.float32)
+    new = agg.aggregate(g, [Update("A", np.array([1, 1, 1], np.float32), 30), Update("B", np.zeros(3, np.float32), 10)])
+    assert np.allclose(new, 0.75)
+    for bad, fragment in [
+        (Update("A", np.array([np.nan, 0, 0], np.float32), 5), "NaN"),
+        (Update("A", np.zeros(4, np.float32), 5), "shape"),
+        (Update("A", np.zeros(3, np.float32), 0), "sample count"),
+        (Update("A", np.full(3, 1e3, np.float32), 5), "exceeds"),
+    ]:
+        with pytest.raises(UpdateRejected, match=fragment):
+            agg.aggregate(g, [bad])
+
+
+def test_int8_and_topk_compression() -> None:
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=1000).astype(np.float32)
+    q, scale = quantize_int8(u)
+    assert int8_bytes(q) < u.nbytes / 3.9
+    assert np.max(np.abs(dequantize_int8(q, scale) - u)) <= scale / 254 + 1e-6
+    topk = TopKWithErrorFeedback(1000, 0.1)
+    idx, vals = topk.compress(u)
+    assert len(idx) == 100 and TopKWithErrorFeedback.nbytes(idx, vals) == 800
+    # error feedback: what was dropped comes back in the next round
+    restored = TopKWithErrorFeedback.decompress(idx, vals, 1000) + topk.residual
+    assert np.allclose(restored, u)
