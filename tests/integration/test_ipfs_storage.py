@@ -55,3 +55,39 @@ def test_shredding_the_key_makes_every_copy_unreadable(network: Network, tmp_pat
     with pytest.raises(ArtifactError, match="shredded"):
         a.get(ref)
     assert b"patient-derived gradient" not in copy
+
+
+def test_key_shared_through_the_registry_opens_the_artifact_for_that_hospital_only(
+    network: Network, tmp_path: Path
+) -> None:
+    """The trusted-aggregator delivery path: A encrypts to B's share key published on the ledger."""
+    import base64 as b64
+
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    from agent.gateway import GatewayError
+    from agent.keys import public_b64
+    from agent.storage.keywrap import KeyWrapError, unwrap, wrap
+    from network.topology import CHAINCODE_NAME, CHANNEL
+
+    b_private = x25519.X25519PrivateKey.generate()
+    with network.gateway("HospitalB", "Admin") as gw:
+        registry = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
+        entry = {"msp_id": "HospitalBMSP", "display_name": "B", "share_key": public_b64(b_private),
+                 "contact": "fl@b.org"}  # fmt: skip
+        try:
+            result = registry.submit("Register", entry)
+        except GatewayError:
+            result = registry.submit("Update", entry)
+    with network.gateway("HospitalA", "User1") as gw:
+        gw.network(CHANNEL).wait_for_commit(result.tx_id)
+        b_key = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry").evaluate("Get", {"msp_id": "HospitalBMSP"})
+    a = Vault(IPFSClient(network.ipfs_api("HospitalA")), KeyStore(tmp_path / "a"))
+    payload = os.urandom(4096)
+    ref = a.put(payload, "s/r0/update-of-A")
+    wrapped = wrap(a.keys.get(ref.key_id), b_key["share_key"], ref.label)
+    b = Vault(IPFSClient(network.ipfs_api("HospitalB")), KeyStore(tmp_path / "b"))
+    assert b.get(ref, key=unwrap(wrapped, b_private, ref.label)) == payload
+    with pytest.raises(KeyWrapError):
+        unwrap(wrapped, x25519.X25519PrivateKey.generate(), ref.label)
+    assert b64.b64decode(b_key["share_key"]) != a.keys.get(ref.key_id)
