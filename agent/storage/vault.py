@@ -103,7 +103,7 @@ class KeyStore:
 class Vault:
     """Store and fetch encrypted artifacts through one hospital's IPFS node."""
 
-    def __init__(self, ipfs: IPFSClient, keys: KeyStore) -> None:
+    def __init__(self, ipfs: IPFSClient, keys: KeyStore | None) -> None:
         self.ipfs = ipfs
         self.keys = keys
 
@@ -115,7 +115,11 @@ class Vault:
     def get(self, ref: ArtifactRef, key: bytes | None = None) -> bytes:
         """Fetch, decrypt and check an artifact (``key`` when it was shared with us)."""
         blob = self.ipfs.cat(ref.cid)
-        plaintext = decrypt(key or self.keys.get(ref.key_id), blob, ref.label, ref.key_id)
+        if key is None:
+            if self.keys is None:
+                raise ArtifactError(f"no key for artifact {ref.label}")
+            key = self.keys.get(ref.key_id)
+        plaintext = decrypt(key, blob, ref.label, ref.key_id)
         if hashlib.sha256(plaintext).hexdigest() != ref.sha256:
             raise ArtifactError(f"artifact {ref.label}: content does not match its recorded SHA-256")
         return plaintext

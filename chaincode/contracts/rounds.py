@@ -181,7 +181,7 @@ class RoundContract(Contract):
             model_in = {"cid": model_in["cid"], "hash": model_in["hash"]}
         else:
             seed_hex = study["genesis_hash"]
-            model_in = {"cid": p["model_cid"], "hash": p["model_spec_hash"]}
+            model_in = {"cid": p["model_cid"], "hash": p["model_hash"]}
         if n >= p["rounds"]:
             raise Conflict(f"study {study['study_id']} has run all {p['rounds']} rounds")
         candidates = {

@@ -37,7 +37,8 @@ DAY_S = 86_400
 PARAMS = {
     "title": Str(max_len=120),
     "model_spec_hash": Str(pattern=HEX64),
-    "model_cid": Str(max_len=130, pattern=CID),
+    "model_cid": Str(max_len=130, pattern=CID),  # the initial global model (an envelope on IPFS)
+    "model_hash": Str(pattern=HEX64),  # SHA-256 of the initial weights
     "data_schema_hash": Str(pattern=HEX64),
     "epsilon_budget_micro": Int(1, 100 * SCALE),  # per hospital, whole study
     "delta_e12": Int(1, 10**11),  # delta * 1e12 (1e-5 -> 10_000_000); at most 0.1

@@ -85,6 +85,7 @@ def study_args(study_id: str) -> dict:
         "title": "Integration study",
         "model_spec_hash": h("logreg"),
         "model_cid": cid("initial-model"),
+        "model_hash": h("initial-weights"),
         "data_schema_hash": h("schema"),
         "epsilon_budget_micro": 3_000_000,
         "delta_e12": 10_000_000,

@@ -32,6 +32,7 @@ def study_params(**over: Any) -> dict[str, Any]:
         "title": "Breast cancer screening",
         "model_spec_hash": h("logreg-30"),
         "model_cid": CID0,
+        "model_hash": h("initial-weights"),
         "data_schema_hash": h("schema"),
         "epsilon_budget_micro": 3_000_000,
         "delta_e12": 10_000_000,
