@@ -217,9 +217,10 @@ def test_history_is_visible_to_the_regulator(network: Network) -> None:
     registered(network, "HospitalA")
     gw, contract = registry(network, "HospitalA")
     with gw:
-        contract.submit("Update", entry("HospitalAMSP", "A historic"))
+        written = contract.submit("Update", entry("HospitalAMSP", "A historic"))
     gw_r, reader = registry(network, "Regulator", "User1")
     with gw_r:
+        gw_r.network(CHANNEL).wait_for_commit(written.tx_id)  # the Regulator reads its own peer
         history = reader.evaluate("History", {"msp_id": "HospitalAMSP"})
     versions = [h["entry"]["version"] for h in history]
     assert versions == sorted(versions) and versions[0] == 1
