@@ -80,11 +80,13 @@ def run_study(net: Network, say: Say, rounds: int = 3, epsilon_per_round: float 
         keystore = KeyStore(net.state.root / "keys" / net.org(n).short / "artifacts")
         hospitals[m] = Hospital(m, ipfs, Vault(ipfs, keystore), key, c(n, "Registry"))
     say("tokens: majority-approved mints, then each hospital stakes")
-    for n, m in zip(names, msps, strict=True):
-        if c(n, "Token").evaluate("Account", {"msp_id": m})["staked"] < 500:
+    for n, m in zip(names, msps, strict=True):  # top up on repeated demo runs: pools are escrowed
+        account = c(n, "Token").evaluate("Account", {"msp_id": m})
+        if account["balance"] < 2000:
             mint_id = f"{outcome.study_id}-{m.lower()}"
-            tx(names[0], "Token", "ProposeMint", {"mint_id": mint_id, "to": m, "amount": 2000}, admin=True)
+            tx(names[0], "Token", "ProposeMint", {"mint_id": mint_id, "to": m, "amount": 3000}, admin=True)
             tx(names[1], "Token", "ApproveMint", {"mint_id": mint_id}, admin=True)
+        if account["staked"] - account["locked"] < 500:
             tx(n, "Token", "Stake", {"amount": 1000}, admin=True)
 
     initial = get_weights(LOGREG_30.build(seed=0))
@@ -124,8 +126,8 @@ def run_study(net: Network, say: Say, rounds: int = 3, epsilon_per_round: float 
         aggregator = full["committee"][0]
         agg_name = names[msps.index(aggregator)]
         model = aggregate(hospitals[aggregator], full, LOGREG_30, msps)
-        tx(agg_name, "Round", "SubmitAggregate", {"study_id": outcome.study_id, "round": r,
-                                                    "model_cid": model["cid"], "model_hash": model["hash"]})  # fmt: skip
+        published = {"study_id": outcome.study_id, "round": r, "model_cid": model["cid"], "model_hash": model["hash"]}
+        tx(agg_name, "Round", "SubmitAggregate", published)
         for n, m in zip(names, msps, strict=True):
             weights = fetch_model(hospitals[m], model, LOGREG_30)
             now = evaluate(LOGREG_30, weights, validation[m])["accuracy"]
