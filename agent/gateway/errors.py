@@ -7,6 +7,7 @@ the user sees, for example, that peer0.hospitalb refused with "403: only an admi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import grpc
@@ -43,8 +44,7 @@ class GatewayError(Exception):
 
     @property
     def chaincode_status(self) -> int | None:
-        import re
-
+        """The contract's status code (400, 403, 404, 409...) when a peer reported one."""
         for d in self.details:
             m = re.search(r"chaincode response (\d{3})", d.message)
             if m:

@@ -46,4 +46,4 @@ def open_envelope(ipfs: IPFSClient, cid: str, msp_id: str, private: x25519.X2551
         raise ArtifactError(f"envelope {cid} holds no key for {msp_id}")
     key = unwrap(base64.b64decode(wrapped), private, f"{art['label']}|{msp_id}")
     ref = ArtifactRef(art["cid"], art["sha256"], art["key_id"], art["label"], art["size"])
-    return Vault(ipfs, keys=None).get(ref, key=key)  # type: ignore[arg-type]
+    return Vault(ipfs, keys=None).get(ref, key=key)
