@@ -327,10 +327,14 @@ class Network:
             )
 
     def _is_healthy(self, spec: LaunchSpec) -> bool:
-        if spec.health_url is None:
+        """Every listening port accepts connections and, where there is one, /healthz answers 200."""
+        for port in (spec.port, *spec.extra_ports):
             with socket.socket() as s:
                 s.settimeout(1)
-                return s.connect_ex(("127.0.0.1", spec.port)) == 0
+                if s.connect_ex(("127.0.0.1", port)) != 0:
+                    return False
+        if spec.health_url is None:
+            return True
         try:
             with urllib.request.urlopen(spec.health_url, timeout=2) as resp:  # noqa: S310 - loopback
                 return resp.status == 200

@@ -29,8 +29,11 @@ class LaunchSpec:
     name: str
     argv: list[str]
     env: dict[str, str]
-    health_url: str | None  # operations /healthz, or None for a TCP check
+    health_url: str | None  # operations /healthz, or None for a TCP check only
     port: int
+    # Ports that must also accept connections before the node counts as up: the
+    # operations endpoint answers /healthz before a peer's gRPC listener is open.
+    extra_ports: tuple[int, ...] = ()
 
 
 def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
@@ -73,6 +76,7 @@ def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
         env,
         f"http://127.0.0.1:{node.operations_port}/healthz",
         node.port,
+        (node.admin_port,),
     )
 
 
