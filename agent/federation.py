@@ -4,8 +4,9 @@
   DP-SGD round on the consented records, publish the update in an envelope for the round's
   aggregator only, and return the commitment (hashes, Merkle root, epsilon, envelope CID).
 * ``aggregate``: as the aggregator, open every included participant's update, check it against
-  the hash committed on the ledger (a swapped or tampered update is refused), FedAvg them
-  weighted by committed sample counts, and publish the new global model for every hospital.
+  the hash committed on the ledger (a swapped, tampered or malformed update is left out and
+  reported, never averaged in), FedAvg the rest weighted by committed sample counts, and
+  publish the new global model for every hospital.
 
 Trusted-aggregator mode: the aggregator is the study's committee of one, selected by the
 chaincode, and it sees every update in the clear. The secure-committee issue replaces this as
@@ -22,14 +23,15 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected
+from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected, check_update
 from agent.data.schema import Records
 from agent.gateway import Contract
 from agent.models import ModelSpec, weights_bytes, weights_from_bytes, weights_hash
 from agent.storage.envelope import open_envelope, publish
-from agent.storage.ipfs_client import IPFSClient
+from agent.storage.ipfs_client import IPFSClient, IPFSError
 from agent.storage.vault import ArtifactError, Vault
 from agent.training import DPConfig, RoundResult, train_round
+from agent.update_codec import UpdateFormatError, decode_update, encode_update
 
 
 @dataclass
@@ -60,40 +62,74 @@ def publish_model(h: Hospital, weights: np.ndarray, label: str, recipients: dict
     return {"cid": publish(h.vault, weights_bytes(weights), label, recipients), "hash": weights_hash(weights)}
 
 
-def participate(
+def train_update(
     h: Hospital, rnd: dict[str, Any], spec: ModelSpec, records: Records, dp: DPConfig, seed: int | None = None
-) -> tuple[dict[str, Any], RoundResult]:
-    """Train on this round and return (Commit arguments, training result)."""
-    weights_in = fetch_model(h, rnd["model_in"], spec)
-    result = train_round(spec, weights_in, records, dp, seed=seed)
+) -> RoundResult:
+    """One round of local DP-SGD from the round's global model (fetched and hash-checked)."""
+    return train_round(spec, fetch_model(h, rnd["model_in"], spec), records, dp, seed=seed)
+
+
+def publish_update(
+    h: Hospital, rnd: dict[str, Any], result: RoundResult, codec: str = "none"
+) -> tuple[dict[str, Any], int]:
+    """Store the update in an envelope only the round's aggregator can open; return the
+    ``Round:Commit`` arguments (hashes, Merkle root, epsilon, envelope CID) and the encoded
+    update's size in bytes."""
+    data = encode_update(result.update, codec)
     aggregator = rnd["committee"][0]
     label = f"{rnd['study_id']}/{rnd['round']}/update/{h.msp_id}"
-    envelope = publish(h.vault, weights_bytes(result.update), label, share_keys(h.registry, [aggregator]))
+    envelope = publish(h.vault, data, label, share_keys(h.registry, [aggregator]))
     commit = {
         "study_id": rnd["study_id"],
         "round": rnd["round"],
-        "update_hash": hashlib.sha256(weights_bytes(result.update)).hexdigest(),
+        "update_hash": hashlib.sha256(data).hexdigest(),
         "step_root": result.step_root.hex(),
         "sample_bucket": min(20, int(math.log2(max(result.sample_count, 1)))),
         "epsilon_micro": math.ceil(result.epsilon_spent * 1_000_000),
         "share_cids": [envelope],
         "consented_records": result.sample_count,
     }
-    return commit, result
+    return commit, len(data)
 
 
-def aggregate(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str]) -> dict[str, str]:
-    """As the round's aggregator: FedAvg of the included updates, published for ``recipients``."""
+def participate(
+    h: Hospital, rnd: dict[str, Any], spec: ModelSpec, records: Records, dp: DPConfig, seed: int | None = None
+) -> tuple[dict[str, Any], RoundResult]:
+    """Train on this round and return (Commit arguments, training result)."""
+    result = train_update(h, rnd, spec, records, dp, seed)
+    return publish_update(h, rnd, result)[0], result
+
+
+def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> tuple[list[Update], list[dict[str, str]]]:
+    """As the aggregator: open every included participant's update and check it against the
+    hash it committed. An update that cannot be fetched or opened, does not match its hash, or
+    is malformed is left out with its reason (to be recorded on the ledger), never averaged in."""
     if rnd["committee"][0] != h.msp_id:
         raise PermissionError(f"{h.msp_id} is not this round's aggregator")
-    global_in = fetch_model(h, rnd["model_in"], spec)
-    updates = []
+    dim = spec.parameter_count()
+    updates, excluded = [], []
     for m in rnd["inclusion"]:
         commitment = rnd["commitments"][m]
-        data = open_envelope(h.ipfs, commitment["share_cids"][0], h.msp_id, h.share_key)
-        if hashlib.sha256(data).hexdigest() != commitment["update_hash"]:
-            raise UpdateRejected(f"{m}: the update on IPFS does not match the hash it committed")
-        updates.append(Update(m, weights_from_bytes(data, spec), commitment["consented_records"] or 1))
+        try:
+            data = open_envelope(h.ipfs, commitment["share_cids"][0], h.msp_id, h.share_key)
+            if hashlib.sha256(data).hexdigest() != commitment["update_hash"]:
+                raise UpdateRejected("the update on IPFS does not match the hash it committed")
+            update = Update(m, decode_update(data, dim), commitment["consented_records"] or 1)
+            check_update(update, dim)
+        except (ArtifactError, UpdateRejected, UpdateFormatError, IPFSError, IndexError) as exc:
+            excluded.append({"msp_id": m, "reason": str(exc)[:300]})
+            continue
+        updates.append(update)
+    return updates, excluded
+
+
+def aggregate(
+    h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str]
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """As the round's aggregator: FedAvg of the good included updates, published for
+    ``recipients``; returns (model reference, excluded participants with reasons)."""
+    updates, excluded = collect_updates(h, rnd, spec)
+    global_in = fetch_model(h, rnd["model_in"], spec)
     new = TrustedAggregatorFedAvg().aggregate(global_in, updates)
     label = f"{rnd['study_id']}/{rnd['round']}/global"
-    return publish_model(h, new, label, share_keys(h.registry, recipients))
+    return publish_model(h, new, label, share_keys(h.registry, recipients)), excluded

@@ -85,18 +85,20 @@ class ChaincodeEventStream:
         self._closed = threading.Event()
 
     def _request(self) -> gateway_pb2.SignedChaincodeEventsRequest:
-        if self.checkpoint.block_number is None:
-            start = ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
-        else:
-            start = ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=self.checkpoint.block_number))
         request = gateway_pb2.ChaincodeEventsRequest(
             channel_id=self._channel,
             chaincode_id=self._chaincode,
             identity=self._gateway.identity.serialize(),
-            start_position=start,
             after_transaction_id=self.checkpoint.tx_id,
-        ).SerializeToString()
-        return gateway_pb2.SignedChaincodeEventsRequest(request=request, signature=self._gateway.signer.sign(request))
+        )
+        # without a start position the gateway delivers from the next block it commits
+        # (it refuses SeekNewest); with a checkpoint, from the checkpoint's block on
+        if self.checkpoint.block_number is not None:
+            request.start_position.CopyFrom(
+                ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=self.checkpoint.block_number))
+            )
+        raw = request.SerializeToString()
+        return gateway_pb2.SignedChaincodeEventsRequest(request=raw, signature=self._gateway.signer.sign(raw))
 
     def __iter__(self) -> Iterator[ChaincodeEvent]:
         self._call = self._gateway._chaincode_events(self._request())

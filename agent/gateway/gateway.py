@@ -274,7 +274,7 @@ class Contract:
             try:
                 tx = self.endorse(proposal, endorsing_orgs)
             except EndorseError as exc:
-                if not _endorsers_disagreed(exc) or attempt == max_attempts:
+                if not endorsers_disagreed(exc) or attempt == max_attempts:
                     raise
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
@@ -289,7 +289,7 @@ class Contract:
         raise AssertionError("unreachable")
 
 
-def _endorsers_disagreed(exc: EndorseError) -> bool:
+def endorsers_disagreed(exc: EndorseError) -> bool:
     """True when endorsements differed (a peer behind by a block), not when the contract refused."""
     return any("ProposalResponsePayloads do not match" in d.message for d in exc.details) or (
         "ProposalResponsePayloads do not match" in str(exc)

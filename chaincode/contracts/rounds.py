@@ -19,6 +19,9 @@
   verified blocks the round: audits are never skipped. The inclusion set is fixed here.
   ``SubmitAggregate`` by committee members finalizes the round as soon as ``t`` of them
   published the same model CID and hash; at the aggregate deadline without ``t`` the round aborts.
+  A committee record may list ``excluded`` participants with a reason (an update that could not
+  be fetched, did not match its committed hash, or was malformed): the round still finalizes
+  without them, the exclusion is on the ledger for everyone to see, and they earn nothing.
 * After finalization hospitals ``ReportValidation`` of the new model on their own held-out
   data and ``Settle`` pays rewards (chaincode/contracts/incentives.py) and updates quality
   reputation.
@@ -45,7 +48,7 @@ from typing import Any
 from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.fixedpoint import median
-from chaincode.contracts.registry import require_registered
+from chaincode.contracts.registry import MSP_ID, require_registered
 from chaincode.contracts.studies import CID, HEX64, STUDY_ID, enrolled, get_study, put_study, require_active
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query, transaction
@@ -64,6 +67,7 @@ NEXT = {
     "ABORTED": set(),
 }
 MAX_SHARES = 64
+MAX_EXCLUSIONS = 64
 
 
 class CidList(Field):
@@ -74,6 +78,21 @@ class CidList(Field):
             raise InvalidArgument(f"{name} must be a list of at most {MAX_SHARES} CIDs")
         cid = Str(max_len=130, pattern=CID)
         return [cid.check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+class ExclusionList(Field):
+    """Participants whose update the aggregator left out, each with its reason."""
+
+    def check(self, name: str, value: Any) -> list[dict[str, str]]:
+        if not isinstance(value, list) or len(value) > MAX_EXCLUSIONS:
+            raise InvalidArgument(f"{name} must be a list of at most {MAX_EXCLUSIONS} exclusions")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or set(item) != {"msp_id", "reason"}:
+                raise InvalidArgument(f"{name}[{i}] must be {{'msp_id': ..., 'reason': ...}}")
+            out.append({"msp_id": Str(max_len=64, pattern=MSP_ID).check(f"{name}[{i}].msp_id", item["msp_id"]),
+                        "reason": Str(max_len=300).check(f"{name}[{i}].reason", item["reason"])})  # fmt: skip
+        return out
 
 
 REF = {"study_id": Str(pattern=STUDY_ID), "round": Int(0, 999)}
@@ -89,7 +108,14 @@ COMMIT = Schema(
     }
 )
 PROOF = Schema({**REF, "proof_cid": Str(max_len=130, pattern=CID), "proof_hash": Str(pattern=HEX64)})
-AGGREGATE = Schema({**REF, "model_cid": Str(max_len=130, pattern=CID), "model_hash": Str(pattern=HEX64)})
+AGGREGATE = Schema(
+    {
+        **REF,
+        "model_cid": Str(max_len=130, pattern=CID),
+        "model_hash": Str(pattern=HEX64),
+        "excluded": ExclusionList(required=False, default=[]),
+    }
+)
 VALIDATION = Schema({**REF, "metric_ppm": Int(0, 1_000_000), "previous_metric_ppm": Int(0, 1_000_000)})
 ROUND_REF = Schema(REF)
 
@@ -467,7 +493,9 @@ class RoundContract(Contract):
     ) -> None:
         cid, digest = agreed
         members = sorted(m for m, r in records.items() if (r["model_cid"], r["model_hash"]) == agreed)
-        rnd["aggregate"] = {"cid": cid, "hash": digest, "members": members}
+        # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape)
+        excluded = {e["msp_id"]: e["reason"] for m in members for e in records[m].get("excluded", [])}
+        rnd["aggregate"] = {"cid": cid, "hash": digest, "members": members, "excluded": excluded}
         for m in rnd["committee"]:
             update_reputation(stub, m, **({"on_time": 1} if m in members else {"missed": 1}))
         rnd["deadlines"]["validation_ms"] = stub.timestamp_ms + study["params"]["validation_window_s"] * 1000
@@ -516,10 +544,14 @@ class RoundContract(Contract):
         if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
             raise Conflict("aggregate deadline passed; record refused as stale")
         key = _fresh_key(stub, "ragg", args, msp_id, "published its aggregate")
+        unknown = sorted({e["msp_id"] for e in args["excluded"]} - set(rnd["inclusion"]))
+        if unknown:
+            raise InvalidArgument(f"excluded {unknown} did not have an included update in round {args['round']}")
         record = {
             "msp_id": msp_id,
             "model_cid": args["model_cid"],
             "model_hash": args["model_hash"],
+            "excluded": args["excluded"],
             "submitted_at_ms": stub.timestamp_ms,
         }
         stub.put_json(key, record)
@@ -576,10 +608,11 @@ class RoundContract(Contract):
         gains = {m: r["gain_ppm"] for m, r in reports.items()}
         commits = parts(stub, "rcommit", args["study_id"], args["round"])
         proofs = parts(stub, "rproof", args["study_id"], args["round"])
+        excluded = rnd["aggregate"].get("excluded", {})
         eligible = {
             m: commits[m]["sample_bucket"]
             for m in rnd["inclusion"]
-            if not rnd["audited"] or proofs.get(m, {}).get("status") == "verified"
+            if m not in excluded and (not rnd["audited"] or proofs.get(m, {}).get("status") == "verified")
         }
         payouts = incentives.split_rewards(rnd["reward_rule"]["budget"], eligible, gains)
         paid = {m: tokens.pay_from_pool(stub, args["study_id"], m, amount) for m, amount in payouts.items()}

@@ -102,7 +102,8 @@ def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: Network, tmp_p
         open_envelope(hospitals[outsider].ipfs, first_update["share_cids"][0], outsider, hospitals[outsider].share_key)
 
     full = c(a, "Round").evaluate("Get", {"study_id": study_id, "round": 0})
-    model1 = aggregate(hospitals[aggregator], full, LOGREG_30, msps)
+    model1, excluded = aggregate(hospitals[aggregator], full, LOGREG_30, msps)
+    assert excluded == []
     agg_name = next(n for n in NAMES if network.org(n).msp_id == aggregator)
     finalized = everywhere(c(agg_name, "Round").submit("SubmitAggregate", {"study_id": study_id, "round": 0,
                                                                             "model_cid": model1["cid"],

@@ -1,0 +1,116 @@
+"""`fedledger agent ...`: what a hospital's operator runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from agent.daemon.config import AgentConfig, ConfigError
+from network.cli import open_network, state_dir_option
+
+console = Console()
+
+
+def local_agent_config(net: object, org_name: str, data_dir: Path | None = None) -> AgentConfig:
+    """An agent config for ``org_name`` of the local network, on the demo's data split unless
+    ``data_dir`` holds the hospital's own ``train.csv``, ``validation.csv`` and ``schema.json``."""
+    from agent.data import demo_split
+    from network.consortium import Network
+    from network.topology import CHAINCODE_NAME, CHANNEL
+
+    assert isinstance(net, Network)
+    org = net.org(org_name)
+    if org.kind != "hospital" or not org.has_peer:
+        raise click.BadParameter(f"{org_name} is not a hospital org with its own peer")
+    peer = net.topology.gateway_peer_of(org)
+    if data_dir is None:
+        demo = demo_split.build(net.state.root / "demo-data")
+        schema, train, validation = demo.schema_path, demo.train_paths[org_name], demo.validation_paths[org_name]
+    else:
+        schema, train, validation = data_dir / "schema.json", data_dir / "train.csv", data_dir / "validation.csv"
+    return AgentConfig(
+        org=org_name,
+        msp_id=org.msp_id,
+        gateway_address=peer.address,
+        tls_ca=net.state.node_dir(peer) / "tls" / "ca.crt",
+        msp_dir=net.state.user_dir(org, "User1") / "msp",
+        channel=CHANNEL,
+        chaincode=CHAINCODE_NAME,
+        ipfs_api=net.ipfs_api(org_name),
+        keys_dir=net.state.root / "keys" / org.short,
+        state_dir=net.state.root / "agents" / org.short,
+        schema=schema,
+        train=train,
+        validation=validation,
+    )
+
+
+@click.group("agent")
+def agent_group() -> None:
+    """The hospital agent: trains, commits, aggregates and validates on ledger events."""
+
+
+@agent_group.command("config")
+@state_dir_option
+@click.option("--org", "org_name", required=True, help="Hospital org, e.g. HospitalA.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the hospital's train.csv, validation.csv and schema.json [default: demo split].",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the config [default: <state>/agents/<org>/agent.yaml].")  # fmt: skip
+def config_cmd(state_dir: Path | None, org_name: str, data_dir: Path | None, out: Path | None) -> None:
+    """Write an agent.yaml for a hospital of the local network."""
+    net = open_network(state_dir)
+    cfg = local_agent_config(net, org_name, data_dir)
+    path = out or cfg.state_dir / "agent.yaml"
+    cfg.write(path)
+    console.print(f"wrote {path}")
+
+
+@agent_group.command("run")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The agent's agent.yaml (see `fedledger agent config`).")  # fmt: skip
+@click.option("--until-done", default=None, metavar="STUDY_ID", help="Exit once this study is finished here.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run_cmd(config_path: Path, until_done: str | None, verbose: bool) -> None:
+    """Run the agent: follow the ledger's events and do this hospital's part in every study it
+    is enrolled in (train + commit when selected, aggregate when on the committee, validate
+    every new model). State lives in the config's state_dir; restarting resumes where it was."""
+    from agent.daemon.runner import AgentRunner, configure_logging
+
+    try:
+        cfg = AgentConfig.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(cfg, verbose)
+    try:
+        sys.exit(AgentRunner(cfg, until_done=until_done).run())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        console.print("agent stopped")
+
+
+@agent_group.command("status")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--study", default="", help="Only this study's actions.")
+def status_cmd(config_path: Path, study: str) -> None:
+    """What this agent has sent to the ledger, from its journal."""
+    from agent.daemon.journal import Journal
+
+    cfg = AgentConfig.load(config_path)
+    journal = Journal(cfg.journal_path)
+    table = Table(title=f"{cfg.msp_id}: ledger actions ({cfg.journal_path})")
+    for col in ("action", "state", "tx id", "block", "attempts", "ledger s"):
+        table.add_column(col)
+    for s in journal.submissions(study):
+        table.add_row(s.action, s.state, s.tx_id[:16], str(s.block or ""), str(s.attempts), f"{s.ledger_s:.2f}")
+    console.print(table)
+    journal.close()

@@ -1,0 +1,205 @@
+"""The long-running agent: chaincode events in, duties out.
+
+One thread follows the chaincode's events on this hospital's own peer (so an event means the
+peer has committed the block that caused it); the main thread wakes on each batch of events,
+on the nearest deadline, or on a slow safety timer, reads the ledger and performs whatever
+duties the ledger now implies (agent/daemon/duties.py). No tight polling: between events and
+deadlines the agent sleeps.
+
+A duty that fails is logged with the reason and retried with backoff; a duty the contract
+refuses for good (403, 400) is not retried until the ledger changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.daemon.config import AgentConfig
+from agent.daemon.duties import Duty, Plan, plan
+from agent.daemon.journal import Journal
+from agent.daemon.worker import ConsentFilter, HospitalWorker, StudyMismatch, all_records
+from agent.gateway import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
+from agent.storage.ipfs_client import IPFSError
+from agent.storage.vault import ArtifactError
+
+log = logging.getLogger("fedledger.agent")
+SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
+RETRY_START_S = 2.0
+RETRY_MAX_S = 60.0
+RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError)
+
+
+@dataclass
+class _Backoff:
+    until: float = 0.0
+    delay: float = RETRY_START_S
+    ledger_seen: str = ""  # a permanent refusal is retried only once the ledger changed
+
+
+@dataclass
+class AgentRunner:
+    cfg: AgentConfig
+    until_done: str | None = None  # exit once this study is finished for this hospital
+    consent: ConsentFilter = all_records
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> int:
+        """Run until stopped (or until ``until_done`` is finished); returns an exit status."""
+        gateway = Gateway.connect(self.cfg.gateway_address, self.cfg.tls_ca, self.cfg.msp_dir, self.cfg.msp_id)
+        journal = Journal(self.cfg.journal_path)
+        try:
+            worker = HospitalWorker(self.cfg, gateway, journal, self.consent)
+            worker.check_registration()
+            log.info("agent for %s up: gateway %s, IPFS %s, %d training and %d validation records, journal %s",
+                     self.cfg.msp_id, self.cfg.gateway_address, self.cfg.ipfs_api, len(worker.train_records),
+                     len(worker.validation), self.cfg.journal_path)  # fmt: skip
+            events: queue.Queue[ChaincodeEvent] = queue.Queue()
+            listener = threading.Thread(target=self._listen, args=(gateway, events), daemon=True, name="events")
+            listener.start()
+            return self._loop(worker, events)
+        finally:
+            self.stop.set()
+            journal.close()
+            gateway.close()
+
+    # --- events --------------------------------------------------------------------------------
+    def _listen(self, gateway: Gateway, events: queue.Queue[ChaincodeEvent]) -> None:
+        checkpoint = Checkpoint()
+        delay = 1.0
+        network = gateway.network(self.cfg.channel)
+        while not self.stop.is_set():
+            stream = network.chaincode_events(self.cfg.chaincode, checkpoint)
+            try:
+                for event in stream:
+                    events.put(event)
+                    delay = 1.0
+                    if self.stop.is_set():
+                        break
+            except GatewayError as exc:
+                if self.stop.is_set():
+                    return
+                log.warning(
+                    "event stream from %s lost (%s); reconnecting in %.0fs", self.cfg.gateway_address, exc, delay
+                )
+                events.put(ChaincodeEvent(0, "", "", "agent.reconnected", b"{}"))  # look at the ledger once more
+                self.stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _loop(self, worker: HospitalWorker, events: queue.Queue[ChaincodeEvent]) -> int:
+        backoff: dict[str, _Backoff] = {}
+        finished: set[str] = set()
+        last_waiting: dict[str, str] = {}
+        while not self.stop.is_set():
+            wake_at = time.time() + SAFETY_WAKE_S
+            for sid in self._studies(worker, finished):
+                try:
+                    p = self._reconcile(worker, sid, backoff)
+                except StudyMismatch as exc:
+                    log.error("study %s: cannot take part: %s", sid, exc)
+                    finished.add(sid)
+                    continue
+                except RECOVERABLE as exc:
+                    log.warning("study %s: could not read the ledger (%s); retrying", sid, exc)
+                    wake_at = min(wake_at, time.time() + RETRY_START_S)
+                    continue
+                if p.finished:
+                    finished.add(sid)
+                    log.info("study %s: finished for %s (%s)", sid, self.cfg.msp_id, p.waiting)
+                elif p.waiting and last_waiting.get(sid) != p.waiting:
+                    log.info("study %s: waiting: %s", sid, p.waiting)
+                last_waiting[sid] = p.waiting
+                if p.wake_at_ms is not None:
+                    wake_at = min(wake_at, p.wake_at_ms / 1000)
+                for b in backoff.values():
+                    if b.until > time.time():
+                        wake_at = min(wake_at, b.until)
+            if self.until_done is not None and self.until_done in finished:
+                return 0
+            try:
+                events.get(timeout=max(0.05, wake_at - time.time()))
+                while True:  # one look at the ledger per batch of events
+                    events.get_nowait()
+            except queue.Empty:
+                pass
+        return 0
+
+    def _studies(self, worker: HospitalWorker, finished: set[str]) -> list[str]:
+        if self.cfg.studies:
+            wanted = list(self.cfg.studies)
+        else:
+            wanted = [s["study_id"] for s in worker.contracts["Study"].evaluate("List") if s["status"] != "PROPOSED"]
+        return [s for s in wanted if s not in finished]
+
+    def _reconcile(self, worker: HospitalWorker, sid: str, backoff: dict[str, _Backoff]) -> Plan:
+        """Perform every duty the ledger implies right now, re-reading it after each."""
+        for _ in range(20):  # a duty changes the ledger; a bounded number of passes per wake-up
+            study, rnd = worker.current(sid)
+            p = plan(worker.me, study, rnd, int(time.time() * 1000))
+            progressed = False
+            for duty in p.duties:
+                if not self._due(duty, rnd, backoff):
+                    continue
+                if self._attempt(worker, duty, study, rnd, backoff):
+                    progressed = True
+                    break  # re-read the ledger before the next duty
+            if not progressed:
+                return p
+        return p
+
+    @staticmethod
+    def _fingerprint(rnd: dict[str, Any] | None) -> str:
+        if rnd is None:
+            return "none"
+        return f"{rnd['round']}:{rnd['state']}:{len(rnd.get('commitments', {}))}:{len(rnd.get('validations', {}))}"
+
+    def _due(self, duty: Duty, rnd: dict[str, Any] | None, backoff: dict[str, _Backoff]) -> bool:
+        b = backoff.get(duty.action)
+        if b is None:
+            return True
+        if b.ledger_seen and b.ledger_seen != self._fingerprint(rnd):
+            return True
+        return time.time() >= b.until and not b.ledger_seen
+
+    def _attempt(self, worker: HospitalWorker, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None,
+                 backoff: dict[str, _Backoff]) -> bool:  # fmt: skip
+        try:
+            message = worker.perform(duty, study, rnd)
+        except GatewayError as exc:
+            status = exc.chaincode_status
+            b = backoff.setdefault(duty.action, _Backoff())
+            if status is not None and status < 500:
+                # the contract refused: retry only when the ledger moved (e.g. a 409 "not yet")
+                b.ledger_seen = self._fingerprint(rnd)
+                log.info("%s: not now (%s): %s", duty.action, status, exc.chaincode_message)
+            else:
+                b.until, b.delay = time.time() + b.delay, min(b.delay * 2, RETRY_MAX_S)
+                log.warning("%s failed, retrying in %.0fs: %s", duty.action, b.delay, exc)
+            return False
+        except RECOVERABLE as exc:
+            b = backoff.setdefault(duty.action, _Backoff())
+            b.until, b.delay = time.time() + b.delay, min(b.delay * 2, RETRY_MAX_S)
+            log.warning("%s failed, retrying in %.0fs: %s", duty.action, b.delay, exc)
+            return False
+        backoff.pop(duty.action, None)
+        if message:
+            log.info("study %s: %s", duty.study_id, message)
+        return bool(message)
+
+
+def configure_logging(cfg: AgentConfig, verbose: bool = False) -> None:
+    """Log to ``state_dir/agent.log`` and to stderr, each line naming the hospital."""
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter(f"%(asctime)s {cfg.org} %(levelname)s %(message)s", "%H:%M:%S")
+    logger = logging.getLogger("fedledger.agent")
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.handlers.clear()
+    for handler in (logging.FileHandler(cfg.state_dir / "agent.log"), logging.StreamHandler()):
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+    logger.propagate = False

@@ -1,0 +1,233 @@
+"""Carries out one hospital's duties (agent/daemon/duties.py) against the ledger and IPFS.
+
+Each duty ends in one ledger action sent through the journaled submitter, so it happens once
+however often the agent restarts. Expensive local work is journaled too: a trained update is
+stored with its commitment before anything is sent, and never recomputed (retraining would
+spend privacy budget twice); an aggregate is stored before it is published on the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agent.daemon.config import AgentConfig, ConfigError
+from agent.daemon.duties import Duty
+from agent.daemon.journal import Journal
+from agent.daemon.submitter import JournaledSubmitter, Outcome
+from agent.data.schema import Records, Schema, load_records
+from agent.federation import Hospital, aggregate, fetch_model, publish_update
+from agent.gateway import Contract, Gateway
+from agent.keys import load_or_create_x25519, public_b64
+from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
+from agent.storage.ipfs_client import IPFSClient
+from agent.storage.vault import KeyStore, Vault
+from agent.training import evaluate, train_round
+
+log = logging.getLogger("fedledger.agent")
+KNOWN_SPECS = {s.hash: s for s in (LOGREG_30, MLP_30_16_1)}
+# Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below
+# what is left so that the accountant's figure never exceeds the on-chain budget.
+EPSILON_MARGIN = 0.01
+
+ConsentFilter = Callable[[Records], Records]
+
+
+class StudyMismatch(RuntimeError):
+    """The study needs a model or data schema this hospital does not have."""
+
+
+def all_records(records: Records) -> Records:
+    """Default consent filter: every record. The consent issue replaces it with one that keeps
+    only records whose patient holds a valid, unrevoked consent credential."""
+    return records
+
+
+class HospitalWorker:
+    def __init__(self, cfg: AgentConfig, gateway: Gateway, journal: Journal, consent: ConsentFilter = all_records):
+        self.cfg = cfg
+        self.me = cfg.msp_id
+        self.journal = journal
+        self.submitter = JournaledSubmitter(journal)
+        self.consent = consent
+        network = gateway.network(cfg.channel)
+        self.contracts: dict[str, Contract] = {
+            n: network.contract(cfg.chaincode, n) for n in ("Registry", "Study", "Round")
+        }
+        ipfs = IPFSClient(cfg.ipfs_api)
+        self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
+                                 load_or_create_x25519(cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
+        self.schema = Schema.load(cfg.schema)
+        self.train_records = load_records(cfg.train, self.schema)
+        self.validation = load_records(cfg.validation, self.schema)
+        self._warned: set[str] = set()
+
+    # --- reading the ledger ------------------------------------------------------------------
+    def check_registration(self) -> None:
+        """The registry must hold this hospital with the share key this agent can decrypt with."""
+        entry = self.contracts["Registry"].evaluate("Get", {"msp_id": self.me})
+        if entry.get("share_key") != public_b64(self.hospital.share_key):
+            raise ConfigError(
+                f"the registry's share key for {self.me} is not the public half of {self.cfg.share_key_path}: "
+                "updates encrypted to this hospital could not be opened (re-register with `fedledger registry`)"
+            )
+
+    def study(self, study_id: str) -> dict[str, Any]:
+        return self.contracts["Study"].evaluate("Get", {"study_id": study_id})
+
+    def round(self, study_id: str, n: int) -> dict[str, Any]:
+        return self.contracts["Round"].evaluate("Get", {"study_id": study_id, "round": n})
+
+    def current(self, study_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        study = self.study(study_id)
+        n = study["current_round"]
+        return study, (self.round(study_id, n) if n >= 0 else None)
+
+    def spec_for(self, study: dict[str, Any]) -> ModelSpec:
+        p = study["params"]
+        spec = KNOWN_SPECS.get(p["model_spec_hash"])
+        if spec is None:
+            raise StudyMismatch(
+                f"study {study['study_id']} uses model spec {p['model_spec_hash'][:12]}..., unknown here"
+            )
+        if p["data_schema_hash"] != self.schema.hash:
+            raise StudyMismatch(
+                f"study {study['study_id']} expects data schema {p['data_schema_hash'][:12]}...; "
+                f"{self.cfg.schema} hashes to {self.schema.hash[:12]}..."
+            )
+        return spec
+
+    # --- duties ------------------------------------------------------------------------------
+    def perform(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        """Carry out ``duty``; returns a one-line account for the log."""
+        handler = getattr(self, f"_do_{duty.kind}")
+        return handler(duty, study, rnd)
+
+    def _submit(self, duty: Duty, fn: str, args: dict[str, Any], is_done: Callable[[], bool],
+                action: str | None = None) -> Outcome:  # fmt: skip
+        """Send ``Round:<fn>`` once for ``duty`` and record the ledger time of its phase."""
+        started = time.monotonic()
+        outcome = self.submitter.submit_once(action or duty.action, self.contracts["Round"], fn, args, is_done)
+        self.journal.add_timing(duty.study_id, duty.round, duty.kind, "ledger", time.monotonic() - started)
+        return outcome
+
+    def _timed(self, study_id: str, n: int, phase: str, kind: str, started: float) -> float:
+        seconds = time.monotonic() - started
+        self.journal.add_timing(study_id, n, phase, kind, seconds)
+        return seconds
+
+    def _do_open(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        sid, n = duty.study_id, duty.round
+        out = self._submit(duty, "Open", {"study_id": sid}, lambda: self.study(sid)["current_round"] >= n)
+        return f"round {n} opened ({duty.why})" if out.tx_id else f"round {n} was already open"
+
+    def _do_advance(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        assert rnd is not None
+        sid, n, state = duty.study_id, duty.round, rnd["state"]
+        self._submit(duty, "Advance", {"study_id": sid, "round": n}, lambda: self.round(sid, n)["state"] != state,
+                     action=f"{duty.action}/{state}")  # fmt: skip
+        return f"round {n} advanced from {state} to {self.round(sid, n)['state']} ({duty.why})"
+
+    def _epsilon_for_round(self, study: dict[str, Any], n: int) -> float:
+        budget = self.contracts["Round"].evaluate("Budget", {"study_id": study["study_id"], "msp_id": self.me})
+        left_micro = budget["budget_micro"] - budget["spent_micro"]
+        rounds_left = max(1, study["params"]["rounds"] - n)
+        epsilon = left_micro / rounds_left / 1e6 - EPSILON_MARGIN
+        if epsilon <= 0:
+            raise StudyMismatch(
+                f"privacy budget exhausted: {left_micro / 1e6:.3f} epsilon left for {rounds_left} rounds"
+            )
+        return epsilon
+
+    def _do_commit(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/update"
+        saved = self.journal.artifact(name)
+        if saved is None:
+            spec = self.spec_for(study)
+            epsilon = self._epsilon_for_round(study, n)
+            dp = self.cfg.training.dp(epsilon, study["params"]["delta_e12"] / 1e12)
+            records = self.consent(self.train_records)
+            t = time.monotonic()
+            weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
+            ipfs_s = self._timed(sid, n, "commit", "ipfs", t)
+            t = time.monotonic()
+            result = train_round(spec, weights_in, records, dp)
+            train_s = self._timed(sid, n, "commit", "training", t)
+            t = time.monotonic()
+            commit, update_bytes = publish_update(self.hospital, rnd, result, self.cfg.compression)
+            ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
+            saved = {
+                "commit": commit,
+                "records": result.sample_count,
+                "records_available": len(self.train_records),
+                "steps": len(result.steps),
+                "epsilon": result.epsilon_spent,
+                "noise_multiplier": result.noise_multiplier,
+                "step_leaves": [s.leaf().hex() for s in result.steps],
+                "step_salts": [s.salt.hex() for s in result.steps],
+                "codec": self.cfg.compression,
+                "update_bytes": update_bytes,
+                "train_s": train_s,
+                "ipfs_s": ipfs_s,
+            }
+            self.journal.put_artifact(name, saved)  # before anything is sent: never retrain
+        out = self._submit(duty, "Commit", saved["commit"], lambda: self.me in self.round(sid, n)["commitments"])
+        how = "committed" if out.tx_id and not out.resent else ("re-sent" if out.resent else "already on the ledger")
+        return (
+            f"round {n}: trained on {saved['records']} records ({saved['steps']} DP-SGD steps, epsilon "
+            f"{saved['epsilon']:.2f}, {saved['train_s']:.1f}s), update {saved['codec']} on IPFS, commitment {how}"
+        )
+
+    def _do_aggregate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/aggregate"
+        saved = self.journal.artifact(name)
+        if saved is None:
+            t = time.monotonic()
+            model, excluded = aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"])
+            self._timed(sid, n, "aggregate", "aggregation", t)
+            saved = {"model": model, "excluded": excluded, "included": len(rnd["inclusion"]) - len(excluded)}
+            self.journal.put_artifact(name, saved)
+        for e in saved["excluded"]:
+            log.warning("round %d: left %s's update out: %s", n, e["msp_id"], e["reason"])
+        args = {"study_id": sid, "round": n, "model_cid": saved["model"]["cid"], "model_hash": saved["model"]["hash"],
+                "excluded": saved["excluded"]}  # fmt: skip
+        self._submit(duty, "SubmitAggregate", args, lambda: self.me in self.round(sid, n)["aggregates"])
+        return f"round {n}: aggregated {saved['included']} updates (trusted-aggregator mode), new model published"
+
+    def _do_validate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        spec = self.spec_for(study)
+        t = time.monotonic()
+        new = fetch_model(self.hospital, rnd["aggregate"], spec)
+        before = fetch_model(self.hospital, rnd["model_in"], spec)
+        self._timed(sid, n, "validate", "ipfs", t)
+        t = time.monotonic()
+        now_m, before_m = evaluate(spec, new, self.validation), evaluate(spec, before, self.validation)
+        self._timed(sid, n, "validate", "evaluation", t)
+        args = {"study_id": sid, "round": n, "metric_ppm": round(now_m["accuracy"] * 1e6),
+                "previous_metric_ppm": round(before_m["accuracy"] * 1e6)}  # fmt: skip
+        self._submit(duty, "ReportValidation", args, lambda: self.me in self.round(sid, n)["validations"])
+        return f"round {n}: validation accuracy {before_m['accuracy']:.3f} -> {now_m['accuracy']:.3f} reported"
+
+    def _do_settle(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        sid, n = duty.study_id, duty.round
+        self._submit(duty, "Settle", {"study_id": sid, "round": n}, lambda: self.round(sid, n)["settled"])
+        return f"round {n} settled: rewards {self.round(sid, n).get('rewards')}"
+
+    def _do_prove(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        if duty.action not in self._warned:
+            self._warned.add(duty.action)
+            log.warning(
+                "round %d: audited (%s) but this agent has no zk prover yet (verifiable-training issue): "
+                "the audit fails at the prove deadline and the update is dropped",
+                duty.round,
+                duty.why,
+            )
+        return ""

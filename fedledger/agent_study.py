@@ -1,0 +1,116 @@
+"""A whole study run by hospital agents on a local network: the main job's core.
+
+The consortium admins fund, stake, publish the initial model and create the study; three
+agent processes (one per hospital, each with its own identity, gateway, IPFS node, keys and
+journal) do everything else on ledger events; a read-only observer (the Regulator) shows the
+progress; at the end the study is measured (fedledger/study_report.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from agent.daemon.cli import local_agent_config
+from agent.daemon.config import AgentConfig, TrainingConfig
+from agent.data import demo_split
+from agent.data.schema import Schema, load_records
+from agent.models import LOGREG_30, ModelSpec
+from fedledger.agent_processes import AgentProcess, wait_all
+from fedledger.consortium_admin import Admins, study_params
+from fedledger.study_report import StudyReport, build_report
+from fedledger.study_watch import StudyProgress, watch
+from network.consortium import Network
+from network.topology import CHAINCODE_NAME, CHANNEL
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    rounds: int = 3
+    epsilon_per_round: float = 1.0
+    spec: ModelSpec = LOGREG_30
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    compression: str = "none"
+    data_dir: Path | None = None  # a folder with demo-split-like data; default: the demo split
+    window_s: int = 600
+
+
+@dataclass
+class StudyRun:
+    study_id: str
+    report: StudyReport
+    agents: dict[str, AgentConfig]
+    wall_s: float
+    setup_s: float
+
+
+def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData) -> dict[str, AgentConfig]:
+    out = {}
+    for n in names:
+        cfg = local_agent_config(net, n)
+        cfg = dataclasses.replace(cfg, schema=data.schema_path, train=data.train_paths[n],
+                                  validation=data.validation_paths[n], training=plan.training,
+                                  compression=plan.compression)  # fmt: skip
+        out[cfg.msp_id] = cfg
+    return out
+
+
+def run_agent_study(
+    net: Network,
+    console: Console,
+    plan: StudyPlan,
+    study_id: str | None = None,
+    agent_env: dict[str, dict[str, str]] | None = None,
+    timeout_s: float = 1800,
+) -> StudyRun:
+    """Run a study end to end with one agent process per hospital; ``agent_env`` adds
+    environment variables per hospital name (fault injection in tests)."""
+    started = time.monotonic()
+    sid = study_id or f"study-{int(time.time())}"
+    data = demo_split.build(plan.data_dir or net.state.root / "demo-data")
+    schema = Schema.load(data.schema_path)
+    with Admins(net) as admins:
+        console.print("  tokens: majority-approved mints where needed, then each hospital stakes")
+        admins.fund_and_stake(sid)
+        model = admins.publish_initial_model(sid, plan.spec)
+        configs = agent_configs(net, admins.names, plan, data)
+        agents = [
+            AgentProcess(cfg, cfg.state_dir / "agent.yaml", until_done=sid, env=(agent_env or {}).get(cfg.org, {}))
+            for cfg in configs.values()
+        ]
+        for a in agents:
+            a.start()
+        console.print(
+            f"  started {len(agents)} hospital agents (`fedledger agent run`), logs in {net.state.root}/agents"
+        )
+        params = study_params(sid, plan.spec, model, schema, rounds=plan.rounds,
+                              epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s)  # fmt: skip
+        try:
+            first_block = admins.create_study(params, lambda m: console.print(f"  {m}"))
+            setup_s = time.monotonic() - started
+
+            def agents_alive() -> None:
+                for a in agents:
+                    if a.returncode not in (None, 0):
+                        raise RuntimeError(f"agent {a.cfg.org} exited with {a.returncode}:\n{a.log_tail()}")
+
+            progress = StudyProgress(sid, sorted(configs), plan.rounds)
+            with net.gateway("Regulator", "User1") as observer:
+                watch(observer, progress, console, first_block, agents_alive, timeout_s)
+            wait_all(agents, timeout=120)
+        finally:
+            for a in agents:
+                a.stop()
+    wall_s = time.monotonic() - started
+    with net.gateway("Regulator", "User1") as observer:
+        contracts = {c: observer.network(CHANNEL).contract(CHAINCODE_NAME, c)
+                     for c in ("Study", "Round", "Compliance", "Registry")}  # fmt: skip
+        names = {cfg.msp_id: n for n, cfg in zip(admins.names, configs.values(), strict=True)}
+        train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
+        report = build_report(contracts, configs[admins.msps[0]], configs, plan.spec, sid, train,
+                              load_records(data.test_path, schema))  # fmt: skip
+    return StudyRun(sid, report, configs, wall_s, setup_s)

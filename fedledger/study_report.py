@@ -1,0 +1,200 @@
+"""A finished study, measured: what the ledger recorded, how good the models are, where the
+time went; printed as a table and written as an HTML report with plots.
+
+Accuracy: each round's global model is opened from IPFS with the evaluating hospital's key,
+checked against the hash on the ledger, and scored on the held-out global test set (records no
+hospital trained on). Baselines on the same test set: centralised training on the pooled
+training records (no privacy: the data would have to move) and each hospital alone.
+Epsilon: what each hospital's commitments put on the ledger (the accountant's figure).
+Time: see fedledger/round_timing.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from agent.daemon.config import AgentConfig
+from agent.daemon.journal import Journal
+from agent.data.schema import Records
+from agent.federation import Hospital, fetch_model
+from agent.keys import load_or_create_x25519
+from agent.models import ModelSpec
+from agent.storage.ipfs_client import IPFSClient
+from agent.storage.vault import Vault
+from agent.training import evaluate
+from fedledger.round_timing import KINDS, critical_path, round_walls
+
+
+@dataclass
+class StudyReport:
+    study_id: str
+    hospitals: list[str]
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    federated: dict[str, float] = field(default_factory=dict)
+    central: dict[str, float] = field(default_factory=dict)
+    local: dict[str, dict[str, float]] = field(default_factory=dict)
+    epsilon: dict[str, float] = field(default_factory=dict)
+    epsilon_budget: float = 0.0
+    delta: float = 0.0
+    update_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ledger_s_per_round(self) -> float:
+        return float(np.mean([r["critical"]["ledger"] for r in self.rounds])) if self.rounds else 0.0
+
+    @property
+    def wall_s_per_round(self) -> float:
+        walls = [r["wall_s"] for r in self.rounds if r["wall_s"] is not None]
+        return float(np.mean(walls)) if walls else 0.0
+
+
+def sklearn_metrics(model: LogisticRegression, test: Records) -> dict[str, float]:
+    scores = model.predict_proba(test.x)[:, 1]
+    predicted = (scores >= 0.5).astype(np.float32)
+    return {"accuracy": float(accuracy_score(test.y, predicted)), "f1": float(f1_score(test.y, predicted)),
+            "auroc": float(roc_auc_score(test.y, scores))}  # fmt: skip
+
+
+def build_report(
+    contracts: dict[str, Any],
+    evaluator: AgentConfig,
+    agents: dict[str, AgentConfig],
+    spec: ModelSpec,
+    study_id: str,
+    train: dict[str, Records],
+    test: Records,
+) -> StudyReport:
+    """``contracts``: read-only Study/Round/Compliance contracts; ``evaluator``: the hospital
+    whose key opens the global models; ``agents``: every hospital's agent config (journals)."""
+    study = contracts["Study"].evaluate("Get", {"study_id": study_id})
+    p = study["params"]
+    report = StudyReport(study_id, sorted(agents), epsilon_budget=p["epsilon_budget_micro"] / 1e6,
+                         delta=p["delta_e12"] / 1e12)  # fmt: skip
+    ipfs = IPFSClient(evaluator.ipfs_api)
+    hospital = Hospital(evaluator.msp_id, ipfs, Vault(ipfs, None), load_or_create_x25519(evaluator.share_key_path),
+                        contracts["Registry"])  # fmt: skip
+    timings = {}
+    for m, cfg in agents.items():
+        journal = Journal(cfg.journal_path)
+        timings[m] = journal.timings(study_id)
+        for r in range(p["rounds"]):
+            saved = journal.artifact(f"{study_id}/r{r}/update")
+            if saved:
+                report.update_bytes[saved["codec"]] = saved["update_bytes"]
+        journal.close()
+    walls = round_walls(contracts["Compliance"].evaluate("StudyTimeline", {"study_id": study_id}))
+    for r in range(study["current_round"] + 1):
+        rnd = contracts["Round"].evaluate("Get", {"study_id": study_id, "round": r})
+        row: dict[str, Any] = {
+            "round": r,
+            "state": rnd["state"],
+            "aggregator": rnd["committee"][0] if rnd["committee"] else None,
+            "participants": rnd["participants"],
+            "excluded": (rnd.get("aggregate") or {}).get("excluded", {}),
+            "epsilon_total": {m: c["epsilon_spent_total_micro"] / 1e6 for m, c in rnd["commitments"].items()},
+            "gains": {m: v["gain_ppm"] / 1e6 for m, v in rnd["validations"].items()},
+            "rewards": rnd.get("rewards", {}),
+            "critical": critical_path(timings, r),
+            "wall_s": walls.get(r),
+        }
+        if rnd["state"] == "FINALIZED":
+            row["test"] = evaluate(spec, fetch_model(hospital, rnd["aggregate"], spec), test)
+        report.rounds.append(row)
+    finalized = [r for r in report.rounds if "test" in r]
+    report.federated = finalized[-1]["test"] if finalized else {}
+    for m in agents:
+        spent = contracts["Round"].evaluate("Budget", {"study_id": study_id, "msp_id": m})
+        report.epsilon[m] = spent["spent_micro"] / 1e6
+    pooled_x = np.concatenate([t.x for t in train.values()])
+    pooled_y = np.concatenate([t.y for t in train.values()])
+    report.central = sklearn_metrics(LogisticRegression(max_iter=2000).fit(pooled_x, pooled_y), test)
+    for m, t in train.items():
+        report.local[m] = sklearn_metrics(LogisticRegression(max_iter=2000).fit(t.x, t.y), test)
+    return report
+
+
+def plot_png(report: StudyReport) -> bytes:
+    """Accuracy per round (federated vs baselines) and cumulative epsilon per hospital."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (acc, eps) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    rounds = [r["round"] for r in report.rounds if "test" in r]
+    acc.plot(rounds, [r["test"]["accuracy"] for r in report.rounds if "test" in r], "o-", label="federated + DP")
+    acc.plot(rounds, [r["test"]["auroc"] for r in report.rounds if "test" in r], "s--", label="federated + DP (AUROC)")
+    acc.axhline(report.central["accuracy"], color="black", linestyle=":", label="centralised, pooled (accuracy)")
+    for metrics in report.local.values():
+        acc.axhline(metrics["accuracy"], color="grey", alpha=0.4, linewidth=1)
+    acc.plot([], [], color="grey", alpha=0.4, label="each hospital alone (accuracy)")
+    shown = [r["test"][k] for r in report.rounds if "test" in r for k in ("accuracy", "auroc")]
+    shown += [report.central["accuracy"], *(m["accuracy"] for m in report.local.values())]
+    acc.set(xlabel="round", ylabel="global test set", title="Model quality per round",
+            ylim=(max(0.0, min(shown) - 0.05), 1.005))  # fmt: skip
+    acc.set_xticks(rounds)
+    acc.legend(fontsize=8, loc="lower right")
+    for m in report.hospitals:
+        xs = [r["round"] for r in report.rounds if m in r["epsilon_total"]]
+        eps.plot(xs, [r["epsilon_total"][m] for r in report.rounds if m in r["epsilon_total"]], "o-", label=m)
+    eps.axhline(report.epsilon_budget, color="red", linestyle="--", label="budget on the ledger")
+    eps.set(xlabel="round", ylabel=f"epsilon spent (delta {report.delta:g})", title="Privacy spent per hospital")
+    eps.set_xticks([r["round"] for r in report.rounds])
+    eps.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_html(report: StudyReport, out_dir: Path, notes: list[str]) -> tuple[Path, Path]:
+    """Write ``report.png`` and ``report.html`` (the PNG embedded) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = plot_png(report)
+    png_path = out_dir / "report.png"
+    png_path.write_bytes(png)
+
+    def metrics(m: dict[str, float]) -> list[str]:
+        return [f"{m['accuracy']:.3f}", f"{m['f1']:.3f}", f"{m['auroc']:.3f}"]
+
+    quality = [["federated + DP", *metrics(report.federated)], ["centralised, pooled", *metrics(report.central)]]
+    quality += [[f"{m} alone", *metrics(v)] for m, v in report.local.items()]
+    per_round = [
+        [str(r["round"]), r["state"], str(r["aggregator"]),
+         f"{r['test']['accuracy']:.3f}" if "test" in r else "-",
+         ", ".join(f"{m}: {e:.2f}" for m, e in sorted(r["epsilon_total"].items())),
+         *(f"{r['critical'][k]:.2f}" for k in KINDS),
+         f"{r['wall_s']:.2f}" if r["wall_s"] is not None else "-"]
+        for r in report.rounds
+    ]  # fmt: skip
+    title = f"fedledger study {html.escape(report.study_id)}"
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}</style></head><body>
+<h1>Study {html.escape(report.study_id)}</h1>
+<img alt="accuracy and epsilon per round" src="data:image/png;base64,{base64.b64encode(png).decode()}" width="100%">
+<h2>Global test set</h2>{_table(["model", "accuracy", "F1", "AUROC"], quality)}
+<h2>Rounds</h2>{_table(["round", "state", "aggregator", "accuracy", "epsilon spent so far",
+                        *(f"{k} s" for k in KINDS), "round wall s (ledger timestamps)"], per_round)}
+<p>Seconds per kind of work are on the round's critical path (per phase, the slowest hospital).</p>
+<ul>{"".join(f"<li>{html.escape(n)}</li>" for n in notes)}</ul>
+</body></html>"""  # fmt: skip
+    html_path = out_dir / "report.html"
+    html_path.write_text(doc)
+    return html_path, png_path
