@@ -73,3 +73,32 @@ def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
     if json_path:
         write_json(result, json_path)
         console.print(f"wrote {json_path}")
+
+
+@bench_group.command("round")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--port-base", default=27500, show_default=True, help="Ports of the throw-away bench network.")
+@click.option("--reference-factor", default=20, show_default=True,
+              help="Reference workload: each hospital's records repeated this many times (with jitter).")  # fmt: skip
+@click.option("--reference-epochs", default=8, show_default=True, help="Reference workload: local epochs per round.")
+@click.option("--reference-rounds", default=2, show_default=True, help="Reference workload: rounds.")
+@click.option("--demo-only", is_flag=True, help="Skip the (slow) reference workload.")
+def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, reference_epochs: int,
+              reference_rounds: int, demo_only: bool) -> None:  # fmt: skip
+    """Per-round time split into training, IPFS, aggregation and ledger for the demo workload and
+    a heavier reference workload, against an in-process FedAvg baseline in the same run."""
+    from bench import round as bench_round
+    from bench.ledger import write_json
+
+    result = bench_round.run(port_base, reference_factor, reference_epochs, reference_rounds, demo_only, console.print)
+    console.print(
+        f"[bold]ledger_s_per_round[/bold] {result['ledger_s_per_round']:.2f} (target <= 2); "
+        f"[bold]ledger_overhead_pct[/bold] {result['ledger_overhead_pct']:.1f} (target <= 5, reference workload); "
+        f"[bold]fed_dp_accuracy[/bold] {result['fed_dp_accuracy']:.3f} vs [bold]central_accuracy[/bold] "
+        f"{result['central_accuracy']:.3f} (target: within 0.01)"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")

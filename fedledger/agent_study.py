@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.console import Console
 
 from agent.daemon.cli import local_agent_config
 from agent.daemon.config import AgentConfig, TrainingConfig
+from agent.daemon.submitter import FAULT_ENV
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.models import LOGREG_30, ModelSpec
@@ -35,7 +35,7 @@ class StudyPlan:
     spec: ModelSpec = LOGREG_30
     training: TrainingConfig = field(default_factory=TrainingConfig)
     compression: str = "none"
-    data_dir: Path | None = None  # a folder with demo-split-like data; default: the demo split
+    data: demo_split.DemoData | None = None  # default: the demo split
     window_s: int = 600
 
 
@@ -46,6 +46,7 @@ class StudyRun:
     agents: dict[str, AgentConfig]
     wall_s: float
     setup_s: float
+    crashes: list[tuple[str, int]] = field(default_factory=list)  # (hospital, exit status) restarted
 
 
 def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData) -> dict[str, AgentConfig]:
@@ -66,12 +67,15 @@ def run_agent_study(
     study_id: str | None = None,
     agent_env: dict[str, dict[str, str]] | None = None,
     timeout_s: float = 1800,
+    restarts: int = 0,
 ) -> StudyRun:
-    """Run a study end to end with one agent process per hospital; ``agent_env`` adds
-    environment variables per hospital name (fault injection in tests)."""
+    """Run a study end to end with one agent process per hospital. ``agent_env`` adds
+    environment variables per hospital name (fault injection in tests); an agent that exits
+    with an error is restarted up to ``restarts`` times, as a service supervisor would, with
+    any injected fault removed."""
     started = time.monotonic()
     sid = study_id or f"study-{int(time.time())}"
-    data = demo_split.build(plan.data_dir or net.state.root / "demo-data")
+    data = plan.data or demo_split.build(net.state.root / "demo-data")
     schema = Schema.load(data.schema_path)
     with Admins(net) as admins:
         console.print("  tokens: majority-approved mints where needed, then each hospital stakes")
@@ -90,13 +94,21 @@ def run_agent_study(
         params = study_params(sid, plan.spec, model, schema, rounds=plan.rounds,
                               epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s)  # fmt: skip
         try:
+            crashes: list[tuple[str, int]] = []
             first_block = admins.create_study(params, lambda m: console.print(f"  {m}"))
             setup_s = time.monotonic() - started
 
             def agents_alive() -> None:
                 for a in agents:
-                    if a.returncode not in (None, 0):
-                        raise RuntimeError(f"agent {a.cfg.org} exited with {a.returncode}:\n{a.log_tail()}")
+                    code = a.returncode
+                    if code in (None, 0):
+                        continue
+                    if sum(org == a.cfg.org for org, _ in crashes) >= restarts:
+                        raise RuntimeError(f"agent {a.cfg.org} exited with {code}:\n{a.log_tail()}")
+                    crashes.append((a.cfg.org, code))
+                    console.print(f"  [yellow]agent {a.cfg.org} died (exit {code}); restarting it[/yellow]")
+                    a.env = {k: v for k, v in a.env.items() if k != FAULT_ENV}
+                    a.start()
 
             progress = StudyProgress(sid, sorted(configs), plan.rounds)
             with net.gateway("Regulator", "User1") as observer:
@@ -113,4 +125,4 @@ def run_agent_study(
         train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
         report = build_report(contracts, configs[admins.msps[0]], configs, plan.spec, sid, train,
                               load_records(data.test_path, schema))  # fmt: skip
-    return StudyRun(sid, report, configs, wall_s, setup_s)
+    return StudyRun(sid, report, configs, wall_s, setup_s, crashes)

@@ -7,11 +7,14 @@ independently). Used by the demo, the round benchmark and the integration tests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
+from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import ModelSpec, get_weights
 from agent.storage.ipfs_client import IPFSClient
@@ -48,6 +51,28 @@ class Admins:
             self._gateways[n].network(CHANNEL).wait_for_commit(result.tx_id)
         return result
 
+    def share_key_path(self, name: str) -> Path:
+        return self.net.state.root / "keys" / self.net.org(name).short / "share_x25519.pem"
+
+    def register_hospitals(self) -> list[dict[str, Any]]:
+        """Each hospital's admin registers (or updates) its entry with the share key on this
+        machine's key store; returns what happened per hospital."""
+        out = []
+        for n, m in zip(self.names, self.msps, strict=True):
+            org = self.net.org(n)
+            args = {"msp_id": m, "display_name": f"{n} University Hospital", "contact": f"fl-team@{org.domain}",
+                    "share_key": public_b64(load_or_create_x25519(self.share_key_path(n)))}  # fmt: skip
+            started = time.monotonic()
+            try:
+                result, action = self.tx(n, "Registry", "Register", args), "registered"
+            except GatewayError as exc:
+                if exc.chaincode_status != 409:
+                    raise
+                result, action = self.tx(n, "Registry", "Update", args), "updated"
+            out.append({"msp_id": m, "action": action, "version": result.json()["version"],
+                        "block": result.block_number, "latency_s": time.monotonic() - started})  # fmt: skip
+        return out
+
     def fund_and_stake(self, tag: str, balance: int = 2000, stake: int = 500) -> None:
         """Majority-approved mints for any hospital below ``balance``, then stake up to ``stake``
         free (idempotent: repeated demo runs top up, since reward pools are escrowed)."""
@@ -62,13 +87,12 @@ class Admins:
 
     def publish_initial_model(self, study_id: str, spec: ModelSpec, seed: int = 0) -> dict[str, str]:
         """The study's initial weights, encrypted on the first hospital's IPFS node for every hospital."""
-        root = self.net.state.root / "keys"
-        keys = {m: public_b64(load_or_create_x25519(root / self.net.org(n).short / "share_x25519.pem"))
+        keys = {m: public_b64(load_or_create_x25519(self.share_key_path(n)))
                 for n, m in zip(self.names, self.msps, strict=True)}  # fmt: skip
         first = self.net.org(self.names[0])
         ipfs = IPFSClient(self.net.ipfs_api(first.name))
-        vault = Vault(ipfs, KeyStore(root / first.short / "artifacts"))
-        sender = load_or_create_x25519(root / first.short / "share_x25519.pem")
+        vault = Vault(ipfs, KeyStore(self.net.state.root / "keys" / first.short / "artifacts"))
+        sender = load_or_create_x25519(self.share_key_path(first.name))
         hospital = Hospital(first.msp_id, ipfs, vault, sender, self.contract(first.name, "Registry"))
         return publish_model(hospital, get_weights(spec.build(seed=seed)), f"{study_id}/initial", keys)
 

@@ -19,6 +19,7 @@ from rich.table import Table
 from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
 from agent.registry_cli import print_registry
+from fedledger.consortium_admin import Admins
 from fedledger.study_report import write_html
 from network.binaries import ToolError
 from network.cli import open_network, state_dir_option
@@ -48,31 +49,13 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
     t_up = time.monotonic() - t0
 
     console.rule("[bold]2. Hospitals register (each org's admin, endorsed by a majority of orgs)")
-    latencies = []
-    for org in net.topology.hospitals:
-        key = load_or_create_x25519(net.state.root / "keys" / org.short / "share_x25519.pem")
-        args = {
-            "msp_id": org.msp_id,
-            "display_name": f"{org.name} University Hospital",
-            "contact": f"fl-team@{org.domain}",
-            "share_key": public_b64(key),
-        }
-        with net.gateway(org.name, "Admin") as gw:
-            contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
-            start = time.monotonic()
-            try:
-                result = contract.submit("Register", args)
-                action = "registered"
-            except GatewayError as exc:
-                if exc.chaincode_status != 409:
-                    raise click.ClickException(str(exc)) from None
-                result = contract.submit("Update", args)
-                action = "updated"
-            latencies.append(time.monotonic() - start)
-            console.print(
-                f"  {org.msp_id:<14} {action}, version {result.json()['version']}, "
-                f"block {result.block_number}, {latencies[-1] * 1000:.0f} ms"
-            )
+    with Admins(net) as admins:
+        registered = admins.register_hospitals()
+    for r in registered:
+        console.print(f"  {r['msp_id']:<14} {r['action']}, version {r['version']}, block {r['block']}, "
+                      f"{r['latency_s'] * 1000:.0f} ms")  # fmt: skip
+    latencies = [r["latency_s"] for r in registered]
+    key = load_or_create_x25519(net.state.root / "keys" / net.topology.hospitals[0].short / "share_x25519.pem")
 
     console.rule("[bold]3. The Regulator reads, and may not write")
     with net.gateway("Regulator", "Admin") as gw:

@@ -55,6 +55,8 @@ class AgentRunner:
         try:
             worker = HospitalWorker(self.cfg, gateway, journal, self.consent)
             worker.check_registration()
+            for action, state in worker.submitter.recover(worker.contracts["Round"]):
+                log.info("journal: %s was unresolved at start-up; now %s", action, state)
             log.info("agent for %s up: gateway %s, IPFS %s, %d training and %d validation records, journal %s",
                      self.cfg.msp_id, self.cfg.gateway_address, self.cfg.ipfs_api, len(worker.train_records),
                      len(worker.validation), self.cfg.journal_path)  # fmt: skip

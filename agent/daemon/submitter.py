@@ -3,17 +3,21 @@ signed envelope after a crash.
 
 ``submit_once(action, ...)``:
 
-1. If the ledger already shows the action's effect (``is_done``), nothing is sent.
-2. If the journal holds an envelope for the action that may have been sent before a crash, that
-   envelope is sent again: the same transaction id, which Fabric commits at most once.
+1. If the journal holds an envelope for the action whose fate is unknown (the agent stopped
+   around sending it), the ledger is asked about that transaction id (qscc); if the ledger has
+   never seen it, the *same* envelope is sent again: a transaction id commits at most once.
+2. If the ledger already shows the action's effect (``is_done``), nothing is sent.
 3. Otherwise a fresh proposal is endorsed, its envelope journaled, and only then sent.
+
+``recover`` does step 1 for every unresolved entry when the agent starts.
 
 A contract refusal (the chaincode said no) is raised as is; a refusal because the action is
 already on the ledger (409 after a lagging read) counts as done once ``is_done`` confirms it.
 
-Fault injection for the crash test: ``FEDLEDGER_AGENT_FAULT=exit-after-send:<kind>`` makes
-the process exit right after the envelope of a ``<kind>`` action left for the orderer and
-before the agent learnt its fate: the worst moment to crash.
+Fault injection for the crash tests: ``FEDLEDGER_AGENT_FAULT=exit-after-send:<kind>`` makes
+the process exit right after the envelope of a ``<kind>`` action left for the orderer, before
+the agent learnt its fate (the worst moment to crash); ``exit-after-endorse:<kind>`` exits
+after the envelope was journaled but before it was sent.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 
-from agent.daemon.journal import Journal
+from agent.daemon.journal import Journal, Submission
 from agent.gateway import CommitError, Contract, EndorseError
 from agent.gateway.gateway import RETRYABLE_COMMIT_CODES, Transaction, endorsers_disagreed
 
@@ -42,7 +46,7 @@ class Outcome:
     tx_id: str | None  # None: the ledger already had it and nothing was sent
     block: int | None
     result: Any
-    resent: bool = False
+    recovered: bool = False  # the transaction was sent before a restart
 
 
 class JournaledSubmitter:
@@ -58,19 +62,13 @@ class JournaledSubmitter:
         is_done: Callable[[], bool],
         max_attempts: int = 5,
     ) -> Outcome:
-        if is_done():
-            self._settle_record(action)
-            return Outcome(None, None, None)
         previous = self.journal.submission(action)
         if previous is not None and previous.state in ("endorsed", "sent"):
-            log.info("%s: re-sending the journaled envelope of tx %s (sent before a restart?)", action, previous.tx_id)
-            envelope = common_pb2.Envelope.FromString(previous.envelope)
-            code, block, spent = self._send(action, Transaction(contract, previous.tx_id, envelope, b""))
-            if code == transaction_pb2.VALID or is_done():
-                self.journal.mark(action, "committed", code, block, spent)
-                return Outcome(previous.tx_id, block, None, resent=True)
-            self.journal.mark(action, "failed", code, block, spent)
-            log.info("%s: journaled tx %s ended %s; endorsing afresh", action, previous.tx_id, _name(code))
+            code = self._resolve(previous, contract)
+            if code == transaction_pb2.VALID:
+                return Outcome(previous.tx_id, previous.block, None, recovered=True)
+        if is_done():
+            return Outcome(None, None, None)
         delay = 0.1
         for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
@@ -85,6 +83,7 @@ class JournaledSubmitter:
                     continue
                 raise
             self.journal.record_endorsed(action, tx.tx_id, tx.envelope.SerializeToString())
+            _maybe_crash("endorse", action)
             code, block, spent = self._send(action, tx, time.monotonic() - started)
             if code == transaction_pb2.VALID:
                 self.journal.mark(action, "committed", code, block, spent)
@@ -98,23 +97,48 @@ class JournaledSubmitter:
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
+    def recover(self, contract: Contract) -> list[tuple[str, str]]:
+        """Resolve every journaled transaction whose fate is unknown (sent, or about to be,
+        when the agent stopped): look it up on the ledger, re-send the same envelope if it is not
+        there, and record the outcome. Returns (action, final state) per resolved entry."""
+        out = []
+        for sub in self.journal.submissions():
+            if sub.state in ("endorsed", "sent"):
+                self._resolve(sub, contract)
+                resolved = self.journal.submission(sub.action)
+                out.append((sub.action, resolved.state if resolved else "?"))
+        return out
+
+    def _resolve(self, sub: Submission, contract: Contract) -> int:
+        """Learn what became of a journaled transaction; send its envelope again if the
+        ledger has never seen it (the same transaction id commits at most once)."""
+        network = contract.network
+        code = network.transaction_code(sub.tx_id)
+        spent = 0.0
+        if code is None:
+            log.info("%s: tx %s is not on the ledger; re-sending its journaled envelope", sub.action, sub.tx_id)
+            envelope = common_pb2.Envelope.FromString(sub.envelope)
+            code, _, spent = self._send(sub.action, Transaction(contract, sub.tx_id, envelope, b""))
+            if code != transaction_pb2.VALID:  # e.g. DUPLICATE_TXID if the first copy landed meanwhile
+                code = network.transaction_code(sub.tx_id)
+        else:
+            log.info("%s: tx %s sent before the restart is on the ledger: %s", sub.action, sub.tx_id, _name(code))
+        state = "committed" if code == transaction_pb2.VALID else "failed"
+        self.journal.mark(sub.action, state, code, None, spent)
+        return code if code is not None else -1
+
     def _send(self, action: str, tx: Transaction, already: float = 0.0) -> tuple[int, int, float]:
         started = time.monotonic()
         commit = tx.submit()
         self.journal.mark(action, "sent")
-        _maybe_crash(action)
+        _maybe_crash("send", action)
         code, block = commit.status()
         return code, block, already + time.monotonic() - started
 
-    def _settle_record(self, action: str) -> None:
-        previous = self.journal.submission(action)
-        if previous is not None and previous.state != "committed":
-            self.journal.mark(action, "committed")
 
-
-def _maybe_crash(action: str) -> None:
+def _maybe_crash(stage: str, action: str) -> None:
     fault = os.environ.get(FAULT_ENV, "")
-    if fault.startswith("exit-after-send:") and action.endswith("/" + fault.split(":", 1)[1]):
+    if fault.startswith(f"exit-after-{stage}:") and action.endswith("/" + fault.split(":", 1)[1]):
         log.warning("fault injection (%s): exiting after sending %s", fault, action)
         logging.shutdown()
         os._exit(75)

@@ -176,7 +176,8 @@ class HospitalWorker:
             }
             self.journal.put_artifact(name, saved)  # before anything is sent: never retrain
         out = self._submit(duty, "Commit", saved["commit"], lambda: self.me in self.round(sid, n)["commitments"])
-        how = "committed" if out.tx_id and not out.resent else ("re-sent" if out.resent else "already on the ledger")
+        how = "committed" if out.tx_id else "already on the ledger"
+        how = "recovered from before the restart" if out.recovered else how
         return (
             f"round {n}: trained on {saved['records']} records ({saved['steps']} DP-SGD steps, epsilon "
             f"{saved['epsilon']:.2f}, {saved['train_s']:.1f}s), update {saved['codec']} on IPFS, commitment {how}"

@@ -41,7 +41,11 @@ def feature_names() -> list[str]:
 
 
 def build(root: Path, seed: int = 7) -> DemoData:
-    """Write the split to ``root`` (idempotent for a given seed) and return its paths."""
+    """Write the split to ``root`` and return its paths; a split already written there with the
+    same seed is reused as is (running agents may be reading it)."""
+    marker = root / "split.json"
+    if marker.exists() and json.loads(marker.read_text()).get("seed") == seed:
+        return _paths(root)
     data = load_breast_cancer()
     names = feature_names()
     rng = np.random.default_rng(seed)
@@ -78,4 +82,32 @@ def build(root: Path, seed: int = 7) -> DemoData:
         train_paths[org] = root / f"{org.lower()}_train.csv"
         frame(idx[:n_val]).to_csv(validation_paths[org], index=False)
         frame(idx[n_val:]).to_csv(train_paths[org], index=False)
+    marker.write_text(json.dumps({"seed": seed}))
     return DemoData(root, root / "schema.json", root / "global_test.csv", train_paths, validation_paths)
+
+
+def _paths(root: Path) -> DemoData:
+    return DemoData(root, root / "schema.json", root / "global_test.csv",
+                    {o: root / f"{o.lower()}_train.csv" for o in PROFILE},
+                    {o: root / f"{o.lower()}_validation.csv" for o in PROFILE})  # fmt: skip
+
+
+def build_enlarged(base: DemoData, root: Path, factor: int, noise: float = 0.05, seed: int = 11) -> DemoData:
+    """A heavier *timing* workload: each hospital's training records repeated ``factor`` times
+    with Gaussian jitter (sd ``noise``, in standardised units) on the features; validation and
+    test sets are the base split's. Not a new dataset, only more local computation per round."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    train_paths = {}
+    for org, path in base.train_paths.items():
+        df = pd.read_csv(path)
+        copies = []
+        for k in range(factor):
+            c = df.copy()
+            features = [col for col in df.columns if col not in ("malignant", "patient_pseudonym")]
+            c[features] = c[features] + rng.normal(0, noise, size=(len(c), len(features)))
+            c["patient_pseudonym"] = c["patient_pseudonym"] + f"-{k}"
+            copies.append(c)
+        train_paths[org] = root / f"{org.lower()}_train.csv"
+        pd.concat(copies).to_csv(train_paths[org], index=False)
+    return DemoData(root, base.schema_path, base.test_path, train_paths, dict(base.validation_paths))

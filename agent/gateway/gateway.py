@@ -176,6 +176,23 @@ class Network:
         peers commit each block independently, so one peer can lag another by a block."""
         return self.gateway._commit_status(tx_id, self.channel)
 
+    def transaction_code(self, tx_id: str) -> int | None:
+        """The validation code this gateway's peer recorded for ``tx_id`` (VALID, MVCC_READ_CONFLICT,
+        ...), or None when its ledger holds no such transaction. Unlike ``wait_for_commit`` it
+        never blocks: the way to learn whether a transaction sent before a crash landed."""
+        gw = self.gateway
+        args = [b"GetTransactionByID", self.channel.encode(), tx_id.encode()]
+        proposal = build_proposal(gw.identity, gw.signer, self.channel, "qscc", args, None)
+        try:
+            raw = gw._evaluate(proposal, ())
+        except EvaluateError as exc:
+            if "no such transaction id" in str(exc).lower() or any(
+                "no such transaction id" in d.message.lower() for d in exc.details
+            ):
+                return None
+            raise
+        return transaction_pb2.ProcessedTransaction.FromString(raw).validationCode
+
     def chaincode_events(self, chaincode: str, checkpoint: Checkpoint | None = None) -> ChaincodeEventStream:
         """Events of ``chaincode`` from the checkpoint on (or from now), resumable after a restart."""
         return ChaincodeEventStream(self.gateway, self.channel, chaincode, checkpoint)

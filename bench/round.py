@@ -1,0 +1,142 @@
+"""Round benchmark: where a federated round's time goes, agents on the real network against an
+in-process FedAvg baseline on the same data, epochs and privacy, in the same run.
+
+Two workloads:
+
+* **demo**: the demo's study (logistic regression, 5 local epochs, epsilon 1 per round).
+* **reference**: the 30-16-1 MLP on an enlarged copy of each hospital's records
+  (agent/data/demo_split.py ``build_enlarged``), sized so that one hospital's local training
+  takes about a minute per round on this machine: the workload on which the ledger's share of a
+  round must be small.
+
+For the agents, each round's time is split on its critical path (fedledger/round_timing.py)
+into training, IPFS, aggregation, evaluation and ledger (submit until the acting hospital's
+peer committed); the round's wall time comes from the ledger's own timestamps. The baseline
+trains the three hospitals one after another in this process (its per-round figure is also
+given as if they had trained in parallel: the slowest hospital plus FedAvg).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from agent.aggregation import TrustedAggregatorFedAvg, Update
+from agent.daemon.config import TrainingConfig
+from agent.daemon.worker import EPSILON_MARGIN
+from agent.data import demo_split
+from agent.data.schema import Records, Schema, load_records
+from agent.models import MLP_30_16_1, ModelSpec, get_weights
+from agent.training import evaluate, train_round
+from fedledger.agent_study import StudyPlan, run_agent_study
+from fedledger.consortium_admin import Admins
+from fedledger.round_timing import KINDS
+from network.consortium import Network
+from network.state import StateDir
+from network.topology import Topology
+
+
+def inprocess_fedavg(spec: ModelSpec, train: dict[str, Records], test: Records, rounds: int,
+                     training: TrainingConfig, epsilon_per_round: float, delta: float) -> dict[str, Any]:  # fmt: skip
+    """FedAvg with the same DP-SGD local training, no ledger, no IPFS, no processes."""
+    weights = get_weights(spec.build(seed=0))
+    per_round = []
+    for _ in range(rounds):
+        times, updates = {}, []
+        for m, records in train.items():
+            started = time.monotonic()
+            result = train_round(spec, weights, records, training.dp(epsilon_per_round - EPSILON_MARGIN, delta))
+            times[m] = time.monotonic() - started
+            updates.append(Update(m, result.update, result.sample_count))
+        started = time.monotonic()
+        weights = TrustedAggregatorFedAvg().aggregate(weights, updates)
+        aggregation = time.monotonic() - started
+        per_round.append({
+            "training_s": {m: round(t, 3) for m, t in times.items()},
+            "aggregation_s": round(aggregation, 4),
+            "round_sequential_s": round(sum(times.values()) + aggregation, 3),
+            "round_parallel_s": round(max(times.values()) + aggregation, 3),
+        })  # fmt: skip
+    return {"rounds": per_round, "test": evaluate(spec, weights, test)}
+
+
+def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: Schema,
+              progress: Any) -> dict[str, Any]:  # fmt: skip
+    assert plan.data is not None
+    progress(f"[{name}] federated study through three agent processes on the ledger ({plan.rounds} rounds)")
+    console = Console(file=io.StringIO(), width=120)  # the live view is not part of a benchmark's output
+    run = run_agent_study(net, console, plan, study_id=f"bench-{name}-{int(time.time())}", timeout_s=3600)
+    rep = run.report
+    rounds = [{"round": r["round"], "wall_s": r["wall_s"], **{f"{k}_s": round(r["critical"][k], 3) for k in KINDS}}
+              for r in rep.rounds]  # fmt: skip
+    train = {m: load_records(plan.data.train_paths[n], schema)
+             for m, n in zip(sorted(run.agents), sorted(plan.data.train_paths), strict=True)}  # fmt: skip
+    progress(f"[{name}] in-process FedAvg baseline, same data, epochs and epsilon")
+    baseline = inprocess_fedavg(plan.spec, train, test, plan.rounds, plan.training, plan.epsilon_per_round,
+                                rep.delta)  # fmt: skip
+    walls = [r["wall_s"] for r in rounds if r["wall_s"]]
+    ledger = [r["ledger_s"] for r in rounds]
+    out = {
+        "model": plan.spec.to_dict(),
+        "records_per_hospital": {m: len(t) for m, t in train.items()},
+        "epochs": plan.training.epochs,
+        "epsilon_per_round": plan.epsilon_per_round,
+        "rounds": rounds,
+        "round_wall_s": round(float(np.mean(walls)), 3),
+        "ledger_s_per_round": round(float(np.mean(ledger)), 3),
+        "ledger_overhead_pct": round(100 * float(np.mean([lg / w for lg, w in zip(ledger, walls, strict=True)])), 2),
+        "training_s_per_round": round(float(np.mean([r["training_s"] for r in rounds])), 3),
+        "baseline": baseline,
+        "baseline_round_sequential_s": round(float(np.mean([b["round_sequential_s"] for b in baseline["rounds"]])), 3),
+        "baseline_round_parallel_s": round(float(np.mean([b["round_parallel_s"] for b in baseline["rounds"]])), 3),
+        "fed_dp_accuracy": round(rep.federated["accuracy"], 4),
+        "baseline_accuracy": round(baseline["test"]["accuracy"], 4),
+        "central_accuracy": round(rep.central["accuracy"], 4),
+        "epsilon_spent": rep.epsilon,
+        "study_wall_s": round(run.wall_s, 2),
+    }
+    progress(
+        f"[{name}] round {out['round_wall_s']:.2f}s wall (ledger {out['ledger_s_per_round']:.2f}s = "
+        f"{out['ledger_overhead_pct']:.1f}%, training {out['training_s_per_round']:.2f}s); baseline round "
+        f"{out['baseline_round_parallel_s']:.2f}s parallel / {out['baseline_round_sequential_s']:.2f}s sequential; "
+        f"accuracy fed+DP {out['fed_dp_accuracy']:.3f}, baseline {out['baseline_accuracy']:.3f}, "
+        f"central {out['central_accuracy']:.3f}"
+    )
+    return out
+
+
+def run(port_base: int, reference_factor: int, reference_epochs: int, reference_rounds: int,
+        skip_reference: bool = False, progress: Any = print) -> dict[str, Any]:  # fmt: skip
+    state_root = Path(tempfile.mkdtemp(prefix="fedledger-roundbench-"))
+    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"))
+    try:
+        net.up()
+        with Admins(net) as admins:
+            admins.register_hospitals()
+        base = demo_split.build(state_root / "demo-data")
+        schema = Schema.load(base.schema_path)
+        test = load_records(base.test_path, schema)
+        result: dict[str, Any] = {"benchmark": "round", "network": {"batch_timeout": net.batch_timeout}}
+        result["demo"] = _workload(net, "demo", StudyPlan(rounds=3, data=base), test, schema, progress)
+        if not skip_reference:
+            heavy = demo_split.build_enlarged(base, state_root / "reference-data", reference_factor)
+            plan = StudyPlan(rounds=reference_rounds, spec=MLP_30_16_1, data=heavy,
+                             training=TrainingConfig(epochs=reference_epochs, learning_rate=0.1))  # fmt: skip
+            result["reference"] = _workload(net, "reference", plan, test, schema, progress)
+    finally:
+        net.down()
+        shutil.rmtree(state_root, ignore_errors=True)
+    result["ledger_s_per_round"] = result["demo"]["ledger_s_per_round"]
+    result["ledger_overhead_pct"] = result.get("reference", result["demo"])["ledger_overhead_pct"]
+    result["fed_dp_accuracy"] = result["demo"]["fed_dp_accuracy"]
+    result["central_accuracy"] = result["demo"]["central_accuracy"]
+    result["targets"] = {"ledger_s_per_round": "<= 2", "ledger_overhead_pct": "<= 5 (reference workload)",
+                         "fed_dp_accuracy": "within 0.01 of central_accuracy at epsilon 3, delta 1e-5"}  # fmt: skip
+    return result

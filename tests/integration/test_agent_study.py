@@ -1,0 +1,103 @@
+"""Studies run by hospital agent processes on the real network: three hospitals, their own
+identities, Kubo daemons, keys and journals, driven only by ledger events.
+
+* A 3-round study runs to the end; the report's figures come from the ledger and IPFS.
+* Crash test: one agent is made to die right after its commitment left for the orderer (the
+  worst moment: it cannot know whether it landed), another right after it journaled its signed
+  commitment but before sending it. Restarted, each resumes from its journal and the ledger:
+  the round completes, there is exactly one commitment of each, carried by the transaction
+  signed before the crash, and nobody trained twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from agent.daemon.journal import Journal
+from agent.daemon.submitter import FAULT_ENV
+from fedledger.agent_study import StudyPlan, run_agent_study
+from fedledger.consortium_admin import Admins
+from fedledger.study_report import write_html
+from network.consortium import Network
+from network.topology import CHAINCODE_NAME, CHANNEL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def registered(network: Network) -> Network:
+    """Every hospital registered with the share key its agent holds."""
+    with Admins(network) as admins:
+        admins.register_hospitals()
+    return network
+
+
+def _console() -> Console:
+    return Console(width=120, force_terminal=False)
+
+
+def _committed_entries(net: Network, msp_id: str, study_id: str, round_no: int) -> list[dict]:
+    with net.gateway("Regulator", "User1") as gw:
+        activity = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("OrgActivity",
+                                                                                       {"msp_id": msp_id})  # fmt: skip
+    return [e for e in activity if e["action"] == "round.committed" and e["study"] == study_id
+            and e["round"] == round_no]  # fmt: skip
+
+
+def test_three_agents_run_a_three_round_study(registered: Network, tmp_path: Path) -> None:
+    sid = f"agents-{uuid.uuid4().hex[:6]}"
+    run = run_agent_study(registered, _console(), StudyPlan(rounds=3, epsilon_per_round=1.0), study_id=sid,
+                          timeout_s=600)  # fmt: skip
+    r = run.report
+    assert [row["state"] for row in r.rounds] == ["FINALIZED"] * 3
+    assert all(row["rewards"] for row in r.rounds), "every round paid its contributors"
+    assert r.federated["accuracy"] >= 0.9 and r.federated["auroc"] >= 0.95, r.federated
+    assert set(r.epsilon) == set(run.agents)
+    assert all(2.5 < e <= r.epsilon_budget for e in r.epsilon.values()), r.epsilon  # budget used, never exceeded
+    for row in r.rounds:
+        assert row["critical"]["training"] > 0 and row["critical"]["ledger"] > 0 and row["wall_s"] > 0
+        assert row["excluded"] == {}
+    for msp_id, cfg in run.agents.items():  # one commitment per round and hospital, all journaled as committed
+        journal = Journal(cfg.journal_path)
+        subs = journal.submissions(sid)
+        journal.close()
+        assert subs and all(s.state == "committed" for s in subs), [(s.action, s.state) for s in subs]
+        for n in range(3):
+            assert len(_committed_entries(registered, msp_id, sid, n)) == 1
+    html_path, png_path = write_html(r, tmp_path / "report", ["test"])
+    assert png_path.read_bytes().startswith(b"\x89PNG") and "data:image/png;base64," in html_path.read_text()
+
+
+def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicate(registered: Network) -> None:
+    sid = f"crash-{uuid.uuid4().hex[:6]}"
+    faults = {"HospitalB": "exit-after-send:commit", "HospitalC": "exit-after-endorse:commit"}
+    run = run_agent_study(
+        registered,
+        _console(),
+        StudyPlan(rounds=2, epsilon_per_round=1.0, compression="int8"),
+        study_id=sid,
+        agent_env={name: {FAULT_ENV: fault} for name, fault in faults.items()},
+        restarts=1,
+        timeout_s=600,
+    )
+    assert sorted(run.crashes) == [("HospitalB", 75), ("HospitalC", 75)]
+    assert [row["state"] for row in run.report.rounds] == ["FINALIZED", "FINALIZED"]
+    assert run.report.update_bytes == {"int8": 31 + 8}  # 4x smaller than float32 (124 B) plus a header
+    for victim, expected_log in (("HospitalB", "sent before the restart is on the ledger: VALID"),
+                                 ("HospitalC", "is not on the ledger; re-sending its journaled envelope")):  # fmt: skip
+        msp_id = registered.org(victim).msp_id
+        cfg = run.agents[msp_id]
+        out = (cfg.state_dir / "agent.out").read_text()
+        assert "fault injection" in out and expected_log in out, out[-2000:]
+        journal = Journal(cfg.journal_path)
+        commit = journal.submission(f"{sid}/r0/commit")
+        trainings = [t for t in journal.timings(sid) if t["round"] == 0 and t["kind"] == "training"]
+        journal.close()
+        assert commit is not None and commit.state == "committed" and commit.attempts == 1
+        assert len(trainings) == 1, "the restarted agent reused its journaled update instead of training again"
+        entries = _committed_entries(registered, msp_id, sid, 0)
+        assert len(entries) == 1 and entries[0]["tx_id"] == commit.tx_id  # the transaction signed before the crash

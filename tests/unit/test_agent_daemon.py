@@ -1,0 +1,271 @@
+"""The long-running agent's parts: the duty planner (driving the real contracts in memory),
+the journal, the update codec, the config file, round timing and the progress view."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.daemon.config import AgentConfig, ConfigError
+from agent.daemon.duties import DEADLINE_GRACE_MS, plan
+from agent.daemon.journal import Journal
+from agent.update_codec import UpdateFormatError, decode_update, encode_update
+from fedledger.round_timing import critical_path, round_walls
+from fedledger.study_watch import StudyProgress
+from tests.unit.consortium_sim import Consortium, cid, h
+
+SID = "bc-screening"
+
+
+def _view(cons: Consortium, me: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    study = cons.ok(cons.agents[me], "Study:Get", {"study_id": SID})
+    n = study["current_round"]
+    return study, (cons.ok(cons.agents[me], "Round:Get", {"study_id": SID, "round": n}) if n >= 0 else None)
+
+
+def _perform(cons: Consortium, me: str, kind: str, n: int) -> None:
+    """What the worker sends for each duty, with synthetic artifacts."""
+    who = cons.agents[me]
+    if kind == "open":
+        cons.ok(who, "Round:Open", {"study_id": SID})
+    elif kind == "commit":
+        assert cons.commit(me, SID, n, epsilon_micro=900_000).ok
+    elif kind == "advance":
+        cons.ok(who, "Round:Advance", {"study_id": SID, "round": n})
+    elif kind == "aggregate":
+        assert cons.aggregate(me, SID, n).ok
+    elif kind == "validate":
+        cons.ok(who, "Round:ReportValidation", {"study_id": SID, "round": n, "metric_ppm": 910_000,
+                                                 "previous_metric_ppm": 900_000})  # fmt: skip
+    elif kind == "settle":
+        cons.ok(who, "Round:Settle", {"study_id": SID, "round": n})
+    else:
+        raise AssertionError(kind)
+
+
+def test_planned_duties_run_a_whole_study_on_the_real_contracts_each_action_once() -> None:
+    cons = Consortium()
+    cons.ready(committee_size=1, committee_threshold=1, min_participants=3)
+    done: Counter[tuple[str, str, int]] = Counter()
+    finished: set[str] = set()
+    for _ in range(200):  # agents wake up in turn, as events would wake them
+        progressed = False
+        for me in cons.hospitals:
+            study, rnd = _view(cons, me)
+            p = plan(me, study, rnd, cons.now_ms)
+            if p.finished:
+                finished.add(me)
+            if p.duties:
+                duty = p.duties[0]
+                _perform(cons, me, duty.kind, duty.round)
+                done[(me, duty.kind, duty.round)] += 1
+                progressed = True
+        if not progressed:
+            break
+    assert finished == set(cons.hospitals)
+    assert max(done.values()) == 1, "no hospital performed any duty twice"
+    for n in range(3):
+        rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": n})
+        assert rnd["state"] == "FINALIZED" and rnd["settled"]
+        assert {m for (m, k, r) in done if k == "commit" and r == n} == set(rnd["participants"])
+        assert {m for (m, k, r) in done if k == "validate" and r == n} == set(cons.hospitals)
+        steward = rnd["committee"][0]
+        assert [m for (m, k, r) in done if k in ("advance", "settle", "aggregate") and r == n] == [steward] * 3
+    assert cons.ok(cons.regulator, "Study:Get", {"study_id": SID})["status"] == "COMPLETED"
+
+
+def test_deadline_duties_wait_for_the_steward_first_then_others_in_turn() -> None:
+    cons = Consortium()
+    cons.ready(committee_size=1, committee_threshold=1, min_participants=2, commit_window_s=60)
+    rnd = cons.ok(cons.agents[cons.hospitals[0]], "Round:Open", {"study_id": SID})
+    steward = rnd["committee"][0]
+    others = sorted(m for m in cons.hospitals if m != steward)
+    study, rnd = _view(cons, steward)
+    deadline = rnd["deadlines"]["commit_ms"]
+    before = plan(steward, study, rnd, deadline - 1)
+    assert [d.kind for d in before.duties] == ["commit"] and before.wake_at_ms == deadline
+    assert [d.kind for d in plan(steward, study, rnd, deadline).duties] == ["commit", "advance"]
+    for m in others:  # a non-steward acts only after its grace, later for a later rank
+        study, rnd = _view(cons, m)
+        p = plan(m, study, rnd, deadline)
+        assert "advance" not in [d.kind for d in p.duties] and p.wake_at_ms > deadline
+        assert "advance" in [d.kind for d in plan(m, study, rnd, p.wake_at_ms).duties]
+    assert plan(others[0], *_view(cons, others[0]), deadline).wake_at_ms == deadline + DEADLINE_GRACE_MS
+
+
+def test_plan_waits_without_duties_when_not_enrolled_or_not_yet_active() -> None:
+    cons = Consortium(hospitals=("HospitalAMSP", "HospitalBMSP", "HospitalCMSP", "HospitalDMSP"))
+    cons.register_all()
+    cons.fund_all()
+    cons.stake_all()
+    study = cons.ok(cons.admins["HospitalAMSP"], "Study:Propose", {"study_id": SID, **_params()})
+    p = plan("HospitalAMSP", {**study, "enrolled": []}, None, cons.now_ms)
+    assert not p.duties and "approval" in p.waiting
+    cons.ok(cons.admins["HospitalBMSP"], "Study:Approve", {"study_id": SID})
+    cons.ok(cons.admins["HospitalCMSP"], "Study:Approve", {"study_id": SID})
+    for m in ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP"):
+        cons.ok(cons.admins[m], "Study:Enroll", {"study_id": SID})
+    study, rnd = _view(cons, "HospitalDMSP")
+    p = plan("HospitalDMSP", study, rnd, cons.now_ms)
+    assert not p.duties and "not enrolled" in p.waiting
+    p = plan("HospitalBMSP", study, rnd, cons.now_ms)
+    assert not p.duties and "HospitalAMSP" in p.waiting  # round 0 is the proposer's to open
+    assert [d.kind for d in plan("HospitalAMSP", study, rnd, cons.now_ms).duties] == ["open"]
+
+
+def _params() -> dict[str, Any]:
+    from tests.unit.consortium_sim import study_params
+
+    return study_params(committee_size=1, committee_threshold=1, min_participants=2)
+
+
+# --- the exclusion rule on the ledger ---------------------------------------------------------------
+def test_an_excluded_update_is_recorded_and_earns_nothing_and_bad_exclusions_are_refused() -> None:
+    cons = Consortium()
+    cons.ready(committee_size=1, committee_threshold=1, min_participants=3)
+    rnd = cons.ok(cons.agents[cons.hospitals[0]], "Round:Open", {"study_id": SID})
+    for m in rnd["participants"]:
+        assert cons.commit(m, SID, 0).ok
+    cons.ok(cons.agents[cons.hospitals[0]], "Round:Advance", {"study_id": SID, "round": 0})
+    aggregator = rnd["committee"][0]
+    cheat = next(m for m in rnd["participants"] if m != aggregator)
+    base = {"study_id": SID, "round": 0, "model_cid": cid("model"), "model_hash": h("model")}
+    before = dict(cons.ledger.state)
+    too_long = [{"msp_id": cheat, "reason": "r" * 301}]
+    for bad in ([{"msp_id": "NobodyMSP", "reason": "x"}], [{"msp_id": cheat}], "all", too_long):
+        res = cons.call(cons.agents[aggregator], "Round:SubmitAggregate", {**base, "excluded": bad})
+        assert res.status == 400, res.message
+        assert cons.ledger.state == before
+    reason = "the update on IPFS does not match the hash it committed"
+    res = cons.call(cons.agents[aggregator], "Round:SubmitAggregate",
+                    {**base, "excluded": [{"msp_id": cheat, "reason": reason}]})  # fmt: skip
+    assert res.ok and res.json()["state"] == "FINALIZED"
+    rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": 0})
+    assert rnd["aggregate"]["excluded"] == {cheat: reason}
+    for m in cons.hospitals:
+        cons.ok(cons.agents[m], "Round:ReportValidation", {"study_id": SID, "round": 0, "metric_ppm": 910_000,
+                                                           "previous_metric_ppm": 900_000})  # fmt: skip
+    settled = cons.ok(cons.agents[aggregator], "Round:Settle", {"study_id": SID, "round": 0})
+    assert cheat not in settled["rewards"] and settled["rewards"]
+    assert cons.supply()["conserved"]
+
+
+# --- journal ---------------------------------------------------------------------------------------
+def test_journal_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "agent.sqlite"
+    j = Journal(path)
+    j.record_endorsed("s/r0/commit", "tx1", b"envelope-1")
+    j.mark("s/r0/commit", "sent")
+    j.put_artifact("s/r0/update", {"commit": {"update_hash": "ab"}, "epsilon": 0.99})
+    j.add_timing("s", 0, "commit", "training", 1.5)
+    j.close()
+    j = Journal(path)
+    sub = j.submission("s/r0/commit")
+    assert sub is not None and (sub.tx_id, sub.envelope, sub.state, sub.attempts) == ("tx1", b"envelope-1", "sent", 1)
+    j.record_endorsed("s/r0/commit", "tx2", b"envelope-2")  # a fresh endorsement after a failure
+    sub = j.submission("s/r0/commit")
+    assert sub is not None and (sub.tx_id, sub.attempts, sub.state) == ("tx2", 2, "endorsed")
+    assert j.artifact("s/r0/update")["epsilon"] == 0.99 and j.artifact("missing") is None
+    assert j.timings("s") == [{"round": 0, "phase": "commit", "kind": "training", "seconds": 1.5,
+                               "at_ms": j.timings("s")[0]["at_ms"]}]  # fmt: skip
+    j.close()
+
+
+# --- update codec ----------------------------------------------------------------------------------
+def test_update_codec_round_trips_and_refuses_wrong_sizes() -> None:
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=31).astype(np.float32)
+    assert np.array_equal(decode_update(encode_update(u), 31), u)
+    q = encode_update(u, "int8")
+    assert len(q) == 31 + 8 and len(encode_update(u)) == 124
+    assert np.max(np.abs(decode_update(q, 31) - u)) <= np.max(np.abs(u)) / 254 + 1e-6
+    with pytest.raises(UpdateFormatError, match="model has 30"):
+        decode_update(q, 30)
+    with pytest.raises(UpdateFormatError, match="124 bytes"):
+        decode_update(encode_update(u), 30)
+    with pytest.raises(ValueError, match="unknown update codec"):
+        encode_update(u, "zip")
+
+
+# --- config ----------------------------------------------------------------------------------------
+def _config(tmp_path: Path, **over: Any) -> Path:
+    raw = {
+        "org": "HospitalA", "msp_id": "HospitalAMSP", "ipfs_api": "http://127.0.0.1:5001", "keys_dir": "keys",
+        "state_dir": "state", "gateway": {"address": "127.0.0.1:7130", "tls_ca": "ca.crt", "msp_dir": "msp"},
+        "data": {"schema": "schema.json", "train": "train.csv", "validation": "validation.csv"},
+    }  # fmt: skip
+    raw.update(over)
+    import yaml
+
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_config_resolves_paths_next_to_the_file_and_round_trips(tmp_path: Path) -> None:
+    cfg = AgentConfig.load(_config(tmp_path, training={"epochs": 3}, compression="int8"))
+    assert cfg.tls_ca == tmp_path / "ca.crt" and cfg.journal_path == tmp_path / "state" / "agent.sqlite"
+    assert cfg.training.epochs == 3 and cfg.compression == "int8"
+    cfg.write(tmp_path / "copy.yaml")
+    assert AgentConfig.load(tmp_path / "copy.yaml") == cfg
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"org": None}, "'org' is required"),
+        ({"gateway": {"address": "x"}}, "'gateway.tls_ca' is required"),
+        ({"data": "train.csv"}, "'data' must be a mapping"),
+        ({"training": {"epoch": 3}}, "unknown training settings"),
+        ({"training": {"epochs": 0}}, "bad training settings"),
+        ({"compression": "gzip"}, "'compression' must be"),
+        ({"studies": "s1"}, "list of study ids"),
+    ],
+)
+def test_config_errors_name_the_setting(tmp_path: Path, over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        AgentConfig.load(_config(tmp_path, **over))
+
+
+def test_config_that_is_not_yaml_or_missing_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("org: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        AgentConfig.load(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        AgentConfig.load(tmp_path / "absent.yaml")
+
+
+# --- timing and progress ---------------------------------------------------------------------------
+def test_critical_path_takes_the_slowest_hospital_per_phase() -> None:
+    def row(phase: str, kind: str, s: float, r: int = 0) -> dict[str, Any]:
+        return {"round": r, "phase": phase, "kind": kind, "seconds": s}
+
+    timings = {
+        "A": [row("open", "ledger", 0.2), row("commit", "training", 1.0), row("commit", "ledger", 0.3),
+              row("validate", "ledger", 0.1), row("commit", "training", 9.0, r=1)],
+        "B": [row("commit", "training", 2.0), row("commit", "ledger", 0.4), row("validate", "ledger", 0.5)],
+    }  # fmt: skip
+    cp = critical_path(timings, 0)
+    assert cp["training"] == 2.0 and cp["ledger"] == pytest.approx(0.2 + 0.4 + 0.5)
+    assert cp["total"] == pytest.approx(3.1)
+    walls = round_walls([{"action": "round.opened", "round": 0, "ts_ms": 1000},
+                         {"action": "round.settled", "round": 0, "ts_ms": 3500},
+                         {"action": "round.opened", "round": 1, "ts_ms": 4000}])  # fmt: skip
+    assert walls == {0: 2.5}
+
+
+def test_progress_follows_events_of_its_own_study_only() -> None:
+    p = StudyProgress("s1", ["HospitalAMSP", "HospitalBMSP"], rounds=1)
+    base = {"study": "s1", "round": 0, "org": "HospitalAMSP"}
+    opened = {**base, "participants": ["HospitalAMSP", "HospitalBMSP"], "committee": ["HospitalAMSP"]}
+    assert "aggregator HospitalA" in (p.apply("round.opened", opened) or "")
+    assert p.apply("round.committed", {**base, "study": "other"}) is None
+    p.apply("round.committed", {**base, "msp_id": "HospitalBMSP"})
+    assert p.cells[(0, "HospitalBMSP")] == "committed" and p.cells[(0, "HospitalAMSP")] == "selected"
+    assert not p.done
+    p.apply("round.settled", {**base, "rewards": {"HospitalAMSP": 5}})
+    assert p.done
