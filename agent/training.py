@@ -93,7 +93,8 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
     model = spec.build()
     set_weights(model, weights_in)
     optimizer = torch.optim.SGD(model.parameters(), lr=dp.learning_rate)
-    loader = DataLoader(TensorDataset(torch.from_numpy(records.x), torch.from_numpy(records.y)),
+    # torch.tensor copies: the records' arrays may be read-only (pandas) and must stay untouched
+    loader = DataLoader(TensorDataset(torch.tensor(records.x), torch.tensor(records.y)),
                         batch_size=min(dp.batch_size, len(records)), shuffle=True)  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Secure RNG turned off")  # stated in the module docstring

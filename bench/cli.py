@@ -80,9 +80,9 @@ def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
 )
 @click.option("--port-base", default=27500, show_default=True, help="Ports of the throw-away bench network.")
-@click.option("--reference-factor", default=20, show_default=True,
+@click.option("--reference-factor", default=100, show_default=True,
               help="Reference workload: each hospital's records repeated this many times (with jitter).")  # fmt: skip
-@click.option("--reference-epochs", default=8, show_default=True, help="Reference workload: local epochs per round.")
+@click.option("--reference-epochs", default=20, show_default=True, help="Reference workload: local epochs per round.")
 @click.option("--reference-rounds", default=2, show_default=True, help="Reference workload: rounds.")
 @click.option("--demo-only", is_flag=True, help="Skip the (slow) reference workload.")
 def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, reference_epochs: int,

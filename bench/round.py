@@ -70,7 +70,7 @@ def inprocess_fedavg(spec: ModelSpec, train: dict[str, Records], test: Records, 
 def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: Schema,
               progress: Any) -> dict[str, Any]:  # fmt: skip
     assert plan.data is not None
-    progress(f"[{name}] federated study through three agent processes on the ledger ({plan.rounds} rounds)")
+    progress(f"{name}: federated study through three agent processes on the ledger ({plan.rounds} rounds)")
     console = Console(file=io.StringIO(), width=120)  # the live view is not part of a benchmark's output
     run = run_agent_study(net, console, plan, study_id=f"bench-{name}-{int(time.time())}", timeout_s=3600)
     rep = run.report
@@ -78,7 +78,7 @@ def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: S
               for r in rep.rounds]  # fmt: skip
     train = {m: load_records(plan.data.train_paths[n], schema)
              for m, n in zip(sorted(run.agents), sorted(plan.data.train_paths), strict=True)}  # fmt: skip
-    progress(f"[{name}] in-process FedAvg baseline, same data, epochs and epsilon")
+    progress(f"{name}: in-process FedAvg baseline, same data, epochs and epsilon")
     baseline = inprocess_fedavg(plan.spec, train, test, plan.rounds, plan.training, plan.epsilon_per_round,
                                 rep.delta)  # fmt: skip
     walls = [r["wall_s"] for r in rounds if r["wall_s"]]
@@ -103,7 +103,7 @@ def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: S
         "study_wall_s": round(run.wall_s, 2),
     }
     progress(
-        f"[{name}] round {out['round_wall_s']:.2f}s wall (ledger {out['ledger_s_per_round']:.2f}s = "
+        f"{name}: round {out['round_wall_s']:.2f}s wall (ledger {out['ledger_s_per_round']:.2f}s = "
         f"{out['ledger_overhead_pct']:.1f}%, training {out['training_s_per_round']:.2f}s); baseline round "
         f"{out['baseline_round_parallel_s']:.2f}s parallel / {out['baseline_round_sequential_s']:.2f}s sequential; "
         f"accuracy fed+DP {out['fed_dp_accuracy']:.3f}, baseline {out['baseline_accuracy']:.3f}, "

@@ -31,6 +31,7 @@ class TrainingConfig:
     learning_rate: float = 0.5
     max_grad_norm: float = 1.0
     batch_size: int = 32
+    threads: int = 0  # torch CPU threads; 0 = torch's default (every core)
 
     def dp(self, epsilon: float, delta: float) -> DPConfig:
         return DPConfig(epsilon=epsilon, delta=delta, max_grad_norm=self.max_grad_norm, epochs=self.epochs,
@@ -102,6 +103,8 @@ class AgentConfig:
         try:
             training = TrainingConfig(**training_raw)
             training.dp(1.0, 1e-5)  # validates the ranges
+            if not 0 <= training.threads <= 256:
+                raise ValueError("threads must be between 0 and 256")
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"agent config: bad training settings: {exc}") from None
         compression = str(raw.get("compression", "none"))

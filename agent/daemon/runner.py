@@ -50,6 +50,10 @@ class AgentRunner:
 
     def run(self) -> int:
         """Run until stopped (or until ``until_done`` is finished); returns an exit status."""
+        if self.cfg.training.threads:
+            import torch
+
+            torch.set_num_threads(self.cfg.training.threads)
         gateway = Gateway.connect(self.cfg.gateway_address, self.cfg.tls_ca, self.cfg.msp_dir, self.cfg.msp_id)
         journal = Journal(self.cfg.journal_path)
         try:

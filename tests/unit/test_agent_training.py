@@ -41,6 +41,21 @@ def test_demo_split_is_non_iid_and_loads(demo: demo_split.DemoData) -> None:
         all_pseudonyms |= p
 
 
+def test_demo_split_is_reused_and_the_enlarged_copy_keeps_labels_and_schema(
+    demo: demo_split.DemoData, tmp_path: Path
+) -> None:
+    before = demo.train_paths["HospitalA"].read_bytes()
+    again = demo_split.build(demo.root)  # running agents may be reading these files: never rewritten
+    assert again == demo and again.train_paths["HospitalA"].read_bytes() == before
+    schema = Schema.load(demo.schema_path)
+    big = demo_split.build_enlarged(demo, tmp_path / "big", factor=3)
+    for org, path in demo.train_paths.items():
+        base, enlarged = load_records(path, schema), load_records(big.train_paths[org], schema)
+        assert len(enlarged) == 3 * len(base) and enlarged.y.mean() == pytest.approx(base.y.mean())
+        assert not np.array_equal(enlarged.x[: len(base)], base.x)  # jittered copies, not the same rows
+    assert big.validation_paths == demo.validation_paths and big.test_path == demo.test_path
+
+
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
