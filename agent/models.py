@@ -41,10 +41,13 @@ class ModelSpec:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     def build(self, seed: int = 0) -> nn.Module:
-        torch.manual_seed(seed)
-        if self.kind == "logreg":
-            return nn.Sequential(nn.Linear(self.input_dim, 1))
-        return nn.Sequential(nn.Linear(self.input_dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, 1))
+        """The model with deterministic initial weights; torch's global random state is left as
+        it was (DP training draws from it)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.kind == "logreg":
+                return nn.Sequential(nn.Linear(self.input_dim, 1))
+            return nn.Sequential(nn.Linear(self.input_dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, 1))
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.build().parameters())

@@ -5,8 +5,10 @@ local training, with Poisson-sampled batches and per-example gradients clipped t
 ``max_grad_norm``, is (epsilon, delta)-DP for the hospital's records under Opacus's RDP
 accountant; the epsilon the accountant reports is what the commitment puts on the ledger.
 Across rounds the ledger adds epsilons (basic composition), which over-states the spend.
-Noise is drawn by torch's default generator: Opacus's ``secure_mode`` needs torchcsprng,
-which cannot be installed here, so the noise is not from a cryptographically secure source.
+Randomness: each round seeds Poisson sampling (torch's global generator) and the Gaussian
+noise (a generator of its own) with 63 bits each from ``os.urandom``. They are torch's
+Mersenne Twister, not a cryptographically secure generator: Opacus's ``secure_mode`` needs
+torchcsprng, which cannot be installed here.
 
 Commitments: before each optimizer step the trainer records a leaf
 ``step index || sha256(weights before the step) || sha256(salt || batch)`` with a fresh
@@ -88,8 +90,13 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
         raise ValueError("no records to train on (no patient with valid consent?)")
     if records.x.shape[1] != spec.input_dim:
         raise ValueError(f"records have {records.x.shape[1]} features; the model expects {spec.input_dim}")
-    if seed is not None:
-        torch.manual_seed(seed)
+    # Fresh, unpredictable randomness for every round: Poisson sampling draws from torch's global
+    # generator and the Gaussian noise from its own; both are seeded from the OS (a fixed seed
+    # only in tests, through ``seed``). Never leave them at a known state: noise an adversary
+    # can regenerate protects nothing.
+    sampling_seed, noise_seed = (seed, seed + 1) if seed is not None else _os_seeds()
+    torch.manual_seed(sampling_seed)
+    noise = torch.Generator().manual_seed(noise_seed)
     model = spec.build()
     set_weights(model, weights_in)
     optimizer = torch.optim.SGD(model.parameters(), lr=dp.learning_rate)
@@ -102,7 +109,7 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
         engine = PrivacyEngine(accountant="rdp")
         model, optimizer, loader = engine.make_private_with_epsilon(
             module=model, optimizer=optimizer, data_loader=loader, target_epsilon=dp.epsilon,
-            target_delta=dp.delta, epochs=dp.epochs, max_grad_norm=dp.max_grad_norm,
+            target_delta=dp.delta, epochs=dp.epochs, max_grad_norm=dp.max_grad_norm, noise_generator=noise,
         )  # fmt: skip
     steps: list[StepRecord] = []
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -130,6 +137,11 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
         noise_multiplier=float(optimizer.noise_multiplier),
         sample_count=len(records),
     )
+
+
+def _os_seeds() -> tuple[int, int]:
+    raw = os.urandom(16)
+    return int.from_bytes(raw[:8], "little") >> 1, int.from_bytes(raw[8:], "little") >> 1
 
 
 def _epsilon(engine: PrivacyEngine, delta: float) -> float:

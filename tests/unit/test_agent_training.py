@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,6 +128,24 @@ def test_dp_training_commits_every_step_and_reports_epsilon(demo: demo_split.Dem
     assert metrics["accuracy"] > 0.8 and 0.5 < metrics["auroc"] <= 1.0
     with pytest.raises(ValueError, match="no records"):
         train_round(LOGREG_30, w0, train.subset(np.zeros(len(train), dtype=bool)), DPConfig(1.0, 1e-5))
+
+
+def test_dp_noise_is_fresh_every_round_and_model_building_leaves_the_rng_alone(demo: demo_split.DemoData) -> None:
+    """Noise an adversary can regenerate protects nothing: it must never come from a known seed."""
+    schema = Schema.load(demo.schema_path)
+    train = load_records(demo.train_paths["HospitalC"], schema)
+    w0 = get_weights(LOGREG_30.build(seed=0))
+    dp = DPConfig(epsilon=1.0, delta=1e-5, epochs=1)
+    first, second = train_round(LOGREG_30, w0, train, dp), train_round(LOGREG_30, w0, train, dp)
+    assert not np.allclose(first.update, second.update)  # same data, same start: different noise
+    torch.manual_seed(123)
+    LOGREG_30.build(seed=0)  # deterministic init must not reset torch's global generator
+    after_build = torch.rand(1)
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(1), after_build)
+    assert np.array_equal(get_weights(LOGREG_30.build(seed=0)), w0)
+    a, b = train_round(LOGREG_30, w0, train, dp, seed=5), train_round(LOGREG_30, w0, train, dp, seed=5)
+    assert np.array_equal(a.update, b.update)  # an explicit seed (tests only) reproduces
 
 
 def test_fedavg_weights_by_samples_and_rejects_bad_updates() -> None:
