@@ -98,6 +98,36 @@ else
   say "python virtualenv: cached"
 fi
 
+# --- ACA-Py (Aries Cloud Agent Python), in a virtualenv of its own ------------------------------
+acapy_hash=$(sha256sum "$ROOT/requirements-acapy.lock" | cut -c1-12)
+ACAPY_VENV=$CACHE/acapy-py311-$acapy_hash
+if [ ! -f "$ACAPY_VENV/.done" ]; then
+  say "creating ACA-Py's virtualenv $ACAPY_VENV from requirements-acapy.lock"
+  rm -rf "$ACAPY_VENV"
+  "$PYTHON" -m venv "$ACAPY_VENV"
+  "$ACAPY_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$ACAPY_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
+    --no-deps -r "$ROOT/requirements-acapy.lock"
+  "$ACAPY_VENV/bin/python" -m pip check || die "ACA-Py's pinned dependencies are inconsistent"
+  "$ACAPY_VENV/bin/aca-py" --version >/dev/null || die "aca-py does not start"
+  touch "$ACAPY_VENV/.done"
+  for old in "$CACHE"/acapy-py311-*; do
+    if [ "$old" != "$ACAPY_VENV" ] && [ -d "$old" ]; then rm -rf "$old"; fi
+  done
+else
+  say "aca-py: cached"
+fi
+
+# The two W3C JSON-LD contexts consent credentials use, exactly as ACA-Py (the issuer) bundles
+# them; the consent contract checks their SHA-256 against digests pinned in its code.
+JSONLD_DIR=$CACHE/jsonld-contexts-$acapy_hash
+if [ ! -f "$JSONLD_DIR/.done" ]; then
+  resources=$(ls -d "$ACAPY_VENV"/lib/python3*/site-packages/aries_cloudagent/vc/ld_proofs/resources)
+  mkdir -p "$JSONLD_DIR"
+  cp "$resources/credentials_context.jsonld" "$resources/ed25519-2020-context.jsonld" "$JSONLD_DIR/"
+  touch "$JSONLD_DIR/.done"
+fi
+
 # --- paths for the rest of the project --------------------------------------------------------
 mkdir -p "$ROOT/.fedledger"
 cat > "$ROOT/.fedledger/paths.env" <<EOF
@@ -107,5 +137,7 @@ FEDLEDGER_FABRIC_SAMPLECONFIG=$FABRIC_DIR/sampleconfig
 FEDLEDGER_FABRIC_RELEASE=$FABRIC_RELEASE
 FEDLEDGER_IPFS_BIN=$KUBO_DIR/bin/ipfs
 FEDLEDGER_VENV=$VENV
+FEDLEDGER_ACAPY=$ACAPY_VENV/bin/aca-py
+FEDLEDGER_JSONLD_CONTEXTS=$JSONLD_DIR
 EOF
 say "done in $(( $(date +%s) - started )) s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from chaincode.contracts.compliance import ComplianceContract
+from chaincode.contracts.consent import ConsentContract
 from chaincode.contracts.diagnostics import DiagnosticsContract
 from chaincode.contracts.loadtest import LoadTestContract
 from chaincode.contracts.registry import RegistryContract
@@ -21,6 +22,7 @@ def all_contracts() -> list[Contract]:
         StudyContract(),
         RoundContract(),
         ComplianceContract(),
+        ConsentContract(),
     ]
     if os.environ.get("FEDLEDGER_TEST_CONTRACTS") == "1":
         contracts += [LoadTestContract(), DiagnosticsContract()]

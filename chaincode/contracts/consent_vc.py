@@ -1,0 +1,238 @@
+"""Verifying a patient's consent credential inside the chaincode, deterministically.
+
+A consent credential is a W3C Verifiable Credential (JSON-LD) with an ``Ed25519Signature2020``
+proof by the patient's ``did:key``. Every endorsing peer must reach the same verdict from the
+same bytes, with no network and no clock, so:
+
+* **Pinned contexts.** The credential's ``@context`` must be exactly
+  ``[credentials v1, CONSENT_CONTEXT, ed25519-2020 v1]``. The two W3C contexts are loaded from
+  files the install script takes from the ACA-Py package (the same bytes the issuer uses) and
+  checked against SHA-256 digests fixed here; the consent terms are an inline context defined
+  here. No other document is ever loaded.
+* **No dropped terms.** JSON-LD expansion silently drops properties its context does not
+  define, and a signature only covers what survives. The credential is expanded and compacted
+  back; anything that does not come back unchanged is refused, so what the contract reads is
+  exactly what was signed.
+* **The signature.** Data Integrity with URDNA2015: the proof options (the proof without its
+  ``proofValue``, under the document's context) and the document without its proof are
+  canonicalised to N-Quads, hashed with SHA-256 each, and the 64 bytes ``hash(options) ||
+  hash(document)`` must verify under the Ed25519 key inside the issuer's ``did:key``, which is
+  also the proof's verification method.
+* **Time** is the transaction's timestamp, passed in; validity dates are parsed as ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import base58
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
+ED25519_2020_V1 = "https://w3id.org/security/suites/ed25519-2020/v1"
+PINNED_SHA256 = {
+    CREDENTIALS_V1: ("credentials_context.jsonld", "ab4ddd9a531758807a79a5b450510d61ae8d147eab966cc9a200c07095b0cdcc"),
+    ED25519_2020_V1: (
+        "ed25519-2020-context.jsonld",
+        "b9e1ab971fd8bf2c7553e0c4a9438e0b9450afde1ea1ca5b2492368b9f549588",
+    ),
+}
+CONTEXTS_ENV = "FEDLEDGER_JSONLD_CONTEXTS"
+
+# The consent terms (fedledger's own vocabulary), as an inline, protected context.
+CONSENT_CONTEXT: dict[str, Any] = {
+    "@version": 1.1,
+    "@protected": True,
+    "fl": "https://fedledger.dev/ns/consent#",
+    "ConsentCredential": "fl:ConsentCredential",
+    "grantee": "fl:grantee",
+    "purpose": "fl:purpose",
+    "dataCategories": {"@id": "fl:dataCategories", "@container": "@set"},
+    "consentFrom": {"@id": "fl:consentFrom", "@type": "http://www.w3.org/2001/XMLSchema#dateTime"},
+    "consentUntil": {"@id": "fl:consentUntil", "@type": "http://www.w3.org/2001/XMLSchema#dateTime"},
+}
+CONTEXT = [CREDENTIALS_V1, CONSENT_CONTEXT, ED25519_2020_V1]
+DATA_CATEGORIES = ("tabular", "imaging", "genomic", "notes")
+ED25519_MULTICODEC = b"\xed\x01"
+MAX_CREDENTIAL_BYTES = 16 * 1024
+
+
+class CredentialError(ValueError):
+    """The credential is malformed, forged, tampered with, or not a valid consent."""
+
+
+_contexts: dict[str, dict[str, Any]] | None = None
+
+
+def pinned_contexts() -> dict[str, dict[str, Any]]:
+    """The two W3C contexts, read once and checked against their pinned digests."""
+    global _contexts
+    if _contexts is None:
+        root = os.environ.get(CONTEXTS_ENV)
+        if not root:
+            raise CredentialError(f"${CONTEXTS_ENV} is not set: the pinned JSON-LD contexts are unavailable")
+        loaded = {}
+        for url, (name, digest) in PINNED_SHA256.items():
+            raw = (Path(root) / name).read_bytes()
+            if hashlib.sha256(raw).hexdigest() != digest:
+                raise CredentialError(f"{name} does not match its pinned SHA-256: refusing to verify anything")
+            loaded[url] = json.loads(raw)
+        _contexts = loaded
+    return _contexts
+
+
+def _loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    contexts = pinned_contexts()
+    if url not in contexts:
+        raise CredentialError(f"context {url} is not pinned; only {sorted(contexts)} may be used")
+    return {"contextUrl": None, "documentUrl": url, "document": contexts[url]}
+
+
+def _jsonld() -> Any:
+    from pyld import jsonld  # imported lazily: only the consent contract needs it
+
+    return jsonld
+
+
+def _canonize(doc: dict[str, Any]) -> str:
+    return _jsonld().normalize(
+        doc, {"algorithm": "URDNA2015", "format": "application/n-quads", "documentLoader": _loader}
+    )
+
+
+def did_key_public(did: str) -> Ed25519PublicKey:
+    """The Ed25519 public key inside a ``did:key:z6Mk...`` identifier."""
+    if not isinstance(did, str) or not did.startswith("did:key:z"):
+        raise CredentialError(f"{did!r} is not a did:key")
+    try:
+        raw = base58.b58decode(did.removeprefix("did:key:z"))
+    except ValueError:
+        raise CredentialError(f"{did!r} is not base58btc") from None
+    if len(raw) != 34 or not raw.startswith(ED25519_MULTICODEC):
+        raise CredentialError(f"{did!r} is not an Ed25519 did:key")
+    return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+def parse_time_ms(value: Any, name: str) -> int:
+    if not isinstance(value, str) or not value.endswith(("Z", "+00:00")):
+        raise CredentialError(f"{name} must be an ISO 8601 UTC timestamp")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CredentialError(f"{name} {value!r} is not an ISO 8601 timestamp") from None
+    return int(parsed.astimezone(UTC).timestamp() * 1000)
+
+
+def credential_id(vc: dict[str, Any]) -> str:
+    """The consent's identifier on the ledger: SHA-256 of its canonical JSON (proof included)."""
+    return hashlib.sha256(json.dumps(vc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def verify_signature(vc: dict[str, Any]) -> None:
+    """Check the Ed25519Signature2020 proof of ``vc`` (and that nothing signed was dropped)."""
+    proof = vc.get("proof")
+    if not isinstance(proof, dict) or proof.get("type") != "Ed25519Signature2020":
+        raise CredentialError("the credential needs one Ed25519Signature2020 proof")
+    issuer = vc.get("issuer")
+    key = did_key_public(issuer)
+    if proof.get("verificationMethod") != f"{issuer}#{issuer.removeprefix('did:key:')}":
+        raise CredentialError("the proof's verification method is not the issuer's did:key")
+    if proof.get("proofPurpose") != "assertionMethod":
+        raise CredentialError("the proof's purpose must be assertionMethod")
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not value.startswith("z"):
+        raise CredentialError("proofValue must be multibase base58btc")
+    try:
+        signature = base58.b58decode(value[1:])
+    except ValueError:
+        raise CredentialError("proofValue is not base58btc") from None
+    document = {k: v for k, v in vc.items() if k != "proof"}
+    _require_no_dropped_terms(document)
+    options = {k: v for k, v in proof.items() if k not in ("proofValue", "jws", "signatureValue")}
+    options["@context"] = vc["@context"]
+    digest = (
+        hashlib.sha256(_canonize(options).encode()).digest() + hashlib.sha256(_canonize(document).encode()).digest()
+    )
+    try:
+        key.verify(signature, digest)
+    except InvalidSignature:
+        raise CredentialError("the signature does not verify: the credential was forged or altered") from None
+
+
+def _require_no_dropped_terms(document: dict[str, Any]) -> None:
+    jsonld = _jsonld()
+    try:
+        expanded = jsonld.expand(copy.deepcopy(document), {"documentLoader": _loader})
+        compacted = jsonld.compact(expanded, {"@context": document["@context"]}, {"documentLoader": _loader})
+    except jsonld.JsonLdError as exc:
+        raise CredentialError(f"the credential is not valid JSON-LD under the pinned contexts: {exc}") from None
+    compacted.pop("@context", None)
+    original = {k: v for k, v in document.items() if k != "@context"}
+    if compacted != original:
+        missing = sorted(_paths(original) - _paths(compacted))
+        raise CredentialError(f"terms not defined by the pinned contexts (they would not be signed): {missing}")
+
+
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        out = set()
+        for k, v in value.items():
+            out |= {f"{prefix}{k}"} | _paths(v, f"{prefix}{k}.")
+        return out
+    if isinstance(value, list):
+        return set().union(*(_paths(v, prefix) for v in value)) if value else set()
+    return set()
+
+
+def check_consent(vc: Any, grantee: str, now_ms: int) -> dict[str, Any]:
+    """Everything the consent contract needs to accept ``vc`` for ``grantee`` at ``now_ms``;
+    returns the consent's public terms (no patient identifier)."""
+    if not isinstance(vc, dict):
+        raise CredentialError("the credential must be a JSON object")
+    if len(json.dumps(vc)) > MAX_CREDENTIAL_BYTES:
+        raise CredentialError(f"the credential exceeds {MAX_CREDENTIAL_BYTES} bytes")
+    if vc.get("@context") != CONTEXT:
+        raise CredentialError(
+            "@context must be exactly [credentials v1, the fedledger consent context, ed25519-2020 v1]"
+        )
+    if vc.get("type") != ["VerifiableCredential", "ConsentCredential"]:
+        raise CredentialError("type must be ['VerifiableCredential', 'ConsentCredential']")
+    subject = vc.get("credentialSubject")
+    if not isinstance(subject, dict):
+        raise CredentialError("credentialSubject must be an object")
+    did_key_public(subject.get("id"))  # the patient's pairwise DID is a did:key too
+    if subject.get("grantee") != grantee:
+        raise CredentialError(f"the consent is granted to {subject.get('grantee')!r}, not to {grantee}")
+    purpose = subject.get("purpose")
+    if not isinstance(purpose, str) or not 1 <= len(purpose) <= 64:
+        raise CredentialError("purpose must be a study id or purpose code (1-64 characters)")
+    categories = subject.get("dataCategories")
+    if not isinstance(categories, list) or not categories or not set(categories) <= set(DATA_CATEGORIES):
+        raise CredentialError(f"dataCategories must be a non-empty list drawn from {list(DATA_CATEGORIES)}")
+    start, end = (
+        parse_time_ms(subject.get("consentFrom"), "consentFrom"),
+        parse_time_ms(subject.get("consentUntil"), "consentUntil"),
+    )
+    if end <= start:
+        raise CredentialError("consentUntil must be after consentFrom")
+    if now_ms >= end:
+        raise CredentialError("the consent has expired")
+    if vc.get("expirationDate") is not None and now_ms >= parse_time_ms(vc["expirationDate"], "expirationDate"):
+        raise CredentialError("the credential has expired")
+    verify_signature(vc)
+    return {
+        "grantee": grantee,
+        "purpose": purpose,
+        "data_categories": sorted(categories),
+        "from_ms": start,
+        "until_ms": end,
+        "subject_hash": hashlib.sha256(subject["id"].encode()).hexdigest(),
+        "issuer_hash": hashlib.sha256(vc["issuer"].encode()).hexdigest(),
+    }

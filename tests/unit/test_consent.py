@@ -1,0 +1,188 @@
+"""The consent contract and its credential verifier, on the in-memory ledger.
+
+Every refusal leaves the ledger byte-identical. Credentials come from a test signer
+(tests/unit/vc_signer.py) and, for interoperability, from ACA-Py itself (fixtures/)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaincode.contracts import consent_vc
+from chaincode.contracts.consent_vc import CredentialError, check_consent, credential_id
+from tests.unit.consortium_sim import Consortium
+from tests.unit.vc_signer import Patient
+
+A, B = "HospitalAMSP", "HospitalBMSP"
+NOW = 1_767_225_600_000  # 2026-01-01, the simulated consortium's clock
+FIXTURE = Path(__file__).parent / "fixtures" / "consent_vc_from_acapy.json"
+
+
+def register(cons: Consortium, who: str, vc: Any, admin: bool = False):
+    caller = cons.admins[who] if admin else cons.agents[who]
+    raw = vc if isinstance(vc, bytes) else json.dumps(vc).encode()
+    return cons.ledger.invoke(cons.router, caller, "Consent:Register", {}, timestamp_ms=cons.now_ms,
+                              transient={"credential": raw})  # fmt: skip
+
+
+def revoke(cons: Consortium, who: str, consent_id: str, jws: str | None):
+    transient = {"revocation": jws.encode()} if jws is not None else {}
+    return cons.ledger.invoke(cons.router, cons.agents[who], "Consent:Revoke", {"consent_id": consent_id},
+                              timestamp_ms=cons.now_ms, transient=transient)  # fmt: skip
+
+
+@pytest.fixture
+def cons() -> Consortium:
+    c = Consortium()
+    c.register_all()
+    return c
+
+
+def test_a_credential_issued_by_acapy_verifies_and_any_change_breaks_it() -> None:
+    vc = json.loads(FIXTURE.read_text())
+    later = consent_vc.parse_time_ms("2027-01-01T00:00:00Z", "t")
+    terms = check_consent(vc, "HospitalAMSP", later)
+    assert terms["purpose"] == "study-1" and terms["subject_hash"] != vc["credentialSubject"]["id"]
+    for path, value in ((("credentialSubject", "purpose"), "study-2"), (("credentialSubject", "consentUntil"),
+                        "2030-01-01T00:00:00Z"), (("issuanceDate",), "2026-11-23T00:00:00Z")):  # fmt: skip
+        bad = copy.deepcopy(vc)
+        target = bad
+        for p in path[:-1]:
+            target = target[p]
+        target[path[-1]] = value
+        with pytest.raises(CredentialError, match="signature does not verify"):
+            check_consent(bad, "HospitalAMSP", later)
+
+
+def test_register_verifies_stores_hashes_publicly_and_the_credential_privately(cons: Consortium) -> None:
+    patient = Patient()
+    vc = patient.consent(grantee=A)
+    res = register(cons, A, vc)
+    assert res.ok, res.message
+    record = res.json()
+    assert record["status"] == "active" and record["consent_id"] == credential_id(vc)
+    public = b"".join(cons.ledger.public_snapshot().values())
+    assert patient.pairwise_did.encode() not in public and patient.did.encode() not in public
+    stored = cons.ok(cons.agents[A], "Consent:GetCredential", {"consent_id": record["consent_id"]})
+    assert json.loads(stored["credential_json"]) == vc
+    denied = cons.call(cons.agents[B], "Consent:GetCredential", {"consent_id": record["consent_id"]})
+    assert denied.status == 403
+    listed = cons.ok(cons.regulator, "Consent:List", {"grantee": A, "purpose": "bc-screening"})
+    assert [i["consent_id"] for i in listed["items"]] == [record["consent_id"]] and listed["bookmark"] == ""
+
+
+def _expired(p: Patient) -> dict[str, Any]:
+    return p.consent(consentFrom="2025-01-01T00:00:00Z", consentUntil="2025-06-01T00:00:00Z")
+
+
+def _forged(p: Patient) -> dict[str, Any]:
+    vc = p.consent()
+    vc["issuer"] = Patient().did  # someone else's key claims it
+    return vc
+
+
+def _tampered(p: Patient) -> dict[str, Any]:
+    vc = p.consent()
+    vc["credentialSubject"]["dataCategories"] = ["tabular", "genomic"]
+    return vc
+
+
+def _dropped_term(p: Patient) -> dict[str, Any]:
+    vc = p.consent()
+    doc = {k: v for k, v in vc.items() if k != "proof"}
+    doc["credentialSubject"] = {**doc["credentialSubject"], "alsoFor": "marketing"}  # not in any context
+    return p.sign(doc)
+
+
+def _foreign_context(p: Patient) -> dict[str, Any]:
+    vc = p.consent()
+    vc["@context"] = [*vc["@context"][:2], "https://example.org/evil/v1"]
+    return vc
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "fragment"),
+    [
+        (_expired, 400, "expired"),
+        (_forged, 400, "verification method is not the issuer"),
+        (_tampered, 400, "signature does not verify"),
+        (_dropped_term, 400, "not defined by the pinned contexts"),
+        (_foreign_context, 400, "@context must be exactly"),
+        (lambda p: p.consent(grantee=B), 400, "granted to 'HospitalBMSP'"),
+        (lambda p: p.consent(dataCategories=["everything"]), 400, "dataCategories"),
+        (lambda p: b"{not json", 400, "not JSON"),
+        (lambda p: b"x" * 20_000, 400, "exceeds"),
+    ],
+)
+def test_bad_credentials_are_refused_and_change_nothing(cons: Consortium, make, status: int, fragment: str) -> None:
+    before = dict(cons.ledger.state)
+    res = register(cons, A, make(Patient()))
+    assert res.status == status and fragment in res.message, res.message
+    assert cons.ledger.state == before
+
+
+def test_register_needs_the_transient_credential_a_hospital_and_no_replay(cons: Consortium) -> None:
+    vc = Patient().consent()
+    before = dict(cons.ledger.state)
+    res = cons.call(cons.agents[A], "Consent:Register", {})
+    assert res.status == 400 and "transient" in res.message and cons.ledger.state == before
+    res = cons.ledger.invoke(cons.router, cons.regulator, "Consent:Register", {}, timestamp_ms=cons.now_ms,
+                             transient={"credential": json.dumps(vc).encode()})  # fmt: skip
+    assert res.status == 403 and cons.ledger.state == before
+    assert register(cons, A, vc).ok
+    before = dict(cons.ledger.state)
+    res = register(cons, A, vc)
+    assert res.status == 409 and "already registered" in res.message and cons.ledger.state == before
+
+
+def test_only_the_patient_can_revoke_and_only_once(cons: Consortium) -> None:
+    patient = Patient()
+    consent_id = register(cons, A, patient.consent()).json()["consent_id"]
+    other = Patient()
+    before = dict(cons.ledger.state)
+    for jws, fragment in (
+        (other.revocation(consent_id), "not signed by the patient"),
+        (patient.revocation("0" * 64), "payload must be exactly"),
+        (patient.revocation(consent_id)[:-4] + "AAAA", "does not verify"),
+        ("not-a-jws", "compact JWS"),
+        (None, "transient"),
+    ):
+        res = revoke(cons, B, consent_id, jws)
+        assert res.status == 400 and fragment in res.message, res.message
+        assert cons.ledger.state == before
+    res = revoke(cons, B, consent_id, patient.revocation(consent_id))  # anyone may relay it
+    assert res.ok and res.json()["status"] == "revoked"
+    again = revoke(cons, B, consent_id, patient.revocation(consent_id))
+    assert again.status == 409
+    listed = cons.ok(cons.agents[A], "Consent:List", {"grantee": A, "purpose": "bc-screening"})["items"]
+    assert [i["status"] for i in listed] == ["revoked"]
+
+
+def test_erase_purges_the_credential_for_the_grantee_admin_only(cons: Consortium) -> None:
+    consent_id = register(cons, A, Patient().consent()).json()["consent_id"]
+    before = dict(cons.ledger.state)
+    for who in (cons.agents[A], cons.admins[B]):
+        res = cons.call(who, "Consent:Erase", {"consent_id": consent_id})
+        assert res.status == 403 and cons.ledger.state == before
+    erased = cons.ok(cons.admins[A], "Consent:Erase", {"consent_id": consent_id})
+    assert erased["status"] == "erased"
+    missing = cons.call(cons.agents[A], "Consent:GetCredential", {"consent_id": consent_id})
+    assert missing.status == 404
+    assert not [k for (c, k) in cons.ledger.state if c.startswith("_implicit_org_")]
+
+
+def test_list_pages_through_many_consents(cons: Consortium) -> None:
+    ids = {register(cons, A, Patient().consent()).json()["consent_id"] for _ in range(5)}
+    seen, bookmark = [], ""
+    while True:
+        page = cons.ok(cons.agents[A], "Consent:List", {"grantee": A, "purpose": "bc-screening", "page_size": 2,
+                                                         "bookmark": bookmark})  # fmt: skip
+        seen += [i["consent_id"] for i in page["items"]]
+        bookmark = page["bookmark"]
+        if not bookmark:
+            break
+    assert sorted(seen) == sorted(ids)
