@@ -209,6 +209,7 @@ def run(sizes: list[int], port_base: int, progress: Progress = print) -> dict[st
         progress=lambda m: progress(f"  network: {m}"),
         test_contracts=False,
         with_ipfs=False,
+        with_aries=False,
     )
     hospitals: list[Hospital] = []
     try:

@@ -186,6 +186,7 @@ def run(
         batch_max_messages=batch_max_messages,
         test_contracts=True,
         with_ipfs=False,
+        with_aries=False,
     )
     try:
         net.up()

@@ -115,7 +115,8 @@ def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: S
 def run(port_base: int, reference_factor: int, reference_epochs: int, reference_rounds: int,
         skip_reference: bool = False, progress: Any = print) -> dict[str, Any]:  # fmt: skip
     state_root = Path(tempfile.mkdtemp(prefix="fedledger-roundbench-"))
-    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"))
+    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"),
+                  with_aries=False)  # fmt: skip
     try:
         net.up()
         with Admins(net) as admins:

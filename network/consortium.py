@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.consent.acapy import AcaPy
 from agent.gateway import Gateway, GatewayError
-from network import channel, ipfs_nodes, lifecycle, process
+from network import aries, channel, ipfs_nodes, lifecycle, process
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
@@ -55,6 +56,7 @@ class Network:
         batch_max_messages: int = 500,
         test_contracts: bool = False,
         with_ipfs: bool = True,
+        with_aries: bool = True,
     ) -> None:
         self.state = state
         self.topology = topology
@@ -63,6 +65,7 @@ class Network:
         self.batch_max_messages = batch_max_messages
         self.test_contracts = test_contracts
         self.with_ipfs = with_ipfs
+        self.with_aries = with_aries
 
     @classmethod
     def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
@@ -81,6 +84,7 @@ class Network:
             progress,
             test_contracts=bool(manifest.get("test_contracts", False)),
             with_ipfs=bool(manifest.get("ipfs_peers", True)),
+            with_aries=bool(manifest.get("aries", True)),
         )
 
     # --- lifecycle of the whole network -----------------------------------------------------
@@ -174,6 +178,16 @@ class Network:
                 self._launch(spec)
             for spec in specs:
                 self._wait_port(spec)
+        if self.with_aries:
+            self.progress("starting ACA-Py agents (patients + one per hospital) and connecting them")
+            manifest["aries"] = True
+            self.state.write_manifest(manifest)
+            specs = [aries.aries_spec(self.topology, self.state, w) for w in aries.all_agents(self.topology)]
+            for spec in specs:
+                self._launch(spec)
+            for spec in specs:
+                self._wait_healthy(spec, timeout=90.0)
+            aries.write_connections(self.state, aries.connect_all(self.topology, self.state))
         self.progress("waiting until every org can gather endorsements (gossip + discovery)")
         self.wait_endorsable()
         manifest["ready"] = True
@@ -223,6 +237,7 @@ class Network:
         stopped = []
         names = [self.topology.chaincode_service_name(o) for o in self.topology.peer_orgs]
         names += [ipfs_nodes.node_name(o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
+        names += [aries.node_name(w) for w in aries.all_agents(self.topology)]
         names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
         for name in names:
             if process.stop(self.state.pid(name)):
@@ -291,6 +306,10 @@ class Network:
         if manifest.get("ipfs_peers"):
             for org in ipfs_nodes.ipfs_orgs(self.topology):
                 specs.append((ipfs_nodes.ipfs_spec(self.topology, self.state, org), "ipfs", org.name))
+        if manifest.get("aries"):
+            for who in aries.all_agents(self.topology):
+                owner = "Patients" if who == aries.PATIENTS else who.name  # type: ignore[union-attr]
+                specs.append((aries.aries_spec(self.topology, self.state, who), "aries", owner))
         return specs
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
@@ -302,7 +321,7 @@ class Network:
 
     def _start_all(self, manifest: dict) -> None:
         specs = self._all_specs(manifest)
-        for kind in ("orderer", "peer", "chaincode", "ipfs"):
+        for kind in ("orderer", "peer", "chaincode", "ipfs", "aries"):
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
                 if not process.alive(process.read_record(self.state.pid(spec.name))):
@@ -361,6 +380,15 @@ class Network:
 
     def org(self, name: str) -> Org:
         return self.topology.org(name)
+
+    def aries(self, who: str) -> AcaPy:
+        """The admin client of ``who``'s ACA-Py agent: a hospital org name, or "patients"."""
+        target = aries.PATIENTS if who == aries.PATIENTS else self.topology.org(who)
+        return aries.client(self.topology, self.state, target)
+
+    def aries_connection(self, org_name: str) -> str:
+        """The patient agent's connection id to ``org_name``'s agent."""
+        return aries.read_connections(self.state)[self.topology.org(org_name).msp_id]
 
     def ipfs_api(self, org_name: str) -> str:
         """Base URL of ``org_name``'s Kubo RPC API (loopback)."""

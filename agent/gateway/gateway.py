@@ -176,6 +176,22 @@ class Network:
         peers commit each block independently, so one peer can lag another by a block."""
         return self.gateway._commit_status(tx_id, self.channel)
 
+    def _qscc(self, *args: str) -> bytes:
+        gw = self.gateway
+        raw_args = [a.encode() for a in args]
+        return gw._evaluate(build_proposal(gw.identity, gw.signer, self.channel, "qscc", raw_args, None), ())
+
+    def height(self) -> int:
+        """The number of blocks this gateway's peer has committed (qscc GetChainInfo)."""
+        from fabric_protos.common import ledger_pb2
+
+        return ledger_pb2.BlockchainInfo.FromString(self._qscc("GetChainInfo", self.channel)).height
+
+    def block_bytes(self, number: int) -> bytes:
+        """Block ``number`` exactly as the peer stores it (qscc GetBlockByNumber), e.g. for an
+        auditor's scan of everything the ledger holds."""
+        return self._qscc("GetBlockByNumber", self.channel, str(number))
+
     def transaction_code(self, tx_id: str) -> int | None:
         """The validation code this gateway's peer recorded for ``tx_id`` (VALID, MVCC_READ_CONFLICT,
         ...), or None when its ledger holds no such transaction. Unlike ``wait_for_commit`` it

@@ -1,0 +1,1 @@
+"""Patient consent: ACA-Py agents, consent credentials, the training gate, erasure."""
