@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 
@@ -22,6 +24,7 @@ from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.models import LOGREG_30, ModelSpec
 from fedledger.agent_processes import AgentProcess, wait_all
+from fedledger.consent_setup import Cohort, enroll_and_consent, mid_study_events
 from fedledger.consortium_admin import Admins, study_params
 from fedledger.study_report import StudyReport, build_report
 from fedledger.study_watch import StudyProgress, watch
@@ -36,6 +39,9 @@ class StudyPlan:
     spec: ModelSpec = LOGREG_30
     training: TrainingConfig = field(default_factory=TrainingConfig)
     compression: str = "none"
+    # "none" until the demo's patients grant consent through ACA-Py (consent issue); agents
+    # outside the demo default to "ledger"
+    consent: str = "none"
     data: demo_split.DemoData | None = None  # default: the demo split
     window_s: int = 600
 
@@ -48,9 +54,11 @@ class StudyRun:
     wall_s: float
     setup_s: float
     crashes: list[tuple[str, int]] = field(default_factory=list)  # (hospital, exit status) restarted
+    cohort: Cohort | None = None  # the patients and their consents, when the study is consent-gated
 
 
-def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData) -> dict[str, AgentConfig]:
+def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData,
+                  links: dict[str, Path] | None = None) -> dict[str, AgentConfig]:  # fmt: skip
     """One config per hospital; the agents share this machine's cores, so each trains with its
     share of them (torch's default, every core per process, oversubscribes: measured 2x slower)."""
     training = plan.training
@@ -61,9 +69,22 @@ def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_sp
         cfg = local_agent_config(net, n)
         cfg = dataclasses.replace(cfg, schema=data.schema_path, train=data.train_paths[n],
                                   validation=data.validation_paths[n], training=training,
-                                  compression=plan.compression)  # fmt: skip
+                                  compression=plan.compression, consent=plan.consent,
+                                  links=(links or {}).get(n))  # fmt: skip
         out[cfg.msp_id] = cfg
     return out
+
+
+def hospital_copies(net: Network, data: demo_split.DemoData, study_id: str) -> demo_split.DemoData:
+    """Each hospital's own copy of its training records for this study (an erasure deletes rows
+    from it; the shared demo split stays as it is)."""
+    train = {}
+    for n, path in data.train_paths.items():
+        copy = net.state.root / "agents" / net.org(n).short / study_id / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy)
+        train[n] = copy
+    return dataclasses.replace(data, train_paths=train)
 
 
 def run_agent_study(
@@ -83,11 +104,15 @@ def run_agent_study(
     sid = study_id or f"study-{int(time.time())}"
     data = plan.data or demo_split.build(net.state.root / "demo-data")
     schema = Schema.load(data.schema_path)
+    cohort = None
     with Admins(net) as admins:
         console.print("  tokens: majority-approved mints where needed, then each hospital stakes")
         admins.fund_and_stake(sid)
         model = admins.publish_initial_model(sid, plan.spec)
-        configs = agent_configs(net, admins.names, plan, data)
+        if plan.consent == "ledger":
+            data = hospital_copies(net, data, sid)
+            cohort = enroll_and_consent(net, data, sid, console)
+        configs = agent_configs(net, admins.names, plan, data, cohort.links if cohort else None)
         agents = [
             AgentProcess(cfg, cfg.state_dir / "agent.yaml", until_done=sid, env=(agent_env or {}).get(cfg.org, {}))
             for cfg in configs.values()
@@ -117,8 +142,10 @@ def run_agent_study(
                     a.start()
 
             progress = StudyProgress(sid, sorted(configs), plan.rounds)
+            hook = mid_study_events(net, cohort, data, lambda m: console.print(f"  [magenta]{m}[/magenta]")) \
+                if cohort is not None and plan.rounds >= 3 else None  # fmt: skip
             with net.gateway("Regulator", "User1") as observer:
-                watch(observer, progress, console, first_block, agents_alive, timeout_s)
+                watch(observer, progress, console, first_block, agents_alive, timeout_s, hook)
             wait_all(agents, timeout=120)
         finally:
             for a in agents:
@@ -131,4 +158,4 @@ def run_agent_study(
         train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
         report = build_report(contracts, configs[admins.msps[0]], configs, plan.spec, sid, train,
                               load_records(data.test_path, schema))  # fmt: skip
-    return StudyRun(sid, report, configs, wall_s, setup_s, crashes)
+    return StudyRun(sid, report, configs, wall_s, setup_s, crashes, cohort)

@@ -35,7 +35,9 @@ console = Console(width=None if Console().is_terminal else 130)
 @click.option("--epsilon", default=1.0, show_default=True, help="DP epsilon each hospital spends per round.")
 @click.option("--compression", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="How agents encode their updates.")  # fmt: skip
-def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, compression: str) -> None:
+@click.option("--no-consent", is_flag=True, help="Skip the patients' consent credentials (train on every record).")
+def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, compression: str,
+         no_consent: bool) -> None:  # fmt: skip
     """Run the main job: a local consortium network, the hospitals registered, then a federated
     study run by three hospital agents, compared with centralised and local training, with an
     HTML report."""
@@ -83,8 +85,9 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
         from fedledger.agent_study import StudyPlan, run_agent_study
 
         try:
-            run = run_agent_study(net, console, StudyPlan(rounds=rounds, epsilon_per_round=epsilon,
-                                                          compression=compression))  # fmt: skip
+            plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon, compression=compression,
+                             consent="none" if no_consent else "ledger")  # fmt: skip
+            run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None
         print_outcome(run)
@@ -127,11 +130,32 @@ def print_outcome(run: object) -> None:
         timing.add_row(str(row["round"]), *(f"{cp[k]:.2f}" for k in ("training", "ipfs", "aggregation",
                                                                       "evaluation", "ledger")), wall)  # fmt: skip
     console.print(timing)
+    if run.cohort is not None:
+        print_consent(run)
     sizes = ", ".join(f"{codec} {n} B" for codec, n in r.update_bytes.items())
     console.print(
         f"study {run.wall_s:.1f}s wall (setup {run.setup_s:.1f}s); per round: {r.wall_s_per_round:.2f}s, of which "
         f"ledger {r.ledger_s_per_round:.2f}s on the critical path; update size {sizes}"
     )
+
+
+def print_consent(run: object) -> None:
+    """Patients, consents and the records each round actually trained on (from the ledger)."""
+    from fedledger.agent_study import StudyRun
+
+    assert isinstance(run, StudyRun) and run.cohort is not None
+    c = run.cohort
+    table = Table(title="Consent: patients, credentials, and records trained on per round (commitments on the ledger)")
+    for col in ("hospital", "patients", "consented", "declined", *(f"round {r['round']}" for r in run.report.rounds)):
+        table.add_column(col)
+    for n, patients in c.patients.items():
+        msp = f"{n}MSP"
+        table.add_row(n, str(len(patients)), str(len(c.consent_ids.get(n, {}))), str(c.declined.get(n, 0)),
+                      *(str(r["records"].get(msp, "-")) for r in run.report.rounds))  # fmt: skip
+    console.print(table)
+    for e in c.events:
+        console.print(f"  after round {e['after_round']}: one {e['hospital']} patient {e['what']}")
+    console.print(f"  consent issuance through ACA-Py {c.issue_s:.1f}s, ledger registration {c.register_s:.1f}s")
 
 
 def report_notes(run: object) -> list[str]:

@@ -101,6 +101,7 @@ def build_report(
             "participants": rnd["participants"],
             "excluded": (rnd.get("aggregate") or {}).get("excluded", {}),
             "epsilon_total": {m: c["epsilon_spent_total_micro"] / 1e6 for m, c in rnd["commitments"].items()},
+            "records": {m: c["consented_records"] for m, c in rnd["commitments"].items()},
             "gains": {m: v["gain_ppm"] / 1e6 for m, v in rnd["validations"].items()},
             "rewards": rnd.get("rewards", {}),
             "critical": critical_path(timings, r),

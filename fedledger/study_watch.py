@@ -88,6 +88,7 @@ def watch(
     from_block: int,
     alive: Callable[[], None] = lambda: None,
     timeout_s: float = 1800,
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> None:
     """Follow events from ``from_block`` until the study's last round is settled (or aborted).
     ``alive`` is called twice a second and may raise (e.g. when an agent died)."""
@@ -116,11 +117,14 @@ def watch(
         live.start()
     try:
         for ev in stream:
-            line = progress.apply(ev.name, ev.json() or {})
+            payload = ev.json() or {}
+            line = progress.apply(ev.name, payload)
             if line:
                 console.print(f"  [dim]block {ev.block_number:>4}[/dim] {line}")
                 if live:
                     live.update(progress.table())
+            if on_event is not None:
+                on_event(ev.name, payload)
             if progress.done:
                 break
     finally:

@@ -56,6 +56,10 @@ class AgentConfig:
     studies: tuple[str, ...] = ()  # empty: every active study this org is enrolled in
     training: TrainingConfig = field(default_factory=TrainingConfig)
     compression: str = "none"  # "none" | "int8"
+    # "ledger": train only on records whose patient holds a valid consent on the ledger for the
+    # study at the round's start (agent/consent/gate.py); "none": every record (no consent check)
+    consent: str = "ledger"
+    links: Path | None = None  # CSV pseudonym,did: the hospital's link from record to patient DID
 
     @property
     def share_key_path(self) -> Path:
@@ -110,6 +114,9 @@ class AgentConfig:
         compression = str(raw.get("compression", "none"))
         if compression not in ("none", "int8"):
             raise ConfigError("agent config: 'compression' must be 'none' or 'int8'")
+        consent = str(raw.get("consent", "ledger"))
+        if consent not in ("ledger", "none"):
+            raise ConfigError("agent config: 'consent' must be 'ledger' or 'none'")
         studies = raw.get("studies") or []
         if not isinstance(studies, list) or not all(isinstance(s, str) for s in studies):
             raise ConfigError("agent config: 'studies' must be a list of study ids")
@@ -130,6 +137,8 @@ class AgentConfig:
             studies=tuple(studies),
             training=training,
             compression=compression,
+            consent=consent,
+            links=path(data, "links", "data.") if data.get("links") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,10 +155,16 @@ class AgentConfig:
             "ipfs_api": self.ipfs_api,
             "keys_dir": str(self.keys_dir),
             "state_dir": str(self.state_dir),
-            "data": {"schema": str(self.schema), "train": str(self.train), "validation": str(self.validation)},
+            "data": {
+                "schema": str(self.schema),
+                "train": str(self.train),
+                "validation": str(self.validation),
+                **({"links": str(self.links)} if self.links else {}),
+            },
             "studies": list(self.studies),
             "training": dict(self.training.__dict__),
             "compression": self.compression,
+            "consent": self.consent,
         }
 
     def write(self, path: Path) -> None:

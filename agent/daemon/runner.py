@@ -22,7 +22,7 @@ from typing import Any
 from agent.daemon.config import AgentConfig
 from agent.daemon.duties import Duty, Plan, plan
 from agent.daemon.journal import Journal
-from agent.daemon.worker import ConsentFilter, HospitalWorker, StudyMismatch, all_records
+from agent.daemon.worker import HospitalWorker, StudyMismatch
 from agent.gateway import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
 from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
@@ -31,6 +31,7 @@ log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
 RETRY_START_S = 2.0
 RETRY_MAX_S = 60.0
+EXIT_CANNOT_TAKE_PART = 3  # --until-done: the study ended for us because we could not take part
 RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError)
 
 
@@ -45,7 +46,6 @@ class _Backoff:
 class AgentRunner:
     cfg: AgentConfig
     until_done: str | None = None  # exit once this study is finished for this hospital
-    consent: ConsentFilter = all_records
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> int:
@@ -57,7 +57,7 @@ class AgentRunner:
         gateway = Gateway.connect(self.cfg.gateway_address, self.cfg.tls_ca, self.cfg.msp_dir, self.cfg.msp_id)
         journal = Journal(self.cfg.journal_path)
         try:
-            worker = HospitalWorker(self.cfg, gateway, journal, self.consent)
+            worker = HospitalWorker(self.cfg, gateway, journal)
             worker.check_registration()
             for action, state in worker.submitter.recover(worker.contracts["Round"]):
                 log.info("journal: %s was unresolved at start-up; now %s", action, state)
@@ -100,6 +100,7 @@ class AgentRunner:
     def _loop(self, worker: HospitalWorker, events: queue.Queue[ChaincodeEvent]) -> int:
         backoff: dict[str, _Backoff] = {}
         finished: set[str] = set()
+        refused: set[str] = set()  # studies this hospital cannot take part in
         last_waiting: dict[str, str] = {}
         while not self.stop.is_set():
             wake_at = time.time() + SAFETY_WAKE_S
@@ -109,6 +110,7 @@ class AgentRunner:
                 except StudyMismatch as exc:
                     log.error("study %s: cannot take part: %s", sid, exc)
                     finished.add(sid)
+                    refused.add(sid)
                     continue
                 except RECOVERABLE as exc:
                     log.warning("study %s: could not read the ledger (%s); retrying", sid, exc)
@@ -126,7 +128,7 @@ class AgentRunner:
                     if b.until > time.time():
                         wake_at = min(wake_at, b.until)
             if self.until_done is not None and self.until_done in finished:
-                return 0
+                return EXIT_CANNOT_TAKE_PART if self.until_done in refused else 0
             try:
                 events.get(timeout=max(0.05, wake_at - time.time()))
                 while True:  # one look at the ledger per batch of events

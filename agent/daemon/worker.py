@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from agent.consent.gate import consented, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import Duty
 from agent.daemon.journal import Journal
@@ -32,30 +36,29 @@ KNOWN_SPECS = {s.hash: s for s in (LOGREG_30, MLP_30_16_1)}
 # what is left so that the accountant's figure never exceeds the on-chain budget.
 EPSILON_MARGIN = 0.01
 
-ConsentFilter = Callable[[Records], Records]
-
 
 class StudyMismatch(RuntimeError):
-    """The study needs a model or data schema this hospital does not have."""
+    """The study needs a model or data schema this hospital does not have (or no consent)."""
 
 
-def all_records(records: Records) -> Records:
-    """Default consent filter: every record. The consent issue replaces it with one that keeps
-    only records whose patient holds a valid, unrevoked consent credential."""
-    return records
+def read_links(path: Path) -> dict[str, str]:
+    """The hospital's link table: record pseudonym -> the patient's pairwise DID."""
+    table = pd.read_csv(path, dtype=str)
+    if list(table.columns[:2]) != ["pseudonym", "did"]:
+        raise ConfigError(f"{path}: a link table needs the columns pseudonym,did")
+    return dict(zip(table["pseudonym"], table["did"], strict=True))
 
 
 class HospitalWorker:
-    def __init__(self, cfg: AgentConfig, gateway: Gateway, journal: Journal, consent: ConsentFilter = all_records):
+    def __init__(self, cfg: AgentConfig, gateway: Gateway, journal: Journal):
         self.cfg = cfg
         self.me = cfg.msp_id
         self.journal = journal
         self.submitter = JournaledSubmitter(journal)
-        self.consent = consent
         network = gateway.network(cfg.channel)
-        self.contracts: dict[str, Contract] = {
-            n: network.contract(cfg.chaincode, n) for n in ("Registry", "Study", "Round")
-        }
+        names = ("Registry", "Study", "Round", "Consent")
+        self.contracts: dict[str, Contract] = {n: network.contract(cfg.chaincode, n) for n in names}
+        self.links = read_links(cfg.links) if cfg.links else None
         ipfs = IPFSClient(cfg.ipfs_api)
         self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
                                  load_or_create_x25519(cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
@@ -150,7 +153,7 @@ class HospitalWorker:
             spec = self.spec_for(study)
             epsilon = self._epsilon_for_round(study, n)
             dp = self.cfg.training.dp(epsilon, study["params"]["delta_e12"] / 1e12)
-            records = self.consent(self.train_records)
+            records = self.consented_records(study["study_id"], rnd)
             t = time.monotonic()
             weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
             ipfs_s = self._timed(sid, n, "commit", "ipfs", t)
@@ -182,6 +185,24 @@ class HospitalWorker:
             f"round {n}: trained on {saved['records']} records ({saved['steps']} DP-SGD steps, epsilon "
             f"{saved['epsilon']:.2f}, {saved['train_s']:.1f}s), update {saved['codec']} on IPFS, commitment {how}"
         )
+
+    def consented_records(self, study_id: str, rnd: dict[str, Any]) -> Records:
+        """The training records this round may use: those whose patient holds a consent for the
+        study that is valid at the round's opening (its transaction timestamp)."""
+        # re-read every round: an erasure deletes rows from the hospital's files mid-study
+        self.train_records = load_records(self.cfg.train, self.schema)
+        if self.cfg.consent == "none":
+            return self.train_records
+        self.links = read_links(self.cfg.links) if self.cfg.links else None
+        opened_ms = rnd["transitions"][0]["ts_ms"]
+        snap = snapshot(self.contracts["Consent"], self.me, study_id, opened_ms)
+        kept = consented(self.train_records, snap, self.links)
+        log.info("round %d: %d of %d records have a valid consent for %s at the round's start (%d consents on "
+                 "the ledger are revoked, erased or outside their window)", rnd["round"], len(kept),
+                 len(self.train_records), study_id, snap.invalid)  # fmt: skip
+        if len(kept) == 0:
+            raise StudyMismatch(f"no training record has a valid consent for {study_id}: nothing may be trained on")
+        return kept
 
     def _do_aggregate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None

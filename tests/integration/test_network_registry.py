@@ -61,7 +61,13 @@ def committed_everywhere(net: Network, tx_ids: list[str | None]) -> None:
 
 def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
     statuses = network.status()
-    assert len(statuses) == 3 + 4 + 4 + 3  # orderers, peers, chaincode services, IPFS daemons
+    assert len(statuses) == 3 + 4 + 4 + 3 + 4  # orderers, peers, chaincode services, IPFS daemons, ACA-Py agents
+    assert sorted(s.name for s in statuses if s.kind == "aries") == [
+        "aries.hospitala",
+        "aries.hospitalb",
+        "aries.hospitalc",
+        "aries.patients",
+    ]
     assert all(s.healthy for s in statuses), [s for s in statuses if not s.healthy]
     for org in network.topology.peer_orgs:
         assert channel.list_channels(network.topology, network.state, org) == [CHANNEL]

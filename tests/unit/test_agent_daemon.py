@@ -269,3 +269,31 @@ def test_progress_follows_events_of_its_own_study_only() -> None:
     assert not p.done
     p.apply("round.settled", {**base, "rewards": {"HospitalAMSP": 5}})
     assert p.done
+
+
+# --- the consent gate ----------------------------------------------------------------------------
+def test_gate_keeps_only_records_with_a_valid_consent_through_the_link_table() -> None:
+    import hashlib
+
+    from agent.consent.gate import ConsentSnapshot, consented
+    from agent.data.schema import Records
+
+    dids = {"p1": "did:key:z6MkOne", "p2": "did:key:z6MkTwo", "p3": "did:key:z6MkThree"}
+    snap = ConsentSnapshot(0, frozenset(hashlib.sha256(d.encode()).hexdigest() for d in (dids["p1"], dids["p3"])), 1)
+    records = Records(np.zeros((4, 1), np.float32), np.zeros(4, np.float32), np.array(["p1", "p2", "p3", "p4"]))
+    assert list(consented(records, snap, dids).pseudonyms) == ["p1", "p3"]  # p4 has no DID at all
+    as_dids = Records(records.x, records.y, np.array([dids["p1"], dids["p2"], "x", dids["p3"]]))
+    assert list(consented(as_dids, snap).pseudonyms) == [dids["p1"], dids["p3"]]  # pseudonym = DID
+
+
+def test_consent_setting_defaults_to_the_ledger_gate(tmp_path: Path) -> None:
+    assert AgentConfig.load(_config(tmp_path)).consent == "ledger"
+    (tmp_path / "links.csv").write_text("pseudonym,did\np1,did:key:z6MkOne\n")
+    data = {"schema": "s.json", "train": "t.csv", "validation": "v.csv", "links": "links.csv"}
+    cfg = AgentConfig.load(_config(tmp_path, consent="none", data=data))
+    assert cfg.consent == "none" and cfg.links == tmp_path / "links.csv"
+    from agent.daemon.worker import read_links
+
+    assert read_links(cfg.links) == {"p1": "did:key:z6MkOne"}
+    with pytest.raises(ConfigError, match="'consent' must be"):
+        AgentConfig.load(_config(tmp_path, consent="maybe"))

@@ -1,0 +1,173 @@
+"""The demo's patients: they enroll at their hospital, most grant consent for the study
+through ACA-Py, the hospitals register the credentials on the ledger; during the study one
+patient revokes and one is erased.
+
+Each training record is one patient. Enrolling creates the patient's did:key and a pairwise
+did:key for their hospital in the patients' ACA-Py agent (their wallets) and adds a row to the
+hospital's link table (record pseudonym -> pairwise DID), which stays at the hospital.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import Progress
+
+from agent.consent.credentials import Patient, PatientSide, register, stored_consents
+from agent.data import demo_split
+from agent.data.schema import Schema, load_records
+from network.aries import read_connections
+from network.consortium import Network
+from network.topology import CHAINCODE_NAME, CHANNEL
+
+DAY_MS = 86_400_000
+ISSUE_THREADS = 4  # ACA-Py's holder wallet times out under much more concurrency on 2 cores
+REGISTER_THREADS = 8
+
+
+@dataclass
+class Cohort:
+    """What the demo knows about its patients (the patients' side and each hospital's side)."""
+
+    study_id: str
+    links: dict[str, Path] = field(default_factory=dict)  # hospital name -> link table
+    patients: dict[str, dict[str, Patient]] = field(default_factory=dict)  # hospital -> pseudonym -> patient
+    consent_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # hospital -> pseudonym -> id
+    declined: dict[str, int] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # revocations and erasures, in order
+    issue_s: float = 0.0
+    register_s: float = 0.0
+
+
+def enroll_and_consent(
+    net: Network, data: demo_split.DemoData, study_id: str, console: Console, share: float = 0.95, seed: int = 3
+) -> Cohort:
+    """Enroll every training record's patient, let ``share`` of them grant consent for the
+    study through ACA-Py, and register the credentials on the ledger."""
+    schema = Schema.load(data.schema_path)
+    side = PatientSide(net.aries("patients"), read_connections(net.state))
+    cohort = Cohort(study_id)
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    names = [o.name for o in net.topology.hospitals if o.has_peer]
+    grants: list[tuple[str, str, Patient]] = []
+    for n in names:
+        msp = net.org(n).msp_id
+        pseudonyms = [str(p) for p in load_records(data.train_paths[n], schema).pseudonyms]
+        with ThreadPoolExecutor(ISSUE_THREADS) as pool:
+            patients = list(pool.map(lambda _, m=msp: side.new_patient([m]), pseudonyms))
+        cohort.patients[n] = dict(zip(pseudonyms, patients, strict=True))
+        link_path = net.state.root / "agents" / net.org(n).short / study_id / "links.csv"
+        link_path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"pseudonym": pseudonyms, "did": [p.pairwise[msp] for p in patients]}).to_csv(
+            link_path, index=False
+        )
+        cohort.links[n] = link_path
+        consenting = [ps for ps in pseudonyms if rng.random() < share]
+        cohort.declined[n] = len(pseudonyms) - len(consenting)
+        grants += [(n, ps, cohort.patients[n][ps]) for ps in consenting]
+    started = time.monotonic()
+    with Progress(console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("patients grant consent through ACA-Py", total=len(grants))
+
+        def grant(item: tuple[str, str, Patient]) -> None:
+            n, _, patient = item
+            side.grant(patient, net.org(n).msp_id, study_id, now - DAY_MS, now + 30 * DAY_MS)
+            bar.advance(task)
+
+        with ThreadPoolExecutor(ISSUE_THREADS) as pool:
+            list(pool.map(grant, grants))
+    cohort.issue_s = time.monotonic() - started
+    started = time.monotonic()
+    endorsers = [net.org(n).msp_id for n in names]
+    for n in names:
+        msp = net.org(n).msp_id
+        by_subject = {p.pairwise[msp]: ps for ps, p in cohort.patients[n].items()}
+        vcs = [
+            vc
+            for vc in stored_consents(net.aries(n))
+            if vc["credentialSubject"]["id"] in by_subject and vc["credentialSubject"]["purpose"] == study_id
+        ]
+        with net.gateway(n, "User1") as gw:
+            contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
+            with ThreadPoolExecutor(REGISTER_THREADS) as pool:
+                records = list(pool.map(lambda vc, c=contract: register(c, vc, endorsers), vcs))
+        cohort.consent_ids[n] = {
+            by_subject[vc["credentialSubject"]["id"]]: r["consent_id"] for vc, r in zip(vcs, records, strict=True)
+        }
+    cohort.register_s = time.monotonic() - started
+    total = sum(len(v) for v in cohort.consent_ids.values())
+    console.print(
+        f"  {total} consent credentials issued through ACA-Py ({cohort.issue_s:.1f}s) and registered on "
+        f"the ledger ({cohort.register_s:.1f}s); {sum(cohort.declined.values())} patients declined"
+    )
+    return cohort
+
+
+def subject_hash(patient: Patient, msp_id: str) -> str:
+    return hashlib.sha256(patient.pairwise[msp_id].encode()).hexdigest()
+
+
+def mid_study_events(
+    net: Network, cohort: Cohort, data: demo_split.DemoData, say: Callable[[str], None]
+) -> Callable[[str, dict[str, Any]], None]:
+    """A hook for the progress watcher: once round 0 is finalized a HospitalA patient revokes
+    (signed in their wallet, relayed by HospitalB); once round 1 is finalized a HospitalB
+    patient is erased (HospitalB's admin)."""
+    from agent.consent.credentials import relay_revocation
+    from agent.consent.erasure import erase_patient
+
+    side = PatientSide(net.aries("patients"), read_connections(net.state))
+    done: set[int] = set()
+
+    def on_event(name: str, event: dict[str, Any]) -> None:
+        if name != "round.finalized" or event.get("study") != cohort.study_id or event.get("round") in done:
+            return
+        r = event["round"]
+        done.add(r)
+        if r == 0 and cohort.consent_ids.get("HospitalA"):
+            pseudonym, consent_id = sorted(cohort.consent_ids["HospitalA"].items())[0]
+            patient = cohort.patients["HospitalA"][pseudonym]
+            with net.gateway("HospitalB", "User1") as gw:
+                relay_revocation(
+                    gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"),
+                    consent_id,
+                    side.revocation(patient, consent_id),
+                )
+            cohort.events.append({"after_round": r, "hospital": "HospitalA", "what": "revoked"})
+            say(f"a HospitalA patient revoked consent (signed in their wallet, relayed by HospitalB) after round {r}")
+        elif r == 1 and cohort.consent_ids.get("HospitalB"):
+            pseudonym, consent_id = sorted(cohort.consent_ids["HospitalB"].items())[0]
+            schema = Schema.load(data.schema_path)
+            with net.gateway("HospitalB", "Admin") as gw:
+                erased = erase_patient(
+                    gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"),
+                    consent_id,
+                    pseudonym,
+                    schema.pseudonym,
+                    [data.train_paths["HospitalB"]],
+                    cohort.links["HospitalB"],
+                )
+            cohort.events.append(
+                {
+                    "after_round": r,
+                    "hospital": "HospitalB",
+                    "what": "erased",
+                    "rows_removed": sum(erased.rows_removed.values()),
+                }
+            )
+            say(
+                f"a HospitalB patient was erased after round {r}: credential purged from private data, "
+                f"{sum(erased.rows_removed.values())} rows deleted at the hospital"
+            )
+
+    return on_event
