@@ -106,6 +106,8 @@ def enroll_and_consent(
         }
     cohort.register_s = time.monotonic() - started
     total = sum(len(v) for v in cohort.consent_ids.values())
+    if total != len(grants):  # a consent granted but not registered would silently exclude a patient
+        raise RuntimeError(f"{len(grants)} consents were granted but {total} registered on the ledger")
     console.print(
         f"  {total} consent credentials issued through ACA-Py ({cohort.issue_s:.1f}s) and registered on "
         f"the ledger ({cohort.register_s:.1f}s); {sum(cohort.declined.values())} patients declined"
@@ -165,9 +167,10 @@ def mid_study_events(
                     "rows_removed": sum(erased.rows_removed.values()),
                 }
             )
+            rows = ", ".join(f"{Path(f).name} {k}" for f, k in erased.rows_removed.items())
             say(
-                f"a HospitalB patient was erased after round {r}: credential purged from private data, "
-                f"{sum(erased.rows_removed.values())} rows deleted at the hospital"
+                f"a HospitalB patient was erased after round {r}: credential purged from private data; rows "
+                f"deleted at the hospital: {rows}"
             )
 
     return on_event

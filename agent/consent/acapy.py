@@ -112,7 +112,8 @@ class AcaPy:
     def w3c_credentials(self, subject_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Stored W3C credentials (their JSON-LD values), optionally only those about any of
         ``subject_ids`` (ACA-Py's own subject filter requires all of them at once)."""
-        values = [r["cred_value"] for r in self.call("POST", "/credentials/w3c?count=100000", {})["results"]]
+        found = self.call("POST", "/credentials/w3c", {"max_results": 1_000_000})["results"]
+        values = [r["cred_value"] for r in found]
         if subject_ids is None:
             return values
         wanted = set(subject_ids)

@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ class CredentialError(ValueError):
 
 
 _contexts: dict[str, dict[str, Any]] | None = None
+# pyld keeps module-level caches of processed contexts that are not safe across threads, and the
+# chaincode service runs transactions concurrently: every JSON-LD step runs under this lock
+# (measured: concurrent registrations failed with "invalid scoped context" without it).
+_JSONLD_LOCK = threading.RLock()
 
 
 def pinned_contexts() -> dict[str, dict[str, Any]]:
@@ -137,6 +142,11 @@ def credential_id(vc: dict[str, Any]) -> str:
 
 def verify_signature(vc: dict[str, Any]) -> None:
     """Check the Ed25519Signature2020 proof of ``vc`` (and that nothing signed was dropped)."""
+    with _JSONLD_LOCK:
+        _verify_signature(vc)
+
+
+def _verify_signature(vc: dict[str, Any]) -> None:
     proof = vc.get("proof")
     if not isinstance(proof, dict) or proof.get("type") != "Ed25519Signature2020":
         raise CredentialError("the credential needs one Ed25519Signature2020 proof")
