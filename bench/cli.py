@@ -102,3 +102,26 @@ def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, ref
     if json_path:
         write_json(result, json_path)
         console.print(f"wrote {json_path}")
+
+
+@bench_group.command("consent")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--port-base", default=27700, show_default=True, help="Ports of the throw-away bench network.")
+@click.option("--credentials", default=30, show_default=True, help="Consent credentials to issue and register.")
+def consent_cmd(json_path: Path | None, port_base: int, credentials: int) -> None:
+    """Consent credentials: ACA-Py issue + store, ledger registration, in-chaincode verification,
+    and consent filtering of 100k records."""
+    from bench import consent as bench_consent
+    from bench.ledger import write_json
+
+    result = bench_consent.run(port_base, credentials, console.print)
+    console.print(
+        f"[bold]verify_ms[/bold] {result['verify_ms']} (target <= 20); [bold]filter_100k_s[/bold] "
+        f"{result['filter_100k_s']} (target <= 1); issue+store {result['issue_store_ms']} ms, "
+        f"ledger registration {result['register_ms']} ms"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")

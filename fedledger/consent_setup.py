@@ -22,6 +22,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
+from agent.consent.cli import save_index
 from agent.consent.credentials import Patient, PatientSide, register, stored_consents
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
@@ -108,6 +109,13 @@ def enroll_and_consent(
     total = sum(len(v) for v in cohort.consent_ids.values())
     if total != len(grants):  # a consent granted but not registered would silently exclude a patient
         raise RuntimeError(f"{len(grants)} consents were granted but {total} registered on the ledger")
+    save_index(net.state.root, study_id, {
+        "schema": str(data.schema_path),
+        "hospitals": {n: {"train": str(data.train_paths[n]), "links": str(cohort.links[n]), "patients": {
+            ps: {"did": p.did, "pairwise": p.pairwise[net.org(n).msp_id],
+                 "consent_id": cohort.consent_ids[n].get(ps)} for ps, p in cohort.patients[n].items()}}
+                      for n in names},
+    })  # fmt: skip
     console.print(
         f"  {total} consent credentials issued through ACA-Py ({cohort.issue_s:.1f}s) and registered on "
         f"the ledger ({cohort.register_s:.1f}s); {sum(cohort.declined.values())} patients declined"
