@@ -186,3 +186,30 @@ def test_list_pages_through_many_consents(cons: Consortium) -> None:
         if not bookmark:
             break
     assert sorted(seen) == sorted(ids)
+
+
+def test_erasure_deletes_the_patients_rows_at_the_hospital(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from agent.consent.erasure import erase_patient
+
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"f": [1.0, 2.0, 3.0], "patient_pseudonym": ["p1", "p2", "p3"]}).to_csv(train, index=False)
+    links = tmp_path / "links.csv"
+    pd.DataFrame({"pseudonym": ["p1", "p2", "p3"], "did": ["d1", "d2", "d3"]}).to_csv(links, index=False)
+
+    class Submitted:
+        tx_id = "t" * 64
+
+    calls = []
+
+    class FakeConsent:  # the ledger side is tested on the real network
+        def submit(self, fn: str, args: dict[str, Any]) -> Submitted:
+            calls.append((fn, args))
+            return Submitted()
+
+    erased = erase_patient(FakeConsent(), "c" * 64, "p2", "patient_pseudonym", [train], links)  # type: ignore[arg-type]
+    assert calls == [("Erase", {"consent_id": "c" * 64})]
+    assert erased.rows_removed == {str(train): 1, str(links): 1}
+    assert list(pd.read_csv(train)["patient_pseudonym"]) == ["p1", "p3"]
+    assert list(pd.read_csv(links)["did"]) == ["d1", "d3"]
