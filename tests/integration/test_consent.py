@@ -10,19 +10,25 @@ credential changes nothing, and a scan of every block finds no patient identifie
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from rich.console import Console
 
 from agent.consent.credentials import PatientSide, register, relay_revocation, stored_consents
 from agent.consent.gate import consented, snapshot
+from agent.data import demo_split
 from agent.data.schema import Records
 from agent.gateway import GatewayError
 from chaincode.contracts.consent_vc import credential_id
+from fedledger.agent_study import StudyPlan, run_agent_study
 from fedledger.consortium_admin import Admins
 from network.aries import read_connections
 from network.consortium import Network
@@ -89,8 +95,19 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Netwo
         target = ids[subjects[2]]
         assert json.loads(consent_a.evaluate("GetCredential", {"consent_id": target})["credential_json"]) == vcs[
             subjects[2]]  # fmt: skip
+        diagnostics = a.network(CHANNEL).contract(CHAINCODE_NAME, "Diagnostics")
+        peer_orgs = [o.msp_id for o in network.topology.peer_orgs]
+
+        def private_hashes() -> list[str | None]:  # what each org's own peer holds for it
+            return [diagnostics.evaluate("GetPrivateHash", {"key": target, "msp_id": a_msp}, target_orgs=[m])[
+                "sha256"] for m in peer_orgs]  # fmt: skip
+
+        assert all(private_hashes())  # every peer holds the hash; only A's peer the credential
         erased = a_admin.network(CHANNEL).contract(CHAINCODE_NAME, "Consent").submit("Erase", {"consent_id": target})
-        a.network(CHANNEL).wait_for_commit(erased.tx_id)
+        for n in ("HospitalA", "HospitalB", "HospitalC", "Regulator"):
+            with network.gateway(n, "User1") as g:
+                g.network(CHANNEL).wait_for_commit(erased.tx_id)
+        assert private_hashes() == [None] * len(peer_orgs)  # purged on every peer
         with pytest.raises(GatewayError) as gone:
             consent_a.evaluate("GetCredential", {"consent_id": target})
         assert gone.value.chaincode_status == 404
@@ -105,3 +122,38 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Netwo
                 assert did.encode() not in blocks
         assert hashlib.sha256(subjects[0].encode()).hexdigest().encode() in blocks  # hashes are what it holds
     print(f"issue + store via ACA-Py: {issue_s * 1000:.0f} ms per credential")
+
+
+def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_rounds(
+    network: Network, tmp_path: Path
+) -> None:
+    """Three agents, three rounds, patients consenting through ACA-Py: the records each round
+    trained on (committed on the ledger) lose exactly the revoked (HospitalA, after round 0) and
+    the erased (HospitalB, after round 1) patient."""
+    with Admins(network) as admins:
+        admins.register_hospitals()
+    small = _small_split(tmp_path, rows=12)
+    run = run_agent_study(network, Console(width=120, force_terminal=False),
+                          StudyPlan(rounds=3, consent="ledger", data=small),
+                          study_id=f"consented-{uuid.uuid4().hex[:6]}", timeout_s=600)  # fmt: skip
+    cohort = run.cohort
+    assert cohort is not None and [e["what"] for e in cohort.events] == ["revoked", "erased"]
+    records = [r["records"] for r in run.report.rounds]
+    a, b, c = (network.org(n).msp_id for n in ("HospitalA", "HospitalB", "HospitalC"))
+    consented_count = {m: len(cohort.consent_ids[n]) for m, n in ((a, "HospitalA"), (b, "HospitalB"),
+                                                                  (c, "HospitalC"))}  # fmt: skip
+    assert records[0] == consented_count  # only consented records, all of them
+    assert records[1][a] in (consented_count[a], consented_count[a] - 1)  # revoked while round 1 began
+    assert records[2] == {a: consented_count[a] - 1, b: consented_count[b] - 1, c: consented_count[c]}
+    erased_row = sorted(cohort.consent_ids["HospitalB"])[0]
+    train_b = pd.read_csv(run.agents[b].train)
+    assert erased_row not in set(train_b["patient_pseudonym"])  # gone from the hospital's own copy
+
+
+def _small_split(tmp_path: Path, rows: int) -> demo_split.DemoData:
+    base = demo_split.build(tmp_path / "full")
+    train = {}
+    for n, path in base.train_paths.items():
+        train[n] = tmp_path / f"{n.lower()}_train.csv"
+        pd.read_csv(path).head(rows).to_csv(train[n], index=False)
+    return dataclasses.replace(base, train_paths=train)

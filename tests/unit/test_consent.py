@@ -213,3 +213,11 @@ def test_erasure_deletes_the_patients_rows_at_the_hospital(tmp_path: Path) -> No
     assert erased.rows_removed == {str(train): 1, str(links): 1}
     assert list(pd.read_csv(train)["patient_pseudonym"]) == ["p1", "p3"]
     assert list(pd.read_csv(links)["did"]) == ["d1", "d3"]
+
+
+def test_a_consent_counts_only_for_its_own_purpose(cons: Consortium) -> None:
+    register(cons, A, Patient().consent(purpose="bc-screening"))
+    other = cons.ok(cons.agents[A], "Consent:List", {"grantee": A, "purpose": "another-study"})
+    assert other["items"] == []  # the training gate of another study finds no consent
+    mine = cons.ok(cons.agents[A], "Consent:List", {"grantee": A, "purpose": "bc-screening"})
+    assert len(mine["items"]) == 1
