@@ -149,6 +149,21 @@ def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_ro
     train_b = pd.read_csv(run.agents[b].train)
     assert erased_row not in set(train_b["patient_pseudonym"])  # gone from the hospital's own copy
 
+    # an auditor scans every block: no record pseudonym, patient DID or raw record value
+    with network.gateway("Regulator", "User1") as gw:
+        net_r = gw.network(CHANNEL)
+        blocks = b"".join(net_r.block_bytes(n) for n in range(net_r.height()))
+    needles = set()
+    for n, path in small.train_paths.items():
+        table = pd.read_csv(path, dtype=str)
+        needles |= set(table["patient_pseudonym"])
+        needles |= {v for col in table.columns[:-2] for v in table[col] if len(v) >= 8}  # full-precision values
+        needles |= {p.did for p in cohort.patients[n].values()}
+        needles |= {d for p in cohort.patients[n].values() for d in p.pairwise.values()}
+    assert len(needles) > 300
+    leaked = sorted(x for x in needles if x.encode() in blocks)
+    assert not leaked, leaked[:5]
+
 
 def _small_split(tmp_path: Path, rows: int) -> demo_split.DemoData:
     base = demo_split.build(tmp_path / "full")
