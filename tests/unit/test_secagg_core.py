@@ -1,0 +1,125 @@
+"""The secure-aggregation core: field encoding, Shamir t-of-k, masks that cancel in the sum,
+dropout recovery, and what a single party sees."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import x25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.secagg import field, shamir
+from agent.secagg.masking import mask, pairwise_seed, unmask_sum
+
+CTX = "study-1/round-0"
+
+
+def _participants(names: list[str]) -> dict[str, x25519.X25519PrivateKey]:
+    return {n: x25519.X25519PrivateKey.generate() for n in names}
+
+
+def _seeds(keys: dict[str, x25519.X25519PrivateKey], me: str, among: list[str]) -> dict[str, bytes]:
+    return {o: pairwise_seed(keys[me], keys[o].public_key(), me, o, CTX) for o in among if o != me}
+
+
+@given(st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=1, max_size=50))
+def test_fixed_point_round_trips_within_its_bound(values: list[float]) -> None:
+    x = np.array(values)
+    assert np.max(np.abs(field.decode(field.encode(x)) - x)) <= 2**-17 + 1e-12
+
+
+def test_encoding_refuses_nan_and_out_of_bound_values() -> None:
+    for bad in (np.array([np.nan]), np.array([np.inf]), np.array([2e9])):
+        with pytest.raises(field.FieldError):
+            field.encode(bad)
+
+
+@settings(max_examples=30)
+@given(st.binary(min_size=32, max_size=32), st.integers(1, 6), st.integers(0, 4))
+def test_any_t_shares_reconstruct_and_tampering_is_caught(secret: bytes, t: int, extra: int) -> None:
+    k = t + extra
+    shares = shamir.split(secret, t, k)
+    rng = np.random.default_rng(int.from_bytes(secret[:4], "big"))
+    chosen = [shares[i] for i in rng.choice(k, size=t, replace=False)]
+    committed = shamir.commitment(secret)
+    assert shamir.reconstruct_checked(chosen, committed) == secret
+    assert shamir.Share.from_bytes(chosen[0].to_bytes()) == chosen[0]
+    tampered = [shamir.Share(chosen[0].x, (chosen[0].y + 1) % shamir.Q), *chosen[1:]]
+    with pytest.raises(ValueError, match="committed secret"):
+        shamir.reconstruct_checked(tampered, committed)
+    if t > 1:
+        with pytest.raises(ValueError, match="committed secret"):  # t - 1 shares are not enough
+            shamir.reconstruct_checked(chosen[1:], committed)
+
+
+def test_t_minus_1_shares_are_consistent_with_every_secret() -> None:
+    """Information-theoretic: for t-1 observed shares and ANY candidate secret there is exactly
+    one degree t-1 polynomial through them, so the observer learns nothing."""
+    t, k = 3, 5
+    secret = os.urandom(32)
+    seen = shamir.split(secret, t, k)[: t - 1]
+    for candidate in (bytes(32), b"\xff" * 32, os.urandom(32)):
+        completed = [*seen, shamir.Share(0, int.from_bytes(candidate, "big"))]  # the point x=0 is the secret
+        extra = shamir.Share(k + 1, _interpolate(completed, k + 1))
+        assert shamir.reconstruct([*seen, extra]) == candidate
+
+
+def _interpolate(points: list[shamir.Share], x: int) -> int:
+    total = 0
+    for i, pi in enumerate(points):
+        num, den = 1, 1
+        for j, pj in enumerate(points):
+            if i != j:
+                num = num * (x - pj.x) % shamir.Q
+                den = den * (pi.x - pj.x) % shamir.Q
+        total = (total + pi.y * num * pow(den, -1, shamir.Q)) % shamir.Q
+    return total
+
+
+def test_masks_cancel_and_the_sum_is_exact_within_the_fixed_point_bound() -> None:
+    names = ["HospitalAMSP", "HospitalBMSP", "HospitalCMSP", "HospitalDMSP"]
+    keys = _participants(names)
+    rng = np.random.default_rng(1)
+    updates = {n: rng.normal(0, 0.1, 1000) for n in names}
+    self_seeds = {n: os.urandom(32) for n in names}
+    masked = {n: mask(field.encode(updates[n]), n, self_seeds[n], _seeds(keys, n, names)) for n in names}
+    total = field.decode(unmask_sum(masked, self_seeds, {}))
+    assert np.max(np.abs(total - sum(updates.values()))) <= len(names) * 2**-17
+
+
+def test_a_dropout_is_recovered_from_its_key_without_revealing_anyone() -> None:
+    names = ["A", "B", "C", "D"]
+    keys = _participants(names)
+    updates = {n: np.full(10, i + 1.0) for i, n in enumerate(names)}
+    self_seeds = {n: os.urandom(32) for n in names}
+    masked = {n: mask(field.encode(updates[n]), n, self_seeds[n], _seeds(keys, n, names)) for n in names}
+    del masked["C"]  # C masked against the others but its vector never arrived
+    # the committee reconstructs C's round key (not its self seed) and recomputes C's pair seeds
+    recovered = {("C", s): pairwise_seed(keys["C"], keys[s].public_key(), "C", s, CTX) for s in masked}
+    included_seeds = {n: self_seeds[n] for n in masked}
+    assert np.allclose(field.decode(unmask_sum(masked, included_seeds, recovered)), 1 + 2 + 4)
+    with pytest.raises(ValueError):  # never both for one participant: C's self seed is not accepted
+        unmask_sum(masked, {**included_seeds, "C": self_seeds["C"]}, recovered)
+
+
+def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
+    """What one committee member (or anyone reading IPFS) sees of a single update: its masked
+    vector. With fresh masks it is uniform on the field whether the update is zero or large."""
+    names = ["A", "B"]
+    rng = np.random.default_rng(0)
+    samples = {}
+    for label, value in (("zero", 0.0), ("large", 1e6)):
+        ys = []
+        for _ in range(200):
+            keys = _participants(names)
+            ys.append(mask(field.encode(np.full(50, value)), "A", os.urandom(32), _seeds(keys, "A", names)))
+        samples[label] = np.concatenate(ys).astype(np.float64) / field.P
+    for s in samples.values():  # uniform on [0, 1): mean 1/2, variance 1/12, flat histogram
+        assert abs(s.mean() - 0.5) < 0.02 and abs(s.var() - 1 / 12) < 0.01
+        hist, _ = np.histogram(s, bins=10, range=(0, 1))
+        assert hist.min() > 0.8 * len(s) / 10
+    assert abs(samples["zero"].mean() - samples["large"].mean()) < 0.02
+    del rng
