@@ -201,10 +201,15 @@ class ConsentContract(Contract):
 
     @query(LIST)
     def List(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """A page of a hospital's consents for a purpose: hashes, window and status only."""
+        """A page of a hospital's consents for a purpose: hashes, window, status and when it
+        was revoked or erased (the training gate decides validity at a round's start)."""
         page = stub.get_state_by_partial_composite_key_with_pagination(
             CONSENT, [args["grantee"], args["purpose"]], args["page_size"], Page.bookmark_from_token(args["bookmark"])
         )
         fields = ("consent_id", "subject_hash", "status", "from_ms", "until_ms", "data_categories")
-        items = [{k: canonical.loads(kv.value)[k] for k in fields} for kv in page.items]
+        items = []
+        for kv in page.items:
+            record = canonical.loads(kv.value)
+            items.append({**{k: record[k] for k in fields}, "revoked_at_ms": record.get("revoked_at_ms"),
+                          "erased_at_ms": record.get("erased_at_ms")})  # fmt: skip
         return {"items": items, "bookmark": page.token}

@@ -88,7 +88,8 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Netwo
         with pytest.raises(GatewayError) as twice:
             relay_revocation(consent_b, ids[subjects[1]], jws)
         assert twice.value.chaincode_status == 409
-        kept = consented(records, snapshot(consent_a, a_msp, purpose, now))
+        later = int(time.time() * 1000) + 1
+        kept = consented(records, snapshot(consent_a, a_msp, purpose, later))
         assert list(kept.pseudonyms) == [subjects[0], subjects[2]]
 
         # erasure: the credential is purged from private data on every peer
@@ -112,7 +113,11 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Netwo
             consent_a.evaluate("GetCredential", {"consent_id": target})
         assert gone.value.chaincode_status == 404
         assert consent_a.evaluate("Get", {"consent_id": target})["status"] == "erased"
-        assert list(consented(records, snapshot(consent_a, a_msp, purpose, now)).pseudonyms) == [subjects[0]]
+        later = int(time.time() * 1000) + 1
+        assert list(consented(records, snapshot(consent_a, a_msp, purpose, later)).pseudonyms) == [subjects[0]]
+        # validity is judged at a moment (a round's start): before the revocation and the erasure
+        # all three counted (the erased patient's rows are gone from the hospital's files anyway)
+        assert len(consented(records, snapshot(consent_a, a_msp, purpose, now))) == 3
 
         # an auditor's scan of every block: no patient DID, issuer or subject, appears anywhere
         network_a = a.network(CHANNEL)
@@ -143,8 +148,26 @@ def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_ro
     consented_count = {m: len(cohort.consent_ids[n]) for m, n in ((a, "HospitalA"), (b, "HospitalB"),
                                                                   (c, "HospitalC"))}  # fmt: skip
     assert records[0] == consented_count  # only consented records, all of them
-    assert records[1][a] in (consented_count[a], consented_count[a] - 1)  # revoked while round 1 began
-    assert records[2] == {a: consented_count[a] - 1, b: consented_count[b] - 1, c: consented_count[c]}
+    # each later round lacks exactly the patients whose consent ended before it opened (the
+    # ledger's own order decides); an erased patient's rows are also gone from the hospital's file
+    with network.gateway("Regulator", "User1") as gw:
+        consent = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
+        revoked_at = consent.evaluate("Get", {"consent_id": sorted(cohort.consent_ids["HospitalA"].items())[0][1]})[
+            "revoked_at_ms"]  # fmt: skip
+        erased_at = consent.evaluate("Get", {"consent_id": sorted(cohort.consent_ids["HospitalB"].items())[0][1]})[
+            "erased_at_ms"]  # fmt: skip
+        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
+        opened = [rounds.evaluate("Get", {"study_id": run.study_id, "round": r})["transitions"][0]["ts_ms"]
+                  for r in range(3)]  # fmt: skip
+    assert opened[0] < revoked_at < erased_at
+    for r in (1, 2):
+        assert records[r][a] == consented_count[a] - (1 if revoked_at < opened[r] else 0)
+        assert records[r][c] == consented_count[c]
+        if erased_at < opened[r]:
+            assert records[r][b] == consented_count[b] - 1
+        else:  # erased while the round ran: excluded only if the agent read its file after the deletion
+            assert records[r][b] in (consented_count[b], consented_count[b] - 1)
+    assert revoked_at < opened[2], "a revocation after round 0 lands before round 2 opens"
     erased_row = sorted(cohort.consent_ids["HospitalB"])[0]
     train_b = pd.read_csv(run.agents[b].train)
     assert erased_row not in set(train_b["patient_pseudonym"])  # gone from the hospital's own copy

@@ -297,3 +297,13 @@ def test_consent_setting_defaults_to_the_ledger_gate(tmp_path: Path) -> None:
     assert read_links(cfg.links) == {"p1": "did:key:z6MkOne"}
     with pytest.raises(ConfigError, match="'consent' must be"):
         AgentConfig.load(_config(tmp_path, consent="maybe"))
+
+
+def test_consent_validity_is_judged_at_the_rounds_start() -> None:
+    from agent.consent.gate import valid_at
+
+    item = {"from_ms": 100, "until_ms": 1000, "revoked_at_ms": 500, "erased_at_ms": None}
+    assert [valid_at(item, t) for t in (99, 100, 499, 500, 999)] == [False, True, True, False, False]
+    erased = {**item, "revoked_at_ms": None, "erased_at_ms": 300}
+    assert valid_at(erased, 299) and not valid_at(erased, 300)
+    assert not valid_at({**item, "revoked_at_ms": None}, 1000)  # expired
