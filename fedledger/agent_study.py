@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from agent.daemon.cli import local_agent_config
@@ -156,6 +157,8 @@ def run_agent_study(
                      for c in ("Study", "Round", "Compliance", "Registry")}  # fmt: skip
         names = {cfg.msp_id: n for n, cfg in zip(admins.names, configs.values(), strict=True)}
         train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
+        if cohort is not None:  # baselines get the same records: those whose patients consented
+            train = {m: r.subset(np.isin(r.pseudonyms, list(cohort.consent_ids[names[m]]))) for m, r in train.items()}
         report = build_report(contracts, configs[admins.msps[0]], configs, plan.spec, sid, train,
                               load_records(data.test_path, schema))  # fmt: skip
     return StudyRun(sid, report, configs, wall_s, setup_s, crashes, cohort)

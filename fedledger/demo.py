@@ -115,7 +115,8 @@ def print_outcome(run: object) -> None:
     table.add_row("federated, DP", f"{f['accuracy']:.3f}", f"{f['f1']:.3f}", f"{f['auroc']:.3f}",
                   f"epsilon spent: {eps} of {r.epsilon_budget:g} (delta {r.delta:g})")  # fmt: skip
     c = r.central
-    table.add_row("centralised, pooled", f"{c['accuracy']:.3f}", f"{c['f1']:.3f}", f"{c['auroc']:.3f}",
+    which = " (consented records)" if run.cohort is not None else ""
+    table.add_row(f"centralised, pooled{which}", f"{c['accuracy']:.3f}", f"{c['f1']:.3f}", f"{c['auroc']:.3f}",
                   "none (data moved)")  # fmt: skip
     for m, loc in sorted(r.local.items()):
         table.add_row(f"{m.removesuffix('MSP')} alone", f"{loc['accuracy']:.3f}", f"{loc['f1']:.3f}",
@@ -167,6 +168,8 @@ def report_notes(run: object) -> list[str]:
         "update; the secure-committee mode removes that trust.",
         "Federated accuracy is the last finalized round's model on the global test set, opened from IPFS with "
         "HospitalA's key and checked against the hash on the ledger.",
-        "Centralised and local baselines are non-private logistic regression (scikit-learn) on the same test set.",
+        "Centralised and local baselines are non-private logistic regression (scikit-learn) on the same test set, "
+        "trained on the records whose patients consented (the federated model used the same, minus later "
+        "revocations and erasures).",
         f"Study wall time {run.wall_s:.1f}s including {run.setup_s:.1f}s of set-up (mints, stake, proposal).",
     ]
