@@ -15,11 +15,8 @@ chaincode, and filtering training records by consent.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,24 +24,16 @@ import numpy as np
 from agent.consent.credentials import PatientSide, register, stored_consents
 from agent.consent.gate import ConsentSnapshot, consented, snapshot
 from agent.data.schema import Records
+from bench.throwaway import registered_network
 from chaincode.contracts.consent_vc import check_consent
-from fedledger.consortium_admin import Admins
 from network.aries import read_connections
-from network.consortium import Network
-from network.state import StateDir
-from network.topology import CHAINCODE_NAME, CHANNEL, Topology
+from network.topology import CHAINCODE_NAME, CHANNEL
 
 DAY_MS = 86_400_000
 
 
 def run(port_base: int, credentials: int = 30, progress: Any = print) -> dict[str, Any]:
-    state_root = Path(tempfile.mkdtemp(prefix="fedledger-consentbench-"))
-    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"),
-                  with_ipfs=False)  # fmt: skip
-    try:
-        net.up()
-        with Admins(net) as admins:
-            admins.register_hospitals()
+    with registered_network("consentbench", port_base, progress, with_ipfs=False) as net:
         a_msp = net.org("HospitalA").msp_id
         side = PatientSide(net.aries("patients"), read_connections(net.state))
         now = int(time.time() * 1000)
@@ -76,9 +65,6 @@ def run(port_base: int, credentials: int = 30, progress: Any = print) -> dict[st
             check_consent(vc, a_msp, now)
             verify.append(time.perf_counter() - t)
         progress(f"in-chaincode verification: median {statistics.median(verify) * 1000:.1f} ms")
-    finally:
-        net.down()
-        shutil.rmtree(state_root, ignore_errors=True)
     n = 100_000
     dids = np.array([f"did:key:z6Mk{i:040d}" for i in range(n)])
     big = ConsentSnapshot(now, frozenset(hashlib.sha256(d.encode()).hexdigest() for d in dids[::2]), 0)

@@ -19,10 +19,7 @@ given as if they had trained in parallel: the slowest hospital plus FedAvg).
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,12 +32,10 @@ from agent.data import demo_split
 from agent.data.schema import Records, Schema, load_records
 from agent.models import MLP_30_16_1, ModelSpec, get_weights
 from agent.training import evaluate, train_round
+from bench.throwaway import registered_network
 from fedledger.agent_study import StudyPlan, run_agent_study
-from fedledger.consortium_admin import Admins
 from fedledger.round_timing import KINDS
 from network.consortium import Network
-from network.state import StateDir
-from network.topology import Topology
 
 
 def inprocess_fedavg(spec: ModelSpec, train: dict[str, Records], test: Records, rounds: int,
@@ -114,13 +109,8 @@ def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: S
 
 def run(port_base: int, reference_factor: int, reference_epochs: int, reference_rounds: int,
         skip_reference: bool = False, progress: Any = print) -> dict[str, Any]:  # fmt: skip
-    state_root = Path(tempfile.mkdtemp(prefix="fedledger-roundbench-"))
-    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"),
-                  with_aries=False)  # fmt: skip
-    try:
-        net.up()
-        with Admins(net) as admins:
-            admins.register_hospitals()
+    with registered_network("roundbench", port_base, progress, with_aries=False) as net:
+        state_root = net.state.root
         base = demo_split.build(state_root / "demo-data")
         schema = Schema.load(base.schema_path)
         test = load_records(base.test_path, schema)
@@ -131,10 +121,8 @@ def run(port_base: int, reference_factor: int, reference_epochs: int, reference_
             plan = StudyPlan(rounds=reference_rounds, spec=MLP_30_16_1, data=heavy,
                              training=TrainingConfig(epochs=reference_epochs, learning_rate=0.1))  # fmt: skip
             result["reference"] = _workload(net, "reference", plan, test, schema, progress)
-    finally:
-        net.down()
-        shutil.rmtree(state_root, ignore_errors=True)
     result["ledger_s_per_round"] = result["demo"]["ledger_s_per_round"]
+    result["ledger_overhead_workload"] = "reference" if "reference" in result else "demo (reference skipped)"
     result["ledger_overhead_pct"] = result.get("reference", result["demo"])["ledger_overhead_pct"]
     result["fed_dp_accuracy"] = result["demo"]["fed_dp_accuracy"]
     result["central_accuracy"] = result["demo"]["central_accuracy"]

@@ -1,0 +1,33 @@
+"""A throw-away consortium for a benchmark: its own ports and temporary state, the hospitals
+registered, everything stopped and deleted afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fedledger.consortium_admin import Admins
+from network.consortium import Network
+from network.state import StateDir
+from network.topology import Topology
+
+
+@contextmanager
+def registered_network(
+    name: str, port_base: int, progress: Callable[[str], None], **options: bool
+) -> Iterator[Network]:
+    """``options`` are Network flags such as ``with_ipfs=False`` or ``with_aries=False``."""
+    state_root = Path(tempfile.mkdtemp(prefix=f"fedledger-{name}-"))
+    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"),
+                  **options)  # fmt: skip
+    try:
+        net.up()
+        with Admins(net) as admins:
+            admins.register_hospitals()
+        yield net
+    finally:
+        net.down()
+        shutil.rmtree(state_root, ignore_errors=True)
