@@ -123,3 +123,63 @@ def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
         assert hist.min() > 0.8 * len(s) / 10
     assert abs(samples["zero"].mean() - samples["large"].mean()) < 0.02
     del rng
+
+
+# --- the committee's shares ----------------------------------------------------------------------
+def _committee(names: list[str]) -> tuple[dict[str, x25519.X25519PrivateKey], dict[str, str]]:
+    from agent.keys import public_b64
+
+    keys = {m: x25519.X25519PrivateKey.generate() for m in names}
+    return keys, {m: public_b64(k) for m, k in keys.items()}
+
+
+def test_a_masked_round_with_a_dropout_through_share_bundles() -> None:
+    from agent.secagg.shares import deal, open_share, recover, round_key_from, round_public
+
+    participants = ["A", "B", "C", "D"]
+    member_keys, committee = _committee(["M1", "M2", "M3"])
+    round_keys = {p: x25519.X25519PrivateKey.generate() for p in participants}
+    seeds = {p: os.urandom(32) for p in participants}
+    bundles = {p: deal(p, round_keys[p], seeds[p], committee, 2, CTX) for p in participants}
+    # everyone masks against everyone who dealt shares (the published round public keys)
+    updates = {p: np.full(100, float(i + 1)) for i, p in enumerate(participants)}
+    masked = {}
+    for p in participants:
+        pairs = {o: pairwise_seed(round_keys[p], round_public(bundles[o]), p, o, CTX) for o in participants if o != p}
+        masked[p] = mask(field.encode(updates[p]), p, seeds[p], pairs)
+    del masked["B"]  # B dealt its shares but its masked update never came: excluded on the ledger
+    # two members (t = 2) publish: seed shares of the included, key shares of B
+    publishing = ["M1", "M3"]
+    self_seeds = {
+        p: recover(bundles[p], {m: open_share(bundles[p], m, member_keys[m], "seed", CTX) for m in publishing}, "seed")
+        for p in masked
+    }
+    b_key = round_key_from(recover(bundles["B"], {m: open_share(bundles["B"], m, member_keys[m], "key", CTX)
+                                                  for m in publishing}, "key"))  # fmt: skip
+    dropped = {("B", s): pairwise_seed(b_key, round_public(bundles[s]), "B", s, CTX) for s in masked}
+    total = field.decode(unmask_sum(masked, self_seeds, dropped))
+    assert np.allclose(total, 1 + 3 + 4)
+
+
+def test_shares_open_only_for_their_member_and_a_wrong_publication_is_named() -> None:
+    from agent.secagg.shares import ShareBundle, WrongShare, deal, open_share, recover
+    from agent.storage.keywrap import KeyWrapError
+
+    member_keys, committee = _committee(["M1", "M2", "M3"])
+    seed = os.urandom(32)
+    bundle = ShareBundle.from_json(deal("A", x25519.X25519PrivateKey.generate(), seed, committee, 2, CTX).to_json())
+    with pytest.raises(KeyWrapError):  # M2's key does not open M1's share
+        open_share(bundle, "M1", member_keys["M2"], "seed", CTX)
+    with pytest.raises(KeyWrapError):  # nor does the right key under another round's context
+        open_share(bundle, "M1", member_keys["M1"], "seed", "study-1/round-1")
+    with pytest.raises(PermissionError):
+        open_share(bundle, "Outsider", x25519.X25519PrivateKey.generate(), "seed", CTX)
+    s1 = open_share(bundle, "M1", member_keys["M1"], "seed", CTX)
+    s3 = open_share(bundle, "M3", member_keys["M3"], "seed", CTX)
+    assert recover(bundle, {"M1": s1, "M3": s3}, "seed") == seed
+    liar = shamir.Share(s3.x, (s3.y + 5) % shamir.Q)
+    with pytest.raises(WrongShare) as caught:
+        recover(bundle, {"M1": s1, "M3": liar}, "seed")
+    assert caught.value.member == "M3"
+    with pytest.raises(ValueError, match="needed"):
+        recover(bundle, {"M1": s1}, "seed")
