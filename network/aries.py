@@ -35,7 +35,7 @@ def aries_orgs(topology: Topology) -> list[Org]:
     return [o for o in topology.peer_orgs if o.kind == "hospital"]
 
 
-def _ports(topology: Topology, who: Org | str) -> tuple[int, int]:
+def ports(topology: Topology, who: Org | str) -> tuple[int, int]:
     if who == PATIENTS:
         base = topology.port_base + 10 * len(topology.nodes)
         return base, base + 1
@@ -67,7 +67,7 @@ def api_key(state: StateDir, who: Org | str) -> str:
 
 
 def client(topology: Topology, state: StateDir, who: Org | str) -> AcaPy:
-    _, admin = _ports(topology, who)
+    _, admin = ports(topology, who)
     label = "patients' agent" if who == PATIENTS else f"{_short(who)} agent"
     return AcaPy(label, f"http://127.0.0.1:{admin}", api_key(state, who))
 
@@ -84,7 +84,7 @@ def _secret_args(state: StateDir, who: Org | str) -> Path:
 
 
 def aries_spec(topology: Topology, state: StateDir, who: Org | str) -> LaunchSpec:
-    inbound, admin = _ports(topology, who)
+    inbound, admin = ports(topology, who)
     label = "Patients" if who == PATIENTS else who.name  # type: ignore[union-attr]
     script = Path(acapy_bin())
     argv = [  # through the venv's python, so the process table shows what the pid file recorded

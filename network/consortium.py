@@ -334,11 +334,20 @@ class Network:
         process.start(spec.name, spec.argv, spec.env, self.state.log(spec.name), self.state.pid(spec.name))
 
     def _check_ports_free(self) -> None:
+        """Refuse to start over ports something else holds (e.g. a Kubo or ACA-Py process left
+        from another network), which would otherwise fail later with a confusing error."""
+        wanted = [(spec.name, spec.port) for spec, _, _ in self._all_specs({})]
+        if self.with_ipfs:
+            for org in ipfs_nodes.ipfs_orgs(self.topology):
+                wanted += [(ipfs_nodes.node_name(org), p) for p in ipfs_nodes.ports(self.topology, org)]
+        if self.with_aries:
+            for who in aries.all_agents(self.topology):
+                wanted += [(aries.node_name(who), p) for p in aries.ports(self.topology, who)]
         busy = []
-        for spec, _, _ in self._all_specs({}):
+        for name, port in wanted:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", spec.port)) == 0:
-                    busy.append(f"{spec.name}:{spec.port}")
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    busy.append(f"{name}:{port}")
         if busy:
             raise ToolError(
                 f"ports already in use: {', '.join(busy)}; another network may be running "

@@ -27,7 +27,7 @@ def ipfs_orgs(topology: Topology) -> list[Org]:
     return [o for o in topology.peer_orgs if o.kind == "hospital"]
 
 
-def _ports(topology: Topology, org: Org) -> tuple[int, int, int]:
+def ports(topology: Topology, org: Org) -> tuple[int, int, int]:
     base = topology.peer_of(org).slot_base
     return base + IPFS_API, base + IPFS_GATEWAY, base + IPFS_SWARM
 
@@ -37,7 +37,7 @@ def repo_dir(state: StateDir, org: Org) -> Path:
 
 
 def api_address(topology: Topology, org: Org) -> str:
-    return f"http://127.0.0.1:{_ports(topology, org)[0]}"
+    return f"http://127.0.0.1:{ports(topology, org)[0]}"
 
 
 def node_name(org: Org) -> str:
@@ -58,7 +58,7 @@ def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
     for org in ipfs_orgs(topology):
         config_file = repo_dir(state, org) / "config"
         config = json.loads(config_file.read_text())
-        api, gateway, swarm = _ports(topology, org)
+        api, gateway, swarm = ports(topology, org)
         config["Addresses"].update(
             {"API": f"/ip4/127.0.0.1/tcp/{api}", "Gateway": f"/ip4/127.0.0.1/tcp/{gateway}",
              "Swarm": [f"/ip4/127.0.0.1/tcp/{swarm}"], "Announce": [], "AppendAnnounce": []}
@@ -67,7 +67,7 @@ def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
         config.setdefault("Routing", {})["Type"] = "none"
         config["Peering"] = {
             "Peers": [
-                {"ID": peer_ids[other.msp_id], "Addrs": [f"/ip4/127.0.0.1/tcp/{_ports(topology, other)[2]}"]}
+                {"ID": peer_ids[other.msp_id], "Addrs": [f"/ip4/127.0.0.1/tcp/{ports(topology, other)[2]}"]}
                 for other in ipfs_orgs(topology)
                 if other != org
             ]
@@ -77,6 +77,6 @@ def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
 
 
 def ipfs_spec(topology: Topology, state: StateDir, org: Org) -> LaunchSpec:
-    api, _, _ = _ports(topology, org)
+    api, _, _ = ports(topology, org)
     env = {"IPFS_PATH": str(repo_dir(state, org)), "GOGC": "200"}
     return LaunchSpec(node_name(org), [ipfs_bin(), "daemon", "--enable-gc=false"], env, None, api)

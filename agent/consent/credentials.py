@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.consent.acapy import AcaPy
 from agent.gateway import Contract
-from chaincode.contracts.consent_vc import CONTEXT, credential_id
+from chaincode.contracts.consent_vc import CONTEXT
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,3 @@ def register(consent: Contract, vc: dict[str, Any], endorsers: list[str]) -> dic
 
 def relay_revocation(consent: Contract, consent_id: str, jws: str) -> dict[str, Any]:
     return consent.submit("Revoke", {"consent_id": consent_id}, transient={"revocation": jws.encode()}).json()
-
-
-__all__ = ["Patient", "PatientSide", "consent_document", "credential_id", "register", "relay_revocation",
-           "stored_consents"]  # fmt: skip
