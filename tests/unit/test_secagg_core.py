@@ -31,8 +31,26 @@ def test_fixed_point_round_trips_within_its_bound(values: list[float]) -> None:
     assert np.max(np.abs(field.decode(field.encode(x)) - x)) <= 2**-17 + 1e-12
 
 
+@given(st.lists(st.integers(0, field.R - 1), max_size=40))
+def test_packing_is_six_bytes_per_coordinate_and_round_trips(values: list[int]) -> None:
+    v = np.array(values, dtype=np.uint64)
+    raw = field.to_bytes(v)
+    assert len(raw) == 6 * len(values)
+    assert np.array_equal(field.from_bytes(raw, len(values)), v)
+    with pytest.raises(field.FieldError):
+        field.from_bytes(raw + b"x", len(values))
+
+
+def test_sums_of_the_most_terms_at_the_bound_still_decode() -> None:
+    x = np.array([field.MAX_ABS, -field.MAX_ABS, 0.5])
+    total = field.encode(x)
+    for _ in range(field.MAX_TERMS - 1):
+        total = field.add(total, field.encode(x))
+    assert np.allclose(field.decode(total), x * field.MAX_TERMS)
+
+
 def test_encoding_refuses_nan_and_out_of_bound_values() -> None:
-    for bad in (np.array([np.nan]), np.array([np.inf]), np.array([2e9])):
+    for bad in (np.array([np.nan]), np.array([np.inf]), np.array([4e7])):
         with pytest.raises(field.FieldError):
             field.encode(bad)
 
@@ -107,7 +125,7 @@ def test_a_dropout_is_recovered_from_its_key_without_revealing_anyone() -> None:
 
 def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
     """What one committee member (or anyone reading IPFS) sees of a single update: its masked
-    vector. With fresh masks it is uniform on the field whether the update is zero or large."""
+    vector. With fresh masks it is uniform on the ring whether the update is zero or large."""
     names = ["A", "B"]
     rng = np.random.default_rng(0)
     samples = {}
@@ -116,7 +134,7 @@ def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
         for _ in range(200):
             keys = _participants(names)
             ys.append(mask(field.encode(np.full(50, value)), "A", os.urandom(32), _seeds(keys, "A", names)))
-        samples[label] = np.concatenate(ys).astype(np.float64) / field.P
+        samples[label] = np.concatenate(ys).astype(np.float64) / field.R
     for s in samples.values():  # uniform on [0, 1): mean 1/2, variance 1/12, flat histogram
         assert abs(s.mean() - 0.5) < 0.02 and abs(s.var() - 1 / 12) < 0.01
         hist, _ = np.histogram(s, bins=10, range=(0, 1))
