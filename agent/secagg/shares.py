@@ -39,7 +39,7 @@ class WrongShare(ValueError):
         super().__init__(f"{member} published a {which} share that does not match the one it was dealt")
 
 
-def _raw_private(key: x25519.X25519PrivateKey) -> bytes:
+def raw_private(key: x25519.X25519PrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                              serialization.NoEncryption())  # fmt: skip
 
@@ -75,7 +75,7 @@ def deal(participant: str, round_key: x25519.X25519PrivateKey, self_seed: bytes,
     """Split the round key and the self-mask seed for ``committee`` (member -> registry share
     key, base64); any ``threshold`` members can reconstruct either secret."""
     members = sorted(committee)
-    secrets = {"seed": self_seed, "key": _raw_private(round_key)}
+    secrets = {"seed": self_seed, "key": raw_private(round_key)}
     dealt = {which: shamir.split(secret, threshold, len(members)) for which, secret in secrets.items()}
     shares: dict[str, dict[str, str]] = {}
     for i, member in enumerate(members):

@@ -46,6 +46,7 @@ import hashlib
 from typing import Any
 
 from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens
+from chaincode.contracts import secure_aggregation as secagg
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.fixedpoint import median
 from chaincode.contracts.registry import MSP_ID, require_registered
@@ -56,8 +57,9 @@ from chaincode.runtime.errors import Conflict, Forbidden, InvalidArgument, NotFo
 from chaincode.runtime.schema import Field, Int, Schema, Str
 from chaincode.runtime.stub import Stub
 
-STATES = ("OPEN", "COMMIT", "CHALLENGE", "PROVE", "AGGREGATE", "FINALIZED", "ABORTED")
+STATES = ("KEYS", "OPEN", "COMMIT", "CHALLENGE", "PROVE", "AGGREGATE", "FINALIZED", "ABORTED")
 NEXT = {
+    "KEYS": {"OPEN", "ABORTED"},
     "OPEN": {"COMMIT", "ABORTED"},
     "COMMIT": {"CHALLENGE", "ABORTED"},
     "CHALLENGE": {"PROVE", "ABORTED"},
@@ -118,6 +120,8 @@ AGGREGATE = Schema(
 )
 VALIDATION = Schema({**REF, "metric_ppm": Int(0, 1_000_000), "previous_metric_ppm": Int(0, 1_000_000)})
 ROUND_REF = Schema(REF)
+KEYS = Schema({**REF, **secagg.KEYS_FIELDS})
+SHARES = Schema({**REF, "shares": secagg.ShareMap(), "complaints": ExclusionList(required=False, default=[])})
 
 
 # --- keys and records ---------------------------------------------------------------------------
@@ -234,10 +238,13 @@ class RoundContract(Contract):
             tokens.lock(stub, m, p["min_stake"])
         budget = min(p["reward_per_round"], tokens.pool_balance(stub, study["study_id"]))
         now = stub.timestamp_ms
+        secure = p.get("aggregation", "trusted") == "secure"
+        first = "KEYS" if secure else "OPEN"
         rnd = {
             "study_id": study["study_id"],
             "round": n,
-            "state": "OPEN",
+            "state": first,
+            "aggregation": "secure" if secure else "trusted",
             "audited": study["audited"],
             "audited_steps": study["audited_steps_per_round"],
             "seed": seed_hex,
@@ -249,22 +256,26 @@ class RoundContract(Contract):
             "locked": {m: p["min_stake"] for m in locked},
             "reward_rule": {"rule": incentives.RULE_NAME, "budget": budget},
             "deadlines": {
-                "commit_ms": now + p["commit_window_s"] * 1000,
+                "keys_ms": now + p["keys_window_s"] * 1000 if secure else None,
+                "commit_ms": None if secure else now + p["commit_window_s"] * 1000,
                 "prove_ms": None,
                 "aggregate_ms": None,
                 "validation_ms": None,
             },
+            "masking_set": [],
             "committed": [],
             "missing": [],
             "audits": {},
             "challenge_seed": None,
             "inclusion": [],
             "dropped": {},
+            "reveal": None,
+            "unmask_ready": False,
             "aggregate": None,
             "final_hash": None,
             "settled": False,
             "opened_by": caller,
-            "transitions": [{"state": "OPEN", "ts_ms": now, "tx_id": stub.tx_id}],
+            "transitions": [{"state": first, "ts_ms": now, "tx_id": stub.tx_id}],
         }
         stub.put_json(round_key(stub, study["study_id"], n), rnd)
         study["current_round"] = n
@@ -295,6 +306,8 @@ class RoundContract(Contract):
         rnd = get_round(stub, args["study_id"], args["round"])
         if msp_id not in rnd["participants"]:
             raise Forbidden(f"{msp_id} is not a participant of round {args['round']} of {args['study_id']}")
+        if rnd.get("aggregation") == "secure" and rnd["state"] == "OPEN" and msp_id not in rnd["masking_set"]:
+            raise Forbidden(f"{msp_id} published no round key in time: nobody masked against it, it cannot commit")
         if rnd["state"] != "OPEN":
             raise Conflict(f"round {args['round']} is {rnd['state']}; commitments closed")
         if _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
@@ -355,9 +368,15 @@ class RoundContract(Contract):
 
     def _waiting_for(self, stub: Stub, rnd: dict[str, Any]) -> str:
         state, d = rnd["state"], rnd["deadlines"]
+        if state == "KEYS":
+            have = len(parts(stub, "rkeys", rnd["study_id"], rnd["round"]))
+            return (
+                f"round {rnd['round']} is KEYS: {have}/{len(rnd['participants'])} round keys; "
+                f"key deadline {d['keys_ms']}"
+            )
         if state == "OPEN":
             have = len(parts(stub, "rcommit", rnd["study_id"], rnd["round"]))
-            total = len(rnd["participants"])
+            total = len(rnd["masking_set"] if rnd.get("aggregation") == "secure" else rnd["participants"])
             return f"round {rnd['round']} is OPEN: {have}/{total} committed; commit deadline {d['commit_ms']}"
         if state == "PROVE":
             pending = [
@@ -369,6 +388,13 @@ class RoundContract(Contract):
                 f"round {rnd['round']} is PROVE: audits unresolved (awaiting proofs until {d['prove_ms']}, "
                 f"{len(pending)} submitted proofs await verification)"
             )
+        if state == "AGGREGATE" and rnd.get("aggregation") == "secure" and not rnd["unmask_ready"]:
+            counts = secagg.share_counts(rnd["reveal"], parts(stub, "rshares", rnd["study_id"], rnd["round"]))
+            short = sorted(p for p, c in counts.items() if c < rnd["threshold"])
+            return (
+                f"round {rnd['round']} is AGGREGATE: {len(short)} secrets lack {rnd['threshold']} valid shares "
+                f"({', '.join(short)}); deadline {d['aggregate_ms']}"
+            )
         if state == "AGGREGATE":
             return (
                 f"round {rnd['round']} is AGGREGATE: fewer than {rnd['threshold']} matching committee records; "
@@ -376,13 +402,32 @@ class RoundContract(Contract):
             )
         return f"round {rnd['round']} is {state}: nothing to advance"
 
+    def _from_keys(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+        keys = parts(stub, "rkeys", rnd["study_id"], rnd["round"])
+        if not set(keys) >= set(rnd["participants"]) and not _deadline_passed(stub, rnd["deadlines"]["keys_ms"]):
+            return False
+        rnd["masking_set"] = sorted(m for m in keys if m in rnd["participants"])
+        for m in sorted(set(rnd["participants"]) - set(keys)):
+            update_reputation(stub, m, missed=1)
+            rnd["dropped"][m] = "published no round key by the key deadline"
+            tokens.slash(stub, m, study["params"]["missing_slash"], rnd["study_id"], rnd["round"],
+                         "missed the key deadline", f"round:{rnd['study_id']}:{rnd['round']}")  # fmt: skip
+        if len(rnd["masking_set"]) < study["params"]["min_participants"]:
+            _transition(stub, rnd, "ABORTED")
+            rnd["abort_reason"] = f"{len(rnd['masking_set'])} round keys, fewer than min_participants"
+            return False
+        rnd["deadlines"]["commit_ms"] = stub.timestamp_ms + study["params"]["commit_window_s"] * 1000
+        _transition(stub, rnd, "OPEN")
+        return True
+
     def _from_open(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
         commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
-        all_in = set(commits) >= set(rnd["participants"])
+        expected = rnd["masking_set"] if rnd.get("aggregation") == "secure" else rnd["participants"]
+        all_in = set(commits) >= set(expected)
         if not all_in and not _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
             return False
-        rnd["committed"] = sorted(m for m in commits if m in rnd["participants"])
-        rnd["missing"] = sorted(set(rnd["participants"]) - set(commits))
+        rnd["committed"] = sorted(m for m in commits if m in expected)
+        rnd["missing"] = sorted(set(expected) - set(commits))
         for m in rnd["committed"]:
             update_reputation(stub, m, on_time=1)
         for m in rnd["missing"]:
@@ -441,6 +486,8 @@ class RoundContract(Contract):
             _transition(stub, rnd, "ABORTED")
             rnd["abort_reason"] = "too few updates passed their audits"
             return False
+        if rnd.get("aggregation") == "secure":
+            rnd["reveal"] = secagg.reveal_plan(rnd["masking_set"], rnd["inclusion"])
         rnd["deadlines"]["aggregate_ms"] = stub.timestamp_ms + study["params"]["aggregate_window_s"] * 1000
         _transition(stub, rnd, "AGGREGATE")
         return True
@@ -472,16 +519,26 @@ class RoundContract(Contract):
                 if m not in records:
                     update_reputation(stub, m, missed=1)
             _transition(stub, rnd, "ABORTED")
-            rnd["abort_reason"] = f"fewer than {rnd['threshold']} matching committee records by the deadline"
+            rnd["abort_reason"] = (
+                f"fewer than {rnd['threshold']} valid shares of every revealed secret by the deadline (nothing was "
+                "unmasked)"
+                if rnd.get("aggregation") == "secure" and not rnd.get("unmask_ready")
+                else f"fewer than {rnd['threshold']} matching committee records by the deadline"
+            )
         return False
 
     @staticmethod
     def _agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str] | None:
-        votes: dict[tuple[str, str], int] = {}
-        for r in records.values():
-            votes[(r["model_cid"], r["model_hash"])] = votes.get((r["model_cid"], r["model_hash"]), 0) + 1
-        winners = sorted(k for k, v in votes.items() if v >= threshold)
-        return winners[0] if winners else None
+        """(model CID, model hash) once ``threshold`` members published the same weights. Votes
+        count the weights' hash: every member encrypts its copy itself, so CIDs differ; the CID
+        kept is that of the first agreeing member by MSP ID (each opens to the same weights)."""
+        votes: dict[str, list[str]] = {}
+        for m, r in sorted(records.items()):
+            votes.setdefault(r["model_hash"], []).append(m)
+        winners = sorted(h for h, members in votes.items() if len(members) >= threshold)
+        if not winners:
+            return None
+        return records[votes[winners[0]][0]]["model_cid"], winners[0]
 
     def _finalize(
         self,
@@ -492,7 +549,7 @@ class RoundContract(Contract):
         records: dict[str, dict[str, Any]],
     ) -> None:
         cid, digest = agreed
-        members = sorted(m for m, r in records.items() if (r["model_cid"], r["model_hash"]) == agreed)
+        members = sorted(m for m, r in records.items() if r["model_hash"] == digest)
         # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape)
         excluded = {e["msp_id"]: e["reason"] for m in members for e in records[m].get("excluded", [])}
         rnd["aggregate"] = {"cid": cid, "hash": digest, "members": members, "excluded": excluded}
@@ -500,6 +557,70 @@ class RoundContract(Contract):
             update_reputation(stub, m, **({"on_time": 1} if m in members else {"missed": 1}))
         rnd["deadlines"]["validation_ms"] = stub.timestamp_ms + study["params"]["validation_window_s"] * 1000
         _transition(stub, rnd, "FINALIZED")
+
+    # --- secure aggregation: keys and shares ---------------------------------------------------------
+    @transaction(KEYS)
+    def PublishKeys(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """A participant publishes its round public key and commits to the shares it dealt the
+        committee (bundle on IPFS; its hash and every share's hash here)."""
+        msp_id = require_hospital(stub)
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if rnd.get("aggregation") != "secure":
+            raise Conflict(f"round {args['round']} uses trusted aggregation; there are no round keys")
+        if msp_id not in rnd["participants"]:
+            raise Forbidden(f"{msp_id} is not a participant of round {args['round']} of {args['study_id']}")
+        if rnd["state"] != "KEYS":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; round keys are accepted in KEYS only")
+        if _deadline_passed(stub, rnd["deadlines"]["keys_ms"]):
+            raise Conflict(f"key deadline passed ({rnd['deadlines']['keys_ms']} ms); round key refused as stale")
+        key = _fresh_key(stub, "rkeys", args, msp_id, "published its round key")
+        record = secagg.key_record(msp_id, args, rnd["committee"], stub.timestamp_ms, stub.tx_id)
+        stub.put_json(key, record)
+        _log(stub, "round.keys_published", args, {"msp_id": msp_id, "bundle_cid": args["bundle_cid"]})
+        return record
+
+    @transaction(SHARES)
+    def SubmitShares(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """A committee member publishes its Shamir shares of the secrets the ledger reveals: the
+        self-mask seeds of included participants, the round keys of dropped ones. Each share is
+        checked against its dealer's hash; a wrong one gets the member slashed."""
+        msp_id = require_hospital(stub)
+        study = get_study(stub, args["study_id"])
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if rnd.get("aggregation") != "secure":
+            raise Conflict(f"round {args['round']} uses trusted aggregation; there are no shares")
+        if msp_id not in rnd["committee"]:
+            raise Forbidden(f"{msp_id} is not on the committee of round {args['round']}")
+        if rnd["state"] != "AGGREGATE":
+            raise Conflict(f"round {args['round']} is {rnd['state']}; shares are accepted in AGGREGATE only")
+        if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
+            raise Conflict("aggregate deadline passed; shares refused as stale")
+        key = _fresh_key(stub, "rshares", args, msp_id, "published its shares")
+        if not args["shares"]:
+            raise InvalidArgument("shares is empty: publish at least one share")
+        unknown = sorted({c["msp_id"] for c in args["complaints"]} - set(rnd["masking_set"]))
+        if unknown:
+            raise InvalidArgument(f"complaints name {unknown}, who dealt no shares in round {args['round']}")
+        keys = parts(stub, "rkeys", args["study_id"], args["round"])
+        wrong = secagg.check_shares(msp_id, args["shares"], rnd["reveal"], keys)
+        record: dict[str, Any] = {"msp_id": msp_id, "complaints": args["complaints"]}
+        record["submitted_at_ms"] = stub.timestamp_ms
+        if wrong:
+            record.update(status="wrong", wrong=wrong, shares={})
+            update_reputation(stub, msp_id, failed=1)
+            tokens.slash(stub, msp_id, study["params"]["cheat_slash"], rnd["study_id"], rnd["round"],
+                         f"published {len(wrong)} share(s) that do not match what was dealt",
+                         f"shares:{rnd['study_id']}:{rnd['round']}:{msp_id}")  # fmt: skip
+        else:
+            record.update(status="valid", wrong=[], shares=args["shares"])
+        stub.put_json(key, record)
+        records = {**parts(stub, "rshares", args["study_id"], args["round"]), msp_id: record}
+        if not rnd["unmask_ready"] and secagg.ready(rnd["reveal"], records, rnd["threshold"]):
+            rnd["unmask_ready"] = True
+            stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+        action = "round.shares_ready" if rnd["unmask_ready"] else "round.shares_submitted"
+        _log(stub, action, args, {"msp_id": msp_id, "status": record["status"]})
+        return {"record": record, "unmask_ready": rnd["unmask_ready"]}
 
     # --- proofs, aggregates, validation -----------------------------------------------------------
     @transaction(PROOF)
@@ -543,6 +664,16 @@ class RoundContract(Contract):
             raise Conflict(f"round {args['round']} is {rnd['state']}; aggregates are accepted in AGGREGATE only")
         if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
             raise Conflict("aggregate deadline passed; record refused as stale")
+        if rnd.get("aggregation") == "secure":
+            if not rnd["unmask_ready"]:
+                raise Conflict(
+                    f"round {args['round']}: not every revealed secret has {rnd['threshold']} valid shares yet"
+                )
+            if args["excluded"]:
+                raise InvalidArgument(
+                    "secure aggregation cannot leave out an included update: its mask seed is already revealed, "
+                    "and revealing its round key as well would unmask it"
+                )
         key = _fresh_key(stub, "ragg", args, msp_id, "published its aggregate")
         unknown = sorted({e["msp_id"] for e in args["excluded"]} - set(rnd["inclusion"]))
         if unknown:
@@ -634,6 +765,8 @@ class RoundContract(Contract):
         rnd = get_round(stub, args["study_id"], args["round"])
         return {
             **rnd,
+            "keys": parts(stub, "rkeys", args["study_id"], args["round"]),
+            "shares": parts(stub, "rshares", args["study_id"], args["round"]),
             "commitments": parts(stub, "rcommit", args["study_id"], args["round"]),
             "proofs": parts(stub, "rproof", args["study_id"], args["round"]),
             "aggregates": parts(stub, "ragg", args["study_id"], args["round"]),

@@ -33,6 +33,7 @@ STUDY_ID = r"[a-z0-9][a-z0-9-]{2,39}"
 HEX64 = r"[0-9a-f]{64}"
 CID = r"(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,120})"
 DAY_S = 86_400
+AGGREGATION_MODES = ("trusted", "secure")
 
 PARAMS = {
     "title": Str(max_len=120),
@@ -58,6 +59,10 @@ PARAMS = {
     "prove_window_s": Int(1, 30 * DAY_S),
     "aggregate_window_s": Int(1, 30 * DAY_S),
     "validation_window_s": Int(1, 30 * DAY_S),
+    # trusted: the committee's first member decrypts every update (committee of one);
+    # secure: masked updates, shares to the committee (chaincode/contracts/secure_aggregation.py)
+    "aggregation": Str(choices=AGGREGATION_MODES, required=False, default="trusted"),
+    "keys_window_s": Int(1, 30 * DAY_S, required=False, default=60),  # secure mode's KEYS phase
 }
 PROPOSE = Schema({"study_id": Str(pattern=STUDY_ID), **PARAMS})
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
@@ -80,6 +85,12 @@ def check_params(p: dict[str, Any]) -> None:
         raise InvalidArgument("reward_per_round * rounds exceeds reward_pool: the leader must fund every round")
     if p["missing_slash"] > p["min_stake"] or p["cheat_slash"] > p["min_stake"]:
         raise InvalidArgument("missing_slash and cheat_slash must not exceed min_stake (the stake that backs them)")
+    if p["aggregation"] == "secure":
+        if p["committee_threshold"] < 2:
+            raise InvalidArgument("secure aggregation needs committee_threshold >= 2: one member holding a whole "
+                                  "secret could unmask an update by itself")  # fmt: skip
+        if p["min_participants"] < 2:
+            raise InvalidArgument("secure aggregation needs min_participants >= 2: the sum of one update is the update")
 
 
 def study_key(stub: Stub, study_id: str) -> str:

@@ -1,0 +1,178 @@
+"""One secure-aggregation round, step by step, as pure functions (no ledger, no IPFS).
+
+The ledger's side is chaincode/contracts/secure_aggregation.py; agent/secure_federation.py
+moves these values through IPFS and the ledger. In order:
+
+1. a participant draws ``RoundSecrets`` (round key, self-mask seed) and deals a share bundle to
+   the committee (``deal_bundle``); ``keys_args`` is what it publishes on the ledger;
+2. once the ledger fixed the masking set, it masks its sample-weighted update against the
+   round keys of that set (``mask_input``);
+3. once the ledger fixed the reveal plan, each committee member opens its shares of exactly the
+   secrets the plan reveals (``member_shares``);
+4. from the valid published shares anyone holding the masked vectors recovers the weighted sum
+   (``unmask``) and the new global model (``new_global``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric import x25519
+
+from agent.secagg import field, shamir
+from agent.secagg.masking import mask, pairwise_seed, unmask_sum
+from agent.secagg.shares import (
+    SECRETS,
+    ShareBundle,
+    WrongShare,
+    deal,
+    open_share,
+    raw_private,
+    recover,
+    round_key_from,
+    round_public,
+)
+from agent.storage.keywrap import KeyWrapError
+
+
+class ProtocolError(ValueError):
+    """The round's published material is inconsistent (bad bundle, missing shares...)."""
+
+
+def context(study_id: str, n: int) -> str:
+    """What every key derivation and wrapped share of the round is bound to."""
+    return f"{study_id}/round-{n}"
+
+
+@dataclass(frozen=True)
+class RoundSecrets:
+    """A participant's two secrets for one round; kept in its journal until the round ends."""
+
+    round_key: x25519.X25519PrivateKey
+    self_seed: bytes
+
+    @classmethod
+    def new(cls) -> RoundSecrets:
+        return cls(x25519.X25519PrivateKey.generate(), os.urandom(32))
+
+    def to_json(self) -> dict[str, str]:
+        return {"round_key": raw_private(self.round_key).hex(), "self_seed": self.self_seed.hex()}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, str]) -> RoundSecrets:
+        return cls(round_key_from(bytes.fromhex(raw["round_key"])), bytes.fromhex(raw["self_seed"]))
+
+
+def deal_bundle(me: str, secrets: RoundSecrets, committee_keys: dict[str, str], threshold: int,
+                ctx: str) -> ShareBundle:  # fmt: skip
+    return deal(me, secrets.round_key, secrets.self_seed, committee_keys, threshold, ctx)
+
+
+def bundle_bytes(bundle: ShareBundle) -> bytes:
+    return json.dumps(bundle.to_json(), sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_bundle(raw: bytes, record: dict[str, Any]) -> ShareBundle:
+    """A bundle fetched from IPFS, checked against the participant's key record on the ledger."""
+    if hashlib.sha256(raw).hexdigest() != record["bundle_hash"]:
+        raise ProtocolError(f"{record['msp_id']}'s share bundle does not match the hash on the ledger")
+    try:
+        bundle = ShareBundle.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProtocolError(f"{record['msp_id']}'s share bundle is malformed: {exc}") from None
+    if bundle.participant != record["msp_id"] or bundle.round_public != record["round_public"]:
+        raise ProtocolError(f"{record['msp_id']}'s share bundle names another participant or round key")
+    return bundle
+
+
+def keys_args(study_id: str, n: int, bundle: ShareBundle, bundle_cid: str, raw: bytes) -> dict[str, Any]:
+    """``Round:PublishKeys`` arguments."""
+    return {
+        "study_id": study_id,
+        "round": n,
+        "round_public": bundle.round_public,
+        "bundle_cid": bundle_cid,
+        "bundle_hash": hashlib.sha256(raw).hexdigest(),
+        "commitments": dict(bundle.commitments),
+        "share_hashes": {m: {w: e[f"{w}_hash"] for w in SECRETS} for m, e in bundle.shares.items()},
+    }
+
+
+def weighted_input(update: np.ndarray, sample_count: int) -> np.ndarray:
+    """The participant's summand: its update times its sample count, in the ring."""
+    if sample_count <= 0:
+        raise ProtocolError("sample count must be positive")
+    return field.encode(np.asarray(update, dtype=np.float64) * sample_count)
+
+
+def _public(record: dict[str, Any]) -> x25519.X25519PublicKey:
+    return x25519.X25519PublicKey.from_public_bytes(base64.b64decode(record["round_public"]))
+
+
+def mask_input(me: str, secrets: RoundSecrets, x: np.ndarray, masking_keys: dict[str, dict[str, Any]],
+               ctx: str) -> np.ndarray:  # fmt: skip
+    """Mask ``x`` against every other member of the masking set (their ledger key records)."""
+    if me not in masking_keys:
+        raise ProtocolError(f"{me} is not in the masking set")
+    pairs = {o: pairwise_seed(secrets.round_key, _public(r), me, o, ctx) for o, r in masking_keys.items() if o != me}
+    return mask(x, me, secrets.self_seed, pairs)
+
+
+Complaints = list[dict[str, str]]
+
+
+def member_shares(member: str, private: x25519.X25519PrivateKey, reveal: dict[str, list[str]],
+                  bundles: dict[str, ShareBundle], ctx: str) -> tuple[dict[str, str], Complaints]:  # fmt: skip
+    """The member's shares of the secrets the reveal plan names (base64), and complaints about
+    dealers whose share to this member does not open or match its hash."""
+    shares, complaints = {}, []
+    for which in SECRETS:
+        for p in reveal[which]:
+            try:
+                share = open_share(bundles[p], member, private, which, ctx)
+            except (WrongShare, KeyWrapError, PermissionError, ValueError) as exc:
+                complaints.append({"msp_id": p, "reason": f"{which} share dealt to {member} unusable: {exc}"[:300]})
+                continue
+            shares[p] = base64.b64encode(share.to_bytes()).decode()
+    return shares, complaints
+
+
+def _published(records: dict[str, dict[str, Any]], p: str) -> dict[str, shamir.Share]:
+    return {
+        m: shamir.Share.from_bytes(base64.b64decode(r["shares"][p]))
+        for m, r in records.items()
+        if r.get("status") == "valid" and p in r.get("shares", {})
+    }
+
+
+def unmask(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle], records: dict[str, dict[str, Any]],
+           masked: dict[str, np.ndarray], ctx: str) -> np.ndarray:  # fmt: skip
+    """The ring sum of the included participants' weighted inputs. ``records`` are the members'
+    share records from the ledger (only valid ones count); ``masked`` the included vectors."""
+    if set(masked) != set(reveal["seed"]):
+        raise ProtocolError("masked vectors are needed for exactly the included participants")
+    try:
+        seeds = {p: recover(bundles[p], _published(records, p), "seed") for p in reveal["seed"]}
+        dropped_keys = {p: round_key_from(recover(bundles[p], _published(records, p), "key")) for p in reveal["key"]}
+    except ValueError as exc:
+        raise ProtocolError(f"cannot reconstruct the revealed secrets: {exc}") from None
+    pairs = {
+        (d, s): pairwise_seed(key, round_public(bundles[s]), d, s, ctx)
+        for d, key in dropped_keys.items()
+        for s in reveal["seed"]
+    }
+    return unmask_sum(masked, seeds, pairs)
+
+
+def new_global(global_in: np.ndarray, ring_sum: np.ndarray, total_samples: int) -> np.ndarray:
+    """FedAvg from the unmasked weighted sum: global + sum(n_i * update_i) / sum(n_i)."""
+    if total_samples <= 0:
+        raise ProtocolError("the included participants committed no samples")
+    mean = field.decode(ring_sum) / total_samples
+    return (np.asarray(global_in, dtype=np.float64) + mean).astype(np.float32)
