@@ -10,6 +10,9 @@ Who does what:
 * **Participants** (chosen by the chaincode) train and ``Commit``; the **committee** (one
   aggregator in trusted-aggregator mode) aggregates; **every enrolled hospital** validates
   each new global model on its own held-out data.
+* In **secure-committee** rounds participants first publish their round keys (``keys``, in
+  state KEYS) and commit masked updates; committee members publish their shares (``shares``)
+  and, once the ledger says unmask-ready, aggregate.
 * The round's **steward**, its first committee member, moves it along when it is complete
   (``Advance`` after the last commitment, ``Settle`` after the last validation report) and
   opens the next round. Round 0 is opened by the study's proposer.
@@ -29,7 +32,7 @@ RANK_STAGGER_MS = 3_000
 
 @dataclass(frozen=True)
 class Duty:
-    kind: str  # open | commit | advance | aggregate | validate | settle | prove
+    kind: str  # open | keys | commit | advance | shares | aggregate | validate | settle | prove
     study_id: str
     round: int
     why: str
@@ -81,15 +84,27 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
     def past(deadline: int | None) -> bool:
         return deadline is not None and now_ms >= deadline + grace
 
-    if state == "OPEN":
+    secure = rnd.get("aggregation") == "secure"
+    if state == "KEYS":
+        keys = rnd.get("keys", {})
+        if me in rnd["participants"] and me not in keys:
+            out.duties.append(Duty("keys", sid, n, "selected as a participant: deal shares to the committee"))
+        complete = set(keys) >= set(rnd["participants"])
+        if (complete and me == steward) or past(deadlines["keys_ms"]):
+            why = "every participant published keys" if complete else "key deadline"
+            out.duties.append(Duty("advance", sid, n, why))
+        out.wake(None if complete else deadlines["keys_ms"] + grace)
+        out.waiting = f"round {n}: {len(keys)}/{len(rnd['participants'])} round keys"
+    elif state == "OPEN":
         commitments = rnd.get("commitments", {})
-        if me in rnd["participants"] and me not in commitments:
+        expected = rnd["masking_set"] if secure else rnd["participants"]
+        if me in expected and me not in commitments:
             out.duties.append(Duty("commit", sid, n, "selected as a participant"))
-        complete = set(commitments) >= set(rnd["participants"])
+        complete = set(commitments) >= set(expected)
         if (complete and me == steward) or past(deadlines["commit_ms"]):
             out.duties.append(Duty("advance", sid, n, "every participant committed" if complete else "commit deadline"))
         out.wake(None if complete else deadlines["commit_ms"] + grace)
-        out.waiting = f"round {n}: {len(commitments)}/{len(rnd['participants'])} committed"
+        out.waiting = f"round {n}: {len(commitments)}/{len(expected)} committed"
     elif state in ("COMMIT", "CHALLENGE"):
         if me == steward:
             out.duties.append(Duty("advance", sid, n, f"{state} moves on at once"))
@@ -103,12 +118,16 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
         out.wake((deadlines["prove_ms"] or 0) + grace if deadlines["prove_ms"] else None)
         out.waiting = f"round {n}: audits open"
     elif state == "AGGREGATE":
-        if me in rnd["committee"] and me not in rnd.get("aggregates", {}):
+        member = me in rnd["committee"]
+        if secure and member and me not in rnd.get("shares", {}):
+            out.duties.append(Duty("shares", sid, n, "on the committee: publish shares of the revealed secrets"))
+        unmasked = not secure or rnd.get("unmask_ready")
+        if member and unmasked and me not in rnd.get("aggregates", {}):
             out.duties.append(Duty("aggregate", sid, n, "on the aggregation committee"))
         if past(deadlines["aggregate_ms"]):
             out.duties.append(Duty("advance", sid, n, "aggregate deadline"))
         out.wake(deadlines["aggregate_ms"] + grace if deadlines["aggregate_ms"] else None)
-        out.waiting = f"round {n}: waiting for the committee's aggregate"
+        out.waiting = f"round {n}: waiting for the committee's {'aggregate' if unmasked else 'shares'}"
     elif state == "FINALIZED" and not rnd["settled"]:
         reports = rnd.get("validations", {})
         if me not in reports:

@@ -67,6 +67,7 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        path.touch(mode=0o600, exist_ok=True)  # it holds round secrets while a round needs them
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -121,6 +122,11 @@ class Journal:
                 "INSERT OR REPLACE INTO artifacts (name, value, updated_ms) VALUES (?, ?, ?)",
                 (name, json.dumps(value, sort_keys=True), _now_ms()),
             )
+
+    def forget_artifact(self, name: str) -> None:
+        """Delete an artifact (round secrets, once nothing needs them)."""
+        with self._lock:
+            self._db.execute("DELETE FROM artifacts WHERE name = ?", (name,))
 
     def artifact(self, name: str) -> Any | None:
         with self._lock:

@@ -24,6 +24,7 @@ from agent.daemon.duties import Duty, Plan, plan
 from agent.daemon.journal import Journal
 from agent.daemon.worker import HospitalWorker, StudyMismatch
 from agent.gateway import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
+from agent.secagg.protocol import ProtocolError
 from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
 
@@ -32,7 +33,9 @@ SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the
 RETRY_START_S = 2.0
 RETRY_MAX_S = 60.0
 EXIT_CANNOT_TAKE_PART = 3  # --until-done: the study ended for us because we could not take part
-RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError)
+# a protocol error (a masked update or share bundle not yet fetchable, shares that do not yet
+# reconstruct) is retried with backoff until the ledger's deadline settles the round
+RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError, ProtocolError)
 
 
 @dataclass
@@ -164,7 +167,8 @@ class AgentRunner:
     def _fingerprint(rnd: dict[str, Any] | None) -> str:
         if rnd is None:
             return "none"
-        return f"{rnd['round']}:{rnd['state']}:{len(rnd.get('commitments', {}))}:{len(rnd.get('validations', {}))}"
+        counts = ":".join(str(len(rnd.get(k, {}))) for k in ("keys", "commitments", "shares", "validations"))
+        return f"{rnd['round']}:{rnd['state']}:{counts}:{rnd.get('unmask_ready')}"
 
     def _due(self, duty: Duty, rnd: dict[str, Any] | None, backoff: dict[str, _Backoff]) -> bool:
         b = backoff.get(duty.action)

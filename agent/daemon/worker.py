@@ -26,6 +26,8 @@ from agent.federation import Hospital, aggregate, fetch_model, publish_update
 from agent.gateway import Contract, Gateway
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
+from agent.secagg.protocol import RoundSecrets
+from agent.secure_federation import committee_shares, publish_keys, publish_masked_update, secure_aggregate
 from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
 from agent.training import evaluate, train_round
@@ -144,9 +146,27 @@ class HospitalWorker:
             )
         return epsilon
 
+    def _do_keys(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        """Secure mode: draw the round's secrets (kept in the journal until the masked update is
+        committed), deal them to the committee and publish the round key."""
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/keys"
+        saved = self.journal.artifact(name)
+        if saved is None:
+            secrets = RoundSecrets.new()
+            self.journal.put_artifact(f"{sid}/r{n}/secrets", secrets.to_json())
+            t = time.monotonic()
+            saved = {"args": publish_keys(self.hospital, rnd, secrets)}
+            self._timed(sid, n, "keys", "ipfs", t)
+            self.journal.put_artifact(name, saved)
+        self._submit(duty, "PublishKeys", saved["args"], lambda: self.me in self.round(sid, n)["keys"])
+        return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}"
+
     def _do_commit(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None
         sid, n = duty.study_id, duty.round
+        secure = rnd.get("aggregation") == "secure"
         name = f"{sid}/r{n}/update"
         saved = self.journal.artifact(name)
         if saved is None:
@@ -161,7 +181,16 @@ class HospitalWorker:
             result = train_round(spec, weights_in, records, dp)
             train_s = self._timed(sid, n, "commit", "training", t)
             t = time.monotonic()
-            commit, update_bytes = publish_update(self.hospital, rnd, result, self.cfg.compression)
+            if secure:
+                secrets = self.journal.artifact(f"{sid}/r{n}/secrets")
+                if secrets is None:
+                    raise StudyMismatch(f"round {n}: this agent's round secrets are gone; it cannot mask its update")
+                codec = "masked"
+                secrets = RoundSecrets.from_json(secrets)
+                commit, update_bytes = publish_masked_update(self.hospital, rnd, secrets, result)
+            else:
+                codec = self.cfg.compression
+                commit, update_bytes = publish_update(self.hospital, rnd, result, self.cfg.compression)
             ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
             saved = {
                 "commit": commit,
@@ -172,12 +201,13 @@ class HospitalWorker:
                 "noise_multiplier": result.noise_multiplier,
                 "step_leaves": [s.leaf().hex() for s in result.steps],
                 "step_salts": [s.salt.hex() for s in result.steps],
-                "codec": self.cfg.compression,
+                "codec": codec,
                 "update_bytes": update_bytes,
                 "train_s": train_s,
                 "ipfs_s": ipfs_s,
             }
             self.journal.put_artifact(name, saved)  # before anything is sent: never retrain
+            self.journal.forget_artifact(f"{sid}/r{n}/secrets")  # the committee holds the shares now
         out = self._submit(duty, "Commit", saved["commit"], lambda: self.me in self.round(sid, n)["commitments"])
         how = "committed" if out.tx_id else "already on the ledger"
         how = "recovered from before the restart" if out.recovered else how
@@ -209,9 +239,13 @@ class HospitalWorker:
         sid, n = duty.study_id, duty.round
         name = f"{sid}/r{n}/aggregate"
         saved = self.journal.artifact(name)
+        secure = rnd.get("aggregation") == "secure"
         if saved is None:
             t = time.monotonic()
-            model, excluded = aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"])
+            if secure:
+                model, excluded = secure_aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"]), []
+            else:
+                model, excluded = aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"])
             self._timed(sid, n, "aggregate", "aggregation", t)
             saved = {"model": model, "excluded": excluded, "included": len(rnd["inclusion"]) - len(excluded)}
             self.journal.put_artifact(name, saved)
@@ -220,7 +254,27 @@ class HospitalWorker:
         args = {"study_id": sid, "round": n, "model_cid": saved["model"]["cid"], "model_hash": saved["model"]["hash"],
                 "excluded": saved["excluded"]}  # fmt: skip
         self._submit(duty, "SubmitAggregate", args, lambda: self.me in self.round(sid, n)["aggregates"])
-        return f"round {n}: aggregated {saved['included']} updates (trusted-aggregator mode), new model published"
+        mode = "unmasked their sum (secure committee)" if secure else "trusted-aggregator mode"
+        return f"round {n}: aggregated {saved['included']} updates ({mode}), new model published"
+
+    def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        """Secure mode, as a committee member: publish shares of exactly the secrets the ledger
+        reveals, after checking every included masked update is there to be unmasked."""
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/shares"
+        saved = self.journal.artifact(name)
+        if saved is None:
+            t = time.monotonic()
+            saved = {"args": committee_shares(self.hospital, rnd, self.spec_for(study))}
+            self._timed(sid, n, "aggregate", "shares", t)
+            self.journal.put_artifact(name, saved)
+        for c in saved["args"]["complaints"]:
+            log.warning("round %d: share dealt by %s unusable: %s", n, c["msp_id"], c["reason"])
+        self._submit(duty, "SubmitShares", saved["args"], lambda: self.me in self.round(sid, n)["shares"])
+        reveal = rnd["reveal"]
+        return (f"round {n}: shares published (seeds of {len(reveal['seed'])} included, round keys of "
+                f"{len(reveal['key'])} dropped)")  # fmt: skip
 
     def _do_validate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None

@@ -312,3 +312,83 @@ def test_trusted_rounds_take_no_keys_or_shares() -> None:
     assert r.rnd["state"] == "OPEN" and r.rnd["aggregation"] == "trusted"
     before = dict(cons.ledger.state)
     unchanged(cons, r.publish_keys(A), 409, "uses trusted aggregation", before)
+
+
+def test_planned_duties_run_a_whole_secure_study_each_action_once() -> None:
+    """The agents' planner (agent/daemon/duties.py) drives secure rounds to completion: keys,
+    masked commits, shares, unmasking, validation, settlement; no duty performed twice."""
+    from collections import Counter
+
+    from agent.daemon.duties import plan
+
+    cons = secure_consortium(min_participants=3)
+    member_keys = {m: x25519.X25519PrivateKey.generate() for m in cons.hospitals}
+    secrets: dict[tuple[str, int], RoundSecrets] = {}
+    bundles: dict[int, dict[str, ShareBundle]] = {}
+    masked: dict[int, dict[str, np.ndarray]] = {}
+    rng = np.random.default_rng(3)
+
+    def view(me: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        study = cons.ok(cons.agents[me], "Study:Get", {"study_id": SID})
+        n = study["current_round"]
+        return study, (cons.ok(cons.agents[me], "Round:Get", {"study_id": SID, "round": n}) if n >= 0 else None)
+
+    def perform(me: str, kind: str, rnd: dict[str, Any] | None, n: int) -> None:
+        who, ref = cons.agents[me], {"study_id": SID, "round": n}
+        ctx = context(SID, n)
+        if kind == "open":
+            cons.ok(who, "Round:Open", {"study_id": SID})
+        elif kind == "advance":
+            cons.ok(who, "Round:Advance", ref)
+        elif kind == "keys":
+            secrets[(me, n)] = RoundSecrets.new()
+            pubs = {m: public_b64(member_keys[m]) for m in rnd["committee"]}
+            bundle = deal_bundle(me, secrets[(me, n)], pubs, rnd["threshold"], ctx)
+            bundles.setdefault(n, {})[me] = bundle
+            cons.ok(who, "Round:PublishKeys", keys_args(SID, n, bundle, cid(f"b-{me}-{n}"), bundle_bytes(bundle)))
+        elif kind == "commit":
+            x = weighted_input(rng.normal(0, 0.05, DIM), 100)
+            y = mask_input(me, secrets[(me, n)], x, {p: rnd["keys"][p] for p in rnd["masking_set"]}, ctx)
+            masked.setdefault(n, {})[me] = y
+            assert cons.commit(me, SID, n, epsilon_micro=900_000, update_hash=h(field.to_bytes(y).hex()),
+                               consented_records=100).ok  # fmt: skip
+        elif kind == "shares":
+            shares, _ = member_shares(me, member_keys[me], rnd["reveal"], bundles[n], ctx)
+            cons.ok(who, "Round:SubmitShares", {**ref, "shares": shares})
+        elif kind == "aggregate":
+            ring = unmask(rnd["reveal"], bundles[n], rnd["shares"], {p: masked[n][p] for p in rnd["inclusion"]}, ctx)
+            weights = new_global(np.zeros(DIM), ring, 100 * len(rnd["inclusion"]))
+            cons.ok(who, "Round:SubmitAggregate", {**ref, "model_cid": cid(f"m-{me}-{n}"),
+                                                   "model_hash": h(weights.tobytes().hex())})  # fmt: skip
+        elif kind == "validate":
+            cons.ok(who, "Round:ReportValidation", {**ref, "metric_ppm": 910_000, "previous_metric_ppm": 900_000})
+        elif kind == "settle":
+            cons.ok(who, "Round:Settle", ref)
+        else:
+            raise AssertionError(kind)
+
+    done: Counter[tuple[str, str, int, str]] = Counter()
+    finished: set[str] = set()
+    for _ in range(300):
+        progressed = False
+        for me in cons.hospitals:
+            study, rnd = view(me)
+            p = plan(me, study, rnd, cons.now_ms)
+            if p.finished:
+                finished.add(me)
+            if p.duties:
+                duty = p.duties[0]
+                perform(me, duty.kind, rnd, duty.round)
+                # the journal keys an advance by the state it leaves (agent/daemon/worker.py)
+                done[(me, duty.kind, duty.round, rnd["state"] if duty.kind == "advance" and rnd else "")] += 1
+                progressed = True
+        if not progressed:
+            break
+    assert finished == set(cons.hospitals)
+    assert max(done.values()) == 1, "no hospital performed any action twice"
+    for n in range(3):
+        rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": n})
+        assert rnd["state"] == "FINALIZED" and rnd["settled"] and rnd["aggregation"] == "secure"
+        assert {m for (m, k, r, _) in done if k == "keys" and r == n} == set(rnd["participants"])
+        assert len({m for (m, k, r, _) in done if k == "shares" and r == n}) >= rnd["threshold"]
+        assert len(rnd["aggregate"]["members"]) >= rnd["threshold"]
