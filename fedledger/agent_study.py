@@ -45,6 +45,7 @@ class StudyPlan:
     consent: str = "none"
     data: demo_split.DemoData | None = None  # default: the demo split
     window_s: int = 600
+    aggregation: str = "secure"  # or "trusted" (committee of one that sees every update)
 
 
 @dataclass
@@ -59,7 +60,8 @@ class StudyRun:
 
 
 def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData,
-                  links: dict[str, Path] | None = None) -> dict[str, AgentConfig]:  # fmt: skip
+                  links: dict[str, Path] | None = None,
+                  study_id: str | None = None) -> dict[str, AgentConfig]:  # fmt: skip
     """One config per hospital; the agents share this machine's cores, so each trains with its
     share of them (torch's default, every core per process, oversubscribes: measured 2x slower)."""
     training = plan.training
@@ -71,7 +73,8 @@ def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_sp
         cfg = dataclasses.replace(cfg, schema=data.schema_path, train=data.train_paths[n],
                                   validation=data.validation_paths[n], training=training,
                                   compression=plan.compression, consent=plan.consent,
-                                  links=(links or {}).get(n))  # fmt: skip
+                                  links=(links or {}).get(n),
+                                  studies=(study_id,) if study_id else cfg.studies)  # fmt: skip
         out[cfg.msp_id] = cfg
     return out
 
@@ -113,7 +116,8 @@ def run_agent_study(
         if plan.consent == "ledger":
             data = hospital_copies(net, data, sid)
             cohort = enroll_and_consent(net, data, sid, console)
-        configs = agent_configs(net, admins.names, plan, data, cohort.links if cohort else None)
+        # each agent works on this study only (its config names it), not on whatever else is on the ledger
+        configs = agent_configs(net, admins.names, plan, data, cohort.links if cohort else None, sid)
         agents = [
             AgentProcess(cfg, cfg.state_dir / "agent.yaml", until_done=sid, env=(agent_env or {}).get(cfg.org, {}))
             for cfg in configs.values()
@@ -124,7 +128,8 @@ def run_agent_study(
             f"  started {len(agents)} hospital agents (`fedledger agent run`), logs in {net.state.root}/agents"
         )
         params = study_params(sid, plan.spec, model, schema, rounds=plan.rounds,
-                              epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s)  # fmt: skip
+                              epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s,
+                              aggregation=plan.aggregation)  # fmt: skip
         try:
             crashes: list[tuple[str, int]] = []
             first_block = admins.create_study(params, lambda m: console.print(f"  {m}"))

@@ -124,15 +124,19 @@ def study_params(
     participants: int = 3,
     title: str = "Breast cancer malignancy, DP-SGD",
     window_s: int = 600,
+    aggregation: str = "trusted",
 ) -> dict[str, Any]:
-    """Study parameters for an unaudited trusted-aggregator study (committee of one)."""
+    """Study parameters for an unaudited study: trusted aggregation by a committee of one, or
+    secure aggregation by a committee of (up to) three of which any two unmask the sum."""
+    committee = (min(3, participants), 2) if aggregation == "secure" else (1, 1)
     return {
         "study_id": study_id, "title": title, "model_spec_hash": spec.hash, "model_cid": model["cid"],
         "model_hash": model["hash"], "data_schema_hash": schema.hash,
         "epsilon_budget_micro": int(epsilon_per_round * rounds * 1_000_000), "delta_e12": 10_000_000,
-        "rounds": rounds, "local_steps": 100, "audit_rate_ppm": 0, "committee_size": 1, "committee_threshold": 1,
+        "rounds": rounds, "local_steps": 100, "audit_rate_ppm": 0,
+        "committee_size": committee[0], "committee_threshold": committee[1],
         "participants_per_round": participants, "min_participants": participants, "min_stake": 100,
         "reward_pool": 300 * rounds, "reward_per_round": 300, "missing_slash": 50, "cheat_slash": 100,
         "commit_window_s": window_s, "prove_window_s": window_s, "aggregate_window_s": window_s,
-        "validation_window_s": window_s,
+        "validation_window_s": window_s, "aggregation": aggregation, "keys_window_s": min(window_s, 120),
     }  # fmt: skip

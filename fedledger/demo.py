@@ -33,11 +33,14 @@ console = Console(width=None if Console().is_terminal else 130)
 @click.option("--down/--keep", "stop_after", default=False, help="Stop the network at the end [default: keep].")
 @click.option("--rounds", default=3, show_default=True, help="Rounds of the federated study (0 skips it).")
 @click.option("--epsilon", default=1.0, show_default=True, help="DP epsilon each hospital spends per round.")
+@click.option("--aggregation", type=click.Choice(["secure", "trusted"]), default="secure", show_default=True,
+              help="secure: masked updates, shares to a committee of 3 (any 2 unmask the sum, none sees an update); "
+                   "trusted: one aggregator decrypts every update.")  # fmt: skip
 @click.option("--compression", type=click.Choice(["none", "int8"]), default="none", show_default=True,
-              help="How agents encode their updates.")  # fmt: skip
+              help="How agents encode updates in trusted mode (secure mode masks 6 bytes per coordinate).")  # fmt: skip
 @click.option("--no-consent", is_flag=True, help="Skip the patients' consent credentials (train on every record).")
-def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, compression: str,
-         no_consent: bool) -> None:  # fmt: skip
+def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, aggregation: str,
+         compression: str, no_consent: bool) -> None:  # fmt: skip
     """Run the main job: a local consortium network, the hospitals registered, then a federated
     study run by three hospital agents, compared with centralised and local training, with an
     HTML report."""
@@ -80,13 +83,13 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
     if rounds > 0:
         console.rule(
             f"[bold]4. A federated study: {rounds} rounds, DP-SGD, IPFS, the ledger, three hospital agents "
-            "(trusted-aggregator mode)"
+            f"({'secure committee' if aggregation == 'secure' else 'trusted-aggregator mode'})"
         )
         from fedledger.agent_study import StudyPlan, run_agent_study
 
         try:
             plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon, compression=compression,
-                             consent="none" if no_consent else "ledger")  # fmt: skip
+                             consent="none" if no_consent else "ledger", aggregation=aggregation)  # fmt: skip
             run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None
@@ -163,9 +166,18 @@ def report_notes(run: object) -> list[str]:
     from fedledger.agent_study import StudyRun
 
     assert isinstance(run, StudyRun)
+    secure = run.report.aggregation == "secure"
+    mode = (
+        "Secure committee: each hospital masked its sample-weighted update (pairwise masks that cancel in the sum "
+        "plus a self mask whose seed is Shamir-shared 2-of-3 with the committee chosen by the chaincode); members "
+        "published only the shares the ledger's reveal plan allows, and reconstructed the sum. No single member, "
+        "and no party outside the committee, saw an update."
+        if secure
+        else "Trusted-aggregator mode: the round's aggregator (a committee of one chosen by the chaincode) sees every "
+        "update; the secure-committee mode (the default) removes that trust."
+    )
     return [
-        "Trusted-aggregator mode: the round's aggregator (a committee of one chosen by the chaincode) sees every "
-        "update; the secure-committee mode removes that trust.",
+        mode,
         "Federated accuracy is the last finalized round's model on the global test set, opened from IPFS with "
         "HospitalA's key and checked against the hash on the ledger.",
         "Centralised and local baselines are non-private logistic regression (scikit-learn) on the same test set, "

@@ -46,6 +46,7 @@ class StudyReport:
     epsilon_budget: float = 0.0
     delta: float = 0.0
     update_bytes: dict[str, int] = field(default_factory=dict)
+    aggregation: str = "trusted"
 
     @property
     def ledger_s_per_round(self) -> float:
@@ -78,7 +79,7 @@ def build_report(
     study = contracts["Study"].evaluate("Get", {"study_id": study_id})
     p = study["params"]
     report = StudyReport(study_id, sorted(agents), epsilon_budget=p["epsilon_budget_micro"] / 1e6,
-                         delta=p["delta_e12"] / 1e12)  # fmt: skip
+                         delta=p["delta_e12"] / 1e12, aggregation=p.get("aggregation", "trusted"))  # fmt: skip
     ipfs = IPFSClient(evaluator.ipfs_api)
     hospital = Hospital(evaluator.msp_id, ipfs, Vault(ipfs, None), load_or_create_x25519(evaluator.share_key_path),
                         contracts["Registry"])  # fmt: skip
@@ -98,6 +99,8 @@ def build_report(
             "round": r,
             "state": rnd["state"],
             "aggregator": rnd["committee"][0] if rnd["committee"] else None,
+            "committee": rnd["committee"],
+            "unmasked_by": (rnd.get("aggregate") or {}).get("members", []),
             "participants": rnd["participants"],
             "excluded": (rnd.get("aggregate") or {}).get("excluded", {}),
             "epsilon_total": {m: c["epsilon_spent_total_micro"] / 1e6 for m, c in rnd["commitments"].items()},
@@ -177,7 +180,7 @@ def write_html(report: StudyReport, out_dir: Path, notes: list[str]) -> tuple[Pa
     quality = [["federated + DP", *metrics(report.federated)], ["centralised, pooled", *metrics(report.central)]]
     quality += [[f"{m} alone", *metrics(v)] for m, v in report.local.items()]
     per_round = [
-        [str(r["round"]), r["state"], str(r["aggregator"]),
+        [str(r["round"]), r["state"], ", ".join(r["unmasked_by"] or r["committee"]),
          f"{r['test']['accuracy']:.3f}" if "test" in r else "-",
          ", ".join(f"{m}: {e:.2f}" for m, e in sorted(r["epsilon_total"].items())),
          *(f"{r['critical'][k]:.2f}" for k in KINDS),
@@ -191,7 +194,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f
 <h1>Study {html.escape(report.study_id)}</h1>
 <img alt="accuracy and epsilon per round" src="data:image/png;base64,{base64.b64encode(png).decode()}" width="100%">
 <h2>Global test set</h2>{_table(["model", "accuracy", "F1", "AUROC"], quality)}
-<h2>Rounds</h2>{_table(["round", "state", "aggregator", "accuracy", "epsilon spent so far",
+<h2>Rounds</h2>{_table(["round", "state", "aggregated by", "accuracy", "epsilon spent so far",
                         *(f"{k} s" for k in KINDS), "round wall s (ledger timestamps)"], per_round)}
 <p>Seconds per kind of work are on the round's critical path (per phase, the slowest hospital).</p>
 <ul>{"".join(f"<li>{html.escape(n)}</li>" for n in notes)}</ul>

@@ -20,7 +20,10 @@ from agent.gateway import Checkpoint, Gateway
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 STAGES = {  # event -> the hospital's stage it marks
+    "round.keys_published": "keys published",
     "round.committed": "committed",
+    "round.shares_submitted": "shares published",
+    "round.shares_ready": "shares published",
     "round.aggregate_submitted": "aggregated",
     "round.finalized": "aggregated",
     "round.validation_reported": "validated",
@@ -50,7 +53,7 @@ class StudyProgress:
             for m in event.get("participants", []):
                 self.cells[(r, m)] = "selected"
             agg = ", ".join(m.removesuffix("MSP") for m in event.get("committee", []))
-            return f"round {r} opened by {short}: participants {len(event.get('participants', []))}, aggregator {agg}"
+            return f"round {r} opened by {short}: participants {len(event.get('participants', []))}, committee {agg}"
         if name in STAGES and r is not None:
             who = event.get("msp_id", org)
             self.cells[(r, who)] = STAGES[name]

@@ -123,7 +123,16 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
             out.duties.append(Duty("shares", sid, n, "on the committee: publish shares of the revealed secrets"))
         unmasked = not secure or rnd.get("unmask_ready")
         if member and unmasked and me not in rnd.get("aggregates", {}):
-            out.duties.append(Duty("aggregate", sid, n, "on the aggregation committee"))
+            # t matching aggregates finalize the round: the first t members unmask at once, the
+            # others only as backups when the round is still open a while later
+            backup = rnd["committee"].index(me) - rnd["threshold"]
+            if not secure or backup < 0:
+                out.duties.append(Duty("aggregate", sid, n, "on the aggregation committee"))
+            else:
+                backup_at = rnd["unmask_ready_ms"] + DEADLINE_GRACE_MS + backup * RANK_STAGGER_MS
+                if now_ms >= backup_at:
+                    out.duties.append(Duty("aggregate", sid, n, "backup member: the round still lacks t aggregates"))
+                out.wake(backup_at)
         if past(deadlines["aggregate_ms"]):
             out.duties.append(Duty("advance", sid, n, "aggregate deadline"))
         out.wake(deadlines["aggregate_ms"] + grace if deadlines["aggregate_ms"] else None)

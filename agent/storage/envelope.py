@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.storage.ipfs_client import IPFSClient
-from agent.storage.keywrap import unwrap, wrap
+from agent.storage.keywrap import KeyWrapError, unwrap, wrap
 from agent.storage.vault import ArtifactError, ArtifactRef, Vault
 
 MAX_ENVELOPE_BYTES = 256 * 1024
@@ -44,6 +44,9 @@ def open_envelope(ipfs: IPFSClient, cid: str, msp_id: str, private: x25519.X2551
         raise ArtifactError(f"{cid} is not a fedledger envelope: {exc}") from None
     if wrapped is None:
         raise ArtifactError(f"envelope {cid} holds no key for {msp_id}")
-    key = unwrap(base64.b64decode(wrapped), private, f"{art['label']}|{msp_id}")
+    try:
+        key = unwrap(base64.b64decode(wrapped), private, f"{art['label']}|{msp_id}")
+    except KeyWrapError as exc:  # e.g. wrapped to a share key this hospital has since replaced
+        raise ArtifactError(f"envelope {cid}: {exc}") from None
     ref = ArtifactRef(art["cid"], art["sha256"], art["key_id"], art["label"], art["size"])
     return Vault(ipfs, keys=None).get(ref, key=key)

@@ -617,6 +617,7 @@ class RoundContract(Contract):
         records = {**parts(stub, "rshares", args["study_id"], args["round"]), msp_id: record}
         if not rnd["unmask_ready"] and secagg.ready(rnd["reveal"], records, rnd["threshold"]):
             rnd["unmask_ready"] = True
+            rnd["unmask_ready_ms"] = stub.timestamp_ms
             stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
         action = "round.shares_ready" if rnd["unmask_ready"] else "round.shares_submitted"
         _log(stub, action, args, {"msp_id": msp_id, "status": record["status"]})

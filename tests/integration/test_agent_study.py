@@ -1,12 +1,15 @@
 """Studies run by hospital agent processes on the real network: three hospitals, their own
 identities, Kubo daemons, keys and journals, driven only by ledger events.
 
-* A 3-round study runs to the end; the report's figures come from the ledger and IPFS.
-* Crash test: one agent is made to die right after its commitment left for the orderer (the
-  worst moment: it cannot know whether it landed), another right after it journaled its signed
-  commitment but before sending it. Restarted, each resumes from its journal and the ledger:
-  the round completes, there is exactly one commitment of each, carried by the transaction
-  signed before the crash, and nobody trained twice.
+* A 3-round study in the default secure-committee mode runs to the end; the report's figures
+  come from the ledger and IPFS.
+* Crash test (secure mode): one agent is made to die right after its commitment left for the
+  orderer (the worst moment: it cannot know whether it landed), another right after it journaled
+  its signed round key but before sending it. Restarted, each resumes from its journal and the
+  ledger: the rounds complete, there is exactly one commitment of each, carried by the
+  transaction signed before the crash, the round key is the one dealt before the crash (the
+  committee's shares still match it), and nobody trained twice.
+* A trusted-aggregator study with int8 updates.
 """
 
 from __future__ import annotations
@@ -54,6 +57,15 @@ def test_three_agents_run_a_three_round_study(registered: Network, tmp_path: Pat
                           timeout_s=600)  # fmt: skip
     r = run.report
     assert [row["state"] for row in r.rounds] == ["FINALIZED"] * 3
+    assert r.aggregation == "secure" and r.update_bytes == {"masked": 31 * 6}  # 6 bytes per coordinate
+    with registered.gateway("Regulator", "User1") as gw:
+        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
+        for n in range(3):
+            rnd = rounds.evaluate("Get", {"study_id": sid, "round": n})
+            assert len(rnd["committee"]) == 3 and rnd["threshold"] == 2 and rnd["unmask_ready"]
+            assert rnd["reveal"] == {"seed": rnd["inclusion"], "key": []}
+            assert len(rnd["aggregate"]["members"]) >= 2  # two members unmasked the same weights
+            assert all(s["status"] == "valid" for s in rnd["shares"].values()) and len(rnd["shares"]) >= 2
     assert all(row["rewards"] for row in r.rounds), "every round paid its contributors"
     assert r.federated["accuracy"] >= 0.9 and r.federated["auroc"] >= 0.95, r.federated
     assert set(r.epsilon) == set(run.agents)
@@ -74,11 +86,11 @@ def test_three_agents_run_a_three_round_study(registered: Network, tmp_path: Pat
 
 def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicate(registered: Network) -> None:
     sid = f"crash-{uuid.uuid4().hex[:6]}"
-    faults = {"HospitalB": "exit-after-send:commit", "HospitalC": "exit-after-endorse:commit"}
+    faults = {"HospitalB": "exit-after-send:commit", "HospitalC": "exit-after-endorse:keys"}
     run = run_agent_study(
         registered,
         _console(),
-        StudyPlan(rounds=2, epsilon_per_round=1.0, compression="int8"),
+        StudyPlan(rounds=2, epsilon_per_round=1.0),
         study_id=sid,
         agent_env={name: {FAULT_ENV: fault} for name, fault in faults.items()},
         restarts=1,
@@ -86,18 +98,31 @@ def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicat
     )
     assert sorted(run.crashes) == [("HospitalB", 75), ("HospitalC", 75)]
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED", "FINALIZED"]
-    assert run.report.update_bytes == {"int8": 31 + 8}  # 4x smaller than float32 (124 B) plus a header
-    for victim, expected_log in (("HospitalB", "sent before the restart is on the ledger: VALID"),
-                                 ("HospitalC", "is not on the ledger; re-sending its journaled envelope")):  # fmt: skip
+    for victim, kind, expected_log in (
+        ("HospitalB", "commit", "sent before the restart is on the ledger: VALID"),
+        ("HospitalC", "keys", "is not on the ledger; re-sending its journaled envelope"),
+    ):
         msp_id = registered.org(victim).msp_id
         cfg = run.agents[msp_id]
         out = (cfg.state_dir / "agent.out").read_text()
         assert "fault injection" in out and expected_log in out, out[-2000:]
         journal = Journal(cfg.journal_path)
+        sent = journal.submission(f"{sid}/r0/{kind}")
         commit = journal.submission(f"{sid}/r0/commit")
         trainings = [t for t in journal.timings(sid) if t["round"] == 0 and t["kind"] == "training"]
+        secrets_left = journal.artifact(f"{sid}/r0/secrets")
         journal.close()
-        assert commit is not None and commit.state == "committed" and commit.attempts == 1
+        assert sent is not None and sent.state == "committed" and sent.attempts == 1
         assert len(trainings) == 1, "the restarted agent reused its journaled update instead of training again"
+        assert secrets_left is None, "round secrets are deleted once the masked update is committed"
         entries = _committed_entries(registered, msp_id, sid, 0)
         assert len(entries) == 1 and entries[0]["tx_id"] == commit.tx_id  # the transaction signed before the crash
+
+
+def test_a_trusted_aggregator_study_with_int8_updates(registered: Network) -> None:
+    sid = f"trusted-{uuid.uuid4().hex[:6]}"
+    plan = StudyPlan(rounds=1, epsilon_per_round=1.0, compression="int8", aggregation="trusted")
+    run = run_agent_study(registered, _console(), plan, study_id=sid, timeout_s=600)
+    assert [row["state"] for row in run.report.rounds] == ["FINALIZED"]
+    assert run.report.aggregation == "trusted" and len(run.report.rounds[0]["committee"]) == 1
+    assert run.report.update_bytes == {"int8": 31 + 8}  # 4x smaller than float32 (124 B) plus a header

@@ -262,7 +262,7 @@ def test_progress_follows_events_of_its_own_study_only() -> None:
     p = StudyProgress("s1", ["HospitalAMSP", "HospitalBMSP"], rounds=1)
     base = {"study": "s1", "round": 0, "org": "HospitalAMSP"}
     opened = {**base, "participants": ["HospitalAMSP", "HospitalBMSP"], "committee": ["HospitalAMSP"]}
-    assert "aggregator HospitalA" in (p.apply("round.opened", opened) or "")
+    assert "committee HospitalA" in (p.apply("round.opened", opened) or "")
     assert p.apply("round.committed", {**base, "study": "other"}) is None
     p.apply("round.committed", {**base, "msp_id": "HospitalBMSP"})
     assert p.cells[(0, "HospitalBMSP")] == "committed" and p.cells[(0, "HospitalAMSP")] == "selected"
