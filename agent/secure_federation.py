@@ -116,11 +116,16 @@ def fetch_masked(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[str,
     return out
 
 
-def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+Masked = dict[str, np.ndarray]
+
+
+def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None) -> dict[str, Any]:
     """``Round:SubmitShares`` arguments for this member. Raises ProtocolError when an included
     masked vector is unavailable: then no share is published, and without t members'
-    shares the round aborts at its deadline with nothing revealed."""
-    fetch_masked(h, rnd, spec)
+    shares the round aborts at its deadline with nothing revealed. ``masked``: the included
+    vectors if already fetched (``fetch_masked``)."""
+    if masked is None:
+        fetch_masked(h, rnd, spec)
     reveal = rnd["reveal"]
     bundles = fetch_bundles(h, rnd, reveal["seed"] + reveal["key"])
     ctx = context(rnd["study_id"], rnd["round"])
@@ -130,11 +135,11 @@ def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[
     return {"study_id": rnd["study_id"], "round": rnd["round"], "shares": shares, "complaints": complaints}
 
 
-def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> np.ndarray:
+def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None) -> np.ndarray:
     """The new global weights from the ledger's valid shares and the masked vectors."""
     reveal = rnd["reveal"]
     bundles = fetch_bundles(h, rnd, reveal["seed"] + reveal["key"])
-    masked = fetch_masked(h, rnd, spec)
+    masked = fetch_masked(h, rnd, spec) if masked is None else masked
     ring_sum = unmask(reveal, bundles, rnd["shares"], masked, context(rnd["study_id"], rnd["round"]))
     total = sum(rnd["commitments"][p]["consented_records"] or 0 for p in rnd["inclusion"])
     weights = new_global(fetch_model(h, rnd["model_in"], spec), ring_sum, total)
@@ -146,8 +151,9 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> np.ndar
     return weights
 
 
-def secure_aggregate(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str]) -> dict[str, str]:
+def secure_aggregate(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str],
+                     masked: Masked | None = None) -> dict[str, str]:  # fmt: skip
     """As a committee member: unmask the weighted sum and publish the new global model."""
-    weights = unmasked_model(h, rnd, spec)
+    weights = unmasked_model(h, rnd, spec, masked)
     label = f"{rnd['study_id']}/{rnd['round']}/global"
     return publish_model(h, weights, label, share_keys(h.registry, recipients))

@@ -31,3 +31,18 @@ def registered_network(
     finally:
         net.down()
         shutil.rmtree(state_root, ignore_errors=True)
+
+
+@contextmanager
+def storage_nodes(name: str, port_base: int, progress: Callable[[str], None]) -> Iterator[Network]:
+    """The hospitals' Kubo daemons only (no ledger), in temporary state, deleted afterwards."""
+    state_root = Path(tempfile.mkdtemp(prefix=f"fedledger-{name}-"))
+    shutil.rmtree(state_root)  # the nodes want a fresh directory
+    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  ipfs: {m}"),
+                  with_aries=False)  # fmt: skip
+    try:
+        net.up_storage_only()
+        yield net
+    finally:
+        net.down()
+        shutil.rmtree(state_root, ignore_errors=True)

@@ -170,14 +170,7 @@ class Network:
         for org in self.topology.peer_orgs:
             self._wait_port(self._chaincode_spec(org, package_ids[org.msp_id]))
         if self.with_ipfs:
-            self.progress("starting one Kubo (IPFS) daemon per hospital, peered on loopback")
-            manifest["ipfs_peers"] = ipfs_nodes.init_repos(self.topology, self.state)
-            self.state.write_manifest(manifest)
-            specs = [ipfs_nodes.ipfs_spec(self.topology, self.state, o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
-            for spec in specs:
-                self._launch(spec)
-            for spec in specs:
-                self._wait_port(spec)
+            self._start_ipfs(manifest)
         if self.with_aries:
             self.progress("starting ACA-Py agents (patients + one per hospital) and connecting them")
             manifest["aries"] = True
@@ -193,6 +186,24 @@ class Network:
         manifest["ready"] = True
         self.state.write_manifest(manifest)
         self.progress(f"network up in {time.monotonic() - started:.1f}s")
+
+    def _start_ipfs(self, manifest: dict) -> None:
+        self.progress("starting one Kubo (IPFS) daemon per hospital, peered on loopback")
+        manifest["ipfs_peers"] = ipfs_nodes.init_repos(self.topology, self.state)
+        self.state.write_manifest(manifest)
+        specs = [ipfs_nodes.ipfs_spec(self.topology, self.state, o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
+        for spec in specs:
+            self._launch(spec)
+        for spec in specs:
+            self._wait_port(spec)
+
+    def up_storage_only(self) -> None:
+        """Start only the hospitals' Kubo daemons, no ledger: for storage benchmarks in a fresh
+        state directory (``down`` stops them)."""
+        if self.state.root.exists() and any(self.state.root.iterdir()):
+            raise ToolError(f"{self.state.root} is not empty; storage-only nodes need a fresh state directory")
+        self._check_ports_free()
+        self._start_ipfs({"port_base": self.topology.port_base, "storage_only": True})
 
     def wait_ordering(self, timeout: float = 60.0) -> None:
         """Block until the channel's Raft cluster has a leader (read from the orderers'

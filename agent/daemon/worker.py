@@ -27,7 +27,13 @@ from agent.gateway import Contract, Gateway
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
 from agent.secagg.protocol import RoundSecrets
-from agent.secure_federation import committee_shares, publish_keys, publish_masked_update, secure_aggregate
+from agent.secure_federation import (
+    committee_shares,
+    fetch_masked,
+    publish_keys,
+    publish_masked_update,
+    secure_aggregate,
+)
 from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
 from agent.training import evaluate, train_round
@@ -68,6 +74,8 @@ class HospitalWorker:
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
         self._warned: set[str] = set()
+        # a committee member's fetched masked vectors, kept from its shares duty to its aggregate
+        self._masked: dict[tuple[str, int], dict[str, Any]] = {}
 
     # --- reading the ledger ------------------------------------------------------------------
     def check_registration(self) -> None:
@@ -243,7 +251,12 @@ class HospitalWorker:
         if saved is None:
             t = time.monotonic()
             if secure:
-                model, excluded = secure_aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"]), []
+                masked = self._masked_vectors(rnd, self.spec_for(study))
+                model, excluded = (
+                    secure_aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"], masked),
+                    [],
+                )
+                self._masked.clear()
             else:
                 model, excluded = aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"])
             self._timed(sid, n, "aggregate", "aggregation", t)
@@ -257,6 +270,12 @@ class HospitalWorker:
         mode = "unmasked their sum (secure committee)" if secure else "trusted-aggregator mode"
         return f"round {n}: aggregated {saved['included']} updates ({mode}), new model published"
 
+    def _masked_vectors(self, rnd: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+        key = (rnd["study_id"], rnd["round"])
+        if key not in self._masked:
+            self._masked = {key: fetch_masked(self.hospital, rnd, spec)}  # only the current round's
+        return self._masked[key]
+
     def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         """Secure mode, as a committee member: publish shares of exactly the secrets the ledger
         reveals, after checking every included masked update is there to be unmasked."""
@@ -266,7 +285,8 @@ class HospitalWorker:
         saved = self.journal.artifact(name)
         if saved is None:
             t = time.monotonic()
-            saved = {"args": committee_shares(self.hospital, rnd, self.spec_for(study))}
+            spec = self.spec_for(study)
+            saved = {"args": committee_shares(self.hospital, rnd, spec, self._masked_vectors(rnd, spec))}
             self._timed(sid, n, "aggregate", "shares", t)
             self.journal.put_artifact(name, saved)
         for c in saved["args"]["complaints"]:

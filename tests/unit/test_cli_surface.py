@@ -17,7 +17,7 @@ from fedledger.cli import cli
         ["network"], ["registry"], ["token"], ["study"], ["round"], ["audit"], ["demo"],
         ["agent", "run"], ["agent", "config"], ["agent", "status"],
         ["consent", "status"], ["consent", "grant"], ["consent", "revoke"], ["consent", "erase"],
-        ["bench", "ledger"], ["bench", "governance"], ["bench", "round"], ["bench", "consent"],
+        ["bench", "ledger"], ["bench", "governance"], ["bench", "round"], ["bench", "consent"], ["bench", "secagg"],
     ],
 )  # fmt: skip
 def test_command_has_help(path: list[str]) -> None:
@@ -27,6 +27,6 @@ def test_command_has_help(path: list[str]) -> None:
 
 
 @pytest.mark.parametrize("module", ["bench.ledger", "bench.governance", "bench.round", "bench.consent",
-                                    "bench.throwaway"])  # fmt: skip
+                                    "bench.throwaway", "bench.secagg"])  # fmt: skip
 def test_benchmarks_import(module: str) -> None:
     importlib.import_module(module)
