@@ -79,7 +79,13 @@ def publish_update(
     aggregator = rnd["committee"][0]
     label = f"{rnd['study_id']}/{rnd['round']}/update/{h.msp_id}"
     envelope = publish(h.vault, data, label, share_keys(h.registry, [aggregator]))
-    commit = {
+    return commit_args(rnd, result, data, envelope), len(data)
+
+
+def commit_args(rnd: dict[str, Any], result: RoundResult, data: bytes, envelope: str) -> dict[str, Any]:
+    """``Round:Commit`` arguments for ``data`` (the bytes stored in ``envelope``): its hash, the
+    step Merkle root, the sample bucket and count, and the epsilon the round spent."""
+    return {
         "study_id": rnd["study_id"],
         "round": rnd["round"],
         "update_hash": hashlib.sha256(data).hexdigest(),
@@ -89,7 +95,6 @@ def publish_update(
         "share_cids": [envelope],
         "consented_records": result.sample_count,
     }
-    return commit, len(data)
 
 
 def participate(

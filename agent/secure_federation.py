@@ -21,12 +21,11 @@ its own shares and, after the ledger's reveal, the included participants' self-m
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 import numpy as np
 
-from agent.federation import Hospital, fetch_model, publish_model, share_keys
+from agent.federation import Hospital, commit_args, fetch_model, publish_model, share_keys
 from agent.models import ModelSpec
 from agent.secagg import field
 from agent.secagg.protocol import (
@@ -72,17 +71,7 @@ def publish_masked_update(
     data = field.to_bytes(masked)
     label = f"{rnd['study_id']}/{rnd['round']}/masked/{h.msp_id}"
     envelope = publish(h.vault, data, label, share_keys(h.registry, rnd["committee"]))
-    commit = {
-        "study_id": rnd["study_id"],
-        "round": rnd["round"],
-        "update_hash": hashlib.sha256(data).hexdigest(),
-        "step_root": result.step_root.hex(),
-        "sample_bucket": min(20, int(math.log2(max(result.sample_count, 1)))),
-        "epsilon_micro": math.ceil(result.epsilon_spent * 1_000_000),
-        "share_cids": [envelope],
-        "consented_records": result.sample_count,
-    }
-    return commit, len(data)
+    return commit_args(rnd, result, data, envelope), len(data)
 
 
 def fetch_bundles(h: Hospital, rnd: dict[str, Any], who: list[str]) -> dict[str, ShareBundle]:

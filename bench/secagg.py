@@ -129,6 +129,7 @@ def trusted_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: 
     total = TrustedAggregatorFedAvg().aggregate(np.zeros(dim, dtype=np.float32), updates)
     aggregate_s = time.perf_counter() - t
     return {"critical_s": max(upload.values()) + aggregate_s, "work_s": sum(upload.values()) + aggregate_s,
+            "participant_s": max(upload.values()), "aggregator_s": aggregate_s,
             "upload_bytes": _uploads(hospitals), "download_bytes": _downloads(hospitals), "result": total}  # fmt: skip
 
 
@@ -163,6 +164,7 @@ def secure_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: i
     unmask_s = time.perf_counter() - t
     return {"critical_s": max(upload.values()) + max(member_s.values()) + unmask_s,
             "work_s": sum(upload.values()) + sum(member_s.values()) + unmask_s, "unmask_s": unmask_s,
+            "participant_s": max(upload.values()), "member_s": max(member_s.values()),
             "upload_bytes": _uploads(hospitals), "download_bytes": _downloads(hospitals), "ring": ring}  # fmt: skip
 
 
@@ -194,6 +196,10 @@ def measure(net: Any, hospitals_n: int, dim: int, k: int, repeats: int, tmp: Pat
         "trusted_critical_s": round(trusted_s, 3), "secure_critical_s": round(secure_s, 3),
         "trusted_work_s": round(statistics.median(r[0]["work_s"] for r in runs), 3),
         "secure_work_s": round(statistics.median(r[1]["work_s"] for r in runs), 3),
+        "trusted_participant_s": round(statistics.median(r[0]["participant_s"] for r in runs), 3),
+        "trusted_aggregator_s": round(statistics.median(r[0]["aggregator_s"] for r in runs), 3),
+        "secure_participant_s": round(statistics.median(r[1]["participant_s"] for r in runs), 3),
+        "secure_member_s": round(statistics.median(r[1]["member_s"] for r in runs), 3),
         "secure_unmask_s": round(statistics.median(r[1]["unmask_s"] for r in runs), 3),
         "trusted_upload_bytes": int(t["upload_bytes"]), "secure_upload_bytes": int(s["upload_bytes"]),
         "trusted_download_bytes": t["download_bytes"], "secure_download_bytes": s["download_bytes"],

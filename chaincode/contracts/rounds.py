@@ -559,20 +559,30 @@ class RoundContract(Contract):
         _transition(stub, rnd, "FINALIZED")
 
     # --- secure aggregation: keys and shares ---------------------------------------------------------
+    @staticmethod
+    def _secure_step(stub: Stub, args: dict[str, Any], role: str, state: str, deadline: str,
+                     what: str) -> tuple[str, dict[str, Any]]:  # fmt: skip
+        """The caller and round of a secure-aggregation step, after the checks every step shares:
+        a secure round, the caller in ``role`` (participants|committee), the round in ``state``,
+        its ``deadline`` not passed."""
+        msp_id = require_hospital(stub)
+        rnd = get_round(stub, args["study_id"], args["round"])
+        if rnd.get("aggregation") != "secure":
+            raise Conflict(f"round {args['round']} uses trusted aggregation; there are no {what}")
+        if msp_id not in rnd[role]:
+            raise Forbidden(f"{msp_id} is not in the {role} of round {args['round']} of {args['study_id']}")
+        if rnd["state"] != state:
+            raise Conflict(f"round {args['round']} is {rnd['state']}; {what} are accepted in {state} only")
+        if _deadline_passed(stub, rnd["deadlines"][deadline]):
+            raise Conflict(f"{deadline.removesuffix('_ms')} deadline passed ({rnd['deadlines'][deadline]} ms); "
+                           f"{what} refused as stale")  # fmt: skip
+        return msp_id, rnd
+
     @transaction(KEYS)
     def PublishKeys(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """A participant publishes its round public key and commits to the shares it dealt the
         committee (bundle on IPFS; its hash and every share's hash here)."""
-        msp_id = require_hospital(stub)
-        rnd = get_round(stub, args["study_id"], args["round"])
-        if rnd.get("aggregation") != "secure":
-            raise Conflict(f"round {args['round']} uses trusted aggregation; there are no round keys")
-        if msp_id not in rnd["participants"]:
-            raise Forbidden(f"{msp_id} is not a participant of round {args['round']} of {args['study_id']}")
-        if rnd["state"] != "KEYS":
-            raise Conflict(f"round {args['round']} is {rnd['state']}; round keys are accepted in KEYS only")
-        if _deadline_passed(stub, rnd["deadlines"]["keys_ms"]):
-            raise Conflict(f"key deadline passed ({rnd['deadlines']['keys_ms']} ms); round key refused as stale")
+        msp_id, rnd = self._secure_step(stub, args, "participants", "KEYS", "keys_ms", "round keys")
         key = _fresh_key(stub, "rkeys", args, msp_id, "published its round key")
         record = secagg.key_record(msp_id, args, rnd["committee"], stub.timestamp_ms, stub.tx_id)
         stub.put_json(key, record)
@@ -584,17 +594,8 @@ class RoundContract(Contract):
         """A committee member publishes its Shamir shares of the secrets the ledger reveals: the
         self-mask seeds of included participants, the round keys of dropped ones. Each share is
         checked against its dealer's hash; a wrong one gets the member slashed."""
-        msp_id = require_hospital(stub)
+        msp_id, rnd = self._secure_step(stub, args, "committee", "AGGREGATE", "aggregate_ms", "shares")
         study = get_study(stub, args["study_id"])
-        rnd = get_round(stub, args["study_id"], args["round"])
-        if rnd.get("aggregation") != "secure":
-            raise Conflict(f"round {args['round']} uses trusted aggregation; there are no shares")
-        if msp_id not in rnd["committee"]:
-            raise Forbidden(f"{msp_id} is not on the committee of round {args['round']}")
-        if rnd["state"] != "AGGREGATE":
-            raise Conflict(f"round {args['round']} is {rnd['state']}; shares are accepted in AGGREGATE only")
-        if _deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
-            raise Conflict("aggregate deadline passed; shares refused as stale")
         key = _fresh_key(stub, "rshares", args, msp_id, "published its shares")
         if not args["shares"]:
             raise InvalidArgument("shares is empty: publish at least one share")

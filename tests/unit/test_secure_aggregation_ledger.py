@@ -74,6 +74,17 @@ class SecureRound:
         return self.cons.commit(m, SID, self.n, update_hash=h(field.to_bytes(self.masked[m]).hex()),
                                 consented_records=self.samples[m])  # fmt: skip
 
+    def to_aggregate(self) -> dict[str, Any]:
+        """Everyone publishes keys and commits; the round reaches AGGREGATE."""
+        for m in self.rnd["participants"]:
+            assert self.publish_keys(m).ok
+        self.advance()
+        for m in self.rnd["participants"]:
+            assert self.commit(m).ok
+        rnd = self.advance()
+        assert rnd["state"] == "AGGREGATE"
+        return rnd
+
     def shares_of(self, m: str) -> dict[str, str]:
         shares, complaints = member_shares(m, self.member_keys[m], self.get()["reveal"], self.bundles, self.ctx)
         assert complaints == []
@@ -173,7 +184,7 @@ def test_missing_round_keys_shrink_the_masking_set_and_the_late_cannot_commit() 
     staked = cons.ok(cons.regulator, "Token:Account", {"msp_id": C})["staked"]
     cons.tick(61)
     before = dict(cons.ledger.state)
-    unchanged(cons, r.publish_keys(C), 409, "key deadline passed", before)
+    unchanged(cons, r.publish_keys(C), 409, "keys deadline passed", before)
     rnd = r.advance()
     assert rnd["state"] == "OPEN" and rnd["masking_set"] == [A, B]
     assert "published no round key" in rnd["dropped"][C]
@@ -188,12 +199,7 @@ def test_missing_round_keys_shrink_the_masking_set_and_the_late_cannot_commit() 
 def test_a_wrong_share_is_caught_by_its_hash_and_the_member_slashed() -> None:
     cons = secure_consortium()
     r = SecureRound(cons)
-    for m in (A, B, C):
-        r.publish_keys(m)
-    r.advance()
-    for m in (A, B, C):
-        r.commit(m)
-    r.advance()
+    r.to_aggregate()
     honest = r.shares_of(B)
     raw = bytearray(base64.b64decode(honest[A]))
     raw[-1] ^= 1
@@ -216,12 +222,7 @@ def test_a_member_cannot_reveal_the_other_secret_of_an_included_participant() ->
     fails the seed hash: caught and slashed like any wrong share, and it does not count."""
     cons = secure_consortium()
     r = SecureRound(cons)
-    for m in (A, B, C):
-        r.publish_keys(m)
-    r.advance()
-    for m in (A, B, C):
-        r.commit(m)
-    r.advance()
+    r.to_aggregate()
     from agent.secagg.shares import open_share
 
     key_share = open_share(r.bundles[A], C, r.member_keys[C], "key", r.ctx)
@@ -232,12 +233,7 @@ def test_a_member_cannot_reveal_the_other_secret_of_an_included_participant() ->
 def test_below_t_members_the_round_aborts_with_nothing_unmasked() -> None:
     cons = secure_consortium()
     r = SecureRound(cons)
-    for m in (A, B, C):
-        r.publish_keys(m)
-    r.advance()
-    for m in (A, B, C):
-        r.commit(m)
-    r.advance()
+    r.to_aggregate()
     assert r.submit_shares(A).ok  # one of the t = 2 needed
     cons.tick(601)
     before = dict(cons.ledger.state)
