@@ -85,14 +85,17 @@ def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
 @click.option("--reference-epochs", default=20, show_default=True, help="Reference workload: local epochs per round.")
 @click.option("--reference-rounds", default=2, show_default=True, help="Reference workload: rounds.")
 @click.option("--demo-only", is_flag=True, help="Skip the (slow) reference workload.")
+@click.option("--aggregation", type=click.Choice(["secure", "trusted"]), default="secure", show_default=True,
+              help="How the rounds aggregate (the demo's default is secure).")  # fmt: skip
 def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, reference_epochs: int,
-              reference_rounds: int, demo_only: bool) -> None:  # fmt: skip
+              reference_rounds: int, demo_only: bool, aggregation: str) -> None:  # fmt: skip
     """Per-round time split into training, IPFS, aggregation and ledger for the demo workload and
     a heavier reference workload, against an in-process FedAvg baseline in the same run."""
     from bench import round as bench_round
     from bench.ledger import write_json
 
-    result = bench_round.run(port_base, reference_factor, reference_epochs, reference_rounds, demo_only, console.print)
+    result = bench_round.run(port_base, reference_factor, reference_epochs, reference_rounds, demo_only, console.print,
+                             aggregation)  # fmt: skip
     console.print(
         f"[bold]ledger_s_per_round[/bold] {result['ledger_s_per_round']:.2f} (target <= 2); "
         f"[bold]ledger_overhead_pct[/bold] {result['ledger_overhead_pct']:.1f} on the "

@@ -108,17 +108,20 @@ def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: S
 
 
 def run(port_base: int, reference_factor: int, reference_epochs: int, reference_rounds: int,
-        skip_reference: bool = False, progress: Any = print) -> dict[str, Any]:  # fmt: skip
+        skip_reference: bool = False, progress: Any = print,
+        aggregation: str = "secure") -> dict[str, Any]:  # fmt: skip
     with registered_network("roundbench", port_base, progress, with_aries=False) as net:
         state_root = net.state.root
         base = demo_split.build(state_root / "demo-data")
         schema = Schema.load(base.schema_path)
         test = load_records(base.test_path, schema)
-        result: dict[str, Any] = {"benchmark": "round", "network": {"batch_timeout": net.batch_timeout}}
-        result["demo"] = _workload(net, "demo", StudyPlan(rounds=3, data=base), test, schema, progress)
+        result: dict[str, Any] = {"benchmark": "round", "network": {"batch_timeout": net.batch_timeout},
+                                  "aggregation": aggregation}  # fmt: skip
+        plan = StudyPlan(rounds=3, data=base, aggregation=aggregation)
+        result["demo"] = _workload(net, "demo", plan, test, schema, progress)
         if not skip_reference:
             heavy = demo_split.build_enlarged(base, state_root / "reference-data", reference_factor)
-            plan = StudyPlan(rounds=reference_rounds, spec=MLP_30_16_1, data=heavy,
+            plan = StudyPlan(rounds=reference_rounds, spec=MLP_30_16_1, data=heavy, aggregation=aggregation,
                              training=TrainingConfig(epochs=reference_epochs, learning_rate=0.1))  # fmt: skip
             result["reference"] = _workload(net, "reference", plan, test, schema, progress)
     result["ledger_s_per_round"] = result["demo"]["ledger_s_per_round"]

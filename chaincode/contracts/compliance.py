@@ -56,6 +56,8 @@ class ComplianceContract(Contract):
                     "audit_note": None if rnd["audited"] else "unaudited study: no step of this model was proven",
                     "model_in": rnd["model_in"],
                     "model_out": rnd["aggregate"],
+                    # who could see individual updates: one aggregator (trusted) or nobody (secure)
+                    "aggregation": rnd.get("aggregation", "trusted"),
                     "contributors": rnd["inclusion"],
                     "dropped": rnd["dropped"],
                     "audits": {m: proofs.get(m, {}).get("status", "none") for m in rnd["committed"]}

@@ -154,6 +154,8 @@ def test_a_secure_round_aggregates_the_weighted_average_and_finalizes() -> None:
     assert rnd["aggregate"]["members"] == [A, C] and rnd["aggregate"]["cid"] == cid(f"model-{A}")
     assert all(rec["status"] == "valid" for rec in rnd["shares"].values())
     assert cons.supply()["conserved"]
+    lineage = cons.ok(cons.regulator, "Compliance:ModelLineage", {"study_id": SID})
+    assert lineage["versions"][0]["aggregation"] == "secure"
 
 
 def test_a_participant_that_drops_after_masking_is_recovered_from_its_round_key() -> None:
