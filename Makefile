@@ -12,6 +12,7 @@ demo: install
 	@$(RUN) python -m fedledger demo
 
 test: install lint
+	@cd zk && GOFLAGS=-mod=readonly go test ./...
 	@$(RUN) python -m pytest tests -q -ra
 
 unit: install
@@ -23,6 +24,8 @@ integration: install
 lint: install
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@cd zk && test -z "$$(gofmt -l .)" || { echo "gofmt: reformat $$(cd zk && gofmt -l .)"; exit 1; }
+	@cd zk && GOFLAGS=-mod=readonly go vet ./...
 
 bench: install
 	@$(RUN) python -m fedledger bench ledger --json .fedledger/bench-ledger.json

@@ -4,6 +4,7 @@
 #     built from Fabric's Go module at the pinned release (scripts/versions.env);
 #   - Fabric's sampleconfig (core.yaml, orderer.yaml) copied from the Go module cache;
 #   - Kubo (IPFS) from its Go module;
+#   - fedledger-zk from the project's own Go module zk/ (gnark circuits, prover, verifier);
 #   - the project's Python 3.11 virtualenv from requirements.lock.
 # Each part is keyed by its pin and skipped when already present, so a second run takes
 # seconds. At the end it writes .fedledger/paths.env, which scripts/with-env sources.
@@ -74,6 +75,21 @@ else
   say "kubo $KUBO_VERSION: cached"
 fi
 
+# --- fedledger-zk (the project's own Go module: gnark circuits, prover, verifier) -----------
+zk_hash=$(cd "$ROOT/zk" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) ! -name '*_test.go' \
+  | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
+ZK_DIR=$CACHE/zk-$zk_hash
+if [ ! -f "$ZK_DIR/.done" ]; then
+  say "building fedledger-zk (zk/, gnark) with go build; first time fetches gnark and takes about a minute"
+  mkdir -p "$ZK_DIR/bin"
+  (cd "$ROOT/zk" && GOFLAGS=-mod=readonly go build -trimpath -o "$ZK_DIR/bin/fedledger-zk" ./cmd/fedledger-zk) \
+    || die "go build of zk/cmd/fedledger-zk failed (see the output above)"
+  echo "$zk_hash" > "$ZK_DIR/.done"
+  say "fedledger-zk ready in $ZK_DIR/bin"
+else
+  say "fedledger-zk: cached"
+fi
+
 # --- Python virtualenv ----------------------------------------------------------------------
 lock_hash=$(cat "$ROOT/requirements.lock" "$ROOT/requirements-torch.txt" | sha256sum | cut -c1-12)
 VENV=$CACHE/venv-py311-$lock_hash
@@ -136,6 +152,7 @@ FEDLEDGER_FABRIC_BIN=$FABRIC_DIR/bin
 FEDLEDGER_FABRIC_SAMPLECONFIG=$FABRIC_DIR/sampleconfig
 FEDLEDGER_FABRIC_RELEASE=$FABRIC_RELEASE
 FEDLEDGER_IPFS_BIN=$KUBO_DIR/bin/ipfs
+FEDLEDGER_ZK=$ZK_DIR/bin/fedledger-zk
 FEDLEDGER_VENV=$VENV
 FEDLEDGER_ACAPY=$ACAPY_VENV/bin/aca-py
 FEDLEDGER_JSONLD_CONTEXTS=$JSONLD_DIR

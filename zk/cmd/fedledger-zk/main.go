@@ -1,0 +1,403 @@
+// Command fedledger-zk proves and verifies fedledger's training-step circuits and runs the
+// consortium's setup ceremony. The agent calls it to commit to steps and prove audited ones;
+// the chaincode calls it to verify proofs. Requests and answers are JSON on stdin/stdout;
+// errors go to stderr with exit status 1 (2 for bad usage).
+//
+//	fedledger-zk info --circuit logreg-d30-b32
+//	fedledger-zk commit --circuit logreg-d30-b32             < {"weights": [...], "batches": [...]}
+//	fedledger-zk prove --circuit C --pk FILE                 < {"steps": [StepInput...]}
+//	fedledger-zk verify --circuit C                           < {"vk": b64, "items": [{"proof": b64, "public": [dec...]}]}
+//	fedledger-zk dev-setup --circuit C --pk FILE --vk FILE   (one party: tests and benchmarks only)
+//	fedledger-zk ceremony phase1-new --power P --out F
+//	fedledger-zk ceremony phase1-contribute --in F --out G
+//	fedledger-zk ceremony phase1-seal --power P --beacon HEX --out SRS F1 F2 ...
+//	fedledger-zk ceremony phase2-new --circuit C --srs SRS --out F
+//	fedledger-zk ceremony phase2-contribute --in F --out G
+//	fedledger-zk ceremony phase2-seal --circuit C --srs SRS --beacon HEX --pk PK --vk VK F1 F2 ...
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/big"
+	"os"
+	"time"
+
+	"github.com/consensys/gnark-crypto/ecc"
+	"github.com/consensys/gnark/backend/groth16"
+	"github.com/consensys/gnark/frontend"
+	"github.com/consensys/gnark/logger"
+
+	"fedledger.local/zk/ceremony"
+	"fedledger.local/zk/circuit"
+	"fedledger.local/zk/fixed"
+)
+
+func main() {
+	logger.Disable() // answers are JSON on stdout; progress logs would only be noise
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "info":
+		err = info(os.Args[2:])
+	case "commit":
+		err = commit(os.Args[2:])
+	case "prove":
+		err = prove(os.Args[2:])
+	case "verify":
+		err = verify(os.Args[2:])
+	case "dev-setup":
+		err = devSetup(os.Args[2:])
+	case "ceremony":
+		err = runCeremony(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "fedledger-zk: unknown command %q\n", os.Args[1])
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fedledger-zk %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: fedledger-zk <command> [flags]
+
+commands:
+  info        size of a circuit (constraints, public inputs)
+  commit      Poseidon2 commitments of weights and batches (JSON on stdin)
+  prove       Groth16 proofs of training steps (JSON on stdin)
+  verify      check proofs against a verifying key (JSON on stdin)
+  dev-setup   one-party setup, for tests and benchmarks only (not a ceremony)
+  ceremony    the consortium's multi-party setup: phase1-new | phase1-contribute | phase1-seal |
+              phase2-new | phase2-contribute | phase2-seal
+
+Run "fedledger-zk <command> -h" for a command's flags.`)
+	os.Exit(2)
+}
+
+func emit(v any) error {
+	return json.NewEncoder(os.Stdout).Encode(v)
+}
+
+func readInput(v any) error {
+	dec := json.NewDecoder(os.Stdin)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("reading the JSON request on stdin: %w", err)
+	}
+	return nil
+}
+
+func circuitFlag(fs *flag.FlagSet) *string {
+	return fs.String("circuit", "", "circuit name, e.g. logreg-d30-b32")
+}
+
+func parse(fs *flag.FlagSet, args []string) {
+	if err := fs.Parse(args); err != nil {
+		os.Exit(2)
+	}
+}
+
+func info(args []string) error {
+	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	parse(fs, args)
+	t := time.Now()
+	ccs, err := circuit.Compile(*name)
+	if err != nil {
+		return err
+	}
+	return emit(map[string]any{"circuit": *name, "constraints": ccs.GetNbConstraints(),
+		"public_inputs": ccs.GetNbPublicVariables() - 1, "compile_s": time.Since(t).Seconds()})
+}
+
+type batchRequest struct {
+	Round string    `json:"round"`
+	Step  int64     `json:"step"`
+	Salt  string    `json:"salt"`
+	X     [][]int64 `json:"x"`
+	Y     []int64   `json:"y"`
+}
+
+func hex32(v *big.Int) string { return hex.EncodeToString(fixed.FieldBytes(v)) }
+
+func commit(args []string) error {
+	fs := flag.NewFlagSet("commit", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	parse(fs, args)
+	d, b, err := circuit.Sizes(*name)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Weights [][]int64      `json:"weights"`
+		Batches []batchRequest `json:"batches"`
+	}
+	if err := readInput(&req); err != nil {
+		return err
+	}
+	out := struct {
+		Weights []string `json:"weights"`
+		Batches []string `json:"batches"`
+	}{[]string{}, []string{}}
+	for i, w := range req.Weights {
+		if len(w) != d+1 {
+			return fmt.Errorf("weights[%d] has %d entries, the circuit takes %d", i, len(w), d+1)
+		}
+		for _, v := range w {
+			if err := fixed.CheckSigned(fmt.Sprintf("weights[%d]", i), v, fixed.WBits); err != nil {
+				return err
+			}
+		}
+		out.Weights = append(out.Weights, hex32(fixed.WeightsCommitment(w)))
+	}
+	for i, br := range req.Batches {
+		// the same padding and checks as a proof of this step would use
+		in := circuit.StepInput{WBefore: make([]int64, d+1), WAfter: make([]int64, d+1), X: br.X, Y: br.Y,
+			Salt: br.Salt, Step: br.Step, Round: br.Round, LR: fixed.One, Clip: fixed.One, ExpectedBatch: 1,
+			NoiseBound: "1000000000000000000"}
+		_, pub, err := circuit.Assign(in, d, b)
+		if err != nil {
+			return fmt.Errorf("batches[%d]: %w", i, err)
+		}
+		out.Batches = append(out.Batches, hex32(pub.Batch))
+	}
+	return emit(out)
+}
+
+func loadPK(path string) (groth16.ProvingKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pk := groth16.NewProvingKey(ecc.BN254)
+	if _, err := pk.UnsafeReadFrom(bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pk, nil
+}
+
+func decimals(p circuit.Public) []string {
+	var out []string
+	for _, v := range p.List() {
+		out = append(out, v.String())
+	}
+	return out
+}
+
+func prove(args []string) error {
+	fs := flag.NewFlagSet("prove", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	pkPath := fs.String("pk", "", "proving key file (raw, from the ceremony or dev-setup)")
+	parse(fs, args)
+	d, b, err := circuit.Sizes(*name)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Steps []circuit.StepInput `json:"steps"`
+	}
+	if err := readInput(&req); err != nil {
+		return err
+	}
+	t := time.Now()
+	ccs, err := circuit.Compile(*name)
+	if err != nil {
+		return err
+	}
+	pk, err := loadPK(*pkPath)
+	if err != nil {
+		return err
+	}
+	setupS := time.Since(t).Seconds()
+	type item struct {
+		Proof  string   `json:"proof"`
+		Public []string `json:"public"`
+		ProveS float64  `json:"prove_s"`
+	}
+	out := struct {
+		LoadS  float64 `json:"load_s"`
+		Proofs []item  `json:"proofs"`
+	}{LoadS: setupS}
+	for i, step := range req.Steps {
+		assignment, pub, err := circuit.Assign(step, d, b)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", i, err)
+		}
+		t := time.Now()
+		w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField())
+		if err != nil {
+			return err
+		}
+		proof, err := groth16.Prove(ccs, pk, w)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", i, err)
+		}
+		var buf bytes.Buffer
+		if _, err := proof.WriteTo(&buf); err != nil {
+			return err
+		}
+		out.Proofs = append(out.Proofs, item{base64.StdEncoding.EncodeToString(buf.Bytes()), decimals(pub),
+			time.Since(t).Seconds()})
+	}
+	return emit(out)
+}
+
+func verify(args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	parse(fs, args)
+	d, b, err := circuit.Sizes(*name)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		VK    string `json:"vk"`
+		Items []struct {
+			Proof  string   `json:"proof"`
+			Public []string `json:"public"`
+		} `json:"items"`
+	}
+	if err := readInput(&req); err != nil {
+		return err
+	}
+	vkRaw, err := base64.StdEncoding.DecodeString(req.VK)
+	if err != nil {
+		return fmt.Errorf("vk is not base64: %w", err)
+	}
+	vk := groth16.NewVerifyingKey(ecc.BN254)
+	if _, err := vk.ReadFrom(bytes.NewReader(vkRaw)); err != nil {
+		return fmt.Errorf("vk: %w", err)
+	}
+	results := []verdict{}
+	for _, it := range req.Items {
+		results = append(results, verifyOne(vk, d, b, it.Proof, it.Public))
+	}
+	return emit(map[string]any{"results": results})
+}
+
+// verdict is one proof's result: a bad proof is an answer, not an error of the command.
+type verdict struct {
+	Valid bool   `json:"valid"`
+	Error string `json:"error,omitempty"`
+}
+
+func verifyOne(vk groth16.VerifyingKey, d, b int, proofB64 string, public []string) (r verdict) {
+	fail := func(format string, a ...any) { r.Error = fmt.Sprintf(format, a...) }
+	raw, err := base64.StdEncoding.DecodeString(proofB64)
+	if err != nil {
+		fail("proof is not base64")
+		return
+	}
+	proof := groth16.NewProof(ecc.BN254)
+	if _, err := proof.ReadFrom(bytes.NewReader(raw)); err != nil {
+		fail("proof does not parse: %v", err)
+		return
+	}
+	var vals []*big.Int
+	for i, s := range public {
+		v, ok := new(big.Int).SetString(s, 10)
+		if !ok || v.Sign() < 0 || v.Cmp(ecc.BN254.ScalarField()) >= 0 {
+			fail("public input %d is not a field element", i)
+			return
+		}
+		vals = append(vals, v)
+	}
+	pub, err := circuit.PublicFromList(vals)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	assignment := circuit.NewLogRegStep(d, b)
+	assignment.SetPublic(pub)
+	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField(), frontend.PublicOnly())
+	if err != nil {
+		fail("public witness: %v", err)
+		return
+	}
+	if err := groth16.Verify(proof, vk, w); err != nil {
+		fail("proof does not verify: %v", err)
+		return
+	}
+	r.Valid = true
+	return
+}
+
+func devSetup(args []string) error {
+	fs := flag.NewFlagSet("dev-setup", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	pkOut := fs.String("pk", "", "where to write the proving key")
+	vkOut := fs.String("vk", "", "where to write the verifying key")
+	parse(fs, args)
+	ccs, err := circuit.Compile(*name)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	pk, vk, err := groth16.Setup(ccs)
+	if err != nil {
+		return err
+	}
+	setupS := time.Since(t).Seconds()
+	pkHash, vkHash, err := ceremony.SaveKeys(pk, vk, *pkOut, *vkOut)
+	if err != nil {
+		return err
+	}
+	return emit(map[string]any{"circuit": *name, "pk_sha256": pkHash, "vk_sha256": vkHash, "setup_s": setupS,
+		"constraints": ccs.GetNbConstraints(), "warning": "one-party setup: whoever ran it can forge proofs"})
+}
+
+func runCeremony(args []string) error {
+	if len(args) < 1 {
+		usage()
+	}
+	fs := flag.NewFlagSet("ceremony "+args[0], flag.ContinueOnError)
+	name := circuitFlag(fs)
+	power := fs.Int("power", 16, "phase 1 supports circuits of up to 2^power constraints")
+	in := fs.String("in", "", "previous transcript")
+	out := fs.String("out", "", "next transcript (or sealed output)")
+	srs := fs.String("srs", "", "sealed phase-1 parameters")
+	beaconHex := fs.String("beacon", "", "public randomness chosen after the last contribution (hex)")
+	pkOut := fs.String("pk", "", "proving key output")
+	vkOut := fs.String("vk", "", "verifying key output")
+	parse(fs, args[1:])
+	beacon, err := hex.DecodeString(*beaconHex)
+	if err != nil {
+		return fmt.Errorf("beacon must be hex: %w", err)
+	}
+	t := time.Now()
+	var hash string
+	switch args[0] {
+	case "phase1-new":
+		hash, err = ceremony.Phase1New(*power, *out)
+	case "phase1-contribute":
+		hash, err = ceremony.Phase1Contribute(*in, *out)
+	case "phase1-seal":
+		hash, err = ceremony.Phase1Seal(*power, beacon, *out, fs.Args()...)
+	case "phase2-new":
+		hash, err = ceremony.Phase2New(*name, *srs, *out)
+	case "phase2-contribute":
+		hash, err = ceremony.Phase2Contribute(*in, *out)
+	case "phase2-seal":
+		var vkHash string
+		hash, vkHash, err = ceremony.Phase2Seal(*name, *srs, beacon, *pkOut, *vkOut, fs.Args()...)
+		if err == nil {
+			return emit(map[string]any{"pk_sha256": hash, "vk_sha256": vkHash, "seconds": time.Since(t).Seconds()})
+		}
+	default:
+		return fmt.Errorf("unknown ceremony step %q", args[0])
+	}
+	if err != nil {
+		return err
+	}
+	return emit(map[string]any{"sha256": hash, "seconds": time.Since(t).Seconds()})
+}
