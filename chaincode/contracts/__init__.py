@@ -12,6 +12,7 @@ from chaincode.contracts.registry import RegistryContract
 from chaincode.contracts.rounds import RoundContract
 from chaincode.contracts.studies import StudyContract
 from chaincode.contracts.tokens import TokenContract
+from chaincode.contracts.zk_keys import ZkContract
 from chaincode.runtime.contract import Contract
 
 
@@ -23,6 +24,7 @@ def all_contracts() -> list[Contract]:
         RoundContract(),
         ComplianceContract(),
         ConsentContract(),
+        ZkContract(),
     ]
     if os.environ.get("FEDLEDGER_TEST_CONTRACTS") == "1":
         contracts += [LoadTestContract(), DiagnosticsContract()]

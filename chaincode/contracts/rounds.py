@@ -45,7 +45,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens
+from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens, zk_audit, zk_keys
 from chaincode.contracts import secure_aggregation as secagg
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.fixedpoint import median
@@ -70,6 +70,7 @@ NEXT = {
 }
 MAX_SHARES = 64
 MAX_EXCLUSIONS = 64
+MAX_AUDITED = 64
 
 
 class CidList(Field):
@@ -107,15 +108,64 @@ COMMIT = Schema(
         "epsilon_micro": Int(1, 100_000_000),
         "share_cids": CidList(required=False, default=[]),
         "consented_records": Int(0, 10**9, required=False, default=None),
+        # audited studies: the number of steps (= the study's local_steps), the commitment of
+        # the final weights (the last leaf's w_after) and the noise multiplier in millionths
+        "step_count": Int(1, 100_000, required=False, default=None),
+        "final_commitment": Str(pattern=HEX64, required=False, default=None),
+        "noise_multiplier_micro": Int(1, 10**9, required=False, default=None),
     }
 )
-PROOF = Schema({**REF, "proof_cid": Str(max_len=130, pattern=CID), "proof_hash": Str(pattern=HEX64)})
+
+
+class Openings(Field):
+    """Opened step leaves: [{index, w_before, batch, w_after, path: [[side, hex64], ...]}]."""
+
+    def check(self, name: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not 1 <= len(value) <= 2 * MAX_AUDITED:
+            raise InvalidArgument(f"{name} must list 1..{2 * MAX_AUDITED} opened leaves")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or set(item) != {"index", "w_before", "batch", "w_after", "path"}:
+                raise InvalidArgument(f"{name}[{i}] must have index, w_before, batch, w_after and path")
+            path = item["path"]
+            if not isinstance(path, list) or len(path) > 40:
+                raise InvalidArgument(f"{name}[{i}].path must be a list of at most 40 [side, hash] pairs")
+            for j, step in enumerate(path):
+                if not (isinstance(step, list) and len(step) == 2 and step[0] in ("left", "right")):
+                    raise InvalidArgument(f"{name}[{i}].path[{j}] must be ['left'|'right', sha256 hex]")
+                Str(pattern=HEX64).check(f"{name}[{i}].path[{j}]", step[1])
+            out.append({"index": Int(0, 99_999).check(f"{name}[{i}].index", item["index"]),
+                        **{k: Str(pattern=HEX64).check(f"{name}[{i}].{k}", item[k]) for k in ("w_before", "batch",
+                                                                                            "w_after")},
+                        "path": path})  # fmt: skip
+        return out
+
+
+class Proofs(Field):
+    """Groth16 proofs of audited steps: [{index, proof (base64)}]."""
+
+    def check(self, name: str, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_AUDITED:
+            raise InvalidArgument(f"{name} must list 1..{MAX_AUDITED} proofs")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or set(item) != {"index", "proof"}:
+                raise InvalidArgument(f"{name}[{i}] must be {{'index': ..., 'proof': ...}}")
+            out.append({"index": Int(0, 99_999).check(f"{name}[{i}].index", item["index"]),
+                        "proof": Str(max_len=1024, pattern=r"[A-Za-z0-9+/=]+").check(f"{name}[{i}].proof",
+                                                                                    item["proof"])})  # fmt: skip
+        return out
+
+
+PROOF = Schema({**REF, "openings": Openings(), "proofs": Proofs()})
 AGGREGATE = Schema(
     {
         **REF,
         "model_cid": Str(max_len=130, pattern=CID),
         "model_hash": Str(pattern=HEX64),
         "excluded": ExclusionList(required=False, default=[]),
+        # audited studies: the Poseidon2 commitment of the new weights (next round's step 0 starts there)
+        "model_commitment": Str(pattern=HEX64, required=False, default=None),
     }
 )
 VALIDATION = Schema({**REF, "metric_ppm": Int(0, 1_000_000), "previous_metric_ppm": Int(0, 1_000_000)})
@@ -185,6 +235,11 @@ def _transition(stub: Stub, rnd: dict[str, Any], state: str) -> None:
     rnd["transitions"].append({"state": state, "ts_ms": stub.timestamp_ms, "tx_id": stub.tx_id})
 
 
+def _circuit_dim(circuit: str) -> int:
+    """Number of weights of a logreg-d<D>-b<B> circuit: D features plus the bias."""
+    return int(circuit.split("-")[1][1:]) + 1
+
+
 def _deadline_passed(stub: Stub, deadline_ms: int | None) -> bool:
     return deadline_ms is not None and stub.timestamp_ms > deadline_ms
 
@@ -208,10 +263,10 @@ class RoundContract(Contract):
                 raise Conflict(f"round {n - 1} of {study['study_id']} is still {previous['state']}")
             seed_hex = previous["final_hash"]
             model_in = previous.get("aggregate") or previous["model_in"]
-            model_in = {"cid": model_in["cid"], "hash": model_in["hash"]}
+            model_in = {"cid": model_in["cid"], "hash": model_in["hash"], "commitment": model_in.get("commitment")}
         else:
             seed_hex = study["genesis_hash"]
-            model_in = {"cid": p["model_cid"], "hash": p["model_hash"]}
+            model_in = {"cid": p["model_cid"], "hash": p["model_hash"], "commitment": p.get("model_commitment") or None}
         if n >= p["rounds"]:
             raise Conflict(f"study {study['study_id']} has run all {p['rounds']} rounds")
         candidates = {
@@ -313,6 +368,13 @@ class RoundContract(Contract):
         if _deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
             raise Conflict(f"commit deadline passed ({rnd['deadlines']['commit_ms']} ms); commitment refused as stale")
         key = _fresh_key(stub, "rcommit", args, msp_id, "committed")
+        if rnd["audited"]:
+            missing = [k for k in ("step_count", "final_commitment", "noise_multiplier_micro") if args[k] is None]
+            if missing:
+                raise InvalidArgument(f"an audited study's commitment needs {', '.join(missing)}")
+            if args["step_count"] != study["params"]["local_steps"]:
+                raise InvalidArgument(f"step_count {args['step_count']} is not the study's local_steps "
+                                      f"{study['params']['local_steps']}")  # fmt: skip
         budget = privacy_budget.charge(
             stub, args["study_id"], msp_id, args["epsilon_micro"], study["params"]["epsilon_budget_micro"]
         )
@@ -325,6 +387,9 @@ class RoundContract(Contract):
             "epsilon_spent_total_micro": budget["spent_micro"],
             "share_cids": args["share_cids"],
             "consented_records": args["consented_records"],
+            "step_count": args["step_count"],
+            "final_commitment": args["final_commitment"],
+            "noise_multiplier_micro": args["noise_multiplier_micro"],
             "committed_at_ms": stub.timestamp_ms,
             "tx_id": stub.tx_id,
         }
@@ -528,31 +593,34 @@ class RoundContract(Contract):
         return False
 
     @staticmethod
-    def _agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str] | None:
+    def _agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str, str] | None:
         """(model CID, model hash) once ``threshold`` members published the same weights. Votes
         count the weights' hash: every member encrypts its copy itself, so CIDs differ; the CID
         kept is that of the first agreeing member by MSP ID (each opens to the same weights)."""
-        votes: dict[str, list[str]] = {}
+        votes: dict[tuple[str, str], list[str]] = {}
         for m, r in sorted(records.items()):
-            votes.setdefault(r["model_hash"], []).append(m)
-        winners = sorted(h for h, members in votes.items() if len(members) >= threshold)
+            votes.setdefault((r["model_hash"], r.get("model_commitment") or ""), []).append(m)
+        winners = sorted(v for v, members in votes.items() if len(members) >= threshold)
         if not winners:
             return None
-        return records[votes[winners[0]][0]]["model_cid"], winners[0]
+        return records[votes[winners[0]][0]]["model_cid"], winners[0][0], winners[0][1]
 
     def _finalize(
         self,
         stub: Stub,
         study: dict[str, Any],
         rnd: dict[str, Any],
-        agreed: tuple[str, str],
+        agreed: tuple[str, str, str],
         records: dict[str, dict[str, Any]],
     ) -> None:
-        cid, digest = agreed
-        members = sorted(m for m, r in records.items() if r["model_hash"] == digest)
+        cid, digest, commitment = agreed
+        members = sorted(
+            m for m, r in records.items() if (r["model_hash"], r.get("model_commitment") or "") == (digest, commitment)
+        )
         # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape)
         excluded = {e["msp_id"]: e["reason"] for m in members for e in records[m].get("excluded", [])}
-        rnd["aggregate"] = {"cid": cid, "hash": digest, "members": members, "excluded": excluded}
+        rnd["aggregate"] = {"cid": cid, "hash": digest, "commitment": commitment or None, "members": members,
+                            "excluded": excluded}  # fmt: skip
         for m in rnd["committee"]:
             update_reputation(stub, m, **({"on_time": 1} if m in members else {"missed": 1}))
         rnd["deadlines"]["validation_ms"] = stub.timestamp_ms + study["params"]["validation_window_s"] * 1000
@@ -627,31 +695,63 @@ class RoundContract(Contract):
     # --- proofs, aggregates, validation -----------------------------------------------------------
     @transaction(PROOF)
     def SubmitProof(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """Record the proof of a participant's audited steps. Verification (zk, in-chaincode)
-        arrives with the verifiable-training contract; until then a submitted proof stays
-        ``pending_verification`` and the round cannot pass PROVE."""
+        """Open the audited steps and prove them. Every endorser checks the Merkle openings,
+        the chain around each audited step and each Groth16 proof (chaincode/contracts/zk_audit.py)
+        under the study's pinned verifying key; the audit is resolved in this transaction:
+        ``verified``, or ``failed`` with the reasons (stake slashed, update dropped). An
+        incomplete submission (an audited step without its proof or openings) is refused and
+        changes nothing, so it can be completed before the deadline."""
         msp_id = require_hospital(stub)
+        study = get_study(stub, args["study_id"])
         rnd = get_round(stub, args["study_id"], args["round"])
         if not rnd["audited"]:
             raise Conflict(f"study {args['study_id']} is unaudited; there is nothing to prove")
         if rnd["state"] != "PROVE":
             raise Conflict(f"round {args['round']} is {rnd['state']}; proofs are accepted in PROVE only")
-        if msp_id not in rnd["audits"]:
-            raise Forbidden(f"{msp_id} has no audit in round {args['round']}")
+        if msp_id not in rnd["audits"] or msp_id in rnd["dropped"]:
+            raise Forbidden(f"{msp_id} has no open audit in round {args['round']}")
         if _deadline_passed(stub, rnd["deadlines"]["prove_ms"]):
             raise Conflict("prove deadline passed; proof refused as stale")
         key = _fresh_key(stub, "rproof", args, msp_id, "submitted its proof")
-        record = {
-            "msp_id": msp_id,
-            "steps": rnd["audits"][msp_id],
-            "proof_cid": args["proof_cid"],
-            "proof_hash": args["proof_hash"],
-            "status": "pending_verification",
-            "submitted_at_ms": stub.timestamp_ms,
-        }
-        stub.put_json(key, record)
-        _log(stub, "round.proof_submitted", args, {"msp_id": msp_id})
-        return record
+        audits = rnd["audits"][msp_id]
+        commit = parts(stub, "rcommit", args["study_id"], args["round"])[msp_id]
+        steps = commit["step_count"]
+        opened = {o["index"]: o for o in args["openings"]}
+        proofs = {p["index"]: p["proof"] for p in args["proofs"]}
+        need_leaves = zk_audit.required_leaves(audits, steps)
+        if len(opened) != len(args["openings"]) or len(proofs) != len(args["proofs"]):
+            raise InvalidArgument("a step is opened or proven twice")
+        if not need_leaves <= set(opened) or set(proofs) != set(audits):
+            raise InvalidArgument(
+                f"audited steps {audits} need proofs of exactly those steps and openings of steps "
+                f"{sorted(need_leaves)}; missing openings {sorted(need_leaves - set(opened))}, proofs of "
+                f"{sorted(set(proofs) ^ set(audits))}"
+            )
+        p = study["params"]
+        needed = {i: opened[i] for i in sorted(need_leaves)}
+        start = rnd["model_in"].get("commitment") or ""
+        problems = zk_audit.check_openings(audits, steps, commit["step_root"], needed, start,
+                                           commit["final_commitment"])  # fmt: skip
+        tag = zk_audit.round_tag(args["study_id"], args["round"], msp_id)
+        dim = _circuit_dim(p["zk_circuit"])
+        sigma = commit["noise_multiplier_micro"]
+        items = [{"proof": proofs[i], "public": zk_audit.public_inputs(i, opened[i], tag, p, sigma, dim)}
+                 for i in audits]  # fmt: skip
+        vk = zk_keys.get_key(stub, p["zk_vk_hash"])["vk"]
+        for i, verdict in zip(audits, zk_audit.verify_proofs(p["zk_circuit"], vk, items), strict=True):
+            if not verdict["valid"]:
+                problems.append(f"the proof of step {i} does not verify ({verdict.get('error', 'invalid')})")
+        record = {"msp_id": msp_id, "steps": audits, "openings": sorted(opened), "submitted_at_ms": stub.timestamp_ms,
+                  "tx_id": stub.tx_id}  # fmt: skip
+        stub.put_json(key, {**record, "status": "submitted"})
+        if problems:
+            self._fail_audit(stub, study, rnd, msp_id, "; ".join(problems)[:500])
+        else:
+            stub.put_json(key, {**record, "status": "verified", "resolved_at_ms": stub.timestamp_ms})
+        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+        outcome = stub.get_json(key)
+        _log(stub, "round.proof_" + outcome["status"], args, {"msp_id": msp_id, "steps": audits})
+        return outcome
 
     @transaction(AGGREGATE)
     def SubmitAggregate(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
@@ -676,6 +776,10 @@ class RoundContract(Contract):
                     "secure aggregation cannot leave out an included update: its mask seed is already revealed, "
                     "and revealing its round key as well would unmask it"
                 )
+        if rnd["audited"] and args["model_commitment"] is None:
+            raise InvalidArgument(
+                "an audited study's aggregate needs model_commitment (next round's steps start there)"
+            )
         key = _fresh_key(stub, "ragg", args, msp_id, "published its aggregate")
         unknown = sorted({e["msp_id"] for e in args["excluded"]} - set(rnd["inclusion"]))
         if unknown:
@@ -684,6 +788,7 @@ class RoundContract(Contract):
             "msp_id": msp_id,
             "model_cid": args["model_cid"],
             "model_hash": args["model_hash"],
+            "model_commitment": args["model_commitment"],
             "excluded": args["excluded"],
             "submitted_at_ms": stub.timestamp_ms,
         }

@@ -63,6 +63,14 @@ PARAMS = {
     # secure: masked updates, shares to the committee (chaincode/contracts/secure_aggregation.py)
     "aggregation": Str(choices=AGGREGATION_MODES, required=False, default="trusted"),
     "keys_window_s": Int(1, 30 * DAY_S, required=False, default=60),  # secure mode's KEYS phase
+    # audited studies: the step circuit, its pinned verifying key (chaincode/contracts/zk_keys.py),
+    # the Poseidon2 commitment of the initial weights, and the training rule every step follows
+    "zk_circuit": Str(max_len=40, min_len=0, pattern=r"(logreg-d\d{1,2}-b\d{1,2})?", required=False, default=""),
+    "zk_vk_hash": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
+    "model_commitment": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
+    "learning_rate_ppm": Int(1, 4_000_000, required=False, default=500_000),
+    "clip_ppm": Int(1, 16_000_000, required=False, default=1_000_000),
+    "expected_batch": Int(1, 1023, required=False, default=16),
 }
 PROPOSE = Schema({"study_id": Str(pattern=STUDY_ID), **PARAMS})
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
@@ -85,6 +93,14 @@ def check_params(p: dict[str, Any]) -> None:
         raise InvalidArgument("reward_per_round * rounds exceeds reward_pool: the leader must fund every round")
     if p["missing_slash"] > p["min_stake"] or p["cheat_slash"] > p["min_stake"]:
         raise InvalidArgument("missing_slash and cheat_slash must not exceed min_stake (the stake that backs them)")
+    if p["audit_rate_ppm"] > 0:
+        if not (p["zk_circuit"] and p["zk_vk_hash"] and p["model_commitment"]):
+            raise InvalidArgument("an audited study needs zk_circuit, zk_vk_hash and model_commitment")
+        capacity = int(p["zk_circuit"].rsplit("-b", 1)[1])
+        if p["expected_batch"] > capacity:
+            raise InvalidArgument(
+                f"expected_batch {p['expected_batch']} exceeds the circuit's batch capacity {capacity}"
+            )
     if p["aggregation"] == "secure":
         if p["committee_threshold"] < 2:
             raise InvalidArgument("secure aggregation needs committee_threshold >= 2: one member holding a whole "
@@ -132,6 +148,13 @@ class StudyContract(Contract):
         require_registered(stub, msp_id)
         params = {k: args[k] for k in PARAMS}
         check_params(params)
+        if params["audit_rate_ppm"] > 0:
+            from chaincode.contracts.zk_keys import get_key
+
+            key = get_key(stub, params["zk_vk_hash"])
+            if key["circuit"] != params["zk_circuit"]:
+                raise InvalidArgument(f"verifying key {params['zk_vk_hash'][:12]}... is for {key['circuit']}, "
+                                      f"not {params['zk_circuit']}")  # fmt: skip
         if stub.get_state(study_key(stub, args["study_id"])) is not None:
             raise Conflict(f"study {args['study_id']} already exists")
         if params["reward_pool"]:

@@ -252,46 +252,7 @@ def test_missing_participant_is_slashed_and_dropped_at_the_deadline() -> None:
     assert cons.supply()["conserved"]
 
 
-# --- audits ---------------------------------------------------------------------------------------
-def test_audited_round_blocks_on_unverified_proofs_and_fails_missing_ones() -> None:
-    cons = Consortium()
-    cons.ready(audit_rate_ppm=50_000)  # 5 of 100 steps
-    rnd = cons.ok(cons.agents[A], "Round:Open", {"study_id": "bc-screening"})
-    for m in rnd["participants"]:
-        cons.commit(m, "bc-screening", 0)
-    rnd = cons.ok(cons.agents[A], "Round:Advance", {"study_id": "bc-screening", "round": 0})
-    assert rnd["state"] == "PROVE"
-    assert all(len(steps) == 5 and steps == sorted(set(steps)) for steps in rnd["audits"].values())
-    prover, silent = rnd["participants"][0], rnd["participants"][1]
-    proof = {"study_id": "bc-screening", "round": 0, "proof_cid": rnd["model_in"]["cid"], "proof_hash": h("p")}
-    assert cons.ok(cons.agents[prover], "Round:SubmitProof", proof)["status"] == "pending_verification"
-    before = dict(cons.ledger.state)
-    assert_no_change(cons, cons.call(cons.agents[prover], "Round:SubmitProof", proof), 409, "already submitted", before)
-    cons.tick(601)
-    before = dict(cons.ledger.state)
-    res = cons.call(cons.agents[A], "Round:Advance", {"study_id": "bc-screening", "round": 0})
-    # the submitted proof awaits verification: the round may not move, nothing is slashed
-    assert_no_change(cons, res, 409, "await verification", before)
-    assert cons.ok(cons.regulator, "Token:Account", {"msp_id": silent})["staked"] == 1000
-    lineage = cons.ok(cons.regulator, "Compliance:ModelLineage", {"study_id": "bc-screening"})
-    assert lineage["audited"] and lineage["versions"][0]["audits"][prover] == "pending_verification"
-
-
-def test_audited_round_with_no_proofs_drops_everyone_and_aborts() -> None:
-    cons = Consortium()
-    cons.ready(audit_rate_ppm=50_000)
-    rnd = cons.ok(cons.agents[A], "Round:Open", {"study_id": "bc-screening"})
-    for m in rnd["participants"]:
-        cons.commit(m, "bc-screening", 0)
-    cons.ok(cons.agents[A], "Round:Advance", {"study_id": "bc-screening", "round": 0})
-    cons.tick(601)
-    rnd = cons.ok(cons.agents[A], "Round:Advance", {"study_id": "bc-screening", "round": 0})
-    assert rnd["state"] == "ABORTED" and set(rnd["dropped"]) == set(rnd["participants"])
-    for m in rnd["participants"]:
-        acct = cons.ok(cons.regulator, "Token:Account", {"msp_id": m})
-        assert acct["staked"] == 900 and acct["locked"] == 0
-        assert cons.ok(cons.regulator, "Round:Reputation", {"msp_id": m})["honesty_ppm"] < 500_000
-    assert cons.supply()["conserved"]
+# --- audits: tests/unit/test_zk_audits.py ---------------------------------------------------------
 
 
 # --- committee --------------------------------------------------------------------------------------
