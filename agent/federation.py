@@ -105,10 +105,13 @@ def participate(
     return publish_update(h, rnd, result)[0], result
 
 
-def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> tuple[list[Update], list[dict[str, str]]]:
+def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, global_in: np.ndarray | None = None,
+                    circuit: str | None = None) -> tuple[list[Update], list[dict[str, str]]]:  # fmt: skip
     """As the aggregator: open every included participant's update and check it against the
     hash it committed. An update that cannot be fetched or opened, does not match its hash, or
-    is malformed is left out with its reason (to be recorded on the ledger), never averaged in."""
+    is malformed is left out with its reason (to be recorded on the ledger), never averaged in.
+    In an audited study (``circuit``) the update must also lead from ``global_in`` exactly to
+    the final weights the participant committed (whose steps were audited)."""
     if rnd["committee"][0] != h.msp_id:
         raise PermissionError(f"{h.msp_id} is not this round's aggregator")
     dim = spec.parameter_count()
@@ -121,6 +124,11 @@ def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> tuple[
                 raise UpdateRejected("the update on IPFS does not match the hash it committed")
             update = Update(m, decode_update(data, dim), commitment["consented_records"] or 1)
             check_update(update, dim)
+            if circuit is not None and global_in is not None:
+                from agent.zk.participant import update_matches
+
+                if not update_matches(circuit, global_in, update.delta, commitment["final_commitment"]):
+                    raise UpdateRejected("the update does not lead to the final weights it committed (and audited)")
         except (ArtifactError, UpdateRejected, UpdateFormatError, IPFSError, IndexError) as exc:
             excluded.append({"msp_id": m, "reason": str(exc)[:300]})
             continue
@@ -129,12 +137,22 @@ def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> tuple[
 
 
 def aggregate(
-    h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str]
+    h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str], circuit: str | None = None
 ) -> tuple[dict[str, str], list[dict[str, str]]]:
     """As the round's aggregator: FedAvg of the good included updates, published for
-    ``recipients``; returns (model reference, excluded participants with reasons)."""
-    updates, excluded = collect_updates(h, rnd, spec)
+    ``recipients``; returns (model reference, excluded participants with reasons). In an
+    audited study the reference also carries the new weights' commitment for the ledger."""
     global_in = fetch_model(h, rnd["model_in"], spec)
+    updates, excluded = collect_updates(h, rnd, spec, global_in, circuit)
     new = TrustedAggregatorFedAvg().aggregate(global_in, updates)
     label = f"{rnd['study_id']}/{rnd['round']}/global"
-    return publish_model(h, new, label, share_keys(h.registry, recipients)), excluded
+    return with_commitment(publish_model(h, new, label, share_keys(h.registry, recipients)), new, circuit), excluded
+
+
+def with_commitment(model: dict[str, str], weights: np.ndarray, circuit: str | None) -> dict[str, str]:
+    """Add the Poseidon2 commitment of ``weights`` (where the next audited round starts)."""
+    if circuit is None:
+        return model
+    from agent.zk.participant import weights_commitment
+
+    return {**model, "commitment": weights_commitment(circuit, weights)}

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.federation import Hospital, commit_args, fetch_model, publish_model, share_keys
+from agent.federation import Hospital, commit_args, fetch_model, publish_model, share_keys, with_commitment
 from agent.models import ModelSpec
 from agent.secagg import field
 from agent.secagg.protocol import (
@@ -141,8 +141,9 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
 
 
 def secure_aggregate(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str],
-                     masked: Masked | None = None) -> dict[str, str]:  # fmt: skip
-    """As a committee member: unmask the weighted sum and publish the new global model."""
+                     masked: Masked | None = None, circuit: str | None = None) -> dict[str, str]:  # fmt: skip
+    """As a committee member: unmask the weighted sum and publish the new global model (with
+    its commitment in an audited study)."""
     weights = unmasked_model(h, rnd, spec, masked)
     label = f"{rnd['study_id']}/{rnd['round']}/global"
-    return publish_model(h, weights, label, share_keys(h.registry, recipients))
+    return with_commitment(publish_model(h, weights, label, share_keys(h.registry, recipients)), weights, circuit)

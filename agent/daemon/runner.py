@@ -27,6 +27,7 @@ from agent.gateway import ChaincodeEvent, Checkpoint, CommitError, Gateway, Gate
 from agent.secagg.protocol import ProtocolError
 from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
+from agent.zk.binary import ZkError
 
 log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
@@ -35,7 +36,7 @@ RETRY_MAX_S = 60.0
 EXIT_CANNOT_TAKE_PART = 3  # --until-done: the study ended for us because we could not take part
 # a protocol error (a masked update or share bundle not yet fetchable, shares that do not yet
 # reconstruct) is retried with backoff until the ledger's deadline settles the round
-RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError, ProtocolError)
+RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError, ProtocolError, ZkError)
 
 
 @dataclass

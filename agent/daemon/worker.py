@@ -8,6 +8,7 @@ spend privacy budget twice); an aggregate is stored before it is published on th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +38,8 @@ from agent.secure_federation import (
 from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
 from agent.training import evaluate, train_round
+from agent.zk import participant as zkp
+from agent.zk.audited_training import train_audited
 
 log = logging.getLogger("fedledger.agent")
 KNOWN_SPECS = {s.hash: s for s in (LOGREG_30, MLP_30_16_1)}
@@ -73,7 +76,6 @@ class HospitalWorker:
         self.schema = Schema.load(cfg.schema)
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
-        self._warned: set[str] = set()
         # a committee member's fetched masked vectors, kept from its shares duty to its aggregate
         self._masked: dict[tuple[str, int], dict[str, Any]] = {}
 
@@ -186,7 +188,17 @@ class HospitalWorker:
             weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
             ipfs_s = self._timed(sid, n, "commit", "ipfs", t)
             t = time.monotonic()
-            result = train_round(spec, weights_in, records, dp)
+            zk_saved = None
+            if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
+                cfg = zkp.training_config(study, n, self.me, epsilon)
+                result = train_audited(spec, weights_in, records, cfg)
+                result = dataclasses.replace(result, update=zkp.linked_update(result, weights_in))
+                zk_saved = zkp.saved_steps(result)
+                if result.skipped_draws:
+                    log.info("round %d: %d Poisson draws outside 1..%d examples skipped", n, result.skipped_draws,
+                             cfg.capacity)  # fmt: skip
+            else:
+                result = train_round(spec, weights_in, records, dp)
             train_s = self._timed(sid, n, "commit", "training", t)
             t = time.monotonic()
             if secure:
@@ -196,19 +208,20 @@ class HospitalWorker:
                 codec = "masked"
                 secrets = RoundSecrets.from_json(secrets)
                 commit, update_bytes = publish_masked_update(self.hospital, rnd, secrets, result)
-            else:
-                codec = self.cfg.compression
-                commit, update_bytes = publish_update(self.hospital, rnd, result, self.cfg.compression)
+            else:  # an audited update must reproduce the committed final weights exactly: no int8
+                codec = "none" if study["audited"] else self.cfg.compression
+                commit, update_bytes = publish_update(self.hospital, rnd, result, codec)
+            if study["audited"]:
+                commit.update(zkp.commit_fields(result))
             ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
             saved = {
                 "commit": commit,
                 "records": result.sample_count,
                 "records_available": len(self.train_records),
-                "steps": len(result.steps),
+                "steps": result.step_count if zk_saved else len(result.steps),
                 "epsilon": result.epsilon_spent,
                 "noise_multiplier": result.noise_multiplier,
-                "step_leaves": [s.leaf().hex() for s in result.steps],
-                "step_salts": [s.salt.hex() for s in result.steps],
+                "zk": zk_saved,
                 "codec": codec,
                 "update_bytes": update_bytes,
                 "train_s": train_s,
@@ -250,15 +263,15 @@ class HospitalWorker:
         secure = rnd.get("aggregation") == "secure"
         if saved is None:
             t = time.monotonic()
+            circuit = study["params"].get("zk_circuit") if study["audited"] else None
+            spec = self.spec_for(study)
             if secure:
-                masked = self._masked_vectors(rnd, self.spec_for(study))
-                model, excluded = (
-                    secure_aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"], masked),
-                    [],
-                )
+                masked = self._masked_vectors(rnd, spec)
+                model = secure_aggregate(self.hospital, rnd, spec, study["enrolled"], masked, circuit)
+                excluded: list[dict[str, str]] = []
                 self._masked.clear()
             else:
-                model, excluded = aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"])
+                model, excluded = aggregate(self.hospital, rnd, spec, study["enrolled"], circuit)
             self._timed(sid, n, "aggregate", "aggregation", t)
             saved = {"model": model, "excluded": excluded, "included": len(rnd["inclusion"]) - len(excluded)}
             self.journal.put_artifact(name, saved)
@@ -266,6 +279,8 @@ class HospitalWorker:
             log.warning("round %d: left %s's update out: %s", n, e["msp_id"], e["reason"])
         args = {"study_id": sid, "round": n, "model_cid": saved["model"]["cid"], "model_hash": saved["model"]["hash"],
                 "excluded": saved["excluded"]}  # fmt: skip
+        if saved["model"].get("commitment"):
+            args["model_commitment"] = saved["model"]["commitment"]
         self._submit(duty, "SubmitAggregate", args, lambda: self.me in self.round(sid, n)["aggregates"])
         mode = "unmasked their sum (secure committee)" if secure else "trusted-aggregator mode"
         return f"round {n}: aggregated {saved['included']} updates ({mode}), new model published"
@@ -318,12 +333,21 @@ class HospitalWorker:
         return f"round {n} settled: rewards {self.round(sid, n).get('rewards')}"
 
     def _do_prove(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
-        if duty.action not in self._warned:
-            self._warned.add(duty.action)
-            log.warning(
-                "round %d: audited (%s) but this agent has no zk prover yet (verifiable-training issue): "
-                "the audit fails at the prove deadline and the update is dropped",
-                duty.round,
-                duty.why,
-            )
-        return ""
+        """Open and prove the audited steps (journaled before sending: proving is not repeated)."""
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/proof"
+        args = self.journal.artifact(name)
+        audits = rnd["audits"][self.me]
+        if args is None:
+            saved = self.journal.artifact(f"{sid}/r{n}/update")
+            if saved is None or not saved.get("zk"):
+                raise StudyMismatch(f"round {n}: no recorded steps to prove (the journal lost the round's training)")
+            pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
+            t = time.monotonic()
+            args = zkp.proof_args(study, n, self.me, saved["zk"], audits, pk)
+            self._timed(sid, n, "prove", "proving", t)
+            self.journal.put_artifact(name, args)
+        self._submit(duty, "SubmitProof", args, lambda: self.me in self.round(sid, n)["proofs"])
+        status = self.round(sid, n)["proofs"].get(self.me, {}).get("status")
+        return f"round {n}: proved audited steps {audits} (ledger says: {status})"
