@@ -23,12 +23,13 @@ from agent.daemon.config import AgentConfig, TrainingConfig
 from agent.daemon.submitter import FAULT_ENV
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
-from agent.models import LOGREG_30, ModelSpec
+from agent.models import LOGREG_30, ModelSpec, get_weights
 from fedledger.agent_processes import AgentProcess, wait_all
 from fedledger.consent_setup import Cohort, enroll_and_consent, mid_study_events
 from fedledger.consortium_admin import Admins, study_params
 from fedledger.study_report import StudyReport, build_report
 from fedledger.study_watch import StudyProgress, watch
+from fedledger.zk_setup import ZkKeys, audit_params, distribute, register
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 
@@ -46,6 +47,11 @@ class StudyPlan:
     data: demo_split.DemoData | None = None  # default: the demo split
     window_s: int = 600
     aggregation: str = "secure"  # or "trusted" (committee of one that sees every update)
+    # audited study: the circuit's keys (fedledger/zk_setup.py), the share of steps audited and
+    # the exact number of local steps per round
+    zk: ZkKeys | None = None
+    audit_rate_ppm: int = 0
+    local_steps: int = 30
 
 
 @dataclass
@@ -130,6 +136,12 @@ def run_agent_study(
         params = study_params(sid, plan.spec, model, schema, rounds=plan.rounds,
                               epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s,
                               aggregation=plan.aggregation)  # fmt: skip
+        if plan.zk is not None and plan.audit_rate_ppm > 0:
+            register(admins, plan.zk)
+            distribute(plan.zk, configs)
+            params.update(audit_params(plan.zk, get_weights(plan.spec.build(seed=0)), plan.audit_rate_ppm,
+                                       plan.local_steps))  # fmt: skip
+            console.print(f"  audited study: {plan.zk.circuit}, verifying key {plan.zk.vk_hash[:12]}... registered")
         try:
             crashes: list[tuple[str, int]] = []
             first_block = admins.create_study(params, lambda m: console.print(f"  {m}"))

@@ -111,10 +111,12 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
         out.waiting = f"round {n}: {state}"
     elif state == "PROVE":
         audits = rnd.get("audits", {})
-        if me in audits and me not in rnd.get("proofs", {}):
+        proofs = rnd.get("proofs", {})
+        if me in audits and me not in proofs and me not in rnd.get("dropped", {}):
             out.duties.append(Duty("prove", sid, n, f"audited steps {audits[me]}"))
-        if past(deadlines["prove_ms"]):
-            out.duties.append(Duty("advance", sid, n, "prove deadline"))
+        resolved = all(proofs.get(m, {}).get("status") in ("verified", "failed") for m in audits)
+        if (resolved and me == steward) or past(deadlines["prove_ms"]):
+            out.duties.append(Duty("advance", sid, n, "every audit resolved" if resolved else "prove deadline"))
         out.wake((deadlines["prove_ms"] or 0) + grace if deadlines["prove_ms"] else None)
         out.waiting = f"round {n}: audits open"
     elif state == "AGGREGATE":
