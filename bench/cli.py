@@ -159,3 +159,30 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
     if json_path:
         write_json(result, json_path)
         console.print(f"wrote {json_path}")
+
+
+@bench_group.command("zk")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--proofs", default=5, show_default=True, help="Honest steps proven per circuit.")
+@click.option("--trials", default=2000, show_default=True, help="Simulated rounds per detection-table cell.")
+@click.option("--ceremony", "with_ceremony", is_flag=True, help="Also time a 3-party ceremony (about 4 min).")
+def zk_cmd(json_path: Path | None, proofs: int, trials: int, with_ceremony: bool) -> None:
+    """Setup, prove and verify times, key sizes and peak memory of the training-step circuits,
+    and the audit detection table (cheaters faking a fraction f of steps, k audited steps)."""
+    from bench import zk as bench_zk
+    from bench.ledger import write_json
+
+    result = bench_zk.run(proofs, trials, with_ceremony, console.print)
+    console.print("[bold]detection[/bold] (fake fraction f, audited steps k: caught vs 1-(1-f)^k)")
+    for row in result["detection"]:
+        console.print(f"  f={row['fake_fraction']:<5} k={row['audited_steps']:<3} caught {row['caught']:.3f}  "
+                      f"formula {row['formula']:.3f}")  # fmt: skip
+    console.print(
+        f"[bold]prove_s[/bold] {result['prove_s']} (target <= 1), [bold]verify_ms[/bold] {result['verify_ms']} "
+        f"(target <= 10), [bold]pk_mb[/bold] {result['pk_mb']} (target <= 100) for the demo's logistic regression"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")
