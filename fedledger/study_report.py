@@ -101,6 +101,9 @@ def build_report(
             "aggregator": rnd["committee"][0] if rnd["committee"] else None,
             "committee": rnd["committee"],
             "unmasked_by": (rnd.get("aggregate") or {}).get("members", []),
+            "audits": {m: pr.get("status", "none") for m, pr in rnd.get("proofs", {}).items()}
+            if rnd["audited"]
+            else {},
             "participants": rnd["participants"],
             "excluded": (rnd.get("aggregate") or {}).get("excluded", {}),
             "epsilon_total": {m: c["epsilon_spent_total_micro"] / 1e6 for m, c in rnd["commitments"].items()},

@@ -22,6 +22,8 @@ from network.topology import CHAINCODE_NAME, CHANNEL
 STAGES = {  # event -> the hospital's stage it marks
     "round.keys_published": "keys published",
     "round.committed": "committed",
+    "round.proof_verified": "proof verified",
+    "round.proof_failed": "proof FAILED (slashed)",
     "round.shares_submitted": "shares published",
     "round.shares_ready": "shares published",
     "round.aggregate_submitted": "aggregated",

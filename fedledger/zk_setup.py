@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +79,60 @@ def audit_params(keys: ZkKeys, initial_weights: np.ndarray, audit_rate_ppm: int,
     return {"audit_rate_ppm": audit_rate_ppm, "local_steps": local_steps, "zk_circuit": keys.circuit,
             "zk_vk_hash": keys.vk_hash, "model_commitment": weights_commitment(keys.circuit, initial_weights),
             "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": expected_batch}  # fmt: skip
+
+
+def _ledger_beacon(net: Any, org: str) -> str:
+    """Public randomness nobody could know before the contributions: the hash of the latest
+    block on the channel, read once every contribution of the phase is done."""
+    from network.topology import CHANNEL
+
+    with net.gateway(org, "User1") as gw:
+        network = gw.network(CHANNEL)
+        return hashlib.sha256(network.block_bytes(network.height() - 1)).hexdigest()
+
+
+def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = print) -> ZkKeys:
+    """The consortium's Groth16 setup for ``circuit``: every hospital contributes to phase 1
+    (powers of tau, 2^15) and phase 2 in turn, each in its own process with its own randomness;
+    each phase is sealed with a beacon read from the ledger after its last contribution, and
+    sealing verifies every contribution. The keys and the record (transcript hashes, order of
+    contributors, beacons) are cached under ``cache_root`` per circuit and prover build, so
+    the ceremony runs once on this machine (about 4 minutes for the demo's circuit)."""
+    build = Path(binary.binary()).parent.parent.name  # zk-<source hash>: keys follow the circuit code
+    home = cache_root / f"{circuit}-{build}"
+    record_path = home / "ceremony.json"
+    pk, vk = home / f"{circuit}.pk", home / f"{circuit}.vk"
+    if record_path.exists() and pk.exists() and vk.exists():
+        return ZkKeys(circuit, pk, vk, json.loads(record_path.read_text()))
+    work = home / "transcripts"
+    work.mkdir(parents=True, exist_ok=True)
+    orgs = [o for o in net.topology.hospitals if o.has_peer]
+    phase1, phase2 = [], []
+    say(f"zk setup ceremony for {circuit}: phase 1 (powers of tau), one contribution per hospital")
+    binary.call(["ceremony", "phase1-new", "--power", "15", "--out", str(work / "p1-0")])
+    for i, org in enumerate(orgs, 1):
+        out = binary.call(["ceremony", "phase1-contribute", "--in", str(work / f"p1-{i - 1}"),
+                           "--out", str(work / f"p1-{i}")])  # fmt: skip
+        phase1.append(out["sha256"])
+        say(f"  phase 1: {org.name} contributed ({out['seconds']:.0f} s), transcript {out['sha256'][:12]}...")
+    beacon1 = _ledger_beacon(net, orgs[0].name)
+    contributions = [str(work / f"p1-{i}") for i in range(1, len(orgs) + 1)]
+    binary.call(["ceremony", "phase1-seal", "--power", "15", "--beacon", beacon1, "--out", str(work / "srs"),
+                 *contributions])  # fmt: skip
+    say("  phase 1 sealed (every contribution verified); phase 2 for the circuit")
+    binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(work / "srs"),
+                 "--out", str(work / "p2-0")])  # fmt: skip
+    for i, org in enumerate(orgs, 1):
+        out = binary.call(["ceremony", "phase2-contribute", "--in", str(work / f"p2-{i - 1}"),
+                           "--out", str(work / f"p2-{i}")])  # fmt: skip
+        phase2.append(out["sha256"])
+        say(f"  phase 2: {org.name} contributed ({out['seconds']:.0f} s), transcript {out['sha256'][:12]}...")
+    beacon2 = _ledger_beacon(net, orgs[0].name)
+    contributions = [str(work / f"p2-{i}") for i in range(1, len(orgs) + 1)]
+    binary.call(["ceremony", "phase2-seal", "--circuit", circuit, "--srs", str(work / "srs"), "--beacon", beacon2,
+                 "--pk", str(pk), "--vk", str(vk), *contributions])  # fmt: skip
+    record = {"phase1": phase1, "phase2": phase2, "contributors": [o.msp_id for o in orgs], "beacon1": beacon1,
+              "beacon2": beacon2}  # fmt: skip
+    record_path.write_text(json.dumps(record, indent=2))
+    say(f"  sealed: verifying key {hashlib.sha256(vk.read_bytes()).hexdigest()[:12]}...")
+    return ZkKeys(circuit, pk, vk, record)

@@ -4,24 +4,25 @@ caught and slashed, incomplete or malformed submissions change nothing."""
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
 import pytest
 
-from agent.zk.audited_training import leaf
 from tests.unit.consortium_sim import Consortium, cid, h
 from tests.unit.zk_sim import (
+    CHEATS,
     CIRCUIT,
     CLIP_PPM,
     EXPECTED_BATCH,
     LR_PPM,
     Keys,
     Participant,
+    cheating_proofs,
     commitment_of,
     dev_keys,
     initial_weights,
+    prepare_cheater,
 )
 
 SID = "bc-screening"
@@ -91,20 +92,6 @@ def test_honest_proofs_verify_and_the_round_goes_on(keys: Keys) -> None:
     assert lineage["audits"] == {m: "verified" for m in people}
 
 
-def _fabricated(p: Participant, honest: Participant) -> None:
-    """Free-rider: no training; weights wander at random; it hands in someone else's proofs."""
-    import numpy as np
-
-    rng = np.random.default_rng(99)
-    p.snapshots = [initial_weights()] + [[int(v) for v in rng.integers(-2000, 2000, 3)] for _ in range(STEPS)]
-    p.batches = honest.batches
-    p.commit_leaves()
-
-
-CHEATS = ["fabricated update", "another hospital's proof", "another round's proof", "trained on other data",
-          "skipped steps (broken chain)", "forged proof bytes"]  # fmt: skip
-
-
 @pytest.mark.parametrize("cheat", CHEATS)
 def test_a_cheater_is_caught_slashed_and_dropped_while_honest_ones_pass(keys: Keys, cheat: str) -> None:
     cons = audited(keys)
@@ -113,45 +100,11 @@ def test_a_cheater_is_caught_slashed_and_dropped_while_honest_ones_pass(keys: Ke
     people = {m: Participant(m, SID, 0, STEPS, seed=20 + k) for k, m in enumerate(rnd["participants"])}
     for m in (honest_a, honest_c):
         people[m].train(initial_weights())
-    p = people[cheater]
-    if cheat == "fabricated update":
-        _fabricated(p, people[honest_a])
-    elif cheat == "skipped steps (broken chain)":
-        p.train(initial_weights())
-        # jumps: every leaf claims to end somewhere other than where the next one starts
-        bogus = [w + 1 for w in p.snapshots[1]]
-        wb = p.w_commits
-        jump = commitment_of(bogus)
-        p.leaves = [leaf(i, wb[i], p.leaves[i][40:72].hex(), jump) for i in range(STEPS)]
-    else:
-        p.train(initial_weights())
+    prepare_cheater(cheat, people[cheater], people[honest_a])
     for m, part in people.items():
         assert cons.commit(m, SID, 0, **part.commit_args()).ok
     rnd = cons.ok(cons.agents[honest_a], "Round:Advance", {"study_id": SID, "round": 0})
-    audits = rnd["audits"][cheater]
-    if cheat in ("fabricated update", "another hospital's proof"):
-        # someone else's valid proofs of the same step numbers, with the cheater's own openings
-        args = people[honest_a].proof_args(audits, keys)
-        args["openings"] = [p.opening(i) for i in sorted({i for a in audits for i in (a, a + 1) if i < STEPS})]
-    elif cheat == "another round's proof":
-        p.round_no = 5  # proofs made for another round's tag
-        args = p.proof_args(audits, keys)
-        p.round_no = 0
-    elif cheat == "trained on other data":
-        original = [dict(b) for b in p.batches]
-        for i in audits:
-            p.batches[i] = {**p.batches[i], "x": [[v + 40 for v in row] for row in p.batches[i]["x"]]}
-        args = p.proof_args(audits, keys)
-        p.batches = original
-    elif cheat == "skipped steps (broken chain)":
-        args = {"openings": [p.opening(i) for i in sorted({i for a in audits for i in (a, a + 1) if i < STEPS})],
-                "proofs": [{"index": i, "proof": base64.b64encode(bytes(196)).decode()} for i in audits]}  # fmt: skip
-    else:  # forged proof bytes
-        args = p.proof_args(audits, keys)
-        for item in args["proofs"]:
-            raw = bytearray(base64.b64decode(item["proof"]))
-            raw[40] ^= 0x01
-            item["proof"] = base64.b64encode(bytes(raw)).decode()
+    args = cheating_proofs(cheat, people[cheater], people[honest_a], rnd["audits"][cheater], keys)
     staked = cons.ok(cons.regulator, "Token:Account", {"msp_id": cheater})["staked"]
     record = submit(cons, cheater, args).json()
     assert record["status"] == "failed", record

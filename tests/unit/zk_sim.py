@@ -117,3 +117,53 @@ class Participant:
         openings = [self.opening(i) for i in sorted(zk_audit.required_leaves(audits, self.steps))]
         return {"openings": openings,
                 "proofs": [{"index": i, "proof": p["proof"]} for i, p in zip(audits, proofs, strict=True)]}  # fmt: skip
+
+
+# --- the ways to cheat ------------------------------------------------------------------------------
+CHEATS = ("fabricated update", "another hospital's proof", "another round's proof", "trained on other data",
+          "skipped steps (broken chain)", "forged proof bytes")  # fmt: skip
+
+
+def prepare_cheater(cheat: str, p: Participant, honest: Participant) -> None:
+    """What the cheater commits to (``honest`` has already trained)."""
+    if cheat == "fabricated update":  # a free-rider: no training, weights wander at random
+        rng = np.random.default_rng(99)
+        p.snapshots = [initial_weights()] + [[int(v) for v in rng.integers(-2000, 2000, D + 1)] for _ in range(p.steps)]
+        p.batches = honest.batches
+        p.commit_leaves()
+        return
+    p.train(initial_weights())
+    if cheat == "skipped steps (broken chain)":  # every leaf ends somewhere other than where the next starts
+        jump = commitment_of([w + 1 for w in p.snapshots[1]])
+        p.leaves = [leaf(i, p.w_commits[i], p.leaves[i][40:72].hex(), jump) for i in range(p.steps)]
+
+
+def cheating_proofs(cheat: str, p: Participant, honest: Participant, audits: list[int], keys: Keys) -> dict[str, Any]:
+    """The SubmitProof arguments the cheater hands in for its audited steps."""
+    needed = sorted(zk_audit.required_leaves(audits, p.steps))
+    if cheat in ("fabricated update", "another hospital's proof"):
+        # someone else's valid proofs of the same step numbers, with the cheater's own openings
+        args = honest.proof_args(audits, keys)
+        args["openings"] = [p.opening(i) for i in needed]
+    elif cheat == "another round's proof":
+        p.round_no += 5  # proofs made under another round's tag
+        args = p.proof_args(audits, keys)
+        p.round_no -= 5
+    elif cheat == "trained on other data":
+        original = [dict(b) for b in p.batches]
+        for i in audits:
+            p.batches[i] = {**p.batches[i], "x": [[v + 40 for v in row] for row in p.batches[i]["x"]]}
+        args = p.proof_args(audits, keys)
+        p.batches = original
+    elif cheat == "skipped steps (broken chain)":
+        args = {"openings": [p.opening(i) for i in needed],
+                "proofs": [{"index": i, "proof": base64.b64encode(bytes(196)).decode()} for i in audits]}  # fmt: skip
+    elif cheat == "forged proof bytes":
+        args = p.proof_args(audits, keys)
+        for item in args["proofs"]:
+            raw = bytearray(base64.b64decode(item["proof"]))
+            raw[40] ^= 0x01
+            item["proof"] = base64.b64encode(bytes(raw)).decode()
+    else:
+        raise ValueError(cheat)
+    return args
