@@ -32,6 +32,7 @@ from agent.storage.ipfs_client import IPFSClient, IPFSError
 from agent.storage.vault import ArtifactError, Vault
 from agent.training import DPConfig, RoundResult, train_round
 from agent.update_codec import UpdateFormatError, decode_update, encode_update
+from agent.zk.participant import update_matches, weights_commitment
 
 
 @dataclass
@@ -125,8 +126,6 @@ def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, global_in
             update = Update(m, decode_update(data, dim), commitment["consented_records"] or 1)
             check_update(update, dim)
             if circuit is not None and global_in is not None:
-                from agent.zk.participant import update_matches
-
                 if not update_matches(circuit, global_in, update.delta, commitment["final_commitment"]):
                     raise UpdateRejected("the update does not lead to the final weights it committed (and audited)")
         except (ArtifactError, UpdateRejected, UpdateFormatError, IPFSError, IndexError) as exc:
@@ -153,6 +152,4 @@ def with_commitment(model: dict[str, str], weights: np.ndarray, circuit: str | N
     """Add the Poseidon2 commitment of ``weights`` (where the next audited round starts)."""
     if circuit is None:
         return model
-    from agent.zk.participant import weights_commitment
-
     return {**model, "commitment": weights_commitment(circuit, weights)}

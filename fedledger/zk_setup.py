@@ -91,6 +91,20 @@ def _ledger_beacon(net: Any, org: str) -> str:
         return hashlib.sha256(network.block_bytes(network.height() - 1)).hexdigest()
 
 
+def _contribute_in_turn(phase: str, orgs: list[Any], work: Path, say: Any) -> tuple[list[str], list[str]]:
+    """Each hospital adds its randomness to the phase's transcript in turn (``<p>-0`` is the
+    start); returns the SHA-256 of every contribution and their files, in order."""
+    tag = "p1" if phase == "phase1" else "p2"
+    hashes, files = [], []
+    for i, org in enumerate(orgs, 1):
+        out = binary.call(["ceremony", f"{phase}-contribute", "--in", str(work / f"{tag}-{i - 1}"),
+                           "--out", str(work / f"{tag}-{i}")])  # fmt: skip
+        hashes.append(out["sha256"])
+        files.append(str(work / f"{tag}-{i}"))
+        say(f"  {phase}: {org.name} contributed ({out['seconds']:.0f} s), transcript {out['sha256'][:12]}...")
+    return hashes, files
+
+
 def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = print) -> ZkKeys:
     """The consortium's Groth16 setup for ``circuit``: every hospital contributes to phase 1
     (powers of tau, 2^15) and phase 2 in turn, each in its own process with its own randomness;
@@ -107,28 +121,17 @@ def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = pri
     work = home / "transcripts"
     work.mkdir(parents=True, exist_ok=True)
     orgs = [o for o in net.topology.hospitals if o.has_peer]
-    phase1, phase2 = [], []
     say(f"zk setup ceremony for {circuit}: phase 1 (powers of tau), one contribution per hospital")
     binary.call(["ceremony", "phase1-new", "--power", "15", "--out", str(work / "p1-0")])
-    for i, org in enumerate(orgs, 1):
-        out = binary.call(["ceremony", "phase1-contribute", "--in", str(work / f"p1-{i - 1}"),
-                           "--out", str(work / f"p1-{i}")])  # fmt: skip
-        phase1.append(out["sha256"])
-        say(f"  phase 1: {org.name} contributed ({out['seconds']:.0f} s), transcript {out['sha256'][:12]}...")
+    phase1, contributions = _contribute_in_turn("phase1", orgs, work, say)
     beacon1 = _ledger_beacon(net, orgs[0].name)
-    contributions = [str(work / f"p1-{i}") for i in range(1, len(orgs) + 1)]
     binary.call(["ceremony", "phase1-seal", "--power", "15", "--beacon", beacon1, "--out", str(work / "srs"),
                  *contributions])  # fmt: skip
     say("  phase 1 sealed (every contribution verified); phase 2 for the circuit")
     binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(work / "srs"),
                  "--out", str(work / "p2-0")])  # fmt: skip
-    for i, org in enumerate(orgs, 1):
-        out = binary.call(["ceremony", "phase2-contribute", "--in", str(work / f"p2-{i - 1}"),
-                           "--out", str(work / f"p2-{i}")])  # fmt: skip
-        phase2.append(out["sha256"])
-        say(f"  phase 2: {org.name} contributed ({out['seconds']:.0f} s), transcript {out['sha256'][:12]}...")
+    phase2, contributions = _contribute_in_turn("phase2", orgs, work, say)
     beacon2 = _ledger_beacon(net, orgs[0].name)
-    contributions = [str(work / f"p2-{i}") for i in range(1, len(orgs) + 1)]
     binary.call(["ceremony", "phase2-seal", "--circuit", circuit, "--srs", str(work / "srs"), "--beacon", beacon2,
                  "--pk", str(pk), "--vk", str(vk), *contributions])  # fmt: skip
     record = {"phase1": phase1, "phase2": phase2, "contributors": [o.msp_id for o in orgs], "beacon1": beacon1,

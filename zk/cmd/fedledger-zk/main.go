@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/consensys/gnark-crypto/ecc"
@@ -225,8 +226,9 @@ func prove(args []string) error {
 		ProveS float64  `json:"prove_s"`
 	}
 	out := struct {
-		LoadS  float64 `json:"load_s"`
-		Proofs []item  `json:"proofs"`
+		LoadS     float64 `json:"load_s"`
+		Proofs    []item  `json:"proofs"`
+		PeakRSSMB float64 `json:"peak_rss_mb"`
 	}{LoadS: setupS}
 	for i, step := range req.Steps {
 		assignment, pub, err := circuit.Assign(step, d, b)
@@ -249,7 +251,24 @@ func prove(args []string) error {
 		out.Proofs = append(out.Proofs, item{base64.StdEncoding.EncodeToString(buf.Bytes()), decimals(pub),
 			time.Since(t).Seconds()})
 	}
+	out.PeakRSSMB = peakRSSMB()
 	return emit(out)
+}
+
+// peakRSSMB is this process's peak resident memory (VmHWM in /proc/self/status; 0 if unknown).
+func peakRSSMB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%f", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
 }
 
 func verify(args []string) error {
