@@ -4,7 +4,12 @@ circuit's fixed point so that any of them can be proven later.
 Differences from the unaudited trainer (agent/training.py), all fixed by the study so that
 every endorser computes the same public inputs:
 
-* features are clamped to [-8, 8) and put on the 2^-12 grid before training;
+* features are clamped to [-8, 8) and put on the 2^-12 grid before training, and the weights
+  are put on the grid before every step (rounding the previous step's noisy output is
+  post-processing: the DP guarantee is unchanged), so the float step starts exactly where the
+  circuit's does;
+* the model must be the circuit's: logistic regression for ``logreg-d<D>-b<B>``, the D-H-1
+  perceptron for ``mlp-d<D>-h<H>-b<B>``;
 * learning rate, clipping norm and expected batch size come from the study, and the noise
   multiplier is calibrated for exactly ``steps`` Poisson-sampled steps (Opacus's RDP
   accountant); the accountant's epsilon after the steps actually taken is what is committed;
@@ -35,6 +40,7 @@ from agent.models import ModelSpec, get_weights, set_weights
 from agent.training import _epsilon, _os_seeds
 from agent.zk import binary
 from agent.zk.fixedpoint import ONE, feature_ints, grid_features, new_salt, quantize
+from chaincode.contracts import zk_circuits
 
 log = logging.getLogger("fedledger.agent")
 MAX_DRAWS_FACTOR = 4  # give up after 4x the steps in draws (only absurd settings get there)
@@ -44,7 +50,7 @@ MAX_DRAWS_FACTOR = 4  # give up after 4x the steps in draws (only absurd setting
 class AuditedTraining:
     """What an audited study fixes for each participant's local training."""
 
-    circuit: str  # e.g. logreg-d30-b32
+    circuit: str  # e.g. logreg-d30-b32 or mlp-d30-h16-b32
     capacity: int  # the circuit's batch capacity B
     steps: int
     learning_rate_ppm: int
@@ -88,8 +94,10 @@ def leaf(index: int, w_before: str, batch: str, w_after: str) -> bytes:
 
 def train_audited(spec: ModelSpec, weights_in: np.ndarray, records: Records, cfg: AuditedTraining,
                   seed: int | None = None) -> AuditedRound:  # fmt: skip
-    if spec.kind != "logreg":
-        raise ValueError(f"audited training has a circuit for logistic regression only, not {spec.kind}")
+    circuit = zk_circuits.parse(cfg.circuit)
+    if (circuit.kind, circuit.features, circuit.hidden) != (spec.kind, spec.input_dim, spec.hidden):
+        raise ValueError(f"the study's circuit {cfg.circuit} does not prove steps of this model "
+                         f"({spec.kind}, {spec.input_dim} inputs, {spec.hidden} hidden)")  # fmt: skip
     if len(records) == 0:
         raise ValueError("no records to train on (no patient with valid consent?)")
     x = grid_features(records.x)
@@ -125,7 +133,9 @@ def train_audited(spec: ModelSpec, weights_in: np.ndarray, records: Records, cfg
             if not 1 <= len(yb) <= cfg.capacity:
                 skipped += 1
                 continue
-            snapshots.append(quantize(get_weights(model)))
+            on_grid = quantize(get_weights(model))
+            set_weights(model, np.asarray(on_grid, dtype=np.float64) / ONE)
+            snapshots.append(on_grid)
             batches.append({"x": feature_ints(xb.numpy()), "y": [int(v) for v in yb.numpy()], "salt": new_salt()})
             optimizer.zero_grad()
             with warnings.catch_warnings():

@@ -20,16 +20,13 @@ from agent.merkle import MerkleTree
 from agent.zk import binary
 from agent.zk.audited_training import AuditedRound, AuditedTraining
 from agent.zk.fixedpoint import ONE, quantize
-from chaincode.contracts import zk_audit
-
-
-def capacity(circuit: str) -> int:
-    return int(circuit.rsplit("-b", 1)[1])
+from chaincode.contracts import zk_audit, zk_circuits
 
 
 def training_config(study: dict[str, Any], round_no: int, msp_id: str, epsilon: float) -> AuditedTraining:
     p = study["params"]
-    return AuditedTraining(circuit=p["zk_circuit"], capacity=capacity(p["zk_circuit"]), steps=p["local_steps"],
+    capacity = zk_circuits.parse(p["zk_circuit"]).capacity
+    return AuditedTraining(circuit=p["zk_circuit"], capacity=capacity, steps=p["local_steps"],
                            learning_rate_ppm=p["learning_rate_ppm"], clip_ppm=p["clip_ppm"],
                            expected_batch=p["expected_batch"],
                            round_tag=zk_audit.round_tag(study["study_id"], round_no, msp_id), epsilon=epsilon,

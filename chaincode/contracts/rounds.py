@@ -45,7 +45,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chaincode.contracts import incentives, ledger_log, privacy_budget, reputation, selection, tokens, zk_audit, zk_keys
+from chaincode.contracts import (
+    incentives,
+    ledger_log,
+    privacy_budget,
+    reputation,
+    selection,
+    tokens,
+    zk_audit,
+    zk_circuits,
+    zk_keys,
+)
 from chaincode.contracts import secure_aggregation as secagg
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.fixedpoint import median
@@ -233,11 +243,6 @@ def _transition(stub: Stub, rnd: dict[str, Any], state: str) -> None:
         raise AssertionError(f"illegal transition {rnd['state']} -> {state}")
     rnd["state"] = state
     rnd["transitions"].append({"state": state, "ts_ms": stub.timestamp_ms, "tx_id": stub.tx_id})
-
-
-def _circuit_dim(circuit: str) -> int:
-    """Number of weights of a logreg-d<D>-b<B> circuit: D features plus the bias."""
-    return int(circuit.split("-")[1][1:]) + 1
 
 
 def _deadline_passed(stub: Stub, deadline_ms: int | None) -> bool:
@@ -733,7 +738,7 @@ class RoundContract(Contract):
         problems = zk_audit.check_openings(audits, steps, commit["step_root"], needed, start,
                                            commit["final_commitment"])  # fmt: skip
         tag = zk_audit.round_tag(args["study_id"], args["round"], msp_id)
-        dim = _circuit_dim(p["zk_circuit"])
+        dim = zk_circuits.parse(p["zk_circuit"]).weights
         sigma = commit["noise_multiplier_micro"]
         items = [{"proof": proofs[i], "public": zk_audit.public_inputs(i, opened[i], tag, p, sigma, dim)}
                  for i in audits]  # fmt: skip

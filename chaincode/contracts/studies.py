@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chaincode.contracts import ledger_log, tokens
+from chaincode.contracts import ledger_log, tokens, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.fixedpoint import SCALE, ceil_div
 from chaincode.contracts.registry import majority, registered_hospitals, require_registered
@@ -65,7 +65,7 @@ PARAMS = {
     "keys_window_s": Int(1, 30 * DAY_S, required=False, default=60),  # secure mode's KEYS phase
     # audited studies: the step circuit, its pinned verifying key (chaincode/contracts/zk_keys.py),
     # the Poseidon2 commitment of the initial weights, and the training rule every step follows
-    "zk_circuit": Str(max_len=40, min_len=0, pattern=r"(logreg-d\d{1,2}-b\d{1,2})?", required=False, default=""),
+    "zk_circuit": Str(max_len=40, min_len=0, pattern=zk_circuits.PATTERN + "?", required=False, default=""),
     "zk_vk_hash": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
     "model_commitment": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
     "learning_rate_ppm": Int(1, 4_000_000, required=False, default=500_000),
@@ -96,7 +96,10 @@ def check_params(p: dict[str, Any]) -> None:
     if p["audit_rate_ppm"] > 0:
         if not (p["zk_circuit"] and p["zk_vk_hash"] and p["model_commitment"]):
             raise InvalidArgument("an audited study needs zk_circuit, zk_vk_hash and model_commitment")
-        capacity = int(p["zk_circuit"].rsplit("-b", 1)[1])
+        try:
+            capacity = zk_circuits.parse(p["zk_circuit"]).capacity
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
         if p["expected_batch"] > capacity:
             raise InvalidArgument(
                 f"expected_batch {p['expected_batch']} exceeds the circuit's batch capacity {capacity}"

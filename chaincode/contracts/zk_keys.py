@@ -17,7 +17,7 @@ import base64
 import hashlib
 from typing import Any
 
-from chaincode.contracts import ledger_log
+from chaincode.contracts import ledger_log, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.registry import MSP_ID, require_registered
 from chaincode.contracts.studies import HEX64
@@ -26,7 +26,7 @@ from chaincode.runtime.errors import Conflict, InvalidArgument, NotFound
 from chaincode.runtime.schema import Field, Schema, Str
 from chaincode.runtime.stub import Stub
 
-CIRCUIT = r"logreg-d\d{1,2}-b\d{1,2}"
+CIRCUIT = zk_circuits.PATTERN
 MAX_VK_BYTES = 4096
 
 

@@ -4,11 +4,20 @@ caught and slashed, incomplete or malformed submissions change nothing."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from agent.data.schema import Records
+from agent.models import ModelSpec, get_weights
+from agent.zk import binary
+from agent.zk import participant as zkp
+from agent.zk.audited_training import train_audited
 from tests.unit.consortium_sim import Consortium, cid, h
 from tests.unit.zk_sim import (
     CHEATS,
@@ -180,3 +189,38 @@ def test_an_audited_study_needs_a_registered_key_for_its_circuit(keys: Keys) -> 
     res = cons.call(cons.admins["HospitalAMSP"], "Study:Propose",
                     {"study_id": "s-3", **study_params(audit_rate_ppm=250_000)})  # fmt: skip
     assert res.status == 400 and "needs zk_circuit" in res.message
+
+
+def test_an_mlp_study_trains_proves_and_verifies_through_the_agents_path(tmp_path: Path) -> None:
+    """The 2-2-1 perceptron end to end on the ledger: the agent's own audited trainer (Opacus)
+    and proof builder, the chaincode's public inputs and verifier (mlp-d2-h2-b4)."""
+    circuit, spec = "mlp-d2-h2-b4", ModelSpec("mlp", 2, 2)
+    binary.dev_setup(circuit, tmp_path / "pk", tmp_path / "vk")
+    vk = base64.b64encode((tmp_path / "vk").read_bytes()).decode()
+    w0 = get_weights(spec.build(seed=1))
+    cons = Consortium()
+    cons.register_all()
+    cons.fund_all()
+    cons.stake_all()
+    cons.ok(cons.admins["HospitalAMSP"], "Zk:RegisterKey", {"circuit": circuit, "vk": vk, "ceremony": CEREMONY})
+    cons.active_study(audit_rate_ppm=250_000, local_steps=STEPS, zk_circuit=circuit,
+                      zk_vk_hash=hashlib.sha256(base64.b64decode(vk)).hexdigest(),
+                      model_commitment=zkp.weights_commitment(circuit, w0), expected_batch=2)  # fmt: skip
+    study = cons.ok(cons.regulator, "Study:Get", {"study_id": SID})
+    rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Open", {"study_id": SID})
+    rng = np.random.default_rng(5)
+    saved = {}
+    for k, m in enumerate(rnd["participants"]):
+        x = rng.normal(0, 1, (40, 2)).astype(np.float32)
+        records = Records(x, (x[:, 0] > 0).astype(np.float32), np.array([f"p{i}" for i in range(40)]))
+        result = train_audited(spec, w0, records, zkp.training_config(study, 0, m, epsilon=3.0), seed=k)
+        saved[m] = zkp.saved_steps(result)
+        assert cons.commit(m, SID, 0, step_root=result.step_root.hex(), **zkp.commit_fields(result)).ok
+    rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
+    assert rnd["state"] == "PROVE"
+    for m, steps in saved.items():
+        args = zkp.proof_args(study, 0, m, steps, rnd["audits"][m], tmp_path / "pk")
+        record = cons.ok(cons.agents[m], "Round:SubmitProof", args)
+        assert record["status"] == "verified", record
+    rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
+    assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(saved)

@@ -23,8 +23,6 @@ import (
 	"fmt"
 
 	"github.com/consensys/gnark/frontend"
-	"github.com/consensys/gnark/std/hash/poseidon2"
-	"github.com/consensys/gnark/std/lookup/logderivlookup"
 
 	"fedledger.local/zk/fixed"
 )
@@ -64,63 +62,20 @@ func NewLogRegStep(d, b int) *LogRegStep {
 // Name identifies the circuit and its sizes (keys are per name).
 func LogRegName(d, b int) string { return fmt.Sprintf("logreg-d%d-b%d", d, b) }
 
-const (
-	normBits = 100 // bound on f^2 * ||g||^2 and the clipping threshold at scale 2^(6F)
-	tblHalf  = 1 << (fixed.TblBits - 1)
-)
+// normBits bounds (f + 1)^2 ||g||^2 and the clipping threshold at scale 2^(6F).
+const normBits = 100
 
 func (c *LogRegStep) Define(api frontend.API) error {
 	g := newGadgets(api)
 	d, b := len(c.W0)-1, len(c.X)
 	one := fixed.One
-
-	// public parameters in range: 1 <= LR <= 4, 1/4096 <= Clip <= 16, 1 <= ExpectedBatch < 1024
-	g.nonNegative(api.Sub(c.LR, 1), fixed.F+2)
-	g.nonNegative(api.Sub(c.Clip, 1), fixed.F+4)
-	g.nonNegative(api.Sub(c.ExpectedBatch, 1), 10)
-	g.nonNegative(c.NoiseBound, 62)
-
-	// private inputs in range (this also makes the packing below injective)
-	for j := 0; j <= d; j++ {
-		g.signedBits(c.W0[j], fixed.WBits)
-		g.signedBits(c.W1[j], fixed.WBits)
-		g.signedBits(c.Z[j], fixed.ZBits)
-	}
-	for i := 0; i < b; i++ {
-		api.AssertIsBoolean(c.Y[i])
-		api.AssertIsBoolean(c.M[i])
-		for j := 0; j < d; j++ {
-			g.signedBits(c.X[i][j], fixed.XBits)
-		}
-	}
-
-	// commitments
-	h, err := poseidon2.New(api)
-	if err != nil {
+	g.publicRanges(c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound)
+	g.privateRanges(c.W0, c.W1, c.Z, c.X, c.Y, c.M)
+	if err := g.stepCommitments(c.WBefore, c.WAfter, c.Batch, c.Round, c.Step, c.Salt, c.W0, c.W1, c.X, c.Y, c.M); err != nil {
 		return err
 	}
-	h.Write(fixed.TagWeights, d+1)
-	h.Write(g.pack(c.W0, fixed.WBits, fixed.WPerElem)...)
-	api.AssertIsEqual(h.Sum(), c.WBefore)
-	h.Reset()
-	h.Write(fixed.TagWeights, d+1)
-	h.Write(g.pack(c.W1, fixed.WBits, fixed.WPerElem)...)
-	api.AssertIsEqual(h.Sum(), c.WAfter)
-	h.Reset()
-	h.Write(fixed.TagBatch, c.Round, c.Step, c.Salt)
-	h.Write(g.packBits(append(append([]frontend.Variable{}, c.Y...), c.M...))...)
-	var flat []frontend.Variable
-	for i := 0; i < b; i++ {
-		flat = append(flat, c.X[i]...)
-	}
-	h.Write(g.pack(flat, fixed.XBits, fixed.XPerElem)...)
-	api.AssertIsEqual(h.Sum(), c.Batch)
 
-	// the step
-	table := logderivlookup.New(api)
-	for _, v := range fixed.SigmoidTable() {
-		table.Insert(v)
-	}
+	table := g.sigmoidTable()
 	threshold := api.Mul(c.Clip, c.Clip, pow2(4*fixed.F))
 	sum := make([]frontend.Variable, d+1)
 	for j := range sum {
@@ -133,43 +88,15 @@ func (c *LogRegStep) Define(api frontend.API) error {
 			acc = api.MulAcc(acc, c.W0[j], c.X[i][j])
 			x2 = api.MulAcc(x2, c.X[i][j], c.X[i][j])
 		}
-		z := g.floorDivPow2(acc, 2*fixed.F-fixed.ZF, 24)
-		lo := g.isLess(z, -tblHalf, 26)
-		hi := g.isLess(tblHalf-1, z, 26)
-		zc := api.Select(lo, -tblHalf, api.Select(hi, tblHalf-1, z))
-		p := table.Lookup(api.Add(zc, tblHalf))[0]
-		e := api.Mul(c.M[i], api.Sub(p, api.Mul(c.Y[i], one))) // scale 2^F
-		norm2 := api.Mul(e, e, x2)                             // ||g_i||^2 at scale 2^(4F)
-		out, err := api.Compiler().NewHint(ClipFactorHint, 1, norm2, threshold, one)
-		if err != nil {
-			return err
-		}
-		f := out[0]
-		g.nonNegative(f, fixed.F+1)
-		g.nonNegative(api.Sub(one, f), fixed.F+1)
-		g.nonNegative(api.Sub(threshold, api.Mul(f, f, norm2)), normBits) // clipped norm <= Clip
-		f1 := api.Add(f, 1)
-		over := api.Sub(api.Mul(f1, f1, norm2), threshold, 1)                     // f + 1 would exceed Clip ...
-		g.nonNegative(api.Select(api.IsZero(api.Sub(f, one)), 0, over), normBits) // ... unless f = 1
-		fe := api.Mul(f, e)                                                       // scale 2^(2F)
+		p := g.sigmoid(table, acc, 40)
+		e := api.Mul(c.M[i], api.Sub(p, api.Mul(c.Y[i], one)))     // scale 2^F
+		norm2 := api.Mul(e, e, x2)                                 // ||g_i||^2 at scale 2^(4F)
+		fe := api.Mul(g.clipFactor(norm2, threshold, normBits), e) // scale 2^(2F)
 		for j := 0; j < d; j++ {
 			sum[j] = api.MulAcc(sum[j], fe, c.X[i][j]) // scale 2^(3F)
 		}
 		sum[d] = api.MulAcc(sum[d], fe, one)
 	}
-
-	// the update and the noise it carries
-	noise := frontend.Variable(0)
-	for j := 0; j <= d; j++ {
-		lhs := api.Mul(c.ExpectedBatch, api.Sub(c.W0[j], c.W1[j]), pow2(3*fixed.F))
-		rhs := api.Mul(c.LR, api.Add(sum[j], api.Mul(c.Z[j], pow2(2*fixed.F))))
-		// the residual is only rounding: -LR 2^(2F-1) <= lhs - rhs < LR 2^(2F-1), so z is the
-		// nearest integer and nothing else
-		shifted := api.Add(api.Sub(lhs, rhs), api.Mul(c.LR, pow2(2*fixed.F-1)))
-		g.nonNegative(shifted, 3*fixed.F+3)
-		g.nonNegative(api.Sub(api.Mul(c.LR, pow2(2*fixed.F)), 1, shifted), 3*fixed.F+3)
-		noise = api.MulAcc(noise, c.Z[j], c.Z[j])
-	}
-	g.nonNegative(api.Sub(c.NoiseBound, noise), 62)
+	g.update(c.LR, c.ExpectedBatch, c.NoiseBound, c.W0, c.W1, c.Z, sum, 3*fixed.F)
 	return nil
 }

@@ -11,27 +11,81 @@ import (
 	"github.com/consensys/gnark/frontend/cs/r1cs"
 )
 
-var logregName = regexp.MustCompile(`^logreg-d(\d+)-b(\d+)$`)
+// StepCircuit is a training-step circuit: every one has the same nine public inputs.
+type StepCircuit interface {
+	frontend.Circuit
+	SetPublic(Public)
+}
 
-// Sizes parses a circuit name such as "logreg-d30-b32" (D <= 64, B <= 32).
-func Sizes(name string) (d, b int, err error) {
-	m := logregName.FindStringSubmatch(name)
-	if m == nil {
-		return 0, 0, fmt.Errorf("unknown circuit %q (expected logreg-d<D>-b<B>)", name)
+// Spec names a circuit and its sizes: "logreg-d<D>-b<B>" (D <= 64) or "mlp-d<D>-h<H>-b<B>"
+// (D <= 64, H <= 32), batch capacity B <= 32. Keys are per name.
+type Spec struct {
+	Kind    string // "logreg" | "mlp"
+	D, H, B int    // H = 0 for logreg
+}
+
+var (
+	logregName = regexp.MustCompile(`^logreg-d(\d+)-b(\d+)$`)
+	mlpName    = regexp.MustCompile(`^mlp-d(\d+)-h(\d+)-b(\d+)$`)
+)
+
+// ParseSpec parses a circuit name.
+func ParseSpec(name string) (Spec, error) {
+	atoi := func(s string) int { v, _ := strconv.Atoi(s); return v }
+	var s Spec
+	if m := logregName.FindStringSubmatch(name); m != nil {
+		s = Spec{Kind: "logreg", D: atoi(m[1]), B: atoi(m[2])}
+	} else if m := mlpName.FindStringSubmatch(name); m != nil {
+		s = Spec{Kind: "mlp", D: atoi(m[1]), H: atoi(m[2]), B: atoi(m[3])}
+		if s.H < 1 || s.H > 32 {
+			return Spec{}, fmt.Errorf("circuit %q: H must be 1..32", name)
+		}
+	} else {
+		return Spec{}, fmt.Errorf("unknown circuit %q (expected logreg-d<D>-b<B> or mlp-d<D>-h<H>-b<B>)", name)
 	}
-	d, _ = strconv.Atoi(m[1])
-	b, _ = strconv.Atoi(m[2])
-	if d < 1 || d > 64 || b < 1 || b > 32 {
-		return 0, 0, fmt.Errorf("circuit %q: D must be 1..64 and B 1..32", name)
+	if s.D < 1 || s.D > 64 || s.B < 1 || s.B > 32 {
+		return Spec{}, fmt.Errorf("circuit %q: D must be 1..64 and B 1..32", name)
 	}
-	return d, b, nil
+	return s, nil
+}
+
+// Name is the circuit's name.
+func (s Spec) Name() string {
+	if s.Kind == "mlp" {
+		return MLPName(s.D, s.H, s.B)
+	}
+	return LogRegName(s.D, s.B)
+}
+
+// Weights is the number of model parameters the circuit's commitments cover.
+func (s Spec) Weights() int {
+	if s.Kind == "mlp" {
+		return MLPWeights(s.D, s.H)
+	}
+	return s.D + 1
+}
+
+// New allocates an empty circuit (for compiling, or for a public-only witness).
+func (s Spec) New() StepCircuit {
+	if s.Kind == "mlp" {
+		return NewMLPStep(s.D, s.H, s.B)
+	}
+	return NewLogRegStep(s.D, s.B)
+}
+
+// Assign checks a step and returns the circuit's full assignment and public inputs.
+func (s Spec) Assign(in StepInput) (StepCircuit, Public, error) {
+	if s.Kind == "mlp" {
+		return AssignMLP(in, s.D, s.H, s.B)
+	}
+	return Assign(in, s.D, s.B)
 }
 
 // Compile builds the constraint system of a named circuit.
 func Compile(name string) (constraint.ConstraintSystem, error) {
-	d, b, err := Sizes(name)
+	s, err := ParseSpec(name)
 	if err != nil {
 		return nil, err
 	}
-	return frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, NewLogRegStep(d, b))
+	return frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, s.New())
 }

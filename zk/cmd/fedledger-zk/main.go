@@ -135,10 +135,11 @@ func commit(args []string) error {
 	fs := flag.NewFlagSet("commit", flag.ContinueOnError)
 	name := circuitFlag(fs)
 	parse(fs, args)
-	d, b, err := circuit.Sizes(*name)
+	spec, err := circuit.ParseSpec(*name)
 	if err != nil {
 		return err
 	}
+	nw := spec.Weights()
 	var req struct {
 		Weights [][]int64      `json:"weights"`
 		Batches []batchRequest `json:"batches"`
@@ -151,8 +152,8 @@ func commit(args []string) error {
 		Batches []string `json:"batches"`
 	}{[]string{}, []string{}}
 	for i, w := range req.Weights {
-		if len(w) != d+1 {
-			return fmt.Errorf("weights[%d] has %d entries, the circuit takes %d", i, len(w), d+1)
+		if len(w) != nw {
+			return fmt.Errorf("weights[%d] has %d entries, the circuit takes %d", i, len(w), nw)
 		}
 		for _, v := range w {
 			if err := fixed.CheckSigned(fmt.Sprintf("weights[%d]", i), v, fixed.WBits); err != nil {
@@ -163,10 +164,10 @@ func commit(args []string) error {
 	}
 	for i, br := range req.Batches {
 		// the same padding and checks as a proof of this step would use
-		in := circuit.StepInput{WBefore: make([]int64, d+1), WAfter: make([]int64, d+1), X: br.X, Y: br.Y,
+		in := circuit.StepInput{WBefore: make([]int64, nw), WAfter: make([]int64, nw), X: br.X, Y: br.Y,
 			Salt: br.Salt, Step: br.Step, Round: br.Round, LR: fixed.One, Clip: fixed.One, ExpectedBatch: 1,
 			NoiseBound: "1000000000000000000"}
-		_, pub, err := circuit.Assign(in, d, b)
+		_, pub, err := spec.Assign(in)
 		if err != nil {
 			return fmt.Errorf("batches[%d]: %w", i, err)
 		}
@@ -200,7 +201,7 @@ func prove(args []string) error {
 	name := circuitFlag(fs)
 	pkPath := fs.String("pk", "", "proving key file (raw, from the ceremony or dev-setup)")
 	parse(fs, args)
-	d, b, err := circuit.Sizes(*name)
+	spec, err := circuit.ParseSpec(*name)
 	if err != nil {
 		return err
 	}
@@ -231,7 +232,7 @@ func prove(args []string) error {
 		PeakRSSMB float64 `json:"peak_rss_mb"`
 	}{LoadS: setupS}
 	for i, step := range req.Steps {
-		assignment, pub, err := circuit.Assign(step, d, b)
+		assignment, pub, err := spec.Assign(step)
 		if err != nil {
 			return fmt.Errorf("step %d: %w", i, err)
 		}
@@ -275,7 +276,7 @@ func verify(args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	name := circuitFlag(fs)
 	parse(fs, args)
-	d, b, err := circuit.Sizes(*name)
+	spec, err := circuit.ParseSpec(*name)
 	if err != nil {
 		return err
 	}
@@ -299,7 +300,7 @@ func verify(args []string) error {
 	}
 	results := []verdict{}
 	for _, it := range req.Items {
-		results = append(results, verifyOne(vk, d, b, it.Proof, it.Public))
+		results = append(results, verifyOne(vk, spec, it.Proof, it.Public))
 	}
 	return emit(map[string]any{"results": results})
 }
@@ -310,7 +311,7 @@ type verdict struct {
 	Error string `json:"error,omitempty"`
 }
 
-func verifyOne(vk groth16.VerifyingKey, d, b int, proofB64 string, public []string) (r verdict) {
+func verifyOne(vk groth16.VerifyingKey, spec circuit.Spec, proofB64 string, public []string) (r verdict) {
 	fail := func(format string, a ...any) { r.Error = fmt.Sprintf(format, a...) }
 	raw, err := base64.StdEncoding.DecodeString(proofB64)
 	if err != nil {
@@ -336,7 +337,7 @@ func verifyOne(vk groth16.VerifyingKey, d, b int, proofB64 string, public []stri
 		fail("%v", err)
 		return
 	}
-	assignment := circuit.NewLogRegStep(d, b)
+	assignment := spec.New()
 	assignment.SetPublic(pub)
 	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField(), frontend.PublicOnly())
 	if err != nil {
