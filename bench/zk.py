@@ -1,10 +1,11 @@
 """Proving and verifying training steps: setup, prove and verify times, key sizes and peak memory
 per circuit, and how likely audits catch a cheater.
 
-Per circuit (``logreg-d30-b32``, the demo's model, and ``logreg-d64-b32``, the largest):
+Per circuit (``logreg-d30-b32``, the demo's model, ``logreg-d64-b32``, the largest logistic
+regression, and ``mlp-d30-h16-b32``, the 30-16-1 perceptron):
 one-party setup time (the ceremony's phases are measured by ``--ceremony``), proving key size
 as stored for proving (uncompressed), the time to load it, median prove time over ``proofs``
-honest steps (synthetic DP-SGD steps of 20 examples), verify time per proof (from one call
+honest steps (recorded by the agent's audited trainer on synthetic records), verify time per proof (from one call
 verifying many, minus one verifying a single proof, so process start-up is excluded), and the
 peak resident memory of the prover process. JSON keys ``prove_s``, ``verify_ms``, ``pk_mb`` are
 the demo circuit's.
@@ -18,7 +19,6 @@ seed; the measured catch rate over ``trials`` simulated rounds is printed beside
 from __future__ import annotations
 
 import base64
-import math
 import os
 import statistics
 import tempfile
@@ -28,39 +28,40 @@ from typing import Any
 
 import numpy as np
 
+from agent.data.schema import Records
+from agent.models import ModelSpec, get_weights
 from agent.zk import binary
-from agent.zk.fixedpoint import ONE
-from chaincode.contracts import selection, zk_audit
+from agent.zk.audited_training import AuditedTraining, train_audited
+from agent.zk.participant import saved_steps, step_inputs
+from chaincode.contracts import selection, zk_circuits
 
-CIRCUITS = ("logreg-d30-b32", "logreg-d64-b32")
+CIRCUITS = ("logreg-d30-b32", "logreg-d64-b32", "mlp-d30-h16-b32")
 DEMO = "logreg-d30-b32"
 
 
-def synthetic_step(rng: np.random.Generator, d: int, n: int, step: int) -> dict[str, Any]:
-    """An honest DP-SGD step in the circuit's fixed point (sigma = 1, C = 1, lr = 0.5)."""
-    w = rng.normal(0, 0.3, d + 1)
-    x = np.round(np.clip(rng.normal(0, 1, (n, d)), -7.9, 7.9) * ONE) / ONE
-    y = rng.integers(0, 2, n)
-    grads = np.zeros(d + 1)
-    for xi, yi in zip(x, y, strict=True):
-        g = (1 / (1 + math.exp(-(w[:d] @ xi + w[d]))) - yi) * np.append(xi, 1.0)
-        grads += g * min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
-    w_after = w - 0.5 * (grads + rng.normal(0, 1.0, d + 1)) / 16
-    return {"w_before": [int(v) for v in np.rint(w * ONE)], "w_after": [int(v) for v in np.rint(w_after * ONE)],
-            "x": [[int(v) for v in np.rint(r * ONE)] for r in x], "y": [int(v) for v in y], "salt": "12345",
-            "step": step, "round": "67890", "lr": ONE // 2, "clip": ONE, "expected_batch": 16,
-            "noise_bound": str(zk_audit.noise_bound(d + 1, 1_000_000, 1_000_000))}  # fmt: skip
+def recorded_steps(circuit: str, count: int) -> list[dict[str, Any]]:
+    """``count`` steps of the agent's own audited trainer (Opacus DP-SGD, expected batch 16,
+    lr 0.5, C = 1, sigma for epsilon 1 over the steps) on synthetic records, as the prover takes
+    them: exactly what a hospital proves when challenged."""
+    c = zk_circuits.parse(circuit)
+    spec = ModelSpec(c.kind, c.features, c.hidden)
+    rng = np.random.default_rng(c.features)
+    x = rng.normal(0, 1, (400, c.features)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(0, 0.5, 400) > 0).astype(np.float32)
+    params = {"learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}
+    cfg = AuditedTraining(circuit=circuit, capacity=c.capacity, steps=count, round_tag=67890, epsilon=1.0,
+                          delta=1e-5, **params)  # fmt: skip
+    out = train_audited(spec, get_weights(spec.build()), Records(x, y, np.arange(400).astype(str)), cfg, seed=0)
+    return step_inputs(params, 67890, saved_steps(out), list(range(count)))
 
 
 def measure_circuit(circuit: str, workdir: Path, proofs: int, progress: Any) -> dict[str, Any]:
-    d = int(circuit.split("-")[1][1:])
     info = binary.call(["info", "--circuit", circuit])
     pk, vk = workdir / f"{circuit}.pk", workdir / f"{circuit}.vk"
     t = time.perf_counter()
     binary.dev_setup(circuit, pk, vk)
     setup_s = time.perf_counter() - t
-    rng = np.random.default_rng(d)
-    steps = [synthetic_step(rng, d, 20, i) for i in range(proofs)]
+    steps = recorded_steps(circuit, proofs)
     out = binary.call(["prove", "--circuit", circuit, "--pk", str(pk)], {"steps": steps})
     peak_rss = out["peak_rss_mb"]  # the prover's own VmHWM (a forked child's rusage would count this Python)
     prove_times = [p["prove_s"] for p in out["proofs"]]

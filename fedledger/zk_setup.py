@@ -105,13 +105,20 @@ def _contribute_in_turn(phase: str, orgs: list[Any], work: Path, say: Any) -> tu
     return hashes, files
 
 
+def setup_power(circuit: str) -> int:
+    """Phase 1's size: the smallest power of two holding the circuit's constraints (gnark's
+    phase 2 needs at least that many; more only costs time)."""
+    return max(4, (binary.call(["info", "--circuit", circuit])["constraints"] - 1).bit_length())
+
+
 def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = print) -> ZkKeys:
     """The consortium's Groth16 setup for ``circuit``: every hospital contributes to phase 1
-    (powers of tau, 2^15) and phase 2 in turn, each in its own process with its own randomness;
-    each phase is sealed with a beacon read from the ledger after its last contribution, and
-    sealing verifies every contribution. The keys and the record (transcript hashes, order of
-    contributors, beacons) are cached under ``cache_root`` per circuit and prover build, so
-    the ceremony runs once on this machine (about 4 minutes for the demo's circuit)."""
+    (powers of tau, sized by ``setup_power``: 2^15 for the demo's circuit) and phase 2 in turn,
+    each in its own process with its own randomness; each phase is sealed with a beacon read
+    from the ledger after its last contribution, and sealing verifies every contribution. The
+    keys and the record (transcript hashes, order of contributors, beacons) are cached under
+    ``cache_root`` per circuit and prover build, so the ceremony runs once on this machine
+    (about 4 minutes for the demo's circuit)."""
     build = Path(binary.binary()).parent.parent.name  # zk-<source hash>: keys follow the circuit code
     home = cache_root / f"{circuit}-{build}"
     record_path = home / "ceremony.json"
@@ -121,11 +128,12 @@ def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = pri
     work = home / "transcripts"
     work.mkdir(parents=True, exist_ok=True)
     orgs = [o for o in net.topology.hospitals if o.has_peer]
-    say(f"zk setup ceremony for {circuit}: phase 1 (powers of tau), one contribution per hospital")
-    binary.call(["ceremony", "phase1-new", "--power", "15", "--out", str(work / "p1-0")])
+    power = str(setup_power(circuit))
+    say(f"zk setup ceremony for {circuit}: phase 1 (powers of tau, 2^{power}), one contribution per hospital")
+    binary.call(["ceremony", "phase1-new", "--power", power, "--out", str(work / "p1-0")])
     phase1, contributions = _contribute_in_turn("phase1", orgs, work, say)
     beacon1 = _ledger_beacon(net, orgs[0].name)
-    binary.call(["ceremony", "phase1-seal", "--power", "15", "--beacon", beacon1, "--out", str(work / "srs"),
+    binary.call(["ceremony", "phase1-seal", "--power", power, "--beacon", beacon1, "--out", str(work / "srs"),
                  *contributions])  # fmt: skip
     say("  phase 1 sealed (every contribution verified); phase 2 for the circuit")
     binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(work / "srs"),

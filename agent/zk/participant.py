@@ -62,18 +62,23 @@ def proving_key(keys_dir: Path, vk_hash: str) -> Path:
     return path
 
 
+def step_inputs(params: dict[str, Any], tag: int, saved: dict[str, Any], steps: list[int]) -> list[dict[str, Any]]:
+    """What ``fedledger-zk prove`` takes for each of ``steps``: the recorded step with the
+    public parameters exactly as the ledger derives them from the study's ``params``."""
+    lr, clip, batch = zk_audit.fixed_params(params)
+    bound = str(zk_audit.noise_bound(len(saved["snapshots"][0]), saved["sigma_micro"], params["clip_ppm"]))
+    return [{"w_before": saved["snapshots"][i], "w_after": saved["snapshots"][i + 1],
+             "x": saved["batches"][i]["x"], "y": saved["batches"][i]["y"], "salt": saved["batches"][i]["salt"],
+             "step": i, "round": str(tag), "lr": lr, "clip": clip, "expected_batch": batch, "noise_bound": bound}
+            for i in steps]  # fmt: skip
+
+
 def proof_args(study: dict[str, Any], round_no: int, msp_id: str, saved: dict[str, Any], audits: list[int],
                pk: Path) -> dict[str, Any]:  # fmt: skip
     """``Round:SubmitProof`` arguments: openings of each audited leaf and its successor, and
     one Groth16 proof per audited step, with exactly the public inputs the ledger computes."""
     p = study["params"]
-    lr, clip, batch = zk_audit.fixed_params(p)
-    tag = zk_audit.round_tag(study["study_id"], round_no, msp_id)
-    bound = str(zk_audit.noise_bound(len(saved["snapshots"][0]), saved["sigma_micro"], p["clip_ppm"]))
-    steps = [{"w_before": saved["snapshots"][i], "w_after": saved["snapshots"][i + 1],
-              "x": saved["batches"][i]["x"], "y": saved["batches"][i]["y"], "salt": saved["batches"][i]["salt"],
-              "step": i, "round": str(tag), "lr": lr, "clip": clip, "expected_batch": batch, "noise_bound": bound}
-             for i in audits]  # fmt: skip
+    steps = step_inputs(p, zk_audit.round_tag(study["study_id"], round_no, msp_id), saved, audits)
     proofs = binary.prove(p["zk_circuit"], pk, steps)
     leaves = [bytes.fromhex(x) for x in saved["leaves"]]
     tree = MerkleTree(leaves)

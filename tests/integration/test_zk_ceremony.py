@@ -1,0 +1,60 @@
+"""The consortium's own Groth16 setup on the real network (fedledger/zk_setup.py): every
+hospital contributes to both phases in its own process, the beacons come from the ledger, the
+verifying key is registered with the ceremony's record, and the ledger verifies proofs made
+with the ceremony's proving key, not proofs from any other setup (small circuit, 2^13)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.zk import binary
+from fedledger.consortium_admin import Admins
+from fedledger.zk_setup import consortium_ceremony, register, setup_power
+from network.consortium import Network
+from network.topology import CHAINCODE_NAME, CHANNEL
+from tests.integration.zk_rounds import audited_round
+from tests.unit import zk_sim
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_key(network: Network,
+                                                                                   tmp_path: Path) -> None:  # fmt: skip
+    said: list[str] = []
+    assert setup_power(zk_sim.CIRCUIT) == 13
+    keys = consortium_ceremony(network, zk_sim.CIRCUIT, tmp_path / "cache", said.append)
+    hospitals = [o.msp_id for o in network.topology.hospitals if o.has_peer]
+    record = keys.ceremony
+    assert record["contributors"] == hospitals and len(hospitals) == 3
+    assert len(record["phase1"]) == len(record["phase2"]) == 3
+    assert len(set(record["phase1"] + record["phase2"])) == 6  # every contribution changed the transcript
+    assert sum("contributed" in line for line in said) == 6
+    t = time.monotonic()
+    again = consortium_ceremony(network, zk_sim.CIRCUIT, tmp_path / "cache", said.append)
+    assert again == keys and time.monotonic() - t < 5  # cached per circuit and prover build
+
+    with Admins(network) as admins:
+        admins.register_hospitals()
+        vk_hash = register(admins, keys)
+    with network.gateway("Regulator", "User1") as gw:
+        stored = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Zk").evaluate("GetKey", {"vk_hash": vk_hash})
+    assert stored["ceremony"] == record and stored["circuit"] == zk_sim.CIRCUIT
+    assert hashlib.sha256(keys.vk.read_bytes()).hexdigest() == vk_hash
+
+    ceremony_keys = zk_sim.Keys(keys.pk, keys.vk_b64)
+    (tmp_path / "round").mkdir()
+    rnd = audited_round(network, tmp_path / "round", ceremony_keys)  # every peer verifies the honest proofs
+    assert {m: p["status"] for m, p in rnd["proofs"].items()} == {m: "verified" for m in rnd["participants"]}
+
+    # a proof from another setup of the same circuit does not verify under the ceremony's key
+    other = zk_sim.dev_keys(tmp_path)
+    p = zk_sim.Participant("HospitalAMSP", "s", 0, 2, seed=1)
+    p.train(zk_sim.initial_weights())
+    proof = binary.prove(zk_sim.CIRCUIT, other.pk, [p.step_input(0)])[0]
+    item = {"proof": proof["proof"], "public": proof["public"]}
+    assert binary.verify(zk_sim.CIRCUIT, other.vk_b64, [item])[0]["valid"]
+    assert not binary.verify(zk_sim.CIRCUIT, ceremony_keys.vk_b64, [item])[0]["valid"]
