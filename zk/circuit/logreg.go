@@ -29,34 +29,13 @@ import (
 
 // LogRegStep is the circuit; build it with NewLogRegStep(D, B).
 type LogRegStep struct {
-	WBefore       frontend.Variable `gnark:",public"`
-	WAfter        frontend.Variable `gnark:",public"`
-	Batch         frontend.Variable `gnark:",public"`
-	Step          frontend.Variable `gnark:",public"`
-	Round         frontend.Variable `gnark:",public"`
-	LR            frontend.Variable `gnark:",public"`
-	Clip          frontend.Variable `gnark:",public"`
-	ExpectedBatch frontend.Variable `gnark:",public"`
-	NoiseBound    frontend.Variable `gnark:",public"`
-
-	W0   []frontend.Variable   // weights before (D + 1, bias last)
-	W1   []frontend.Variable   // weights after
-	X    [][]frontend.Variable // B x D features
-	Y    []frontend.Variable   // labels, 0 or 1
-	M    []frontend.Variable   // 1 for a real example, 0 for padding
-	Salt frontend.Variable
-	Z    []frontend.Variable // the noise the hospital added to the summed gradient (D + 1)
+	StepPublic
+	StepWitness // weights are D + 1, bias last
 }
 
 // NewLogRegStep allocates a circuit for D features and batches of at most B examples.
 func NewLogRegStep(d, b int) *LogRegStep {
-	c := &LogRegStep{W0: make([]frontend.Variable, d+1), W1: make([]frontend.Variable, d+1),
-		X: make([][]frontend.Variable, b), Y: make([]frontend.Variable, b), M: make([]frontend.Variable, b),
-		Z: make([]frontend.Variable, d+1)}
-	for i := range c.X {
-		c.X[i] = make([]frontend.Variable, d)
-	}
-	return c
+	return &LogRegStep{StepWitness: newStepWitness(d+1, d, b)}
 }
 
 // Name identifies the circuit and its sizes (keys are per name).
@@ -69,18 +48,13 @@ func (c *LogRegStep) Define(api frontend.API) error {
 	g := newGadgets(api)
 	d, b := len(c.W0)-1, len(c.X)
 	one := fixed.One
-	g.publicRanges(c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound)
-	g.privateRanges(c.W0, c.W1, c.Z, c.X, c.Y, c.M)
-	if err := g.stepCommitments(c.WBefore, c.WAfter, c.Batch, c.Round, c.Step, c.Salt, c.W0, c.W1, c.X, c.Y, c.M); err != nil {
+	if err := g.common(&c.StepPublic, &c.StepWitness); err != nil {
 		return err
 	}
 
 	table := g.sigmoidTable()
 	threshold := api.Mul(c.Clip, c.Clip, pow2(4*fixed.F))
-	sum := make([]frontend.Variable, d+1)
-	for j := range sum {
-		sum[j] = 0
-	}
+	sum := zeroVars(d + 1)
 	for i := 0; i < b; i++ {
 		acc := api.Mul(c.W0[d], one) // bias times the constant feature 1, scale 2^(2F)
 		x2 := frontend.Variable(one * one)

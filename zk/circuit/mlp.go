@@ -23,25 +23,9 @@ import (
 // and ExpectedBatch (w - w') = LR (sum_i f_i g_i + z), ||z||^2 <= NoiseBound, as for LogRegStep.
 // The norm is computed as e^2 (1 + ||h||^2 + ||u||^2 (1 + ||x||^2)), exact in integers.
 type MLPStep struct {
-	WBefore       frontend.Variable `gnark:",public"`
-	WAfter        frontend.Variable `gnark:",public"`
-	Batch         frontend.Variable `gnark:",public"`
-	Step          frontend.Variable `gnark:",public"`
-	Round         frontend.Variable `gnark:",public"`
-	LR            frontend.Variable `gnark:",public"`
-	Clip          frontend.Variable `gnark:",public"`
-	ExpectedBatch frontend.Variable `gnark:",public"`
-	NoiseBound    frontend.Variable `gnark:",public"`
-
-	W0   []frontend.Variable   // weights before (H D + 2 H + 1)
-	W1   []frontend.Variable   // weights after
-	X    [][]frontend.Variable // B x D features
-	Y    []frontend.Variable
-	M    []frontend.Variable
-	Salt frontend.Variable
-	Z    []frontend.Variable
-
-	H int `gnark:"-"` // hidden units
+	StepPublic
+	StepWitness     // weights are H D + 2 H + 1
+	H           int `gnark:"-"` // hidden units
 }
 
 // MLPWeights is the parameter count of a D-H-1 perceptron.
@@ -49,14 +33,7 @@ func MLPWeights(d, h int) int { return h*d + 2*h + 1 }
 
 // NewMLPStep allocates a circuit for D features, H hidden units and batches of at most B.
 func NewMLPStep(d, h, b int) *MLPStep {
-	n := MLPWeights(d, h)
-	c := &MLPStep{W0: make([]frontend.Variable, n), W1: make([]frontend.Variable, n),
-		X: make([][]frontend.Variable, b), Y: make([]frontend.Variable, b), M: make([]frontend.Variable, b),
-		Z: make([]frontend.Variable, n), H: h}
-	for i := range c.X {
-		c.X[i] = make([]frontend.Variable, d)
-	}
-	return c
+	return &MLPStep{StepWitness: newStepWitness(MLPWeights(d, h), d, b), H: h}
 }
 
 // MLPName identifies the circuit and its sizes.
@@ -83,18 +60,13 @@ func (c *MLPStep) Define(api frontend.API) error {
 	}
 	ob1, ow2, ob2 := mlpLayout(d, h)
 	one := fixed.One
-	g.publicRanges(c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound)
-	g.privateRanges(c.W0, c.W1, c.Z, c.X, c.Y, c.M)
-	if err := g.stepCommitments(c.WBefore, c.WAfter, c.Batch, c.Round, c.Step, c.Salt, c.W0, c.W1, c.X, c.Y, c.M); err != nil {
+	if err := g.common(&c.StepPublic, &c.StepWitness); err != nil {
 		return err
 	}
 
 	table := g.sigmoidTable()
 	threshold := api.Mul(c.Clip, c.Clip, pow2(6*fixed.F)) // f^2 ||g||^2 is at scale 2^(8F)
-	sum := make([]frontend.Variable, len(c.W0))           // scale 2^(4F)
-	for j := range sum {
-		sum[j] = 0
-	}
+	sum := zeroVars(len(c.W0))                            // scale 2^(4F)
 	hid, u := make([]frontend.Variable, h), make([]frontend.Variable, h)
 	for i := 0; i < b; i++ {
 		x2 := frontend.Variable(one * one) // 1 + ||x||^2 at scale 2^(2F)
@@ -132,12 +104,6 @@ func (c *MLPStep) Define(api frontend.API) error {
 	}
 	g.update(c.LR, c.ExpectedBatch, c.NoiseBound, c.W0, c.W1, c.Z, sum, 4*fixed.F)
 	return nil
-}
-
-// SetPublic fills the public fields.
-func (c *MLPStep) SetPublic(p Public) {
-	c.WBefore, c.WAfter, c.Batch, c.Step, c.Round = p.WBefore, p.WAfter, p.Batch, p.Step, p.Round
-	c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound = p.LR, p.Clip, p.ExpectedBatch, p.NoiseBound
 }
 
 // AssignMLP is Assign for the D-H-1 perceptron.
@@ -199,17 +165,6 @@ func AssignMLP(in StepInput, d, h, b int) (*MLPStep, Public, error) {
 		return nil, Public{}, err
 	}
 	c := NewMLPStep(d, h, b)
-	for j := 0; j < n; j++ {
-		c.W0[j], c.W1[j], c.Z[j] = in.WBefore[j], in.WAfter[j], noise[j]
-	}
-	for i := 0; i < b; i++ {
-		for j := 0; j < d; j++ {
-			c.X[i][j] = p.x[i][j]
-		}
-		c.Y[i], c.M[i] = p.y[i], p.m[i]
-	}
-	c.Salt = p.salt
-	pub := p.public(in)
-	c.SetPublic(pub)
+	pub := fill(&c.StepPublic, &c.StepWitness, in, p, noise)
 	return c, pub, nil
 }

@@ -106,6 +106,23 @@ func prepare(in StepInput, nw, d, b int) (prepared, error) {
 	return p, nil
 }
 
+// fill assigns a checked step, its derived noise and its public inputs (returned).
+func fill(c *StepPublic, w *StepWitness, in StepInput, p prepared, noise []int64) Public {
+	for j := range w.W0 {
+		w.W0[j], w.W1[j], w.Z[j] = in.WBefore[j], in.WAfter[j], noise[j]
+	}
+	for i := range w.X {
+		for j := range w.X[i] {
+			w.X[i][j] = p.x[i][j]
+		}
+		w.Y[i], w.M[i] = p.y[i], p.m[i]
+	}
+	w.Salt = p.salt
+	pub := p.public(in)
+	c.SetPublic(pub)
+	return pub
+}
+
 // public is the step's public input vector.
 func (p prepared) public(in StepInput) Public {
 	return Public{
@@ -191,25 +208,8 @@ func Assign(in StepInput, d, b int) (*LogRegStep, Public, error) {
 		return nil, Public{}, err
 	}
 	c := NewLogRegStep(d, b)
-	for j := 0; j <= d; j++ {
-		c.W0[j], c.W1[j], c.Z[j] = in.WBefore[j], in.WAfter[j], noise[j]
-	}
-	for i := 0; i < b; i++ {
-		for j := 0; j < d; j++ {
-			c.X[i][j] = p.x[i][j]
-		}
-		c.Y[i], c.M[i] = p.y[i], p.m[i]
-	}
-	c.Salt = p.salt
-	pub := p.public(in)
-	c.SetPublic(pub)
+	pub := fill(&c.StepPublic, &c.StepWitness, in, p, noise)
 	return c, pub, nil
-}
-
-// SetPublic fills the public fields.
-func (c *LogRegStep) SetPublic(p Public) {
-	c.WBefore, c.WAfter, c.Batch, c.Step, c.Round = p.WBefore, p.WAfter, p.Batch, p.Step, p.Round
-	c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound = p.LR, p.Clip, p.ExpectedBatch, p.NoiseBound
 }
 
 // PublicFromList builds the public inputs from their circuit-order list.

@@ -14,6 +14,61 @@ import (
 
 const tblHalf = 1 << (fixed.TblBits - 1)
 
+// StepPublic is every step circuit's public input, in this order (the ledger builds the same list).
+type StepPublic struct {
+	WBefore       frontend.Variable `gnark:",public"`
+	WAfter        frontend.Variable `gnark:",public"`
+	Batch         frontend.Variable `gnark:",public"`
+	Step          frontend.Variable `gnark:",public"`
+	Round         frontend.Variable `gnark:",public"`
+	LR            frontend.Variable `gnark:",public"`
+	Clip          frontend.Variable `gnark:",public"`
+	ExpectedBatch frontend.Variable `gnark:",public"`
+	NoiseBound    frontend.Variable `gnark:",public"`
+}
+
+// SetPublic fills the public fields.
+func (c *StepPublic) SetPublic(p Public) {
+	c.WBefore, c.WAfter, c.Batch, c.Step, c.Round = p.WBefore, p.WAfter, p.Batch, p.Step, p.Round
+	c.LR, c.Clip, c.ExpectedBatch, c.NoiseBound = p.LR, p.Clip, p.ExpectedBatch, p.NoiseBound
+}
+
+// StepWitness is every step circuit's private input.
+type StepWitness struct {
+	W0   []frontend.Variable   // weights before, in the agent's parameter order
+	W1   []frontend.Variable   // weights after
+	X    [][]frontend.Variable // B x D features
+	Y    []frontend.Variable   // labels, 0 or 1
+	M    []frontend.Variable   // 1 for a real example, 0 for padding
+	Salt frontend.Variable
+	Z    []frontend.Variable // the noise the hospital added to the summed gradient
+}
+
+func newStepWitness(weights, d, b int) StepWitness {
+	w := StepWitness{W0: make([]frontend.Variable, weights), W1: make([]frontend.Variable, weights),
+		X: make([][]frontend.Variable, b), Y: make([]frontend.Variable, b), M: make([]frontend.Variable, b),
+		Z: make([]frontend.Variable, weights)}
+	for i := range w.X {
+		w.X[i] = make([]frontend.Variable, d)
+	}
+	return w
+}
+
+// common enforces what every step circuit checks besides its model's pass: ranges and commitments.
+func (g *gadgets) common(p *StepPublic, w *StepWitness) error {
+	g.publicRanges(p.LR, p.Clip, p.ExpectedBatch, p.NoiseBound)
+	g.privateRanges(w.W0, w.W1, w.Z, w.X, w.Y, w.M)
+	return g.stepCommitments(p.WBefore, p.WAfter, p.Batch, p.Round, p.Step, w.Salt, w.W0, w.W1, w.X, w.Y, w.M)
+}
+
+func zeroVars(n int) []frontend.Variable {
+	out := make([]frontend.Variable, n)
+	for j := range out {
+		out[j] = 0
+	}
+	return out
+}
+
 // publicRanges: 1 <= LR <= 4, 1/4096 <= Clip <= 16, 1 <= ExpectedBatch < 1024, NoiseBound < 2^62.
 func (g *gadgets) publicRanges(lr, clip, expectedBatch, noiseBound frontend.Variable) {
 	g.nonNegative(g.api.Sub(lr, 1), fixed.F+2)
