@@ -19,6 +19,7 @@ from rich.table import Table
 
 from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
+from agent.models import LOGREG_30, MLP_30_16_1
 from agent.registry_cli import print_registry
 from fedledger.consortium_admin import Admins
 from fedledger.study_report import write_html
@@ -27,6 +28,8 @@ from network.cli import open_network, state_dir_option
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console(width=None if Console().is_terminal else 130)
+MODELS = {"logreg": LOGREG_30, "mlp": MLP_30_16_1}
+CIRCUITS = {"logreg": "logreg-d30-b32", "mlp": "mlp-d30-h16-b32"}  # the audited step circuit of each model
 
 
 @click.command("demo")
@@ -40,12 +43,15 @@ console = Console(width=None if Console().is_terminal else 130)
 @click.option("--compression", type=click.Choice(["none", "int8"]), default="none", show_default=True,
               help="How agents encode updates in trusted mode (secure mode masks 6 bytes per coordinate).")  # fmt: skip
 @click.option("--no-consent", is_flag=True, help="Skip the patients' consent credentials (train on every record).")
+@click.option("--model", type=click.Choice(["logreg", "mlp"]), default="logreg", show_default=True,
+              help="logreg: logistic regression on the 30 features; mlp: the 30-16-1 ReLU perceptron (its audited "
+                   "ceremony is 2^17 and takes about 15 min the first time; proofs about 2 s each).")  # fmt: skip
 @click.option("--audit-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of each hospital's 20 local steps the ledger challenges and verifies by zk proof (0: an "
                    "unaudited study). The first audited run performs the consortium's setup ceremony (~4 min, "
                    "cached).")  # fmt: skip
 def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, aggregation: str,
-         compression: str, no_consent: bool, audit_rate: float) -> None:  # fmt: skip
+         compression: str, no_consent: bool, model: str, audit_rate: float) -> None:  # fmt: skip
     """Run the main job: a local consortium network, the hospitals registered, then a federated
     study run by three hospital agents, compared with centralised and local training, with an
     HTML report."""
@@ -98,11 +104,12 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
                 from fedledger.zk_setup import consortium_ceremony
 
                 cache = Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger"))
-                keys = consortium_ceremony(net, "logreg-d30-b32", cache / "zk-ceremony",
+                keys = consortium_ceremony(net, CIRCUITS[model], cache / "zk-ceremony",
                                            lambda m: console.print(f"  {m}"))  # fmt: skip
             plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon, compression=compression,
                              consent="none" if no_consent else "ledger", aggregation=aggregation, zk=keys,
-                             audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=20)  # fmt: skip
+                             audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=20,
+                             spec=MODELS[model])  # fmt: skip
             run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None

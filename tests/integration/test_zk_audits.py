@@ -2,7 +2,8 @@
 audited training steps through fedledger-zk (keys from a one-party test setup here; the
 consortium's ceremony is tests/integration/test_zk_ceremony.py).
 
-* Three hospital agents run an audited round of the demo's model end to end: they train with
+* Three hospital agents run an audited round end to end, for each model spec (logistic
+  regression, the demo's, and the 30-16-1 perceptron): they train with
   recorded steps, commit, prove the steps the ledger challenges, and the round finalizes with
   every audit verified.
 * Attacks, driven step by step (tests/integration/zk_rounds.py): a hospital that fabricates its update,
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
 from fedledger.agent_study import StudyPlan, run_agent_study
 from fedledger.consortium_admin import Admins
 from fedledger.zk_setup import dev_keys
@@ -31,12 +33,14 @@ from tests.unit import zk_sim
 pytestmark = pytest.mark.integration
 
 
-def test_agents_prove_their_audited_steps_and_the_round_finalizes(network: Network, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("circuit", "spec"), [("logreg-d30-b32", LOGREG_30), ("mlp-d30-h16-b32", MLP_30_16_1)])
+def test_agents_prove_their_audited_steps_and_the_round_finalizes(network: Network, tmp_path: Path, circuit: str,
+                                                                   spec: ModelSpec) -> None:  # fmt: skip
     with Admins(network) as admins:
         admins.register_hospitals()
-    keys = dev_keys(tmp_path / "zk", "logreg-d30-b32", network.org(NAMES[0]).msp_id)
+    keys = dev_keys(tmp_path / "zk", circuit, network.org(NAMES[0]).msp_id)
     sid = f"audited-{uuid.uuid4().hex[:6]}"
-    plan = StudyPlan(rounds=1, epsilon_per_round=1.0, zk=keys, audit_rate_ppm=100_000, local_steps=20)
+    plan = StudyPlan(rounds=1, epsilon_per_round=1.0, zk=keys, audit_rate_ppm=100_000, local_steps=20, spec=spec)
     run = run_agent_study(network, Console(width=120, force_terminal=False), plan, study_id=sid, timeout_s=900)
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED"]
     with network.gateway("Regulator", "User1") as gw:
