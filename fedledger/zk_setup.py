@@ -111,14 +111,44 @@ def setup_power(circuit: str) -> int:
     return max(4, (binary.call(["info", "--circuit", circuit])["constraints"] - 1).bit_length())
 
 
+def _deps_hash() -> str:
+    """The zk module's dependency versions (go.sum): phase-1 files follow gnark's format, not
+    our circuits, so they stay valid while only the circuits change."""
+    return hashlib.sha256((Path(__file__).resolve().parents[1] / "zk" / "go.sum").read_bytes()).hexdigest()[:12]
+
+
+def _phase1(net: Any, orgs: list[Any], power: int, cache_root: Path, say: Any) -> tuple[Path, dict[str, Any]]:
+    """Powers of tau for 2^power, one contribution per hospital in turn, sealed with a ledger
+    beacon. Phase 1 does not depend on the circuit: the consortium runs it once per size and
+    reuses it for every circuit that fits (cached per contributors, size and gnark version)."""
+    members = hashlib.sha256("|".join(o.msp_id for o in orgs).encode()).hexdigest()[:8]
+    work = cache_root / f"phase1-2^{power}-{members}-{_deps_hash()}"
+    srs, record_path = work / "srs", work / "phase1.json"
+    if srs.exists() and record_path.exists():
+        say(f"phase 1 (powers of tau, 2^{power}) reused: the consortium already ran it")
+        return srs, json.loads(record_path.read_text())
+    work.mkdir(parents=True, exist_ok=True)
+    say(f"phase 1 (powers of tau, 2^{power}), one contribution per hospital")
+    binary.call(["ceremony", "phase1-new", "--power", str(power), "--out", str(work / "p1-0")])
+    hashes, contributions = _contribute_in_turn("phase1", orgs, work, say)
+    beacon = _ledger_beacon(net, orgs[0].name)
+    binary.call(["ceremony", "phase1-seal", "--power", str(power), "--beacon", beacon, "--out", str(srs),
+                 *contributions])  # fmt: skip
+    record = {"phase1": hashes, "beacon1": beacon}
+    record_path.write_text(json.dumps(record, indent=2))
+    say("  phase 1 sealed (every contribution verified)")
+    return srs, record
+
+
 def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = print) -> ZkKeys:
     """The consortium's Groth16 setup for ``circuit``: every hospital contributes to phase 1
-    (powers of tau, sized by ``setup_power``: 2^15 for the demo's circuit) and phase 2 in turn,
-    each in its own process with its own randomness; each phase is sealed with a beacon read
-    from the ledger after its last contribution, and sealing verifies every contribution. The
-    keys and the record (transcript hashes, order of contributors, beacons) are cached under
-    ``cache_root`` per circuit and prover build, so the ceremony runs once on this machine
-    (about 4 minutes for the demo's circuit)."""
+    (powers of tau, sized by ``setup_power``: 2^15 for the demo's circuit; shared by every
+    circuit of that size, see ``_phase1``) and to the circuit's phase 2 in turn, each in its own
+    process with its own randomness; each phase is sealed with a beacon read from the ledger
+    after its last contribution, and sealing verifies every contribution. The keys and the
+    record (transcript hashes, order of contributors, beacons) are cached under ``cache_root``
+    per circuit and prover build, so the ceremony runs once on this machine (about 4 minutes
+    for the demo's circuit, 2.5 of them phase 2)."""
     build = Path(binary.binary()).parent.parent.name  # zk-<source hash>: keys follow the circuit code
     home = cache_root / f"{circuit}-{build}"
     record_path = home / "ceremony.json"
@@ -128,22 +158,17 @@ def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = pri
     work = home / "transcripts"
     work.mkdir(parents=True, exist_ok=True)
     orgs = [o for o in net.topology.hospitals if o.has_peer]
-    power = str(setup_power(circuit))
-    say(f"zk setup ceremony for {circuit}: phase 1 (powers of tau, 2^{power}), one contribution per hospital")
-    binary.call(["ceremony", "phase1-new", "--power", power, "--out", str(work / "p1-0")])
-    phase1, contributions = _contribute_in_turn("phase1", orgs, work, say)
-    beacon1 = _ledger_beacon(net, orgs[0].name)
-    binary.call(["ceremony", "phase1-seal", "--power", power, "--beacon", beacon1, "--out", str(work / "srs"),
-                 *contributions])  # fmt: skip
-    say("  phase 1 sealed (every contribution verified); phase 2 for the circuit")
-    binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(work / "srs"),
+    say(f"zk setup ceremony for {circuit}")
+    srs, first = _phase1(net, orgs, setup_power(circuit), cache_root, say)
+    say("  phase 2 for the circuit, one contribution per hospital")
+    binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(srs),
                  "--out", str(work / "p2-0")])  # fmt: skip
     phase2, contributions = _contribute_in_turn("phase2", orgs, work, say)
     beacon2 = _ledger_beacon(net, orgs[0].name)
-    binary.call(["ceremony", "phase2-seal", "--circuit", circuit, "--srs", str(work / "srs"), "--beacon", beacon2,
+    binary.call(["ceremony", "phase2-seal", "--circuit", circuit, "--srs", str(srs), "--beacon", beacon2,
                  "--pk", str(pk), "--vk", str(vk), *contributions])  # fmt: skip
-    record = {"phase1": phase1, "phase2": phase2, "contributors": [o.msp_id for o in orgs], "beacon1": beacon1,
-              "beacon2": beacon2}  # fmt: skip
+    record = {"phase1": first["phase1"], "phase2": phase2, "contributors": [o.msp_id for o in orgs],
+              "beacon1": first["beacon1"], "beacon2": beacon2}  # fmt: skip
     record_path.write_text(json.dumps(record, indent=2))
     say(f"  sealed: verifying key {hashlib.sha256(vk.read_bytes()).hexdigest()[:12]}...")
     return ZkKeys(circuit, pk, vk, record)

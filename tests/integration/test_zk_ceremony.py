@@ -1,7 +1,8 @@
 """The consortium's own Groth16 setup on the real network (fedledger/zk_setup.py): every
 hospital contributes to both phases in its own process, the beacons come from the ledger, the
 verifying key is registered with the ceremony's record, and the ledger verifies proofs made
-with the ceremony's proving key, not proofs from any other setup (small circuit, 2^13)."""
+with the ceremony's proving key, not proofs from any other setup (small circuit, 2^13); phase 1
+is reused for another circuit of the same size."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_k
     t = time.monotonic()
     again = consortium_ceremony(network, zk_sim.CIRCUIT, tmp_path / "cache", said.append)
     assert again == keys and time.monotonic() - t < 5  # cached per circuit and prover build
+    said.clear()
+    other_circuit = consortium_ceremony(network, "logreg-d2-b2", tmp_path / "cache", said.append)  # also 2^13
+    assert any("phase 1 (powers of tau, 2^13) reused" in line for line in said)
+    assert sum("contributed" in line for line in said) == 3  # phase 2 only
+    assert other_circuit.ceremony["phase1"] == record["phase1"] and other_circuit.vk_hash != keys.vk_hash
 
     with Admins(network) as admins:
         admins.register_hospitals()
