@@ -45,7 +45,7 @@ CIRCUITS = {"logreg": "logreg-d30-b32", "mlp": "mlp-d30-h16-b32"}  # the audited
 @click.option("--no-consent", is_flag=True, help="Skip the patients' consent credentials (train on every record).")
 @click.option("--model", type=click.Choice(["logreg", "mlp"]), default="logreg", show_default=True,
               help="logreg: logistic regression on the 30 features; mlp: the 30-16-1 ReLU perceptron (its audited "
-                   "ceremony is 2^17 and takes about 15 min the first time; proofs about 2 s each).")  # fmt: skip
+                   "ceremony is 2^17 and took 12.5 min the first time here; proofs about 2 s each).")  # fmt: skip
 @click.option("--audit-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of each hospital's 20 local steps the ledger challenges and verifies by zk proof (0: an "
                    "unaudited study). The first audited run performs the consortium's setup ceremony (~4 min, "

@@ -81,6 +81,15 @@ def audit_params(keys: ZkKeys, initial_weights: np.ndarray, audit_rate_ppm: int,
             "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": expected_batch}  # fmt: skip
 
 
+def _ledger_id(net: Any, org: str) -> str:
+    """The channel's genesis block hash, short: ceremony caches belong to the ledger whose
+    blocks gave their beacons (a purged and recreated network runs its own ceremony)."""
+    from network.topology import CHANNEL
+
+    with net.gateway(org, "User1") as gw:
+        return hashlib.sha256(gw.network(CHANNEL).block_bytes(0)).hexdigest()[:12]
+
+
 def _ledger_beacon(net: Any, org: str) -> str:
     """Public randomness nobody could know before the contributions: the hash of the latest
     block on the channel, read once every contribution of the phase is done."""
@@ -117,12 +126,13 @@ def _deps_hash() -> str:
     return hashlib.sha256((Path(__file__).resolve().parents[1] / "zk" / "go.sum").read_bytes()).hexdigest()[:12]
 
 
-def _phase1(net: Any, orgs: list[Any], power: int, cache_root: Path, say: Any) -> tuple[Path, dict[str, Any]]:
+def _phase1(net: Any, orgs: list[Any], power: int, home: Path, say: Any) -> tuple[Path, dict[str, Any]]:
     """Powers of tau for 2^power, one contribution per hospital in turn, sealed with a ledger
     beacon. Phase 1 does not depend on the circuit: the consortium runs it once per size and
-    reuses it for every circuit that fits (cached per contributors, size and gnark version)."""
+    reuses it for every circuit that fits (cached per ledger, contributors, size and gnark
+    version)."""
     members = hashlib.sha256("|".join(o.msp_id for o in orgs).encode()).hexdigest()[:8]
-    work = cache_root / f"phase1-2^{power}-{members}-{_deps_hash()}"
+    work = home / f"phase1-2^{power}-{members}-{_deps_hash()}"
     srs, record_path = work / "srs", work / "phase1.json"
     if srs.exists() and record_path.exists():
         say(f"phase 1 (powers of tau, 2^{power}) reused: the consortium already ran it")
@@ -147,19 +157,20 @@ def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = pri
     process with its own randomness; each phase is sealed with a beacon read from the ledger
     after its last contribution, and sealing verifies every contribution. The keys and the
     record (transcript hashes, order of contributors, beacons) are cached under ``cache_root``
-    per circuit and prover build, so the ceremony runs once on this machine (about 4 minutes
+    per ledger, circuit and prover build, so the ceremony runs once per network (about 4 minutes
     for the demo's circuit, 2.5 of them phase 2)."""
     build = Path(binary.binary()).parent.parent.name  # zk-<source hash>: keys follow the circuit code
-    home = cache_root / f"{circuit}-{build}"
+    orgs = [o for o in net.topology.hospitals if o.has_peer]
+    ledger = cache_root / f"ledger-{_ledger_id(net, orgs[0].name)}"
+    home = ledger / f"{circuit}-{build}"
     record_path = home / "ceremony.json"
     pk, vk = home / f"{circuit}.pk", home / f"{circuit}.vk"
     if record_path.exists() and pk.exists() and vk.exists():
         return ZkKeys(circuit, pk, vk, json.loads(record_path.read_text()))
     work = home / "transcripts"
     work.mkdir(parents=True, exist_ok=True)
-    orgs = [o for o in net.topology.hospitals if o.has_peer]
     say(f"zk setup ceremony for {circuit}")
-    srs, first = _phase1(net, orgs, setup_power(circuit), cache_root, say)
+    srs, first = _phase1(net, orgs, setup_power(circuit), ledger, say)
     say("  phase 2 for the circuit, one contribution per hospital")
     binary.call(["ceremony", "phase2-new", "--circuit", circuit, "--srs", str(srs),
                  "--out", str(work / "p2-0")])  # fmt: skip

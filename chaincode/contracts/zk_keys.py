@@ -69,6 +69,10 @@ class ZkContract(Contract):
         msp_id = require_hospital_admin(stub)
         require_registered(stub, msp_id)
         try:
+            zk_circuits.parse(args["circuit"])
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        try:
             raw = base64.b64decode(args["vk"], validate=True)
         except ValueError as exc:
             raise InvalidArgument("vk is not valid base64") from exc

@@ -224,3 +224,20 @@ def test_an_mlp_study_trains_proves_and_verifies_through_the_agents_path(tmp_pat
         assert record["status"] == "verified", record
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(saved)
+
+
+def test_key_registration_refuses_bad_input_and_changes_nothing(keys: Keys) -> None:
+    cons = audited(keys)  # the key is registered once already
+    admin = cons.admins["HospitalBMSP"]
+    good = {"circuit": CIRCUIT, "vk": keys.vk_b64, "ceremony": CEREMONY}
+    before = dict(cons.ledger.state)
+    for args, status, fragment in [
+        ({**good, "circuit": "logreg-d99-b32"}, 400, "D must be 1..64"),  # the pattern passes, the registry refuses
+        ({**good, "circuit": "mlp-d30-h0-b32"}, 400, "H 1..32"),
+        ({**good, "vk": "not base64!"}, 400, "not valid base64"),
+        ({**good, "vk": base64.b64encode(b"short").decode()}, 400, "vk must be 64"),
+        (good, 409, "already registered"),
+    ]:
+        unchanged(cons, cons.call(admin, "Zk:RegisterKey", args), status, fragment, before)
+    res = cons.call(cons.agents["HospitalBMSP"], "Zk:RegisterKey", good)  # not an admin
+    assert res.status == 403 and cons.ledger.state == before
