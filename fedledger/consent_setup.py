@@ -9,7 +9,6 @@ hospital's link table (record pseudonym -> pairwise DID), which stays at the hos
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from agent.consent.cli import save_index
-from agent.consent.credentials import Patient, PatientSide, register, stored_consents
+from agent.consent.credentials import Grant, Patient, PatientSide, register, stored_consents
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from network.aries import read_connections
@@ -43,6 +42,8 @@ class Cohort:
     links: dict[str, Path] = field(default_factory=dict)  # hospital name -> link table
     patients: dict[str, dict[str, Patient]] = field(default_factory=dict)  # hospital -> pseudonym -> patient
     consent_ids: dict[str, dict[str, str]] = field(default_factory=dict)  # hospital -> pseudonym -> id
+    # what each patient's wallet keeps to revoke: hospital -> pseudonym -> Grant (id + revocation key)
+    grants: dict[str, dict[str, Grant]] = field(default_factory=dict)
     declined: dict[str, int] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # revocations and erasures, in order
     issue_s: float = 0.0
@@ -80,13 +81,15 @@ def enroll_and_consent(
     with Progress(console=console, transient=not console.is_terminal) as bar:
         task = bar.add_task("patients grant consent through ACA-Py", total=len(grants))
 
-        def grant(item: tuple[str, str, Patient]) -> None:
-            n, _, patient = item
-            side.grant(patient, net.org(n).msp_id, study_id, now - DAY_MS, now + 30 * DAY_MS)
+        def grant(item: tuple[str, str, Patient]) -> tuple[str, str, Grant]:
+            n, pseudonym, patient = item
+            given = side.grant(patient, net.org(n).msp_id, study_id, now - DAY_MS, now + 30 * DAY_MS)
             bar.advance(task)
+            return n, pseudonym, given
 
         with ThreadPoolExecutor(ISSUE_THREADS) as pool:
-            list(pool.map(grant, grants))
+            for n, pseudonym, given in pool.map(grant, grants):
+                cohort.grants.setdefault(n, {})[pseudonym] = given
     cohort.issue_s = time.monotonic() - started
     started = time.monotonic()
     endorsers = [net.org(n).msp_id for n in names]
@@ -109,11 +112,17 @@ def enroll_and_consent(
     total = sum(len(v) for v in cohort.consent_ids.values())
     if total != len(grants):  # a consent granted but not registered would silently exclude a patient
         raise RuntimeError(f"{len(grants)} consents were granted but {total} registered on the ledger")
+    mismatched = [ps for n, ids in cohort.consent_ids.items() for ps, cid in ids.items()
+                  if cohort.grants[n][ps].consent_id != cid]  # fmt: skip
+    if mismatched:  # the patient's wallet and the ledger must name the same consent
+        raise RuntimeError(f"{len(mismatched)} consents have another id on the ledger than in the patient's wallet")
     save_index(net.state.root, study_id, {
         "schema": str(data.schema_path),
         "hospitals": {n: {"train": str(data.train_paths[n]), "links": str(cohort.links[n]), "patients": {
             ps: {"did": p.did, "pairwise": p.pairwise[net.org(n).msp_id],
-                 "consent_id": cohort.consent_ids[n].get(ps)} for ps, p in cohort.patients[n].items()}}
+                 "consent_id": cohort.consent_ids[n].get(ps),
+                 "revocation_key": g.revocation_key if (g := cohort.grants.get(n, {}).get(ps)) else None}
+            for ps, p in cohort.patients[n].items()}}
                       for n in names},
     })  # fmt: skip
     console.print(
@@ -121,10 +130,6 @@ def enroll_and_consent(
         f"the ledger ({cohort.register_s:.1f}s); {sum(cohort.declined.values())} patients declined"
     )
     return cohort
-
-
-def subject_hash(patient: Patient, msp_id: str) -> str:
-    return hashlib.sha256(patient.pairwise[msp_id].encode()).hexdigest()
 
 
 def mid_study_events(
@@ -151,7 +156,7 @@ def mid_study_events(
                 relay_revocation(
                     gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"),
                     consent_id,
-                    side.revocation(patient, consent_id),
+                    side.revocation(patient, consent_id, cohort.grants["HospitalA"][pseudonym].revocation_key),
                 )
             cohort.events.append({"after_round": r, "hospital": "HospitalA", "what": "revoked"})
             say(f"a HospitalA patient revoked consent (signed in their wallet, relayed by HospitalB) after round {r}")

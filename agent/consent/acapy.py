@@ -109,6 +109,15 @@ class AcaPy:
             time.sleep(0.05)
         raise AcaPyError(f"{self.label}: credential exchange {cred_ex_id} not done after {timeout_s:.0f}s")
 
+    def issued_ld_credential(self, cred_ex_id: str) -> dict[str, Any]:
+        """The signed credential this agent issued in exchange ``cred_ex_id`` (the issuer's copy)."""
+        record = self.call("GET", f"/issue-credential-2.0/records/{cred_ex_id}")
+        by_format = (record.get("cred_ex_record") or {}).get("by_format") or {}
+        issued = (by_format.get("cred_issue") or {}).get("ld_proof")
+        if not isinstance(issued, dict) or "proof" not in issued:
+            raise AcaPyError(f"{self.label}: exchange {cred_ex_id} holds no issued JSON-LD credential")
+        return issued
+
     def w3c_credentials(self, subject_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Stored W3C credentials (their JSON-LD values), optionally only those about any of
         ``subject_ids`` (ACA-Py's own subject filter requires all of them at once)."""

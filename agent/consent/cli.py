@@ -96,7 +96,7 @@ def status_cmd(state_dir: Path | None, study: str, org_name: str, as_org: str) -
             if not bookmark:
                 break
         now = int(time.time() * 1000)
-        valid = len(snapshot(contract, msp, study, now).valid)
+        valid = len(snapshot(contract, msp, study, now).valid)  # consents, not records
     table = Table(title=f"Consents granted to {msp} for {study} (as {as_org} sees them)")
     table.add_column("status")
     table.add_column("count")
@@ -123,7 +123,7 @@ def revoke_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str
     patient = Patient(entry["did"], {net.org(org_name).msp_id: entry["pairwise"]})
     with net.gateway(org_name, "User1") as gw:
         record = relay_revocation(gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"), entry["consent_id"],
-                                  side.revocation(patient, entry["consent_id"]))  # fmt: skip
+                                  side.revocation(patient, entry["consent_id"], entry["revocation_key"]))  # fmt: skip
     console.print(f"consent {entry['consent_id'][:16]}... is now {record['status']}")
 
 
@@ -177,7 +177,7 @@ def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str,
     side = PatientSide(net.aries("patients"), read_connections(net.state))
     patient = Patient(entry["did"], {msp: entry["pairwise"]})
     now = int(time.time() * 1000)
-    side.grant(patient, msp, study, now, now + days * DAY_MS)
+    given = side.grant(patient, msp, study, now, now + days * DAY_MS)
     newest = [
         vc
         for vc in stored_consents(net.aries(org_name), [entry["pairwise"]])
@@ -188,6 +188,9 @@ def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str,
     endorsers = [o.msp_id for o in net.topology.hospitals if o.has_peer]
     with net.gateway(org_name, "User1") as gw:
         record = register(gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"), newest[0], endorsers)
+    if record["consent_id"] != given.consent_id:
+        raise click.ClickException("the ledger names another consent than the patient's wallet issued")
     entry["consent_id"] = record["consent_id"]
+    entry["revocation_key"] = given.revocation_key
     save_index(net.state.root, study, index)
     console.print(f"consent {record['consent_id'][:16]}... registered for {org_name}, valid {days} days")

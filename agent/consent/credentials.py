@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.consent.acapy import AcaPy
 from agent.gateway import Contract
-from chaincode.contracts.consent_vc import CONTEXT
+from chaincode.contracts.consent_vc import CONTEXT, credential_id, revocation_key
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ def consent_document(patient: Patient, grantee: str, purpose: str, from_ms: int,
     }
 
 
+@dataclass(frozen=True)
+class Grant:
+    """What the patient's wallet keeps of one consent it issued: the subject it names, the
+    consent's id on the ledger and the key a revocation must carry."""
+
+    subject: str
+    consent_id: str
+    revocation_key: str
+
+
 class PatientSide:
     """The patients' ACA-Py agent (issuer), connected to each hospital's agent."""
 
@@ -61,14 +71,19 @@ class PatientSide:
     def new_patient(self, hospitals: list[str]) -> Patient:
         return Patient(self.acapy.create_did_key(), {h: self.acapy.create_did_key() for h in hospitals})
 
-    def grant(self, patient: Patient, grantee: str, purpose: str, from_ms: int, until_ms: int) -> str:
-        """Issue the consent credential to ``grantee``'s agent; returns once it is stored there."""
+    def grant(self, patient: Patient, grantee: str, purpose: str, from_ms: int, until_ms: int) -> Grant:
+        """Issue the consent credential to ``grantee``'s agent; returns once it is stored there,
+        with what the patient keeps to revoke it (read from the patient's own exchange record)."""
         doc = consent_document(patient, grantee, purpose, from_ms, until_ms)
-        self.acapy.wait_issued(self.acapy.issue_ld_credential(self.connections[grantee], doc))
-        return patient.pairwise[grantee]
+        exchange = self.acapy.issue_ld_credential(self.connections[grantee], doc)
+        self.acapy.wait_issued(exchange)
+        issued = self.acapy.issued_ld_credential(exchange)
+        return Grant(patient.pairwise[grantee], credential_id(issued), revocation_key(issued))
 
-    def revocation(self, patient: Patient, consent_id: str) -> str:
-        return self.acapy.sign_jws(patient.did, {"consent_id": consent_id, "action": "revoke"})
+    def revocation(self, patient: Patient, consent_id: str, key: str) -> str:
+        """The patient's signed request to revoke ``consent_id``; ``key`` is the consent's
+        revocation key (:func:`chaincode.contracts.consent_vc.revocation_key` of the credential)."""
+        return self.acapy.sign_jws(patient.did, {"consent_id": consent_id, "action": "revoke", "key": key})
 
 
 def stored_consents(hospital_agent: AcaPy, subject_ids: list[str] | None = None) -> list[dict[str, Any]]:

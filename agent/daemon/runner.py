@@ -106,9 +106,21 @@ class AgentRunner:
         finished: set[str] = set()
         refused: set[str] = set()  # studies this hospital cannot take part in
         last_waiting: dict[str, str] = {}
+        unreachable = _Backoff()  # the gateway peer itself (e.g. restarting): wait, do not die
         while not self.stop.is_set():
             wake_at = time.time() + SAFETY_WAKE_S
-            for sid in self._studies(worker, finished):
+            try:
+                studies = self._studies(worker, finished)
+            except RECOVERABLE as exc:
+                log.warning("gateway peer %s unreachable (%s); the agent waits %.0fs and tries again",
+                            self.cfg.gateway_address, _first_line(exc), unreachable.delay)  # fmt: skip
+                self.stop.wait(unreachable.delay)
+                unreachable.delay = min(unreachable.delay * 2, RETRY_MAX_S)
+                continue
+            if unreachable.delay != RETRY_START_S:
+                log.info("gateway peer %s reachable again", self.cfg.gateway_address)
+                unreachable = _Backoff()
+            for sid in studies:
                 try:
                     p = self._reconcile(worker, sid, backoff)
                 except StudyMismatch as exc:
@@ -203,6 +215,10 @@ class AgentRunner:
         if message:
             log.info("study %s: %s", duty.study_id, message)
         return bool(message)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def configure_logging(cfg: AgentConfig, verbose: bool = False) -> None:

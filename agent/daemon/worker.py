@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from agent.consent.gate import consented, snapshot
+from agent.consent.gate import SubjectIndex, consented, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import Duty
 from agent.daemon.journal import Journal
@@ -70,6 +70,7 @@ class HospitalWorker:
         names = ("Registry", "Study", "Round", "Consent")
         self.contracts: dict[str, Contract] = {n: network.contract(cfg.chaincode, n) for n in names}
         self.links = read_links(cfg.links) if cfg.links else None
+        self.subjects = SubjectIndex(self.contracts["Consent"])  # who each of our consents is about
         ipfs = IPFSClient(cfg.ipfs_api)
         self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
                                  load_or_create_x25519(cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
@@ -247,7 +248,7 @@ class HospitalWorker:
         self.links = read_links(self.cfg.links) if self.cfg.links else None
         opened_ms = rnd["transitions"][0]["ts_ms"]
         snap = snapshot(self.contracts["Consent"], self.me, study_id, opened_ms)
-        kept = consented(self.train_records, snap, self.links)
+        kept = consented(self.train_records, snap, self.subjects, self.links)
         log.info("round %d: %d of %d records have a valid consent for %s at the round's start (%d consents on "
                  "the ledger are revoked, erased or outside their window)", rnd["round"], len(kept),
                  len(self.train_records), study_id, snap.invalid)  # fmt: skip

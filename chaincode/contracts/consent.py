@@ -4,11 +4,14 @@
   patient's did:key, obtained through ACA-Py) in the **transient** map, so the credential never
   enters the block. Every endorser verifies it (chaincode/contracts/consent_vc.py): pinned
   contexts, no dropped terms, Ed25519Signature2020, grantee = the caller's org, validity window
-  against the transaction's timestamp. Public state keeps only hashes and terms (grantee,
-  purpose, data categories, window, status); the credential itself goes to the hospital's
-  implicit private data collection.
-* ``Revoke`` — a revocation signed by the same did:key (a JWS whose payload names the consent),
-  passed in the transient map; anyone may relay it, the signature decides.
+  against the transaction's timestamp. The consent's id is derived from its signature (one per
+  signed content, whatever the JSON encoding: a re-registration is 409, a revocation final).
+  Public state keeps the terms (grantee, purpose, data categories, window, status) and a keyed
+  commitment to the issuer, never a patient identifier or a plain hash of one; the credential
+  itself goes to the hospital's implicit private data collection.
+* ``Revoke`` — a revocation signed by the same did:key (a JWS whose payload names the consent and
+  carries its revocation key, which only holders of the credential know), passed in the
+  transient map; anyone may relay it, the signature decides.
 * ``Erase`` — GDPR art. 17: the grantee hospital's admin purges the credential from private data
   (PurgePrivateData: no peer keeps it, history keeps only the hash); public state keeps hashes
   and the status ``erased``.
@@ -26,14 +29,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
+import re
 from typing import Any
 
 from chaincode.contracts import ledger_log
 from chaincode.contracts.access import require_hospital, require_hospital_admin
-from chaincode.contracts.consent_vc import CredentialError, check_consent, credential_id, did_key_public
+from chaincode.contracts.consent_vc import (
+    CredentialError,
+    check_consent,
+    credential_id,
+    did_key_public,
+    issuer_commitment,
+)
 from chaincode.contracts.registry import MSP_ID
 from chaincode.runtime import canonical
+from chaincode.runtime.arguments import decode_json
 from chaincode.runtime.contract import Contract, query, transaction
 from chaincode.runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from chaincode.runtime.schema import Int, Schema, Str
@@ -43,7 +53,9 @@ CONSENT = "consent"
 CONSENT_ID = "consentid"
 HEX64 = r"[0-9a-f]{64}"
 PURPOSE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
-MAX_TRANSIENT = 16 * 1024
+MAX_CREDENTIAL = 4 * 1024  # a consent credential is about 1.5 KB
+MAX_REVOCATION = 1024  # a compact JWS of about 400 bytes
+JWS_PART = re.compile(r"[A-Za-z0-9_-]{1,700}")
 
 ID_REF = Schema({"consent_id": Str(pattern=HEX64)})
 LIST = Schema(
@@ -64,17 +76,13 @@ def _record_key(stub: Stub, grantee: str, purpose: str, consent_id: str) -> str:
     return stub.create_composite_key(CONSENT, [grantee, purpose, consent_id])
 
 
-def _transient_json(stub: Stub, name: str) -> tuple[bytes, Any]:
-    """The raw bytes under ``name`` in the transient map and their JSON value."""
+def _transient_json(stub: Stub, name: str, max_bytes: int) -> tuple[bytes, Any]:
+    """The raw bytes under ``name`` in the transient map and their JSON value (strictly decoded:
+    bounded size and depth, UTF-8, no duplicate keys; floats allowed, JSON-LD has ``@version``)."""
     raw = stub.transient.get(name)
     if not raw:
         raise InvalidArgument(f"pass the {name} in the transient map under '{name}' (it must not enter the block)")
-    if len(raw) > MAX_TRANSIENT:
-        raise InvalidArgument(f"the {name} exceeds {MAX_TRANSIENT} bytes")
-    try:
-        return raw, json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"the {name} is not JSON") from None
+    return raw, decode_json(raw, what=name, max_bytes=max_bytes, max_depth=6, allow_floats=True)
 
 
 def get_consent(stub: Stub, consent_id: str) -> tuple[str, dict[str, Any]]:
@@ -85,25 +93,37 @@ def get_consent(stub: Stub, consent_id: str) -> tuple[str, dict[str, Any]]:
     return key, stub.get_json(key)
 
 
-def verify_revocation(jws: Any, consent_id: str, issuer_hash: str) -> str:
+def verify_revocation(jws: bytes, consent_id: str, commitment: str) -> str:
     """Check a compact JWS (EdDSA) by the consent's issuer asking to revoke ``consent_id``;
-    returns the signer's did:key."""
-    if not isinstance(jws, str) or jws.count(".") != 2:
-        raise CredentialError("the revocation must be a compact JWS")
-    head_b64, body_b64, sig_b64 = jws.split(".")
+    returns the signer's did:key. The payload carries the consent's revocation key, which with
+    the signer's DID must open the issuer commitment on the public record."""
+    if len(jws) > MAX_REVOCATION:
+        raise CredentialError(f"the revocation is {len(jws)} bytes; the limit is {MAX_REVOCATION}")
     try:
-        header = json.loads(_b64url(head_b64))
-        body = json.loads(_b64url(body_b64))
+        parts = jws.decode("ascii").split(".")
+    except UnicodeDecodeError:
+        raise CredentialError("the revocation must be a compact JWS (ASCII)") from None
+    if len(parts) != 3 or not all(JWS_PART.fullmatch(p) for p in parts):
+        raise CredentialError("the revocation must be a compact JWS: three base64url parts")
+    head_b64, body_b64, sig_b64 = parts
+    try:
+        header = decode_json(_b64url(head_b64), what="revocation header", max_bytes=512, max_depth=2)
+        body = decode_json(_b64url(body_b64), what="revocation payload", max_bytes=512, max_depth=2)
         signature = _b64url(sig_b64)
-    except ValueError:
-        raise CredentialError("the revocation JWS is not valid base64url JSON") from None
+    except (InvalidArgument, ValueError) as exc:
+        raise CredentialError(f"the revocation JWS is not valid base64url JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("alg") != "EdDSA" or not isinstance(header.get("kid"), str):
         raise CredentialError("the revocation must be signed with EdDSA and name its key (kid)")
+    if not isinstance(body, dict) or set(body) != {"consent_id", "action", "key"}:
+        raise CredentialError("the revocation's payload must be exactly {consent_id, action, key}")
+    if body["consent_id"] != consent_id or body["action"] != "revoke":
+        raise CredentialError("the revocation's payload must name this consent and the action revoke")
+    key = body["key"]
+    if not isinstance(key, str) or not re.fullmatch(HEX64, key):
+        raise CredentialError("the revocation's key must be 64 hex characters")
     did = header["kid"].split("#", 1)[0]
-    if hashlib.sha256(did.encode()).hexdigest() != issuer_hash:
-        raise CredentialError("the revocation is not signed by the patient who gave this consent")
-    if body != {"consent_id": consent_id, "action": "revoke"}:
-        raise CredentialError("the revocation's payload must be exactly {consent_id, action: revoke} for this consent")
+    if issuer_commitment(key, did) != commitment:
+        raise CredentialError("the revocation is not signed by the patient who gave this consent, or its key is wrong")
     from cryptography.exceptions import InvalidSignature
 
     try:
@@ -124,15 +144,16 @@ class ConsentContract(Contract):
     def Register(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """Register the consent credential in the transient map under 'credential'."""
         grantee = require_hospital(stub)
-        raw, vc = _transient_json(stub, "credential")
+        raw, vc = _transient_json(stub, "credential", MAX_CREDENTIAL)
         try:
-            terms = check_consent(vc, grantee, stub.timestamp_ms)
+            terms = check_consent(vc, grantee, stub.timestamp_ms)  # the shape first, then JSON-LD
         except CredentialError as exc:
             raise InvalidArgument(f"consent credential refused: {exc}") from None
         consent_id = credential_id(vc)
         id_key = stub.create_composite_key(CONSENT_ID, [consent_id])
-        if stub.get_json(id_key) is not None:
-            raise Conflict(f"consent {consent_id} is already registered")
+        if stub.get_json(id_key) is not None:  # the same signed consent, in this or any other encoding
+            status = get_consent(stub, consent_id)[1]["status"]
+            raise Conflict(f"consent {consent_id} is already registered ({status}); a consent is registered once")
         record = {
             "consent_id": consent_id,
             **terms,
@@ -160,7 +181,7 @@ class ConsentContract(Contract):
         if not raw:
             raise InvalidArgument("pass the revocation JWS in the transient map under 'revocation'")
         try:
-            verify_revocation(raw.decode(errors="replace"), args["consent_id"], record["issuer_hash"])
+            verify_revocation(raw, args["consent_id"], record["issuer_commitment"])
         except CredentialError as exc:
             raise InvalidArgument(f"revocation refused: {exc}") from None
         record = {**record, "status": "revoked", "revoked_at_ms": stub.timestamp_ms, "revoked_tx": stub.tx_id}
@@ -201,12 +222,13 @@ class ConsentContract(Contract):
 
     @query(LIST)
     def List(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """A page of a hospital's consents for a purpose: hashes, window, status and when it
-        was revoked or erased (the training gate decides validity at a round's start)."""
+        """A page of a hospital's consents for a purpose: ids, window, status and when it was
+        revoked or erased (the training gate decides validity at a round's start; the grantee
+        resolves its own consents' subjects from its private data, ``GetCredential``)."""
         page = stub.get_state_by_partial_composite_key_with_pagination(
             CONSENT, [args["grantee"], args["purpose"]], args["page_size"], Page.bookmark_from_token(args["bookmark"])
         )
-        fields = ("consent_id", "subject_hash", "status", "from_ms", "until_ms", "data_categories")
+        fields = ("consent_id", "status", "from_ms", "until_ms", "data_categories")
         items = []
         for kv in page.items:
             record = canonical.loads(kv.value)

@@ -18,6 +18,18 @@ same bytes, with no network and no clock, so:
   canonicalised to N-Quads, hashed with SHA-256 each, and the 64 bytes ``hash(options) ||
   hash(document)`` must verify under the Ed25519 key inside the issuer's ``did:key``, which is
   also the proof's verification method.
+* **Shape first.** Before any JSON-LD work the credential must have exactly the members a
+  consent credential has (no others, at any level), each of its type and within its bounds, so
+  that canonicalisation only ever sees the same small graph: a few blank nodes, never an
+  attacker's. Its cost is bounded and measured (``fedledger bench hostile``).
+* **Identity is what was signed.** A consent's id is derived from its Ed25519 signature, which
+  is a function of the signed content (URDNA2015 N-Quads of document and proof options) and
+  the patient's key: RFC 8032 signing is deterministic and the verifier refuses S >= L, so one
+  content has exactly one accepted signature, whatever JSON encoding carries it. A re-encoded
+  credential is the same consent (409), and a revoked consent stays revoked.
+* **Nothing linkable.** The public record names no patient identifier, not even a hash of one:
+  the issuer is held as a commitment keyed by a secret derived from the signature, which only
+  the holders of the credential (the patient's wallet, the grantee's private data) know.
 * **Time** is the transaction's timestamp, passed in; validity dates are parsed as ISO 8601 UTC.
 """
 
@@ -27,6 +39,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +75,21 @@ CONSENT_CONTEXT: dict[str, Any] = {
 CONTEXT = [CREDENTIALS_V1, CONSENT_CONTEXT, ED25519_2020_V1]
 DATA_CATEGORIES = ("tabular", "imaging", "genomic", "notes")
 ED25519_MULTICODEC = b"\xed\x01"
-MAX_CREDENTIAL_BYTES = 16 * 1024
+MAX_CREDENTIAL_BYTES = 4 * 1024  # a consent credential is about 1.5 KB
+
+# The members a consent credential has, at each level: exactly these (expirationDate optional).
+TOP_MEMBERS = frozenset({"@context", "type", "issuer", "issuanceDate", "credentialSubject", "proof"})
+OPTIONAL_TOP_MEMBERS = frozenset({"expirationDate"})
+SUBJECT_MEMBERS = frozenset({"id", "grantee", "purpose", "dataCategories", "consentFrom", "consentUntil"})
+PROOF_MEMBERS = frozenset({"type", "created", "verificationMethod", "proofPurpose", "proofValue"})
+DID_KEY = re.compile(r"did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{40,50}")
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)")
+GRANTEE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+PROOF_VALUE = re.compile(r"z[1-9A-HJ-NP-Za-km-z]{80,100}")
+ID_TAG = b"fedledger/consent/id/v1"
+REVOCATION_TAG = b"fedledger/consent/revocation-key/v1"
+ISSUER_TAG = b"fedledger/consent/issuer/v1"
 
 
 class CredentialError(ValueError):
@@ -135,9 +162,31 @@ def parse_time_ms(value: Any, name: str) -> int:
     return int(parsed.astimezone(UTC).timestamp() * 1000)
 
 
+def signature_bytes(vc: dict[str, Any]) -> bytes:
+    """The 64 signature bytes in a (shape-checked) credential's proofValue."""
+    try:
+        raw = base58.b58decode(vc["proof"]["proofValue"][1:])
+    except (KeyError, TypeError, ValueError):
+        raise CredentialError("proofValue is not multibase base58btc") from None
+    if len(raw) != 64:
+        raise CredentialError(f"proofValue must hold a 64-byte Ed25519 signature, not {len(raw)} bytes")
+    return raw
+
+
 def credential_id(vc: dict[str, Any]) -> str:
-    """The consent's identifier on the ledger: SHA-256 of its canonical JSON (proof included)."""
-    return hashlib.sha256(json.dumps(vc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """The consent's identifier on the ledger: derived from its signature, hence from exactly
+    what was signed (see the module docstring); the same in every JSON encoding."""
+    return hashlib.sha256(ID_TAG + signature_bytes(vc)).hexdigest()
+
+
+def revocation_key(vc: dict[str, Any]) -> str:
+    """The secret a revocation must present (hex): known to whoever holds the credential."""
+    return hashlib.sha256(REVOCATION_TAG + signature_bytes(vc)).hexdigest()
+
+
+def issuer_commitment(key_hex: str, issuer_did: str) -> str:
+    """The public stand-in for the patient's DID: unlinkable without the revocation key."""
+    return hashlib.sha256(ISSUER_TAG + bytes.fromhex(key_hex) + issuer_did.encode()).hexdigest()
 
 
 def verify_signature(vc: dict[str, Any]) -> None:
@@ -201,34 +250,82 @@ def _paths(value: Any, prefix: str = "") -> set[str]:
     return set()
 
 
-def check_consent(vc: Any, grantee: str, now_ms: int) -> dict[str, Any]:
-    """Everything the consent contract needs to accept ``vc`` for ``grantee`` at ``now_ms``;
-    returns the consent's public terms (no patient identifier)."""
+def check_shape(vc: Any) -> None:
+    """Refuse anything but the exact members, types and bounds of a consent credential; cheap,
+    and run before any JSON-LD work so an endorser never canonicalises an attacker's graph."""
     if not isinstance(vc, dict):
         raise CredentialError("the credential must be a JSON object")
-    if len(json.dumps(vc)) > MAX_CREDENTIAL_BYTES:
-        raise CredentialError(f"the credential exceeds {MAX_CREDENTIAL_BYTES} bytes")
-    if vc.get("@context") != CONTEXT:
+    _exact_members(vc, TOP_MEMBERS, OPTIONAL_TOP_MEMBERS, "the credential")
+    if vc["@context"] != CONTEXT:
         raise CredentialError(
             "@context must be exactly [credentials v1, the fedledger consent context, ed25519-2020 v1]"
         )
-    if vc.get("type") != ["VerifiableCredential", "ConsentCredential"]:
+    if vc["type"] != ["VerifiableCredential", "ConsentCredential"]:
         raise CredentialError("type must be ['VerifiableCredential', 'ConsentCredential']")
-    subject = vc.get("credentialSubject")
+    _matches(vc["issuer"], DID_KEY, "issuer (a did:key)")
+    _matches(vc["issuanceDate"], TIMESTAMP, "issuanceDate")
+    if "expirationDate" in vc:
+        _matches(vc["expirationDate"], TIMESTAMP, "expirationDate")
+    subject = vc["credentialSubject"]
     if not isinstance(subject, dict):
         raise CredentialError("credentialSubject must be an object")
-    did_key_public(subject.get("id"))  # the patient's pairwise DID is a did:key too
-    if subject.get("grantee") != grantee:
-        raise CredentialError(f"the consent is granted to {subject.get('grantee')!r}, not to {grantee}")
-    purpose = subject.get("purpose")
-    if not isinstance(purpose, str) or not 1 <= len(purpose) <= 64:
-        raise CredentialError("purpose must be a study id or purpose code (1-64 characters)")
-    categories = subject.get("dataCategories")
-    if not isinstance(categories, list) or not categories or not set(categories) <= set(DATA_CATEGORIES):
-        raise CredentialError(f"dataCategories must be a non-empty list drawn from {list(DATA_CATEGORIES)}")
+    _exact_members(subject, SUBJECT_MEMBERS, frozenset(), "credentialSubject")
+    _matches(subject["id"], DID_KEY, "credentialSubject.id (the patient's pairwise did:key)")
+    _matches(subject["grantee"], GRANTEE, "grantee (an MSP ID)")
+    _matches(subject["purpose"], PURPOSE, "purpose (a study id or purpose code, 1-64 characters)")
+    categories = subject["dataCategories"]
+    if (
+        not isinstance(categories, list)
+        or not categories
+        or not all(isinstance(c, str) and c in DATA_CATEGORIES for c in categories)
+        or len(set(categories)) != len(categories)
+    ):
+        raise CredentialError(
+            f"dataCategories must be a non-empty list of distinct values from {list(DATA_CATEGORIES)}"
+        )
+    _matches(subject["consentFrom"], TIMESTAMP, "consentFrom")
+    _matches(subject["consentUntil"], TIMESTAMP, "consentUntil")
+    proof = vc["proof"]
+    if not isinstance(proof, dict):
+        raise CredentialError("proof must be one object")
+    _exact_members(proof, PROOF_MEMBERS, frozenset(), "proof")
+    if proof["type"] != "Ed25519Signature2020":
+        raise CredentialError("the credential needs one Ed25519Signature2020 proof")
+    _matches(proof["created"], TIMESTAMP, "proof.created")
+    if proof["verificationMethod"] != f"{vc['issuer']}#{vc['issuer'].removeprefix('did:key:')}":
+        raise CredentialError("the proof's verification method is not the issuer's did:key")
+    if proof["proofPurpose"] != "assertionMethod":
+        raise CredentialError("the proof's purpose must be assertionMethod")
+    _matches(proof["proofValue"], PROOF_VALUE, "proofValue (multibase base58btc)")
+    signature_bytes(vc)
+
+
+def _exact_members(obj: dict[str, Any], required: frozenset[str], optional: frozenset[str], where: str) -> None:
+    missing = sorted(required - obj.keys())
+    extra = sorted(obj.keys() - required - optional)
+    if missing:
+        raise CredentialError(f"{where} lacks {', '.join(missing)}")
+    if extra:
+        shown = ", ".join(repr(k[:40]) for k in extra[:5])
+        raise CredentialError(f"{where} has members a consent credential does not have: {shown}")
+
+
+def _matches(value: Any, pattern: re.Pattern[str], name: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise CredentialError(f"{name} has an invalid format")
+
+
+def check_consent(vc: Any, grantee: str, now_ms: int) -> dict[str, Any]:
+    """Everything the consent contract needs to accept ``vc`` for ``grantee`` at ``now_ms``;
+    returns the consent's public terms (no patient identifier, not even hashed)."""
+    check_shape(vc)
+    subject = vc["credentialSubject"]
+    did_key_public(subject["id"])  # the patient's pairwise DID is a did:key too
+    if subject["grantee"] != grantee:
+        raise CredentialError(f"the consent is granted to {subject['grantee']!r}, not to {grantee}")
     start, end = (
-        parse_time_ms(subject.get("consentFrom"), "consentFrom"),
-        parse_time_ms(subject.get("consentUntil"), "consentUntil"),
+        parse_time_ms(subject["consentFrom"], "consentFrom"),
+        parse_time_ms(subject["consentUntil"], "consentUntil"),
     )
     if end <= start:
         raise CredentialError("consentUntil must be after consentFrom")
@@ -239,10 +336,9 @@ def check_consent(vc: Any, grantee: str, now_ms: int) -> dict[str, Any]:
     verify_signature(vc)
     return {
         "grantee": grantee,
-        "purpose": purpose,
-        "data_categories": sorted(categories),
+        "purpose": subject["purpose"],
+        "data_categories": sorted(subject["dataCategories"]),
         "from_ms": start,
         "until_ms": end,
-        "subject_hash": hashlib.sha256(subject["id"].encode()).hexdigest(),
-        "issuer_hash": hashlib.sha256(vc["issuer"].encode()).hexdigest(),
+        "issuer_commitment": issuer_commitment(revocation_key(vc), vc["issuer"]),
     }

@@ -1,7 +1,9 @@
 """Contracts and the router that turns a chaincode invocation into a contract call.
 
 An invocation's first argument names ``Contract:Function``; the optional second is a JSON
-object validated by the function's :class:`Schema`. The return value is sent back as
+object, decoded strictly (chaincode/runtime/arguments.py: size, UTF-8, depth, duplicate keys,
+forbidden characters) and validated by the function's :class:`Schema`; a refusal names the
+function. The return value is sent back as
 canonical JSON. A :class:`ContractError` becomes an error response with its status and
 message; anything else becomes status 500 with the exception's text, and in both cases the
 peer discards the writes.
@@ -10,11 +12,13 @@ peer discards the writes.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from chaincode.runtime import canonical
+from chaincode.runtime.arguments import decode_json
 from chaincode.runtime.errors import ContractError, InvalidArgument, NotFound, PeerError
 from chaincode.runtime.schema import EMPTY, Schema
 from chaincode.runtime.stub import Stub
@@ -23,6 +27,8 @@ log = logging.getLogger("fedledger.chaincode")
 
 MAX_ARG_BYTES = 256 * 1024  # one call's argument object; bigger artifacts belong on IPFS
 MAX_ARGS = 2
+MAX_FUNCTION_NAME = 80
+FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*:[A-Za-z][A-Za-z0-9]*")
 
 TxFunc = Callable[..., Any]
 
@@ -108,21 +114,28 @@ class Router:
             raise InvalidArgument("no function name given")
         if len(args) > MAX_ARGS:
             raise InvalidArgument(f"expected at most {MAX_ARGS} arguments (function and one JSON object)")
-        try:
-            fname = args[0].decode()
-        except UnicodeDecodeError as exc:
-            raise InvalidArgument("function name is not UTF-8") from exc
+        fname = self._function_name(args[0])
         entry = self._table.get(fname)
         if entry is None:
-            raise NotFound(f"unknown function {fname[:80]!r}; known: {', '.join(self.functions)}")
+            raise NotFound(f"unknown function {fname!r}; known: {', '.join(self.functions)}")
         spec, fn = entry
-        raw: Any = {}
-        if len(args) == 2:
-            if len(args[1]) > MAX_ARG_BYTES:
-                raise InvalidArgument(f"argument object is {len(args[1])} bytes; the limit is {MAX_ARG_BYTES}")
-            try:
-                raw = canonical.loads(args[1])
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidArgument(f"argument is not valid JSON: {exc}") from exc
-        parsed = spec.schema.parse(raw)
+        try:
+            raw: Any = {}
+            if len(args) == 2:
+                raw = decode_json(args[1], what="argument object", max_bytes=MAX_ARG_BYTES)
+            parsed = spec.schema.parse(raw)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{fname}: {exc.message}") from None
         return fn(stub, parsed)
+
+    @staticmethod
+    def _function_name(raw: bytes) -> str:
+        if len(raw) > MAX_FUNCTION_NAME:
+            raise InvalidArgument(f"the function name is {len(raw)} bytes; the limit is {MAX_FUNCTION_NAME}")
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument("the function name is not UTF-8") from None
+        if not FUNCTION_NAME.fullmatch(name):
+            raise InvalidArgument(f"{name!a} is not a function name (expected Contract:Function)")
+        return name

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chaincode.runtime.arguments import forbidden_char
 from chaincode.runtime.errors import InvalidArgument
 
 
@@ -47,8 +48,9 @@ class Str(Field):
             raise InvalidArgument(f"{name} must be a string")
         if not self.min_len <= len(value) <= self.max_len:
             raise InvalidArgument(f"{name} must be {self.min_len}-{self.max_len} characters, got {len(value)}")
-        if any(ord(c) < 0x20 and c not in "\t" for c in value):
-            raise InvalidArgument(f"{name} may not contain control characters")
+        bad = forbidden_char(value)
+        if bad:
+            raise InvalidArgument(f"{name} contains {bad}: control, surrogate and invisible characters are refused")
         if self.pattern and not self.pattern.fullmatch(value):
             raise InvalidArgument(f"{name} has an invalid format (expected {self.pattern.pattern})")
         if self.choices is not None and value not in self.choices:

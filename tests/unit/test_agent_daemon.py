@@ -3,6 +3,7 @@ the journal, the update codec, the config file, round timing and the progress vi
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -273,17 +274,35 @@ def test_progress_follows_events_of_its_own_study_only() -> None:
 
 # --- the consent gate ----------------------------------------------------------------------------
 def test_gate_keeps_only_records_with_a_valid_consent_through_the_link_table() -> None:
-    import hashlib
-
-    from agent.consent.gate import ConsentSnapshot, consented
+    from agent.consent.gate import ConsentSnapshot, SubjectIndex, consented
     from agent.data.schema import Records
+    from agent.gateway import GatewayError
+    from agent.gateway.errors import PeerDetail
 
     dids = {"p1": "did:key:z6MkOne", "p2": "did:key:z6MkTwo", "p3": "did:key:z6MkThree"}
-    snap = ConsentSnapshot(0, frozenset(hashlib.sha256(d.encode()).hexdigest() for d in (dids["p1"], dids["p3"])), 1)
+    credentials = {"c1": dids["p1"], "c2": dids["p2"], "c3": dids["p3"]}  # the hospital's private data
+    reads: list[str] = []
+
+    class OwnConsents:  # GetCredential on the hospital's own peer
+        def evaluate(self, fn: str, args: dict[str, str]) -> dict[str, str]:
+            reads.append(args["consent_id"])
+            if args["consent_id"] not in credentials:
+                raise GatewayError(
+                    "refused", details=(PeerDetail("peer0", "HospitalAMSP", "chaincode response 404, gone"),)
+                )
+            return {"credential_json": json.dumps({"credentialSubject": {"id": credentials[args["consent_id"]]}})}
+
+    index = SubjectIndex(OwnConsents())  # type: ignore[arg-type]
+    snap = ConsentSnapshot(0, frozenset({"c1", "c3"}), frozenset(), 1)
     records = Records(np.zeros((4, 1), np.float32), np.zeros(4, np.float32), np.array(["p1", "p2", "p3", "p4"]))
-    assert list(consented(records, snap, dids).pseudonyms) == ["p1", "p3"]  # p4 has no DID at all
+    assert list(consented(records, snap, index, dids).pseudonyms) == ["p1", "p3"]  # p4 has no DID at all
     as_dids = Records(records.x, records.y, np.array([dids["p1"], dids["p2"], "x", dids["p3"]]))
-    assert list(consented(as_dids, snap).pseudonyms) == [dids["p1"], dids["p3"]]  # pseudonym = DID
+    assert list(consented(as_dids, snap, index).pseudonyms) == [dids["p1"], dids["p3"]]  # pseudonym = DID
+    assert sorted(reads) == ["c1", "c3"]  # each consent's subject read once, then kept
+    del credentials["c3"]  # erased: purged from private data, and the ledger says so
+    erased = ConsentSnapshot(1, frozenset({"c1"}), frozenset({"c3"}), 2)
+    assert list(consented(records, erased, index, dids).pseudonyms) == ["p1"]
+    assert index.subject("c3") is None
 
 
 def test_consent_setting_defaults_to_the_ledger_gate(tmp_path: Path) -> None:

@@ -69,11 +69,11 @@ class Patient:
         proof["proofValue"] = "z" + base58.b58encode(self.key.sign(data)).decode()
         return {**doc, "proof": proof}
 
-    def revocation(self, consent_id: str, key: Ed25519PrivateKey | None = None) -> str:
+    def revocation(self, consent_id: str, revocation_key: str, key: Ed25519PrivateKey | None = None) -> str:
         signer = key or self.key
         did = did_key(signer)
         header = {"typ": "JWT", "alg": "EdDSA", "kid": f"{did}#{did.removeprefix('did:key:')}"}
-        body = {"consent_id": consent_id, "action": "revoke"}
+        body = {"consent_id": consent_id, "action": "revoke", "key": revocation_key}
         h, b = (base64.urlsafe_b64encode(json.dumps(x).encode()).rstrip(b"=").decode() for x in (header, body))
         sig = base64.urlsafe_b64encode(signer.sign(f"{h}.{b}".encode())).rstrip(b"=").decode()
         return f"{h}.{b}.{sig}"

@@ -1,0 +1,121 @@
+"""Decoding a caller's bytes into JSON values, strictly and at a bounded cost.
+
+Every member org's client may be an attacker, and every endorser pays for what it parses.
+So untrusted bytes (a transaction's argument object, a transient-map entry) are checked in
+order of cost, cheapest first, and refused with a message that names the problem:
+
+1. size, before anything else;
+2. encoding: UTF-8 only (Python's decoder also refuses encoded surrogates), no byte-order mark;
+3. nesting depth, measured by one linear scan of the brackets outside strings, before the
+   recursive parser runs (a few KB of ``[[[[...`` would otherwise exhaust the parser's stack);
+4. the JSON itself, with duplicate object keys refused (two parsers may keep different
+   duplicates, so a signed or hashed object would mean two things) and, unless allowed, no
+   floats, NaN or Infinity;
+5. every string and key: no lone surrogates (JSON escapes such as ``\\ud800`` decode to code
+   points that cannot be encoded again), no control characters, no bidirectional overrides
+   or invisible format characters (a compliance page would render them as-is).
+
+The forbidden code points are an explicit list, not ``unicodedata`` categories, so that every
+endorser refuses the same strings whatever Unicode version its Python ships.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from chaincode.runtime.errors import InvalidArgument
+
+BOM = b"\xef\xbb\xbf"
+MAX_DEPTH = 16
+# Controls (C0, DEL, C1), surrogates, zero-width and bidirectional formatting, word joiners and
+# invisible operators, BOM / zero-width no-break space, interlinear annotations, tag characters.
+FORBIDDEN_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\ud800-\udfff\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def forbidden_char(text: str) -> str | None:
+    """The first forbidden code point in ``text`` as ``U+XXXX``, or None."""
+    found = FORBIDDEN_CHARS.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest bracket nesting in JSON text, ignoring brackets inside strings (linear)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidArgument(f"duplicate key {key[:40]!r}: every key may appear once per object")
+        out[key] = value
+    return out
+
+
+def _refuse_float(text: str) -> Any:
+    raise InvalidArgument(f"floats are not allowed ({text[:20]}): use integers or fixed point")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise InvalidArgument(f"{text} is not a JSON value")
+
+
+def check_strings(value: Any, path: str = "$") -> None:
+    """Refuse forbidden code points in every string and key of a decoded value."""
+    if isinstance(value, str):
+        bad = forbidden_char(value)
+        if bad:
+            raise InvalidArgument(f"{path} contains {bad}: control, surrogate and invisible characters are refused")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_strings(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            bad = forbidden_char(key)
+            if bad:
+                raise InvalidArgument(f"a key in {path} contains {bad}")
+            check_strings(item, f"{path}.{key[:40]}")
+
+
+def decode_json(
+    raw: bytes, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH, allow_floats: bool = False
+) -> Any:
+    """Decode untrusted JSON bytes, or raise :class:`InvalidArgument` naming ``what`` is wrong."""
+    if len(raw) > max_bytes:
+        raise InvalidArgument(f"the {what} is {len(raw)} bytes; the limit is {max_bytes}")
+    if raw.startswith(BOM):
+        raise InvalidArgument(f"the {what} starts with a byte-order mark; send plain UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(f"the {what} is not valid UTF-8 (byte {exc.start})") from None
+    depth = nesting_depth(text)
+    if depth > max_depth:
+        raise InvalidArgument(f"the {what} nests {depth} levels deep; the limit is {max_depth}")
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=None if allow_floats else _refuse_float,
+            parse_constant=_refuse_constant,
+        )
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"the {what} is refused: {exc.message}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgument(f"the {what} is not valid JSON: {str(exc)[:120]}") from None
+    check_strings(value)
+    return value
