@@ -20,8 +20,12 @@
   ``SubmitAggregate`` by committee members finalizes the round as soon as ``t`` of them
   published the same model CID and hash; at the aggregate deadline without ``t`` the round aborts.
   A committee record may list ``excluded`` participants with a reason (an update that could not
-  be fetched, did not match its committed hash, or was malformed): the round still finalizes
-  without them, the exclusion is on the ledger for everyone to see, and they earn nothing.
+  be fetched, did not match its committed hash, or was malformed). An exclusion needs the same
+  quorum as the model: it counts only when at least ``t`` of the members that published the
+  agreed weights listed that participant, with any reason (members that produced the same
+  weights left out the same updates; each words what it saw itself). A counted exclusion is on
+  the ledger for everyone to see and the participant earns nothing; one below the quorum is
+  kept as ``unconfirmed_exclusions`` and changes nothing.
 * After finalization hospitals ``ReportValidation`` of the new model on their own held-out
   data and ``Settle`` pays rewards (chaincode/contracts/incentives.py) and updates quality
   reputation.
@@ -43,6 +47,7 @@ State::
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from chaincode.contracts import (
@@ -58,11 +63,11 @@ from chaincode.contracts import (
 )
 from chaincode.contracts import secure_aggregation as secagg
 from chaincode.contracts.access import require_hospital
-from chaincode.contracts.fixedpoint import median
+from chaincode.contracts.fixedpoint import ceil_div, median
 from chaincode.contracts.registry import MSP_ID, require_registered
 from chaincode.contracts.studies import CID, HEX64, STUDY_ID, enrolled, get_study, put_study, require_active
 from chaincode.runtime import canonical
-from chaincode.runtime.contract import Contract, query, transaction
+from chaincode.runtime.contract import MAX_ARG_BYTES, Contract, query, transaction
 from chaincode.runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from chaincode.runtime.schema import Field, Int, Schema, Str
 from chaincode.runtime.stub import Stub
@@ -168,6 +173,32 @@ class Proofs(Field):
 
 
 PROOF = Schema({**REF, "openings": Openings(), "proofs": Proofs()})
+
+
+def proof_capacity_problem(local_steps: int, audited: int) -> str | None:
+    """Why ``SubmitProof`` could not take an honest submission for ``audited`` steps of a
+    ``local_steps``-step round (None when it can). Sized at its largest: every opened leaf with
+    a full-depth Merkle path and the longest index, proofs of ``zk_audit.PROOF_BYTES`` in
+    base64, encoded with spaces as the agent's gateway sends it (agent/gateway/gateway.py),
+    checked against PROOF's per-field limits and the router's argument limit."""
+    if audited > MAX_AUDITED:
+        return f"Round:SubmitProof takes at most {MAX_AUDITED} proofs"
+    last = local_steps - 1
+    opening = {"index": last, **dict.fromkeys(("w_before", "batch", "w_after"), "0" * 64),
+               "path": [["right", "0" * 64]] * last.bit_length()}  # fmt: skip
+    proof = {"index": last, "proof": "A" * (4 * ceil_div(zk_audit.PROOF_BYTES, 3))}
+    args = {"study_id": "s" * 40, "round": 999, "openings": [opening] * min(2 * audited, local_steps),
+            "proofs": [proof] * audited}  # fmt: skip
+    try:
+        PROOF.parse(args)
+    except InvalidArgument as exc:
+        return f"Round:SubmitProof would refuse it ({exc.message})"
+    size = len(json.dumps(args, sort_keys=True).encode())
+    if size > MAX_ARG_BYTES:
+        return f"the submission would be {size} bytes, over the {MAX_ARG_BYTES}-byte argument limit"
+    return None
+
+
 AGGREGATE = Schema(
     {
         **REF,
@@ -622,10 +653,16 @@ class RoundContract(Contract):
         members = sorted(
             m for m, r in records.items() if (r["model_hash"], r.get("model_commitment") or "") == (digest, commitment)
         )
-        # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape)
-        excluded = {e["msp_id"]: e["reason"] for m in members for e in records[m].get("excluded", [])}
+        # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape):
+        # counted with the model's quorum, the reason of the first of them by MSP ID kept
+        votes: dict[str, dict[str, str]] = {}
+        for m in members:
+            for e in records[m].get("excluded", []):
+                votes.setdefault(e["msp_id"], {}).setdefault(m, e["reason"])
+        excluded = {p: by[min(by)] for p, by in sorted(votes.items()) if len(by) >= rnd["threshold"]}
+        unconfirmed = {p: sorted(by) for p, by in sorted(votes.items()) if p not in excluded}
         rnd["aggregate"] = {"cid": cid, "hash": digest, "commitment": commitment or None, "members": members,
-                            "excluded": excluded}  # fmt: skip
+                            "excluded": excluded, "unconfirmed_exclusions": unconfirmed}  # fmt: skip
         for m in rnd["committee"]:
             update_reputation(stub, m, **({"on_time": 1} if m in members else {"missed": 1}))
         rnd["deadlines"]["validation_ms"] = stub.timestamp_ms + study["params"]["validation_window_s"] * 1000

@@ -7,6 +7,28 @@ from its own balance. The study becomes ACTIVE only when a majority of registere
 orgs have approved it (the proposer counts as the first approval). Hospitals then *enroll*:
 the followers' decision to take part under the rules the study (the leader) fixed.
 
+``Propose`` refuses parameters under which a round could never complete (and every selected
+hospital would be slashed for it), naming the fields:
+
+* ``committee_threshold <= committee_size``, ``min_participants <= participants_per_round``;
+* ``max(min_participants, committee_size)`` hospitals are registered: ``Round:Open`` draws
+  participants and committee from the enrolled hospitals, and only registered ones can enroll;
+* ``epsilon_budget_micro >= rounds``: every commitment spends at least one micro-epsilon and a
+  hospital may be selected in every round;
+* ``reward_per_round * rounds <= reward_pool``; ``missing_slash`` and ``cheat_slash`` at most
+  ``min_stake``;
+* audited: a circuit, a verifying key for it and the initial model's commitment;
+  ``expected_batch`` within the circuit's batch capacity; ``learning_rate_ppm`` and
+  ``clip_ppm`` at least 1 at the circuit's scale 2^12 (245 ppm; the maxima are the schema's);
+  at most 64 audited steps per round (``Round:SubmitProof``'s proof limit), and the largest
+  proof submission for them (openings with full Merkle paths of a ``local_steps``-leaf tree,
+  the proofs in base64) within the per-call argument limit;
+* secure aggregation: ``committee_threshold >= 2``, ``min_participants >= 2``, and
+  ``participants_per_round <= 64`` (a member publishes one share per participant in one call).
+
+Windows are not bounded below beyond the schema's 1 s: how long training takes is the
+proposer's and the approvers' judgement, not something the ledger can know.
+
 State::
 
     study~<study_id>                -> the study record (see ``Propose``)
@@ -18,7 +40,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chaincode.contracts import ledger_log, tokens, zk_circuits
+from chaincode.contracts import ledger_log, tokens, zk_audit, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.fixedpoint import SCALE, ceil_div
 from chaincode.contracts.registry import majority, registered_hospitals, require_registered
@@ -83,12 +105,26 @@ def audited_steps(params: dict[str, Any]) -> int:
     return min(params["local_steps"], ceil_div(params["audit_rate_ppm"] * params["local_steps"], SCALE))
 
 
-def check_params(p: dict[str, Any]) -> None:
-    """Cross-field rules; each failure names the fields involved."""
+def check_params(p: dict[str, Any], registered: int) -> None:
+    """Refuse parameters no round could complete under (the list in the module docstring);
+    ``registered`` is the number of registered hospitals. Each failure names the fields."""
+    from chaincode.contracts import rounds, secure_aggregation  # both import this module
+
     if p["committee_threshold"] > p["committee_size"]:
         raise InvalidArgument("committee_threshold must not exceed committee_size")
     if p["min_participants"] > p["participants_per_round"]:
         raise InvalidArgument("min_participants must not exceed participants_per_round")
+    needed = max(p["min_participants"], p["committee_size"])
+    if needed > registered:
+        raise InvalidArgument(
+            f"min_participants {p['min_participants']} and committee_size {p['committee_size']} need {needed} "
+            f"enrolled hospitals; only {registered} are registered"
+        )
+    if p["epsilon_budget_micro"] < p["rounds"]:
+        raise InvalidArgument(
+            f"epsilon_budget_micro {p['epsilon_budget_micro']} is less than rounds {p['rounds']}: every commitment "
+            "spends at least 1 micro-epsilon, and a hospital may be selected in every round"
+        )
     if p["reward_per_round"] * p["rounds"] > p["reward_pool"]:
         raise InvalidArgument("reward_per_round * rounds exceeds reward_pool: the leader must fund every round")
     if p["missing_slash"] > p["min_stake"] or p["cheat_slash"] > p["min_stake"]:
@@ -104,12 +140,31 @@ def check_params(p: dict[str, Any]) -> None:
             raise InvalidArgument(
                 f"expected_batch {p['expected_batch']} exceeds the circuit's batch capacity {capacity}"
             )
+        lr, clip, _ = zk_audit.fixed_params(p)
+        for field, value, top in (("learning_rate_ppm", lr, zk_audit.MAX_LR), ("clip_ppm", clip, zk_audit.MAX_CLIP)):
+            if not 1 <= value <= top:
+                raise InvalidArgument(
+                    f"{field} {p[field]} is {value}/2^{zk_audit.F} in the circuit, which takes 1..{top}/2^{zk_audit.F} "
+                    f"({ceil_div(SCALE, 1 << zk_audit.F)} ppm and up)"
+                )
+        steps = audited_steps(p)
+        problem = rounds.proof_capacity_problem(p["local_steps"], steps)
+        if problem:
+            raise InvalidArgument(
+                f"audit_rate_ppm {p['audit_rate_ppm']} of local_steps {p['local_steps']} audits {steps} steps per "
+                f"round, more than a participant can prove: {problem}"
+            )
     if p["aggregation"] == "secure":
         if p["committee_threshold"] < 2:
             raise InvalidArgument("secure aggregation needs committee_threshold >= 2: one member holding a whole "
                                   "secret could unmask an update by itself")  # fmt: skip
         if p["min_participants"] < 2:
             raise InvalidArgument("secure aggregation needs min_participants >= 2: the sum of one update is the update")
+        if p["participants_per_round"] > secure_aggregation.MAX_PARTICIPANTS:
+            raise InvalidArgument(
+                f"secure aggregation takes participants_per_round <= {secure_aggregation.MAX_PARTICIPANTS}: a "
+                "committee member publishes the shares of every participant in one Round:SubmitShares"
+            )
 
 
 def study_key(stub: Stub, study_id: str) -> str:
@@ -150,7 +205,7 @@ class StudyContract(Contract):
         msp_id = require_hospital_admin(stub)
         require_registered(stub, msp_id)
         params = {k: args[k] for k in PARAMS}
-        check_params(params)
+        check_params(params, len(registered_hospitals(stub)))
         if params["audit_rate_ppm"] > 0:
             from chaincode.contracts.zk_keys import get_key
 
@@ -211,15 +266,20 @@ class StudyContract(Contract):
 
     @transaction(STUDY_REF)
     def Enroll(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """Declare that your org takes part in the study under its published rules."""
+        """Declare that your org takes part in the study under its published rules. Enrolling
+        again while enrolled returns the existing record and writes nothing, so a retried or
+        replayed call cannot move the enrollment's time."""
         msp_id = require_hospital_admin(stub)
         require_registered(stub, msp_id)
         study = get_study(stub, args["study_id"])
         require_active(study)
+        key = stub.create_composite_key(STUDY, ["enroll", study["study_id"], msp_id])
+        existing = stub.get_json(key)
+        if existing is not None and existing["active"]:
+            return existing
         stake = tokens.free_stake(stub, msp_id)
         if stake < study["params"]["min_stake"]:
             raise Conflict(f"{msp_id} has {stake} unlocked stake; study needs {study['params']['min_stake']}")
-        key = stub.create_composite_key(STUDY, ["enroll", study["study_id"], msp_id])
         record = {"active": True, "enrolled_at_ms": stub.timestamp_ms}
         stub.put_json(key, record)
         ledger_log.record(stub, "study.enrolled", study["study_id"], {"msp_id": msp_id})

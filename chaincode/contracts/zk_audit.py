@@ -31,6 +31,13 @@ F = 12
 TAG_BITS = 248
 NOISE_TAIL = 6  # ||z|| <= (sqrt(D + 1) + 6) sigma C fails for honest noise with probability < 1e-8
 LEAF, NODE = b"\x00", b"\x01"  # as agent/merkle.py
+# gnark's compressed BN254 Groth16 proof: Ar and Krs (32 bytes each), Bs (64), the commitment
+# count (4), one commitment and its proof of knowledge (32 each). Studies size the proof
+# submission with it (rounds.proof_capacity_problem); tests/unit/test_zk_audits.py checks it.
+PROOF_BYTES = 196
+# the largest learning rate and clipping norm the circuit takes, at scale 2^F (zk/circuit/step.go
+# publicRanges; both must also be at least 1)
+MAX_LR, MAX_CLIP = 4 << F, 16 << F
 
 
 class VerifierUnavailable(RuntimeError):

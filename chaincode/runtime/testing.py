@@ -32,19 +32,16 @@ _Key = tuple[str, str]  # (collection, key)
 
 def make_identity(
     msp_id: str,
-    ou: str = "admin",
+    ou: str | None = "admin",
     cn: str | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
     attributes: dict[str, str] | None = None,
 ) -> ClientIdentity:
-    """A throwaway self-signed identity with the given NodeOU (and Fabric CA attributes), for tests."""
+    """A throwaway self-signed identity with the given NodeOU (and Fabric CA attributes), for tests.
+    ``ou=None`` makes a certificate without any OU, as an MSP without NodeOUs issues."""
     key = key or ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn or f"{ou}@{msp_id.lower()}"),
-        ]
-    )
+    role = [] if ou is None else [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou)]
+    name = x509.Name([*role, x509.NameAttribute(NameOID.COMMON_NAME, cn or f"{ou or 'user'}@{msp_id.lower()}")])
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     builder = (
         x509.CertificateBuilder()

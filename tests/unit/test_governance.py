@@ -3,10 +3,18 @@ privacy budget, rewards, reputation, compliance queries. Each rule has a failing
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from chaincode.contracts import all_contracts
+from chaincode.contracts.diagnostics import DiagnosticsContract
+from chaincode.contracts.loadtest import LoadTestContract
 from chaincode.contracts.rounds import NEXT
-from tests.unit.consortium_sim import Consortium, h, study_params
+from chaincode.runtime.errors import Forbidden
+from chaincode.runtime.proposal import TransactionContext
+from chaincode.runtime.testing import InMemoryLedger, MemoryStub, make_identity
+from tests.unit.consortium_sim import Consortium, cid, h, study_params
 
 A, B, C = "HospitalAMSP", "HospitalBMSP", "HospitalCMSP"
 
@@ -126,6 +134,26 @@ def test_enrolment_needs_unlocked_stake(cons: Consortium) -> None:
     assert_no_change(
         cons, cons.call(cons.admins[C], "Study:Enroll", {"study_id": "s-1"}), 409, "unlocked stake", before
     )
+
+
+def test_a_repeated_enrollment_returns_the_record_and_writes_nothing() -> None:
+    """A retried or replayed Enroll must not move the enrollment's timestamp or add history."""
+    cons = Consortium()
+    cons.ready()
+    first = cons.ok(cons.regulator, "Study:Get", {"study_id": "bc-screening"})
+    state, events = dict(cons.ledger.state), list(cons.ledger.events)
+    history = {k: list(v) for k, v in cons.ledger.history.items()}
+    cons.tick(30)
+    again = cons.ok(cons.admins[B], "Study:Enroll", {"study_id": "bc-screening"})
+    assert again == {"active": True, "enrolled_at_ms": again["enrolled_at_ms"]}
+    assert again["enrolled_at_ms"] < cons.now_ms - 29_000  # the first enrollment's time, not this call's
+    assert cons.ledger.state == state and cons.ledger.events == events
+    assert {k: list(v) for k, v in cons.ledger.history.items()} == history
+    assert cons.ok(cons.regulator, "Study:Get", {"study_id": "bc-screening"})["enrolled"] == first["enrolled"]
+    # a withdrawn hospital that enrolls again is a new enrollment, written with its new time
+    cons.ok(cons.admins[B], "Study:Withdraw", {"study_id": "bc-screening"})
+    back = cons.ok(cons.admins[B], "Study:Enroll", {"study_id": "bc-screening"})
+    assert back == {"active": True, "enrolled_at_ms": cons.now_ms}
 
 
 # --- a whole unaudited round ------------------------------------------------------------------------
@@ -274,6 +302,55 @@ def test_committee_needs_t_matching_records_and_aborts_without_them() -> None:
     assert all(cons.ok(cons.regulator, "Token:Account", {"msp_id": m})["locked"] == 0 for m in cons.hospitals)
 
 
+def _to_aggregate(cons: Consortium) -> dict[str, Any]:
+    rnd = cons.ok(cons.agents[A], "Round:Open", {"study_id": "bc-screening"})
+    for m in rnd["participants"]:
+        assert cons.commit(m, "bc-screening", 0).ok
+    return cons.ok(cons.agents[A], "Round:Advance", {"study_id": "bc-screening", "round": 0})
+
+
+def _aggregate(cons: Consortium, m: str, excluded: list[dict[str, str]]) -> dict[str, Any]:
+    args = {"study_id": "bc-screening", "round": 0, "model_cid": cid(f"model-{m}"), "model_hash": h("model-0"),
+            "excluded": excluded}  # fmt: skip
+    return cons.ok(cons.agents[m], "Round:SubmitAggregate", args)
+
+
+def _settle(cons: Consortium) -> dict[str, Any]:
+    report = {"study_id": "bc-screening", "round": 0, "metric_ppm": 910_000, "previous_metric_ppm": 900_000}
+    for m in cons.hospitals:
+        cons.ok(cons.agents[m], "Round:ReportValidation", report)
+    return cons.ok(cons.agents[A], "Round:Settle", {"study_id": "bc-screening", "round": 0})
+
+
+def test_one_committee_member_alone_cannot_exclude_a_participant() -> None:
+    cons = Consortium()
+    cons.ready()  # a committee of 3, any 2 agreeing finalize
+    rnd = _to_aggregate(cons)
+    first, second = rnd["committee"][:2]
+    victim = next(m for m in rnd["participants"] if m != first)
+    assert _aggregate(cons, first, [{"msp_id": victim, "reason": "unreadable"}])["state"] == "AGGREGATE"
+    assert _aggregate(cons, second, [])["state"] == "FINALIZED"
+    rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": "bc-screening", "round": 0})
+    assert rnd["aggregate"]["excluded"] == {} and rnd["aggregate"]["unconfirmed_exclusions"] == {victim: [first]}
+    settled = _settle(cons)
+    assert settled["rewards"][victim] > 0
+    assert cons.supply()["conserved"]
+
+
+def test_an_exclusion_counts_once_a_quorum_of_the_agreeing_members_makes_it() -> None:
+    cons = Consortium()
+    cons.ready()
+    rnd = _to_aggregate(cons)
+    first, second = rnd["committee"][:2]
+    victim = next(m for m in rnd["participants"] if m not in (first, second))
+    _aggregate(cons, first, [{"msp_id": victim, "reason": "ipfs timeout"}])
+    _aggregate(cons, second, [{"msp_id": victim, "reason": "hash mismatch"}])  # any reason counts
+    rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": "bc-screening", "round": 0})
+    assert rnd["state"] == "FINALIZED" and rnd["aggregate"]["unconfirmed_exclusions"] == {}
+    assert rnd["aggregate"]["excluded"] == {victim: "ipfs timeout" if first < second else "hash mismatch"}
+    assert victim not in _settle(cons)["rewards"]
+
+
 def test_outsider_cannot_publish_an_aggregate() -> None:
     cons = Consortium(hospitals=(A, B, C, "HospitalDMSP"))
     cons.ready(committee_size=2, committee_threshold=2)
@@ -296,3 +373,47 @@ def test_regulator_reads_everything_and_writes_nothing() -> None:
         assert_no_change(cons, cons.call(cons.regulator, fn, args), 403, "read-only regulator", before)
     activity = cons.ok(cons.regulator, "Compliance:OrgActivity", {"msp_id": A})
     assert {"token.staked", "study.enrolled"} <= {e["action"] for e in activity}
+
+
+# --- roles ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["peer", "orderer", None])
+def test_peer_orderer_and_roleless_identities_cannot_write(role: str | None) -> None:
+    cons = Consortium()
+    cons.ready()
+    rnd = cons.ok(cons.agents[A], "Round:Open", {"study_id": "bc-screening"})
+    node = make_identity(A, role)
+    named = role or "no NodeOU"
+    before = dict(cons.ledger.state)
+    for fn, args in [
+        ("Round:Open", {"study_id": "bc-screening"}),
+        ("Round:Advance", {"study_id": "bc-screening", "round": 0}),
+        ("Consent:Register", {}),
+        ("Study:Enroll", {"study_id": "bc-screening"}),
+        ("Token:Stake", {"amount": 1}),
+    ]:
+        assert_no_change(cons, cons.call(node, fn, args), 403, named, before)
+    cons.agents[A] = node
+    assert_no_change(cons, cons.commit(A, "bc-screening", 0), 403, named, before)
+    assert A in rnd["participants"]
+
+
+class _Untouched(dict):
+    """Arguments that fail the test if a transaction reads them before checking its caller."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise AssertionError(f"read argument {key!r} before checking the caller's role")
+
+
+def test_every_write_checks_the_callers_role_before_anything_else() -> None:
+    ledger = InMemoryLedger()
+    contracts = [*all_contracts(), LoadTestContract(), DiagnosticsContract()]
+    writes = [(c.name, name, fn) for c in contracts for name, (spec, fn) in c.transactions().items() if spec.submit]
+    assert len(writes) > 20
+    for role in ("peer", "orderer", None):
+        caller = make_identity(A, role)
+        for contract, name, fn in writes:
+            context = TransactionContext("fedledger", h(name), 1_767_225_600, 0, caller, {})
+            with pytest.raises(Forbidden) as refused:
+                fn(MemoryStub(ledger, context, [f"{contract}:{name}".encode()]), _Untouched())
+            assert (role or "no NodeOU") in refused.value.message, (contract, name, refused.value.message)
+    assert ledger.state == {}

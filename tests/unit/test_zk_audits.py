@@ -18,7 +18,10 @@ from agent.models import ModelSpec, get_weights
 from agent.zk import binary
 from agent.zk import participant as zkp
 from agent.zk.audited_training import train_audited
-from tests.unit.consortium_sim import Consortium, cid, h
+from chaincode.contracts import zk_audit
+from chaincode.contracts.studies import PROPOSE, check_params
+from chaincode.runtime.errors import InvalidArgument
+from tests.unit.consortium_sim import Consortium, cid, h, study_params
 from tests.unit.zk_sim import (
     CHEATS,
     CIRCUIT,
@@ -85,7 +88,9 @@ def test_honest_proofs_verify_and_the_round_goes_on(keys: Keys) -> None:
     cons = audited(keys)
     rnd, people = to_prove(cons)
     for m, p in people.items():
-        record = submit(cons, m, p.proof_args(rnd["audits"][m], keys)).json()
+        args = p.proof_args(rnd["audits"][m], keys)
+        assert {len(base64.b64decode(x["proof"])) for x in args["proofs"]} == {zk_audit.PROOF_BYTES}
+        record = submit(cons, m, args).json()
         assert record["status"] == "verified", record
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(people) and rnd["dropped"] == {}
@@ -220,10 +225,41 @@ def test_an_mlp_study_trains_proves_and_verifies_through_the_agents_path(tmp_pat
     assert rnd["state"] == "PROVE"
     for m, steps in saved.items():
         args = zkp.proof_args(study, 0, m, steps, rnd["audits"][m], tmp_path / "pk")
+        assert {len(base64.b64decode(x["proof"])) for x in args["proofs"]} == {zk_audit.PROOF_BYTES}
         record = cons.ok(cons.agents[m], "Round:SubmitProof", args)
         assert record["status"] == "verified", record
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(saved)
+
+
+@pytest.mark.parametrize(
+    ("lr_ppm", "clip_ppm", "in_range"),
+    [(244, 1_000_000, False), (500_000, 244, False), (245, 1_000_000, True), (500_000, 245, True),
+     (4_000_000, 16_000_000, True)],
+)  # fmt: skip
+def test_propose_refuses_exactly_the_learning_rates_and_clipping_norms_the_circuit_cannot_take(
+    keys: Keys, lr_ppm: int, clip_ppm: int, in_range: bool
+) -> None:
+    """Below 245 ppm a learning rate or clipping norm is 0 at the circuit's scale 2^12: the
+    prover refuses every step under it, so no participant could ever pass an audit."""
+    params = PROPOSE.parse({"study_id": SID, **study_params(audit_rate_ppm=250_000, local_steps=STEPS,
+                            zk_circuit=CIRCUIT, zk_vk_hash=keys.vk_hash, model_commitment=h("w0"),
+                            expected_batch=EXPECTED_BATCH, learning_rate_ppm=lr_ppm, clip_ppm=clip_ppm)})  # fmt: skip
+    del params["study_id"]
+    if in_range:
+        check_params(params, registered=3)
+    else:
+        with pytest.raises(InvalidArgument, match="learning_rate_ppm" if lr_ppm < 245 else "clip_ppm"):
+            check_params(params, registered=3)
+    lr, clip, _ = zk_audit.fixed_params(params)
+    p = Participant("HospitalAMSP", SID, 0, 1, seed=4)
+    p.train(initial_weights())
+    try:  # a step trained at other values may fail the noise bound, never the range check
+        binary.prove(CIRCUIT, keys.pk, [{**p.step_input(0), "lr": lr, "clip": clip}])
+        refused = ""
+    except binary.ZkError as exc:
+        refused = str(exc)
+    assert ("out of range" in refused) is not in_range, refused
 
 
 def test_key_registration_refuses_bad_input_and_changes_nothing(keys: Keys) -> None:
@@ -241,3 +277,15 @@ def test_key_registration_refuses_bad_input_and_changes_nothing(keys: Keys) -> N
         unchanged(cons, cons.call(admin, "Zk:RegisterKey", args), status, fragment, before)
     res = cons.call(cons.agents["HospitalBMSP"], "Zk:RegisterKey", good)  # not an admin
     assert res.status == 403 and cons.ledger.state == before
+
+
+def test_a_key_the_verifier_cannot_load_is_refused_before_any_study_can_pin_it(keys: Keys) -> None:
+    """Under an unloadable key every proof would be a 500 and every audited participant would be
+    slashed at the prove deadline: registration asks the verifier to load the key first."""
+    cons = audited(keys)
+    before = dict(cons.ledger.state)
+    garbage = base64.b64encode(bytes(range(128))).decode()  # the right size, not a Groth16 key
+    res = cons.call(cons.admins["HospitalBMSP"], "Zk:RegisterKey", {"circuit": CIRCUIT, "vk": garbage,
+                                                                    "ceremony": CEREMONY})  # fmt: skip
+    assert res.status == 400 and "verifier can load" in res.message, res.message
+    assert cons.ledger.state == before
