@@ -205,20 +205,28 @@ class Network:
         self._check_ports_free()
         self._start_ipfs({"port_base": self.topology.port_base, "storage_only": True})
 
-    def wait_ordering(self, timeout: float = 60.0) -> None:
-        """Block until the channel's Raft cluster has a leader (read from the orderers'
-        Prometheus metrics), so that the first submit after a restart is not refused."""
+    def raft_leader(self) -> str | None:
+        """The orderer that leads the channel's Raft cluster now (from the orderers' Prometheus
+        metrics), or None while there is no leader (an election, or no quorum)."""
+        for node in self.topology.orderers:
+            try:
+                url = f"http://127.0.0.1:{node.operations_port}/metrics"
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    text = resp.read().decode()
+            except (urllib.error.URLError, OSError):
+                continue
+            if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
+                return node.name
+        return None
+
+    def wait_ordering(self, timeout: float = 60.0) -> str:
+        """Block until the channel's Raft cluster has a leader, so that the first submit after a
+        restart is not refused; returns the leader's name."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for node in self.topology.orderers:
-                try:
-                    url = f"http://127.0.0.1:{node.operations_port}/metrics"
-                    with urllib.request.urlopen(url, timeout=2) as resp:
-                        text = resp.read().decode()
-                except (urllib.error.URLError, OSError):
-                    continue
-                if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
-                    return
+            leader = self.raft_leader()
+            if leader is not None:
+                return leader
             time.sleep(0.3)
         raise ToolError(f"the ordering service elected no Raft leader within {timeout:.0f}s")
 

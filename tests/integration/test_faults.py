@@ -4,19 +4,31 @@ lost or duplicated.
 * A hospital's own gateway peer is killed (SIGKILL) mid-round and restarted a few seconds
   later: the hospital's agent rides through (it waits, reconnects and logs why), every round
   finalizes, and each hospital has exactly one commitment per round on the ledger.
+* The ordering service: the Raft leader is killed in each phase of a round (keys, training,
+  aggregation, validation), and later two of the three orderers are down at once (no quorum:
+  the ledger does not move, nothing is lost) and come back.
+* Agents: one is killed mid-training (its supervisor restarts it), a committee member is stopped
+  (SIGSTOP: slow, not dead) past the validation deadline and then continued.
+
+Each study ends by the rules; every hospital has exactly one commitment per round; every
+submission an agent journaled as committed is VALID on the ledger; tokens are conserved.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from fedledger.agent_study import StudyPlan, run_agent_study
+from agent.daemon.journal import Journal
+from fedledger.agent_study import StudyPlan, StudyRun, run_agent_study
 from fedledger.consortium_admin import Admins
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
@@ -74,3 +86,126 @@ def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Net
         f"peer0.hospitalb killed in round 0 ({fault['killed_in']}), down {fault['down_s']:.1f}s; "
         f"study finished, one commitment per hospital per round"
     )
+
+
+VALID = 0  # fabric-protos TxValidationCode.VALID
+
+
+def _agent_pgid(net: Network, org: str) -> int:
+    """The process group of ``org``'s running agent (started by run_agent_study)."""
+    config = str(net.state.root / "agents" / org.lower())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"agent" in cmdline and b"run" in cmdline and any(a.decode(errors="replace").startswith(config)
+                                                            for a in cmdline):  # fmt: skip
+            return os.getpgid(int(pid))
+    raise AssertionError(f"no running agent for {org}")
+
+
+def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], timeout_s: float = 300) -> tuple[int, str]:
+    """Poll the ledger (as the Regulator) until some round's state satisfies ``wanted``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for r in range(4, -1, -1):
+            state = _round_state(net, sid, r)
+            if state is not None:
+                if wanted(r, state):
+                    return r, state
+                break
+        time.sleep(0.2)
+    raise AssertionError(f"{sid}: no round reached the wanted phase in {timeout_s:.0f}s")
+
+
+def _check_no_loss_no_duplicate(net: Network, run: StudyRun, rounds: int) -> None:
+    assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * rounds
+    with net.gateway("Regulator", "User1") as gw:
+        supply = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Token").evaluate("Supply")
+        ledger = gw.network(CHANNEL)
+        for msp, cfg in run.agents.items():
+            assert _commitments(net, msp, run.study_id) == list(range(rounds)), f"{msp}: lost or duplicated"
+            journal = Journal(cfg.journal_path)
+            committed = [s for s in journal.submissions(run.study_id) if s.state == "committed"]
+            journal.close()
+            assert committed, f"{msp} journaled nothing as committed"
+            for sub in committed:  # the journal agrees with the ledger
+                assert ledger.transaction_code(sub.tx_id) == VALID, f"{msp}: {sub.action} journaled, not VALID"
+    assert supply["conserved"], supply
+
+
+def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Network) -> None:
+    with Admins(network) as admins:
+        admins.register_hospitals()
+    sid = f"fault-raft-{uuid.uuid4().hex[:6]}"
+    faults: list[str] = []
+    outage: dict[str, int] = {}
+
+    def chaos() -> None:
+        # one leader kill per phase, in the order a round goes through them, over the study's rounds
+        for phase in ("KEYS", "OPEN", "AGGREGATE", "FINALIZED"):
+            r, state = _wait_phase(network, sid, lambda r, s, p=phase: s == p and r < 2)
+            leader = network.wait_ordering()
+            assert network.kill(leader)
+            faults.append(f"round {r} {state}: killed leader {leader}")
+            time.sleep(3)
+            network.restart(leader)
+            network.wait_ordering()
+        # then two of three orderers down at once, while round 2 trains
+        _wait_phase(network, sid, lambda r, s: r == 2 and s in ("KEYS", "OPEN"))
+        down = [o.name for o in network.topology.orderers][:2]
+        with network.gateway("Regulator", "User1") as gw:
+            net_r = gw.network(CHANNEL)
+            for name in down:
+                assert network.kill(name)
+            time.sleep(2)  # blocks in flight settle
+            outage["height_before"] = net_r.height()
+            time.sleep(10)
+            outage["height_during"] = net_r.height()
+        for name in down:
+            network.restart(name)
+        network.wait_ordering()
+        faults.append(f"round 2: {', '.join(down)} down for 12s")
+
+    thread = threading.Thread(target=chaos, daemon=True)
+    thread.start()
+    run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=3), study_id=sid,
+                          timeout_s=900)  # fmt: skip
+    thread.join(timeout=120)
+    print("\n".join(faults))
+    assert len(faults) == 5, faults
+    assert outage["height_during"] == outage["height_before"], "blocks were cut without an ordering quorum"
+    assert run.crashes == []
+    _check_no_loss_no_duplicate(network, run, 3)
+
+
+def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(network: Network) -> None:
+    with Admins(network) as admins:
+        admins.register_hospitals()
+    sid = f"fault-agent-{uuid.uuid4().hex[:6]}"
+    events: list[str] = []
+
+    def chaos() -> None:
+        _wait_phase(network, sid, lambda r, s: r == 0 and s == "OPEN")
+        os.killpg(_agent_pgid(network, "HospitalC"), signal.SIGKILL)
+        events.append("round 0 OPEN: HospitalC's agent killed (SIGKILL) during the training phase")
+        _wait_phase(network, sid, lambda r, s: r == 1 and s == "AGGREGATE")
+        stopped = _agent_pgid(network, "HospitalB")
+        os.killpg(stopped, signal.SIGSTOP)
+        events.append("round 1 AGGREGATE: HospitalB's agent stopped (SIGSTOP)")
+        try:
+            time.sleep(45)  # past the round's 30 s validation window
+        finally:
+            os.killpg(stopped, signal.SIGCONT)
+        events.append("HospitalB's agent continued after 45s")
+
+    thread = threading.Thread(target=chaos, daemon=True)
+    thread.start()
+    run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2, window_s=30),
+                          study_id=sid, timeout_s=600, restarts=1)  # fmt: skip
+    thread.join(timeout=120)
+    print("\n".join(events))
+    assert len(events) == 3, events
+    assert [org for org, _ in run.crashes] == ["HospitalC"]  # killed once, restarted by its supervisor
+    _check_no_loss_no_duplicate(network, run, 2)
