@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from typing import Any
 
-from chaincode.contracts import ledger_log, zk_circuits
+from chaincode.contracts import ledger_log, zk_audit, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.registry import MSP_ID, require_registered
 from chaincode.contracts.studies import HEX64
@@ -52,6 +53,21 @@ class Ceremony(Field):
         return out
 
 
+def load_problem(circuit: str, vk_b64: str) -> str | None:
+    """Why the verifier cannot load ``vk_b64`` (None when it can). Under a key it cannot load
+    every proof would be an infrastructure failure, and every audited participant of a study
+    pinning the key would fail its audit at the prove deadline and be slashed. A missing
+    verifier raises :class:`zk_audit.VerifierUnavailable`, as it does for proofs."""
+    path = os.environ.get("FEDLEDGER_ZK")
+    if not path or not os.path.exists(path):
+        raise zk_audit.VerifierUnavailable("fedledger-zk is not installed where the chaincode runs (FEDLEDGER_ZK)")
+    try:
+        zk_audit.verify_proofs(circuit, vk_b64, [])
+    except zk_audit.VerifierUnavailable as exc:
+        return str(exc).removeprefix("fedledger-zk verify failed: ").strip()[:200]
+    return None
+
+
 def get_key(stub: Stub, vk_hash: str) -> dict[str, Any]:
     record = stub.get_json(stub.create_composite_key("zkkey", [vk_hash]))
     if record is None:
@@ -82,6 +98,9 @@ class ZkContract(Contract):
         key = stub.create_composite_key("zkkey", [digest])
         if stub.get_state(key) is not None:
             raise Conflict(f"verifying key {digest[:12]}... is already registered")
+        problem = load_problem(args["circuit"], args["vk"])
+        if problem:
+            raise InvalidArgument(f"vk is not a verifying key the verifier can load: {problem}")
         record = {"vk_hash": digest, "circuit": args["circuit"], "vk": args["vk"], "ceremony": args["ceremony"],
                   "registered_by": msp_id, "registered_at_ms": stub.timestamp_ms}  # fmt: skip
         stub.put_json(key, record)
