@@ -186,3 +186,35 @@ def zk_cmd(json_path: Path | None, proofs: int, trials: int, with_ceremony: bool
     if json_path:
         write_json(result, json_path)
         console.print(f"wrote {json_path}")
+
+
+@bench_group.command("hostile")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--cases", "n_cases", default=40_000, show_default=True,
+              help="Random generated cases, spread over the ledger phases (the sweep adds its own).")  # fmt: skip
+@click.option("--seed", default=1, show_default=True, help="Seed of the case generator (same seed, same cases).")
+@click.option("--sweep", type=click.Choice(["full", "limits", "none"]), default="full", show_default=True,
+              help="Per phase, also run every variant of every entry point once (or the size limits).")  # fmt: skip
+@click.option("--every", default=10_000, show_default=True, help="Print a progress line every N cases.")
+def hostile_cmd(json_path: Path | None, n_cases: int, seed: int, sweep: str, every: int) -> None:
+    """Generated hostile calls against every entry point in every ledger phase, in process: 5xx,
+    refusals that changed state, and the CPU time of the worst call per entry point."""
+    from bench import hostile as bench_hostile
+    from bench.ledger import write_json
+
+    result = bench_hostile.run(n_cases, seed, console.print, every, sweep)
+    for row in bench_hostile.table(result):
+        console.print(row, markup=False, highlight=False, soft_wrap=True)
+    for name, group in result["problems_by_cause"].items():
+        console.print(f"[red]{group['count']} x {name}[/red] in {', '.join(group['functions'])}")
+    console.print(
+        f"[bold]cases[/bold] {result['cases']}, [bold]status_5xx[/bold] {result['status_5xx']} (target 0), "
+        f"[bold]refusals_that_changed_state[/bold] {result['refusals_that_changed_state']} (target 0), "
+        f"[bold]worst_ms[/bold] {result['worst_ms']:.2f} (target <= {bench_hostile.TARGET_WORST_MS:.0f}); "
+        f"outcomes {result['outcomes']}, {result['elapsed_s']} s"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")

@@ -6,8 +6,9 @@ order of cost, cheapest first, and refused with a message that names the problem
 
 1. size, before anything else;
 2. encoding: UTF-8 only (Python's decoder also refuses encoded surrogates), no byte-order mark;
-3. nesting depth, measured by one linear scan of the brackets outside strings, before the
-   recursive parser runs (a few KB of ``[[[[...`` would otherwise exhaust the parser's stack);
+3. the number of arrays and objects and their nesting depth, counted on the text outside strings
+   before the recursive parser runs (a few KB of ``[[[[...`` would otherwise exhaust the
+   parser's stack, and 80,000 empty arrays cost the parser and the checks 100 ms and more);
 4. the JSON itself, with duplicate object keys refused (two parsers may keep different
    duplicates, so a signed or hashed object would mean two things) and, unless allowed, no
    floats, NaN or Infinity;
@@ -29,6 +30,7 @@ from chaincode.runtime.errors import InvalidArgument
 
 BOM = b"\xef\xbb\xbf"
 MAX_DEPTH = 16
+MAX_CONTAINERS = 4096  # arrays and objects in one argument; the largest honest call has a few hundred
 # Controls (C0, DEL, C1), surrogates, zero-width and bidirectional formatting, word joiners and
 # invisible operators, BOM / zero-width no-break space, interlinear annotations, tag characters.
 FORBIDDEN_CHARS = re.compile(
@@ -37,6 +39,7 @@ FORBIDDEN_CHARS = re.compile(
 )
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
+_CONTAINERS = (list, dict)
 
 
 def forbidden_char(text: str) -> str | None:
@@ -47,8 +50,12 @@ def forbidden_char(text: str) -> str | None:
 
 def nesting_depth(text: str) -> int:
     """The deepest bracket nesting in JSON text, ignoring brackets inside strings (linear)."""
+    return _depth(_STRING.sub("", text))
+
+
+def _depth(structure: str) -> int:
     depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
+    for match in _BRACKET.finditer(structure):
         if match.group() in "[{":
             depth += 1
             deepest = max(deepest, depth)
@@ -74,25 +81,54 @@ def _refuse_constant(text: str) -> Any:
     raise InvalidArgument(f"{text} is not a JSON value")
 
 
-def check_strings(value: Any, path: str = "$") -> None:
-    """Refuse forbidden code points in every string and key of a decoded value."""
-    if isinstance(value, str):
+def check_strings(value: Any) -> None:
+    """Refuse forbidden code points in every string and key of a decoded value. The path to
+    the offending string is built only once one is found, so the walk stays linear and cheap."""
+    bad_path = _first_bad(value)
+    if bad_path is not None:
+        path, bad = bad_path
+        raise InvalidArgument(f"{path} contains {bad}: control, surrogate and invisible characters are refused")
+
+
+def _first_bad(value: Any) -> tuple[str, str] | None:
+    # JSON decoding yields exact types; whole lists of scalars are checked in one regex pass
+    if type(value) is str:
         bad = forbidden_char(value)
-        if bad:
-            raise InvalidArgument(f"{path} contains {bad}: control, surrogate and invisible characters are refused")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            check_strings(item, f"{path}[{i}]")
-    elif isinstance(value, dict):
+        return None if bad is None else ("$", bad)
+    if type(value) is list:
+        kinds = set(map(type, value))
+        if str in kinds:
+            strings = value if kinds == {str} else [item for item in value if type(item) is str]
+            if FORBIDDEN_CHARS.search("".join(strings)):
+                for i, item in enumerate(value):
+                    if type(item) is str and (bad := forbidden_char(item)):
+                        return f"$[{i}]", bad
+        if list in kinds or dict in kinds:
+            for i, item in enumerate(value):
+                if type(item) in _CONTAINERS:
+                    found = _first_bad(item)
+                    if found is not None:
+                        return f"$[{i}]{found[0][1:]}", found[1]
+    elif type(value) is dict:
+        if FORBIDDEN_CHARS.search("".join(value)):
+            key = next(k for k in value if forbidden_char(k))
+            return f"a key of $ ({len(key)} characters)", str(forbidden_char(key))
         for key, item in value.items():
-            bad = forbidden_char(key)
-            if bad:
-                raise InvalidArgument(f"a key in {path} contains {bad}")
-            check_strings(item, f"{path}.{key[:40]}")
+            if type(item) is str or type(item) in _CONTAINERS:
+                found = _first_bad(item)
+                if found is not None:
+                    return f"$.{key[:40]}{found[0][1:]}", found[1]
+    return None
 
 
 def decode_json(
-    raw: bytes, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH, allow_floats: bool = False
+    raw: bytes,
+    *,
+    what: str,
+    max_bytes: int,
+    max_depth: int = MAX_DEPTH,
+    max_containers: int = MAX_CONTAINERS,
+    allow_floats: bool = False,
 ) -> Any:
     """Decode untrusted JSON bytes, or raise :class:`InvalidArgument` naming ``what`` is wrong."""
     if len(raw) > max_bytes:
@@ -103,7 +139,11 @@ def decode_json(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidArgument(f"the {what} is not valid UTF-8 (byte {exc.start})") from None
-    depth = nesting_depth(text)
+    structure = _STRING.sub("", text)  # what is left outside strings: numbers, literals, brackets
+    containers = structure.count("[") + structure.count("{")
+    if containers > max_containers:
+        raise InvalidArgument(f"the {what} holds {containers} arrays and objects; the limit is {max_containers}")
+    depth = _depth(structure)
     if depth > max_depth:
         raise InvalidArgument(f"the {what} nests {depth} levels deep; the limit is {max_depth}")
     try:

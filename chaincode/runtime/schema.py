@@ -108,7 +108,9 @@ class Schema:
             raise InvalidArgument("arguments must be a JSON object")
         unknown = sorted(set(raw) - set(self.fields))
         if unknown:
-            raise InvalidArgument(f"unknown field(s): {', '.join(unknown)}")
+            shown = ", ".join(name[:40] for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise InvalidArgument(f"unknown field(s): {shown}{more}")
         out: dict[str, Any] = {}
         for name, spec in self.fields.items():
             if name not in raw:

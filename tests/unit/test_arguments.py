@@ -21,8 +21,9 @@ def entry(name: str) -> str:
 
 
 RAW_CASES = [
-    (b"[" * 5000 + b"]" * 5000, "nests 5000 levels deep"),
-    (('{"msp_id":' + '{"a":' * 3000 + "1" + "}" * 3000 + "}").encode(), "levels deep"),
+    (b"[" * 5000 + b"]" * 5000, "holds 5000 arrays and objects; the limit is 4096"),
+    (b'{"msp_id":[' + b"[]," * 5000 + b"1]}", "holds 5002 arrays and objects"),
+    (('{"msp_id":' + '{"a":' * 30 + "1" + "}" * 30 + "}").encode(), "nests 31 levels deep"),
     (entry("\\ud800").encode(), "U+D800"),  # a lone surrogate as a JSON escape
     (entry("a\\udfffb").encode(), "U+DFFF"),
     (entry("evil\u202etxt.exe").encode(), "U+202E"),  # bidirectional override

@@ -1,7 +1,7 @@
 """The consent contract and its credential verifier, on the in-memory ledger.
 
 Every refusal leaves the ledger byte-identical. Credentials come from a test signer
-(tests/unit/vc_signer.py) and, for interoperability, from ACA-Py itself (fixtures/)."""
+(chaincode/hostile/vc_signer.py) and, for interoperability, from ACA-Py itself (fixtures/)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from chaincode.contracts import consent_vc
 from chaincode.contracts.consent_vc import CredentialError, check_consent, credential_id, revocation_key
+from chaincode.hostile.vc_signer import Patient
 from tests.unit.consortium_sim import Consortium
-from tests.unit.vc_signer import Patient
 
 A, B = "HospitalAMSP", "HospitalBMSP"
 NOW = 1_767_225_600_000  # 2026-01-01, the simulated consortium's clock

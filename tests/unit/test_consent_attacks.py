@@ -16,8 +16,8 @@ import pytest
 
 from chaincode.contracts import consent_vc
 from chaincode.contracts.consent_vc import credential_id, revocation_key
+from chaincode.hostile.vc_signer import Patient
 from tests.unit.consortium_sim import Consortium
-from tests.unit.vc_signer import Patient
 
 A, B = "HospitalAMSP", "HospitalBMSP"
 
