@@ -128,11 +128,21 @@ def collect_updates(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, global_in
             if circuit is not None and global_in is not None:
                 if not update_matches(circuit, global_in, update.delta, commitment["final_commitment"]):
                     raise UpdateRejected("the update does not lead to the final weights it committed (and audited)")
-        except (ArtifactError, UpdateRejected, UpdateFormatError, IPFSError, IndexError) as exc:
-            excluded.append({"msp_id": m, "reason": str(exc)[:300]})
+        except (ArtifactError, UpdateRejected, UpdateFormatError, IPFSError, IndexError, KeyError, TypeError,
+                ValueError, AttributeError) as exc:  # fmt: skip
+            # a participant's own bytes must never stop the aggregate: anything unreadable excludes it
+            excluded.append({"msp_id": m, "reason": exclusion_reason(exc)})
             continue
         updates.append(update)
     return updates, excluded
+
+
+def exclusion_reason(exc: BaseException) -> str:
+    """A reason the ledger accepts whatever the participant put in its envelope: the message may
+    echo attacker-chosen text (labels, key ids), so it is reduced to printable ASCII and capped."""
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (UpdateRejected, ArtifactError)) else str(exc)
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in text).strip()
+    return (cleaned or type(exc).__name__)[:300]
 
 
 def aggregate(

@@ -112,6 +112,8 @@ class AgentRunner:
             try:
                 studies = self._studies(worker, finished)
             except RECOVERABLE as exc:
+                if isinstance(exc, GatewayError) and exc.chaincode_status is not None:
+                    raise  # the contract answered: the peer is reachable, and the refusal is a bug to see
                 log.warning("gateway peer %s unreachable (%s); the agent waits %.0fs and tries again",
                             self.cfg.gateway_address, _first_line(exc), unreachable.delay)  # fmt: skip
                 self.stop.wait(unreachable.delay)

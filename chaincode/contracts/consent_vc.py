@@ -22,14 +22,17 @@ same bytes, with no network and no clock, so:
   consent credential has (no others, at any level), each of its type and within its bounds, so
   that canonicalisation only ever sees the same small graph: a few blank nodes, never an
   attacker's. Its cost is bounded and measured (``fedledger bench hostile``).
-* **Identity is what was signed.** A consent's id is derived from its Ed25519 signature, which
-  is a function of the signed content (URDNA2015 N-Quads of document and proof options) and
-  the patient's key: RFC 8032 signing is deterministic and the verifier refuses S >= L, so one
-  content has exactly one accepted signature, whatever JSON encoding carries it. A re-encoded
-  credential is the same consent (409), and a revoked consent stays revoked.
-* **Nothing linkable.** The public record names no patient identifier, not even a hash of one:
-  the issuer is held as a commitment keyed by a secret derived from the signature, which only
-  the holders of the credential (the patient's wallet, the grantee's private data) know.
+* **Identity is what was signed.** A consent's id is derived from its Ed25519 signature over the
+  signed content (URDNA2015 N-Quads of document and proof options). Every JSON encoding of a
+  credential carries the same signature bytes, the verifier refuses S >= L (no malleated twin)
+  and weak keys (small order, non-canonical), so nobody but the patient can make another
+  signature for the content: a re-encoded credential is the same consent (409), and a revoked
+  consent stays revoked. (A patient's deterministic RFC 8032 signer makes one signature per
+  content; a signer with random nonces could make several, each a consent the patient signed.)
+* **Nothing linkable on the public ledger.** The public record names no patient identifier, not
+  even a hash of one: the issuer is held as a commitment keyed by a secret derived from the
+  signature, which only those who have seen the credential know: the patient's wallet, the
+  grantee (private data) and the endorsing peers that verified it.
 * **Time** is the transaction's timestamp, passed in; validity dates are parsed as ISO 8601 UTC.
 """
 
@@ -83,7 +86,7 @@ OPTIONAL_TOP_MEMBERS = frozenset({"expirationDate"})
 SUBJECT_MEMBERS = frozenset({"id", "grantee", "purpose", "dataCategories", "consentFrom", "consentUntil"})
 PROOF_MEMBERS = frozenset({"type", "created", "verificationMethod", "proofPurpose", "proofValue"})
 DID_KEY = re.compile(r"did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{40,50}")
-TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)")
+TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|\+00:00)")
 GRANTEE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PROOF_VALUE = re.compile(r"z[1-9A-HJ-NP-Za-km-z]{80,100}")
@@ -149,7 +152,30 @@ def did_key_public(did: str) -> Ed25519PublicKey:
         raise CredentialError(f"{did!r} is not base58btc") from None
     if len(raw) != 34 or not raw.startswith(ED25519_MULTICODEC):
         raise CredentialError(f"{did!r} is not an Ed25519 did:key")
+    if weak_ed25519_key(raw[2:]):
+        raise CredentialError(f"{did!r} is a weak Ed25519 key (small order or non-canonical): anyone could sign for it")
     return Ed25519PublicKey.from_public_bytes(raw[2:])
+
+
+ED25519_P = 2**255 - 19
+# y-coordinates of the points of order 1, 2, 4 and 8 (with either sign bit): a signature by such a
+# "key" verifies for many messages without any secret (the identity point accepts S = 0)
+SMALL_ORDER_Y = frozenset(
+    {0, 1, ED25519_P - 1}
+    | {
+        int.from_bytes(bytes.fromhex(h), "little")
+        for h in (
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        )
+    }
+)
+
+
+def weak_ed25519_key(key: bytes) -> bool:
+    """A public key encoding a point of small order, or a y-coordinate >= p (non-canonical)."""
+    y = int.from_bytes(key, "little") & (2**255 - 1)
+    return y >= ED25519_P or y in SMALL_ORDER_Y
 
 
 def parse_time_ms(value: Any, name: str) -> int:

@@ -20,12 +20,13 @@
   ``SubmitAggregate`` by committee members finalizes the round as soon as ``t`` of them
   published the same model CID and hash; at the aggregate deadline without ``t`` the round aborts.
   A committee record may list ``excluded`` participants with a reason (an update that could not
-  be fetched, did not match its committed hash, or was malformed). An exclusion needs the same
-  quorum as the model: it counts only when at least ``t`` of the members that published the
-  agreed weights listed that participant, with any reason (members that produced the same
-  weights left out the same updates; each words what it saw itself). A counted exclusion is on
-  the ledger for everyone to see and the participant earns nothing; one below the quorum is
-  kept as ``unconfirmed_exclusions`` and changes nothing.
+  be fetched, did not match its committed hash, or was malformed). The set of excluded
+  participants is part of what members agree on, with the weights: members that produced the
+  same weights left out the same updates (each words the reason itself). So an exclusion needs
+  the model's quorum, and no member can exclude a participant alone or keep an excluded one in
+  by leaving its exclusion out. An agreed exclusion is on the ledger for everyone to see and the
+  participant earns nothing; what other members listed is kept as ``unconfirmed_exclusions``
+  and changes nothing.
 * After finalization hospitals ``ReportValidation`` of the new model on their own held-out
   data and ``Settle`` pays rewards (chaincode/contracts/incentives.py) and updates quality
   reputation.
@@ -629,38 +630,50 @@ class RoundContract(Contract):
         return False
 
     @staticmethod
-    def _agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str, str] | None:
-        """(model CID, model hash) once ``threshold`` members published the same weights. Votes
-        count the weights' hash: every member encrypts its copy itself, so CIDs differ; the CID
-        kept is that of the first agreeing member by MSP ID (each opens to the same weights)."""
-        votes: dict[tuple[str, str], list[str]] = {}
+    def _vote(record: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+        """What a committee record votes for: the weights (hash, zk commitment) and the set of
+        participants it left out. Members that produced the same weights left out the same
+        updates, so the exclusions are part of the agreement: one member cannot exclude a
+        participant alone, nor keep an excluded one in by leaving its exclusion out."""
+        left_out = tuple(sorted({e["msp_id"] for e in record.get("excluded", [])}))
+        return record["model_hash"], record.get("model_commitment") or "", left_out
+
+    @classmethod
+    def _agreed(
+        cls, records: dict[str, dict[str, Any]], threshold: int
+    ) -> tuple[str, str, str, tuple[str, ...]] | None:
+        """(model CID, model hash, commitment, exclusions) once ``threshold`` members published
+        the same vote. Votes count the weights' hash: every member encrypts its copy itself, so
+        CIDs differ; the CID kept is that of the first agreeing member by MSP ID."""
+        votes: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for m, r in sorted(records.items()):
-            votes.setdefault((r["model_hash"], r.get("model_commitment") or ""), []).append(m)
+            votes.setdefault(cls._vote(r), []).append(m)
         winners = sorted(v for v, members in votes.items() if len(members) >= threshold)
         if not winners:
             return None
-        return records[votes[winners[0]][0]]["model_cid"], winners[0][0], winners[0][1]
+        digest, commitment, left_out = winners[0]
+        return records[votes[winners[0]][0]]["model_cid"], digest, commitment, left_out
 
     def _finalize(
         self,
         stub: Stub,
         study: dict[str, Any],
         rnd: dict[str, Any],
-        agreed: tuple[str, str, str],
+        agreed: tuple[str, str, str, tuple[str, ...]],
         records: dict[str, dict[str, Any]],
     ) -> None:
-        cid, digest, commitment = agreed
-        members = sorted(
-            m for m, r in records.items() if (r["model_hash"], r.get("model_commitment") or "") == (digest, commitment)
-        )
-        # an update the agreeing aggregators left out (unreadable, hash mismatch, NaN, wrong shape):
-        # counted with the model's quorum, the reason of the first of them by MSP ID kept
-        votes: dict[str, dict[str, str]] = {}
-        for m in members:
-            for e in records[m].get("excluded", []):
-                votes.setdefault(e["msp_id"], {}).setdefault(m, e["reason"])
-        excluded = {p: by[min(by)] for p, by in sorted(votes.items()) if len(by) >= rnd["threshold"]}
-        unconfirmed = {p: sorted(by) for p, by in sorted(votes.items()) if p not in excluded}
+        cid, digest, commitment, left_out = agreed
+        members = sorted(m for m, r in records.items() if self._vote(r) == (digest, commitment, left_out))
+        # the agreed exclusions, each with the reason of the first agreeing member by MSP ID; what
+        # other members listed beyond that is kept as unconfirmed and changes nothing
+        reasons = {e["msp_id"]: e["reason"] for m in reversed(members) for e in records[m].get("excluded", [])}
+        excluded = {p: reasons[p] for p in left_out}
+        others: dict[str, list[str]] = {}
+        for m, r in sorted(records.items()):
+            for e in r.get("excluded", []):
+                if e["msp_id"] not in excluded:
+                    others.setdefault(e["msp_id"], []).append(m)
+        unconfirmed = {p: sorted(by) for p, by in sorted(others.items())}
         rnd["aggregate"] = {"cid": cid, "hash": digest, "commitment": commitment or None, "members": members,
                             "excluded": excluded, "unconfirmed_exclusions": unconfirmed}  # fmt: skip
         for m in rnd["committee"]:

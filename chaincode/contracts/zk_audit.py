@@ -93,8 +93,11 @@ def verify_proofs(circuit: str, vk_b64: str, items: list[dict[str, Any]]) -> lis
     if not path or not os.path.exists(path):
         raise VerifierUnavailable("fedledger-zk is not installed where the chaincode runs (FEDLEDGER_ZK)")
     request = json.dumps({"vk": vk_b64, "items": items}).encode()
-    proc = subprocess.run([path, "verify", "--circuit", circuit], input=request, capture_output=True, timeout=60,
-                          check=False)  # fmt: skip
+    try:
+        proc = subprocess.run([path, "verify", "--circuit", circuit], input=request, capture_output=True,
+                              timeout=60, check=False)  # fmt: skip
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        raise VerifierUnavailable(f"fedledger-zk verify did not run to the end: {exc}") from None
     if proc.returncode != 0:
         raise VerifierUnavailable(f"fedledger-zk verify failed: {proc.stderr.decode(errors='replace')[:300]}")
     results = json.loads(proc.stdout)["results"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PATTERN = r"(logreg-d\d{1,2}-b\d{1,2}|mlp-d\d{1,2}-h\d{1,2}-b\d{1,2})"
-_NAME = re.compile(r"^(logreg|mlp)-d(\d{1,2})(?:-h(\d{1,2}))?-b(\d{1,2})$")
+PATTERN = r"(logreg-d[0-9]{1,2}-b[0-9]{1,2}|mlp-d[0-9]{1,2}-h[0-9]{1,2}-b[0-9]{1,2})"
+_NAME = re.compile(r"^(logreg|mlp)-d([0-9]{1,2})(?:-h([0-9]{1,2}))?-b([0-9]{1,2})\Z")
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,15 @@ def raw_invocation(tag: str, fn: bytes, valid: bytes, first_field: str | None) -
     return table[tag]()
 
 
-LIMIT_TAGS = ("arg-object-at-limit", "string-fills-arg-limit", "unknown-fields-fill-arg-limit", "list-fills-arg-limit")
+LIMIT_TAGS = (
+    "arg-object-at-limit",
+    "string-fills-arg-limit",
+    "unknown-fields-fill-arg-limit",
+    "list-fills-arg-limit",
+    "unclosed-escaped-string-at-limit",
+    "escaped-quotes-fill-arg-limit",
+    "empty-arrays-fill-arg-limit",
+)
 
 
 def limit_object(tag: str, fields: Mapping[str, Field], args: dict[str, Any]) -> bytes:
@@ -98,4 +106,14 @@ def limit_object(tag: str, fields: Mapping[str, Field], args: dict[str, Any]) ->
         entry = len(to_bytes([0, 0])) - len(to_bytes([0]))
         count = (MAX_ARG_BYTES - len(to_bytes({**args, name: []}))) // entry
         return _pad_to(to_bytes({**args, name: [0] * count}), MAX_ARG_BYTES)
+    if tag == "unclosed-escaped-string-at-limit":  # a string that never closes, full of escaped quotes
+        return (b'{"x":"' + b'\\"' * MAX_ARG_BYTES)[:MAX_ARG_BYTES]
+    if tag == "escaped-quotes-fill-arg-limit":
+        strs = [n for n, f in fields.items() if isinstance(f, Str)] or ["x"]
+        valid_empty = to_bytes({**args, strs[0]: ""})
+        head, tail = valid_empty.split(b'""', 1) if b'""' in valid_empty else (b'{"x":', b"}")
+        count = (MAX_ARG_BYTES - len(head) - len(tail) - 2) // 2
+        return _pad_to(head + b'"' + b'\\"' * count + b'"' + tail, MAX_ARG_BYTES)
+    if tag == "empty-arrays-fill-arg-limit":
+        return _pad_to(b'{"x":[' + b"[]," * ((MAX_ARG_BYTES - 16) // 3) + b"1]}", MAX_ARG_BYTES)
     return _pad_to(to_bytes(args), MAX_ARG_BYTES)

@@ -31,13 +31,19 @@ from chaincode.runtime.errors import InvalidArgument
 BOM = b"\xef\xbb\xbf"
 MAX_DEPTH = 16
 MAX_CONTAINERS = 4096  # arrays and objects in one argument; the largest honest call has a few hundred
-# Controls (C0, DEL, C1), surrogates, zero-width and bidirectional formatting, word joiners and
-# invisible operators, BOM / zero-width no-break space, interlinear annotations, tag characters.
+# Controls (C0 including tab, DEL, C1), surrogates, every format character (zero-width and
+# bidirectional formatting, word joiners, invisible operators, BOM, interlinear annotations,
+# prepended concatenation marks, shorthand and musical format controls, tag characters), and
+# the invisible fillers and variation selectors that render as nothing.
 FORBIDDEN_CHARS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\ud800-\udfff\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+    "[\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ud800-\udfff\ufe00-\ufe0f\ufeff\uffa0"
+    "\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, or an unclosed one up to the end: an unclosed string must not make the regex scan
+# the rest of the text again from each escaped quote inside it (quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _CONTAINERS = (list, dict)
 

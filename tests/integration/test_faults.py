@@ -36,6 +36,19 @@ from network.topology import CHAINCODE_NAME, CHANNEL
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def network_whole_afterwards(network: Network):
+    """Whatever a fault test did, the next test gets every node running again: a node a failed
+    test left down is restarted here, and the test is failed for it."""
+    yield
+    down = [s.name for s in network.status() if s.kind in ("peer", "orderer") and not s.running]
+    for name in down:
+        network.restart(name)
+    if down:
+        network.wait_ordering()
+    assert not down, f"nodes left down by the test: {down}"
+
+
 def _round_state(net: Network, study_id: str, round_no: int) -> str | None:
     with net.gateway("Regulator", "User1") as gw:
         rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
@@ -65,15 +78,19 @@ def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Net
         fault["killed_in"] = _round_state(network, sid, 0) or "?"
         assert network.kill("peer0.hospitalb")
         fault["killed_at"] = time.monotonic()
-        time.sleep(6)
-        network.restart("peer0.hospitalb")
+        try:
+            time.sleep(6)
+        finally:
+            network.restart("peer0.hospitalb")
         fault["down_s"] = time.monotonic() - fault["killed_at"]
 
     chaos = threading.Thread(target=kill_and_restart, daemon=True)
     chaos.start()
-    run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2), study_id=sid,
-                          timeout_s=600)  # fmt: skip
-    chaos.join(timeout=60)
+    try:
+        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2), study_id=sid,
+                              timeout_s=600)  # fmt: skip
+    finally:
+        chaos.join(timeout=120)  # never leave a fault running into the next test
     assert "down_s" in fault, "the peer was never killed and restarted"
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * 2
     assert run.crashes == []  # the agent did not die: it waited for its peer
@@ -105,10 +122,17 @@ def _agent_pgid(net: Network, org: str) -> int:
     raise AssertionError(f"no running agent for {org}")
 
 
-def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], timeout_s: float = 300) -> tuple[int, str]:
+class TestOver(Exception):
+    """The test ended (passed or failed): its fault script must not act any more."""
+
+
+def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], over: threading.Event,
+                timeout_s: float = 300) -> tuple[int, str]:  # fmt: skip
     """Poll the ledger (as the Regulator) until some round's state satisfies ``wanted``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if over.is_set():
+            raise TestOver(sid)
         for r in range(4, -1, -1):
             state = _round_state(net, sid, r)
             if state is not None:
@@ -141,38 +165,46 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Ne
     sid = f"fault-raft-{uuid.uuid4().hex[:6]}"
     faults: list[str] = []
     outage: dict[str, int] = {}
+    over = threading.Event()
 
     def chaos() -> None:
         # one leader kill per phase, in the order a round goes through them, over the study's rounds
         for phase in ("KEYS", "OPEN", "AGGREGATE", "FINALIZED"):
-            r, state = _wait_phase(network, sid, lambda r, s, p=phase: s == p and r < 2)
+            r, state = _wait_phase(network, sid, lambda r, s, p=phase: s == p and r < 2, over)
             leader = network.wait_ordering()
             assert network.kill(leader)
             faults.append(f"round {r} {state}: killed leader {leader}")
-            time.sleep(3)
-            network.restart(leader)
+            try:
+                time.sleep(3)
+            finally:
+                network.restart(leader)
             network.wait_ordering()
         # then two of three orderers down at once, while round 2 trains
-        _wait_phase(network, sid, lambda r, s: r == 2 and s in ("KEYS", "OPEN"))
+        _wait_phase(network, sid, lambda r, s: r == 2 and s in ("KEYS", "OPEN"), over)
         down = [o.name for o in network.topology.orderers][:2]
-        with network.gateway("Regulator", "User1") as gw:
-            net_r = gw.network(CHANNEL)
+        try:
+            with network.gateway("Regulator", "User1") as gw:
+                net_r = gw.network(CHANNEL)
+                for name in down:
+                    assert network.kill(name)
+                time.sleep(2)  # blocks in flight settle
+                outage["height_before"] = net_r.height()
+                time.sleep(10)
+                outage["height_during"] = net_r.height()
+        finally:
             for name in down:
-                assert network.kill(name)
-            time.sleep(2)  # blocks in flight settle
-            outage["height_before"] = net_r.height()
-            time.sleep(10)
-            outage["height_during"] = net_r.height()
-        for name in down:
-            network.restart(name)
+                network.restart(name)
         network.wait_ordering()
         faults.append(f"round 2: {', '.join(down)} down for 12s")
 
     thread = threading.Thread(target=chaos, daemon=True)
     thread.start()
-    run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=3), study_id=sid,
-                          timeout_s=900)  # fmt: skip
-    thread.join(timeout=120)
+    try:
+        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=3), study_id=sid,
+                              timeout_s=900)  # fmt: skip
+    finally:
+        over.set()
+        thread.join(timeout=300)
     print("\n".join(faults))
     assert len(faults) == 5, faults
     assert outage["height_during"] == outage["height_before"], "blocks were cut without an ordering quorum"
@@ -185,26 +217,30 @@ def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(netwo
         admins.register_hospitals()
     sid = f"fault-agent-{uuid.uuid4().hex[:6]}"
     events: list[str] = []
+    over = threading.Event()
 
     def chaos() -> None:
-        _wait_phase(network, sid, lambda r, s: r == 0 and s == "OPEN")
+        _wait_phase(network, sid, lambda r, s: r == 0 and s == "OPEN", over)
         os.killpg(_agent_pgid(network, "HospitalC"), signal.SIGKILL)
         events.append("round 0 OPEN: HospitalC's agent killed (SIGKILL) during the training phase")
-        _wait_phase(network, sid, lambda r, s: r == 1 and s == "AGGREGATE")
+        _wait_phase(network, sid, lambda r, s: r == 1 and s == "AGGREGATE", over)
         stopped = _agent_pgid(network, "HospitalB")
         os.killpg(stopped, signal.SIGSTOP)
         events.append("round 1 AGGREGATE: HospitalB's agent stopped (SIGSTOP)")
         try:
-            time.sleep(45)  # past the round's 30 s validation window
+            over.wait(45)  # past the round's 30 s validation window
         finally:
             os.killpg(stopped, signal.SIGCONT)
         events.append("HospitalB's agent continued after 45s")
 
     thread = threading.Thread(target=chaos, daemon=True)
     thread.start()
-    run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2, window_s=30),
-                          study_id=sid, timeout_s=600, restarts=1)  # fmt: skip
-    thread.join(timeout=120)
+    try:
+        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2, window_s=30),
+                              study_id=sid, timeout_s=600, restarts=1)  # fmt: skip
+    finally:
+        over.set()
+        thread.join(timeout=120)
     print("\n".join(events))
     assert len(events) == 3, events
     assert [org for org, _ in run.crashes] == ["HospitalC"]  # killed once, restarted by its supervisor

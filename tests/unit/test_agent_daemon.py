@@ -326,3 +326,15 @@ def test_consent_validity_is_judged_at_the_rounds_start() -> None:
     erased = {**item, "revoked_at_ms": None, "erased_at_ms": 300}
     assert valid_at(erased, 299) and not valid_at(erased, 300)
     assert not valid_at({**item, "revoked_at_ms": None}, 1000)  # expired
+
+
+def test_an_exclusion_reason_is_always_one_the_ledger_accepts() -> None:
+    """A participant's envelope may carry any text (labels, key ids) that an error message echoes;
+    the aggregator's exclusion reason must still pass the ledger's text rules, or one hostile
+    participant could stop the round's aggregate."""
+    from agent.federation import UpdateRejected, exclusion_reason
+    from chaincode.runtime.arguments import forbidden_char
+
+    for exc in (UpdateRejected("label evil\u202etxt\t\u200b\ud800"), KeyError("keys"), ValueError("x" * 1000)):
+        reason = exclusion_reason(exc)
+        assert reason and len(reason) <= 300 and forbidden_char(reason) is None, reason

@@ -155,7 +155,8 @@ def test_nothing_on_the_public_ledger_links_a_consent_to_a_patient_identifier(co
                        timestamp_ms=cons.now_ms,
                        transient={"revocation": p0.revocation(ids[0], revocation_key(vcs[0])).encode()})  # fmt: skip
     cons.ok(cons.admins[A], "Consent:Erase", {"consent_id": ids[1]})
-    public = b"".join(v for (c, _), v in cons.ledger.state.items() if c == "")
+    public = b"".join(k.encode() + v for (c, k), v in cons.ledger.state.items() if c == "")
+    public += b"".join(k.encode() for k in cons.ledger.history)
     public += b"".join(m.value for mods in cons.ledger.history.values() for m in mods)
     public += b"".join(e.payload for e in cons.ledger.events)
     for p in patients:
@@ -164,3 +165,19 @@ def test_nothing_on_the_public_ledger_links_a_consent_to_a_patient_identifier(co
             for needle in (did.encode(), digest.hex().encode(), digest.hex().upper().encode(), digest):
                 assert needle not in public, f"{did} is linkable from the public ledger"
     assert not [k for (c, k) in cons.ledger.state if c.startswith("_implicit_org_") and k == ids[1]]
+
+
+def test_a_weak_key_that_anyone_can_sign_for_is_refused(cons: Consortium) -> None:
+    """The identity point as a did:key accepts the all-zero S for any message: such a
+    credential would be signed by no one, and anyone could revoke it."""
+    import base58
+
+    identity = "did:key:z" + base58.b58encode(b"\xed\x01" + (1).to_bytes(32, "little")).decode()
+    vc = Patient().consent()
+    vc["issuer"] = identity
+    vc["proof"]["verificationMethod"] = f"{identity}#{identity.removeprefix('did:key:')}"
+    vc["proof"]["proofValue"] = "z" + base58.b58encode(b"\x01" + b"\x00" * 63).decode()
+    before = snapshot(cons)
+    res = register(cons, vc)
+    assert res.status == 400 and "weak Ed25519 key" in res.message, res.message
+    assert snapshot(cons) == before

@@ -326,15 +326,31 @@ def test_one_committee_member_alone_cannot_exclude_a_participant() -> None:
     cons = Consortium()
     cons.ready()  # a committee of 3, any 2 agreeing finalize
     rnd = _to_aggregate(cons)
-    first, second = rnd["committee"][:2]
+    first, second, third = rnd["committee"]
     victim = next(m for m in rnd["participants"] if m != first)
     assert _aggregate(cons, first, [{"msp_id": victim, "reason": "unreadable"}])["state"] == "AGGREGATE"
-    assert _aggregate(cons, second, [])["state"] == "FINALIZED"
+    assert _aggregate(cons, second, [])["state"] == "AGGREGATE"  # same weights, other exclusions: no agreement
+    assert _aggregate(cons, third, [])["state"] == "FINALIZED"
     rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": "bc-screening", "round": 0})
+    assert rnd["aggregate"]["members"] == sorted([second, third])
     assert rnd["aggregate"]["excluded"] == {} and rnd["aggregate"]["unconfirmed_exclusions"] == {victim: [first]}
     settled = _settle(cons)
     assert settled["rewards"][victim] > 0
     assert cons.supply()["conserved"]
+
+
+def test_one_committee_member_alone_cannot_keep_an_excluded_participant_in() -> None:
+    cons = Consortium()
+    cons.ready()
+    rnd = _to_aggregate(cons)
+    first, second, third = rnd["committee"]
+    cheat = next(m for m in rnd["participants"] if m not in (first, third))
+    _aggregate(cons, first, [{"msp_id": cheat, "reason": "hash mismatch"}])
+    assert _aggregate(cons, second, [])["state"] == "AGGREGATE"  # a colluding member leaves the exclusion out
+    assert _aggregate(cons, third, [{"msp_id": cheat, "reason": "hash mismatch"}])["state"] == "FINALIZED"
+    rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": "bc-screening", "round": 0})
+    assert rnd["aggregate"]["excluded"] == {cheat: "hash mismatch"}
+    assert cheat not in _settle(cons)["rewards"]
 
 
 def test_an_exclusion_counts_once_a_quorum_of_the_agreeing_members_makes_it() -> None:
