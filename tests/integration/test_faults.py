@@ -122,7 +122,7 @@ def _agent_pgid(net: Network, org: str) -> int:
     raise AssertionError(f"no running agent for {org}")
 
 
-class TestOver(Exception):
+class FaultScriptOver(Exception):
     """The test ended (passed or failed): its fault script must not act any more."""
 
 
@@ -132,7 +132,7 @@ def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], over
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if over.is_set():
-            raise TestOver(sid)
+            raise FaultScriptOver(sid)
         for r in range(4, -1, -1):
             state = _round_state(net, sid, r)
             if state is not None:
