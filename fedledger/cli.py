@@ -6,6 +6,7 @@ import click
 
 from agent.consent.cli import consent_group
 from agent.daemon.cli import agent_group
+from agent.data.cli import data_group
 from agent.governance_cli import audit_group, round_group, study_group, token_group
 from agent.registry_cli import registry_group
 from bench.cli import bench_group
@@ -26,6 +27,7 @@ cli.add_command(registry_group)
 for group in (token_group, study_group, round_group, audit_group):
     cli.add_command(group)
 cli.add_command(agent_group)
+cli.add_command(data_group)
 cli.add_command(consent_group)
 cli.add_command(demo)
 cli.add_command(bench_group)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.daemon.config import AgentConfig, ConfigError
+from agent.data.schema import DataError
 from network.cli import open_network, state_dir_option
 
 console = Console()
@@ -72,6 +73,10 @@ def config_cmd(state_dir: Path | None, org_name: str, data_dir: Path | None, out
     path = out or cfg.state_dir / "agent.yaml"
     cfg.write(path)
     console.print(f"wrote {path}")
+    from agent.data.cli import report
+
+    if not report(cfg):  # the config is written; the data must be fixed before the agent can train
+        raise SystemExit(1)
 
 
 @agent_group.command("run")
@@ -92,8 +97,8 @@ def run_cmd(config_path: Path, until_done: str | None, verbose: bool) -> None:
     configure_logging(cfg, verbose)
     try:
         sys.exit(AgentRunner(cfg, until_done=until_done).run())
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ConfigError, DataError) as exc:  # every problem named, no traceback
+        raise click.ClickException(f"{exc}\n(`fedledger data check --config {config_path}` lists them)") from None
     except KeyboardInterrupt:
         console.print("agent stopped")
 

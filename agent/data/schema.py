@@ -4,7 +4,8 @@ A schema names the numeric feature columns, the binary label column and the colu
 the patient's pseudonym (used only locally, to keep records whose consent is valid; it never
 leaves the hospital). Its SHA-256 over canonical JSON is the ``data_schema_hash`` a study
 fixes on the ledger, so every hospital trains on the same columns in the same order.
-Bad data is refused with a message that names the column and the rows.
+Bad data is refused with every problem listed, naming columns and file lines
+(agent/data/check.py).
 """
 
 from __future__ import annotations
@@ -70,43 +71,18 @@ class Records:
         return Records(self.x[mask], self.y[mask], self.pseudonyms[mask])
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise DataError(f"{path}: only .csv and .parquet are supported")
-
-
 def load_records(path: Path, schema: Schema) -> Records:
-    """Read and validate a hospital's records."""
-    frame = read_table(path)
-    missing = [c for c in (*schema.features, schema.label, schema.pseudonym) if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
-    if frame.empty:
-        raise DataError(f"{path.name}: no records")
-    for column in (*schema.features, schema.label):
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = frame[column][values.isna() & frame[column].notna()]
-        if len(bad):
-            raise DataError(
-                f"{path.name}: column {column} is not numeric at row(s) {', '.join(map(str, bad.index[:5]))}"
-            )
-        if values.isna().any():
-            rows = frame.index[values.isna()][:5]
-            raise DataError(f"{path.name}: column {column} has {int(values.isna().sum())} empty/NaN value(s), "
-                            f"e.g. row(s) {', '.join(map(str, rows))}")  # fmt: skip
-        if not np.isfinite(values.to_numpy(dtype=float)).all():
-            raise DataError(f"{path.name}: column {column} has infinite values")
-    labels = frame[schema.label].to_numpy(dtype=float)
-    if not np.isin(labels, (0.0, 1.0)).all():
-        raise DataError(f"{path.name}: label column {schema.label} must hold only 0 and 1")
-    pseudonyms = frame[schema.pseudonym].astype(str)
-    if pseudonyms.duplicated().any():
-        raise DataError(f"{path.name}: pseudonym column {schema.pseudonym} has duplicates")
+    """Read a hospital's records; refuse them with every problem listed (agent/data/check.py)."""
+    from agent.data.check import check_frame, read_frame
+
+    frame = read_frame(path)
+    problems = check_frame(path, frame, schema)
+    if problems:
+        listed = "\n".join(f"  - {p.message}" for p in problems)
+        raise DataError(f"{path.name} does not match its schema ({len(problems)} problem(s)):\n{listed}")
+    numeric = frame[[*schema.features, schema.label]].apply(lambda c: pd.to_numeric(c.str.strip()))
     return Records(
-        frame[list(schema.features)].to_numpy(dtype=np.float32),
-        labels.astype(np.float32),
-        pseudonyms.to_numpy(),
+        numeric[list(schema.features)].to_numpy(dtype=np.float32),
+        numeric[schema.label].to_numpy(dtype=np.float32),
+        frame[schema.pseudonym].str.strip().to_numpy(),
     )

@@ -338,3 +338,28 @@ def test_an_exclusion_reason_is_always_one_the_ledger_accepts() -> None:
     for exc in (UpdateRejected("label evil\u202etxt\t\u200b\ud800"), KeyError("keys"), ValueError("x" * 1000)):
         reason = exclusion_reason(exc)
         assert reason and len(reason) <= 300 and forbidden_char(reason) is None, reason
+
+
+def test_data_check_lists_every_problem_of_both_files_and_fails(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from fedledger.cli import cli
+
+    (tmp_path / "schema.json").write_text(json.dumps({"features": ["a", "b"], "label": "y", "pseudonym": "p"}))
+    (tmp_path / "train.csv").write_text("a,b,y,p\n1,2,0,p1\n,x,1,p2\n3,4,2,p2\n")
+    (tmp_path / "validation.csv").write_text("a,y,p\n1,0,v1\n")
+    config = _config(tmp_path)
+    result = CliRunner().invoke(cli, ["data", "check", "--config", str(config)])
+    assert result.exit_code == 1, result.output
+    for expected in ("5 problem(s)", "train.csv: column a has 1 missing value(s) at line 3",
+                     "train.csv: column b is not numeric at line 3 ('x')",
+                     "train.csv: label column y must hold only 0 and 1; other values at line 4 ('2')",
+                     "train.csv: pseudonym column p repeats values at line 3 ('p2'), line 4 ('p2')",
+                     "validation.csv: missing column(s) b"):  # fmt: skip
+        assert expected in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    (tmp_path / "train.csv").write_text("a,b,y,p\n1,2,0,p1\n3,4,1,p2\n")
+    (tmp_path / "validation.csv").write_text("a,b,y,p\n1,0,0,v1\n")
+    ok = CliRunner().invoke(cli, ["data", "check", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    assert "train.csv: 2 records, validation.csv: 1 records" in " ".join(ok.output.split()), ok.output

@@ -63,11 +63,11 @@ def test_demo_split_is_reused_and_the_enlarged_copy_keeps_labels_and_schema(
         (lambda df: df.drop(columns=["mean_radius"]), "missing column(s) mean_radius"),
         (
             lambda df: df.assign(mean_radius=df["mean_radius"].astype(object).where(df.index != 3, "abc")),
-            "not numeric at row(s) 3",
+            "column mean_radius is not numeric at line 5 ('abc')",
         ),
-        (lambda df: df.assign(mean_radius=df["mean_radius"].where(df.index != 5)), "empty/NaN value(s)"),
+        (lambda df: df.assign(mean_radius=df["mean_radius"].where(df.index != 5)), "1 missing value(s) at line 7"),
         (lambda df: df.assign(malignant=2), "only 0 and 1"),
-        (lambda df: df.assign(patient_pseudonym="same"), "duplicates"),
+        (lambda df: df.assign(patient_pseudonym="same"), "repeats values at line 2 ('same'), line 3"),
         (lambda df: df.iloc[0:0], "no records"),
     ],
 )
@@ -79,6 +79,30 @@ def test_bad_data_is_refused_with_the_column_named(demo: demo_split.DemoData, tm
     with pytest.raises(DataError) as info:
         load_records(path, Schema.load(demo.schema_path))
     assert fragment in str(info.value)
+
+
+def test_every_problem_is_listed_at_once_with_csv_lines(demo: demo_split.DemoData, tmp_path: Path) -> None:
+    from agent.data.check import check_file
+
+    df = pd.read_csv(demo.train_paths["HospitalA"], dtype=str)
+    df.loc[0, "mean_radius"] = ""  # line 2
+    df.loc[4, "mean_texture"] = "12,5"  # line 6: a decimal comma
+    df.loc[9, "malignant"] = "yes"  # line 11
+    df.loc[[2, 3], "patient_pseudonym"] = "p-dup"  # lines 4 and 5
+    path = tmp_path / "export.csv"
+    df.to_csv(path, index=False)
+    problems = [p.message for p in check_file(path, Schema.load(demo.schema_path)).problems]
+    assert problems == [
+        "column mean_radius has 1 missing value(s) at line 2",
+        "column mean_texture is not numeric at line 6 ('12,5')",
+        "column malignant is not numeric at line 11 ('yes')",
+        "pseudonym column patient_pseudonym repeats values at line 4 ('p-dup'), line 5 ('p-dup')",
+    ]
+    with pytest.raises(DataError) as info:
+        load_records(path, Schema.load(demo.schema_path))
+    assert "(4 problem(s))" in str(info.value)
+    assert [str(p) for p in check_file(tmp_path / "absent.csv", Schema.load(demo.schema_path)).problems] == [
+        "absent.csv: no such file"]  # fmt: skip
 
 
 def test_parquet_works_like_csv(demo: demo_split.DemoData, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from fedledger.cli import cli
         ["agent", "run"], ["agent", "config"], ["agent", "status"],
         ["consent", "status"], ["consent", "grant"], ["consent", "revoke"], ["consent", "erase"],
         ["bench", "ledger"], ["bench", "governance"], ["bench", "round"], ["bench", "consent"], ["bench", "secagg"],
-        ["bench", "zk"],
+        ["bench", "zk"], ["bench", "hostile"], ["data", "check"],
     ],
 )  # fmt: skip
 def test_command_has_help(path: list[str]) -> None:
@@ -28,6 +28,6 @@ def test_command_has_help(path: list[str]) -> None:
 
 
 @pytest.mark.parametrize("module", ["bench.ledger", "bench.governance", "bench.round", "bench.consent",
-                                    "bench.throwaway", "bench.secagg", "bench.zk"])  # fmt: skip
+                                    "bench.throwaway", "bench.secagg", "bench.zk", "bench.hostile"])  # fmt: skip
 def test_benchmarks_import(module: str) -> None:
     importlib.import_module(module)
