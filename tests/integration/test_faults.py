@@ -23,11 +23,13 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from agent.daemon.journal import Journal
+from agent.gateway import GatewayError
 from fedledger.agent_study import StudyPlan, StudyRun, run_agent_study
 from fedledger.consortium_admin import Admins
 from network.consortium import Network
@@ -54,8 +56,10 @@ def _round_state(net: Network, study_id: str, round_no: int) -> str | None:
         rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
         try:
             return rounds.evaluate("Get", {"study_id": study_id, "round": round_no})["state"]
-        except Exception:  # not opened yet
-            return None
+        except GatewayError as exc:
+            if exc.chaincode_status == 404:  # not opened yet
+                return None
+            raise
 
 
 def _commitments(net: Network, msp_id: str, study_id: str) -> list[int]:
@@ -65,44 +69,22 @@ def _commitments(net: Network, msp_id: str, study_id: str) -> list[int]:
     return sorted(e["round"] for e in activity if e["action"] == "round.committed" and e["study"] == study_id)
 
 
-def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Network, tmp_path: Path) -> None:
-    with Admins(network) as admins:
+def _study_under_fault(net: Network, prefix: str, plan: StudyPlan, script: Callable[[str, threading.Event], None],
+                       timeout_s: float, restarts: int = 0) -> StudyRun:  # fmt: skip
+    """Run a study with ``script(study_id, over)`` injecting faults from a thread; once the study
+    ends (or fails) ``over`` is set and the script is waited for, so no fault outlives its test."""
+    with Admins(net) as admins:
         admins.register_hospitals()
-    sid = f"fault-peer-{uuid.uuid4().hex[:6]}"
-    fault: dict[str, float] = {}
-
-    def kill_and_restart() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and _round_state(network, sid, 0) is None:
-            time.sleep(0.5)
-        fault["killed_in"] = _round_state(network, sid, 0) or "?"
-        assert network.kill("peer0.hospitalb")
-        fault["killed_at"] = time.monotonic()
-        try:
-            time.sleep(6)
-        finally:
-            network.restart("peer0.hospitalb")
-        fault["down_s"] = time.monotonic() - fault["killed_at"]
-
-    chaos = threading.Thread(target=kill_and_restart, daemon=True)
-    chaos.start()
+    sid = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    over = threading.Event()
+    thread = threading.Thread(target=script, args=(sid, over), daemon=True)
+    thread.start()
     try:
-        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2), study_id=sid,
-                              timeout_s=600)  # fmt: skip
+        return run_agent_study(net, Console(width=120, force_terminal=False), plan, study_id=sid,
+                               timeout_s=timeout_s, restarts=restarts)  # fmt: skip
     finally:
-        chaos.join(timeout=120)  # never leave a fault running into the next test
-    assert "down_s" in fault, "the peer was never killed and restarted"
-    assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * 2
-    assert run.crashes == []  # the agent did not die: it waited for its peer
-    for msp in run.agents:
-        assert _commitments(network, msp, sid) == [0, 1], f"{msp}: a commitment was lost or duplicated"
-    b_log = next(cfg for cfg in run.agents.values() if cfg.org == "HospitalB").state_dir / "agent.log"
-    text = b_log.read_text()
-    assert "reconnecting" in text or "unreachable" in text, "the agent did not say why it waited"
-    print(
-        f"peer0.hospitalb killed in round 0 ({fault['killed_in']}), down {fault['down_s']:.1f}s; "
-        f"study finished, one commitment per hospital per round"
-    )
+        over.set()
+        thread.join(timeout=300)
 
 
 VALID = 0  # fabric-protos TxValidationCode.VALID
@@ -159,15 +141,37 @@ def _check_no_loss_no_duplicate(net: Network, run: StudyRun, rounds: int) -> Non
     assert supply["conserved"], supply
 
 
+def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Network) -> None:
+    fault: dict[str, Any] = {}
+
+    def kill_and_restart(sid: str, over: threading.Event) -> None:
+        _, fault["killed_in"] = _wait_phase(network, sid, lambda r, s: r == 0, over)
+        assert network.kill("peer0.hospitalb")
+        killed_at = time.monotonic()
+        try:
+            over.wait(6)
+        finally:
+            network.restart("peer0.hospitalb")
+        fault["down_s"] = time.monotonic() - killed_at
+
+    run = _study_under_fault(network, "fault-peer", StudyPlan(rounds=2), kill_and_restart, timeout_s=600)
+    assert "down_s" in fault, "the peer was never killed and restarted"
+    assert run.crashes == []  # the agent did not die: it waited for its peer
+    _check_no_loss_no_duplicate(network, run, 2)
+    b_log = next(cfg for cfg in run.agents.values() if cfg.org == "HospitalB").state_dir / "agent.log"
+    text = b_log.read_text()
+    assert "reconnecting" in text or "unreachable" in text, "the agent did not say why it waited"
+    print(
+        f"peer0.hospitalb killed in round 0 ({fault['killed_in']}), down {fault['down_s']:.1f}s; "
+        f"study finished, one commitment per hospital per round"
+    )
+
+
 def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Network) -> None:
-    with Admins(network) as admins:
-        admins.register_hospitals()
-    sid = f"fault-raft-{uuid.uuid4().hex[:6]}"
     faults: list[str] = []
     outage: dict[str, int] = {}
-    over = threading.Event()
 
-    def chaos() -> None:
+    def chaos(sid: str, over: threading.Event) -> None:
         # one leader kill per phase, in the order a round goes through them, over the study's rounds
         for phase in ("KEYS", "OPEN", "AGGREGATE", "FINALIZED"):
             r, state = _wait_phase(network, sid, lambda r, s, p=phase: s == p and r < 2, over)
@@ -175,7 +179,7 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Ne
             assert network.kill(leader)
             faults.append(f"round {r} {state}: killed leader {leader}")
             try:
-                time.sleep(3)
+                over.wait(3)
             finally:
                 network.restart(leader)
             network.wait_ordering()
@@ -197,14 +201,7 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Ne
         network.wait_ordering()
         faults.append(f"round 2: {', '.join(down)} down for 12s")
 
-    thread = threading.Thread(target=chaos, daemon=True)
-    thread.start()
-    try:
-        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=3), study_id=sid,
-                              timeout_s=900)  # fmt: skip
-    finally:
-        over.set()
-        thread.join(timeout=300)
+    run = _study_under_fault(network, "fault-raft", StudyPlan(rounds=3), chaos, timeout_s=900)
     print("\n".join(faults))
     assert len(faults) == 5, faults
     assert outage["height_during"] == outage["height_before"], "blocks were cut without an ordering quorum"
@@ -213,13 +210,9 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Ne
 
 
 def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(network: Network) -> None:
-    with Admins(network) as admins:
-        admins.register_hospitals()
-    sid = f"fault-agent-{uuid.uuid4().hex[:6]}"
     events: list[str] = []
-    over = threading.Event()
 
-    def chaos() -> None:
+    def chaos(sid: str, over: threading.Event) -> None:
         _wait_phase(network, sid, lambda r, s: r == 0 and s == "OPEN", over)
         os.killpg(_agent_pgid(network, "HospitalC"), signal.SIGKILL)
         events.append("round 0 OPEN: HospitalC's agent killed (SIGKILL) during the training phase")
@@ -233,14 +226,8 @@ def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(netwo
             os.killpg(stopped, signal.SIGCONT)
         events.append("HospitalB's agent continued after 45s")
 
-    thread = threading.Thread(target=chaos, daemon=True)
-    thread.start()
-    try:
-        run = run_agent_study(network, Console(width=120, force_terminal=False), StudyPlan(rounds=2, window_s=30),
-                              study_id=sid, timeout_s=600, restarts=1)  # fmt: skip
-    finally:
-        over.set()
-        thread.join(timeout=120)
+    run = _study_under_fault(network, "fault-agent", StudyPlan(rounds=2, window_s=30), chaos, timeout_s=600,
+                             restarts=1)  # fmt: skip
     print("\n".join(events))
     assert len(events) == 3, events
     assert [org for org, _ in run.crashes] == ["HospitalC"]  # killed once, restarted by its supervisor
