@@ -14,7 +14,10 @@ from typing import Any
 
 import click
 
+from agent import study_file
+from agent.daemon.config import AgentConfig, ConfigError
 from agent.gateway import GatewayError
+from agent.study_init_cli import init_cmd
 from network.cli import open_network, state_dir_option
 from network.topology import CHAINCODE_NAME, CHANNEL
 
@@ -107,7 +110,10 @@ def study_group() -> None:
     """Propose, approve and join studies."""
 
 
-@study_group.command("propose")
+study_group.add_command(init_cmd)
+
+
+@study_group.command("propose", epilog="Fields of the study file:\n\n" + study_file.help_text())
 @state_dir_option
 @org_option(None, "Proposing hospital (its admin signs; the reward pool comes from its balance).")
 @click.option(
@@ -115,20 +121,55 @@ def study_group() -> None:
     "params_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="JSON object with study_id and every study parameter (see README).",
+    help="Study file (YAML or JSON) with study_id and every study parameter; `fedledger study init` writes one.",
 )
 def propose(state_dir: Path | None, org: str, params_file: Path) -> None:
-    """Propose a study from a JSON parameter file."""
+    """Propose a study from a study file; the ledger refuses, naming the field, any parameters
+    under which a round could not complete."""
     try:
-        params = json.loads(params_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{params_file} is not valid JSON: {exc}") from None
+        params = study_file.load(params_file)
+    except study_file.StudyFileError as exc:
+        raise click.BadParameter(str(exc)) from None
     _call(state_dir, org, "Admin", "Study", "Propose", params, True)
+
+
+@study_group.command("enroll")
+@state_dir_option
+@org_option(None, "Your hospital (its admin signs).")
+@click.option("--study", "study_id", required=True)
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your agent's agent.yaml: the study is checked against its schema, data and consents first.",
+)
+def enroll(state_dir: Path | None, org: str, study_id: str, config_path: Path) -> None:
+    """Take part in an active study under its published rules, once your agent can: the study's
+    schema and model match yours, your data passes `fedledger data check`, and (consent: ledger)
+    some record has a valid consent. Otherwise nothing is sent and every problem is listed."""
+    from agent.session import hospital_session
+    from agent.study_fit import hospital_fit
+
+    try:
+        cfg = AgentConfig.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with hospital_session(cfg) as session:
+            study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})
+            fit = hospital_fit(cfg, study, session.contracts["Consent"])
+    except GatewayError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not fit.ok:
+        listed = "\n".join(f"  - {p}" for p in fit.problems)
+        raise click.ClickException(f"{cfg.org} cannot take part in {study_id}; not enrolled "
+                                   f"({len(fit.problems)} problem(s)):\n{listed}")  # fmt: skip
+    _call(state_dir, org, "Admin", "Study", "Enroll", {"study_id": study_id}, True)
 
 
 for _name, _fn, _doc in (
     ("approve", "Approve", "Approve a proposed study (it activates on a majority)."),
-    ("enroll", "Enroll", "Take part in an active study under its published rules."),
     ("withdraw", "Withdraw", "Stop being selected from the next round on."),
 ):
 

@@ -1,15 +1,20 @@
 """Model specs and weight serialisation.
 
-A model spec (logistic regression, or the 30-16-1 MLP) is a small dict whose SHA-256 over
-canonical JSON is the ``model_spec_hash`` a study fixes on the ledger; the verifiable-training
-issue proves steps of exactly these. Weights travel as a flat float32 vector in a fixed
-parameter order, so their bytes, and therefore their SHA-256, are the same on every machine.
+A model spec is a model family (logistic regression, or a one-hidden-layer ReLU perceptron),
+the number of input features, the hidden width and the number of label classes: a binary
+label has one output and the logistic loss, C > 2 classes have C outputs and softmax cross
+entropy. Its name (``logreg-d13-c2``, ``mlp-d13-h16-c3``) is the study's ``model`` on the
+ledger, and the SHA-256 of its dict over canonical JSON is the ``model_spec_hash``; an agent
+derives the spec from the name and checks both. A study's spec follows from its data schema
+(:meth:`ModelSpec.for_schema`). Weights travel as a flat float32 vector in a fixed parameter
+order, so their bytes, and therefore their SHA-256, are the same on every machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,24 +22,68 @@ import numpy as np
 import torch
 from torch import nn
 
+MODEL_KINDS = ("logreg", "mlp")
+MAX_FEATURES = 4096
+MAX_HIDDEN = 1024
+MAX_CLASSES = 1000
+DEFAULT_HIDDEN = 16
+_NAME = re.compile(r"^(logreg|mlp)-d([0-9]{1,4})(?:-h([0-9]{1,4}))?-c([0-9]{1,4})\Z")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     kind: str  # "logreg" | "mlp"
     input_dim: int
     hidden: int = 0
+    classes: int = 2  # 2: one logit and the logistic loss; more: one logit per class, softmax
 
     def __post_init__(self) -> None:
-        if self.kind not in ("logreg", "mlp"):
+        if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; use logreg or mlp")
-        if not 1 <= self.input_dim <= 4096:
-            raise ValueError("input_dim must be between 1 and 4096")
-        if self.kind == "mlp" and not 1 <= self.hidden <= 1024:
-            raise ValueError("an mlp needs 1-1024 hidden units")
+        if not 1 <= self.input_dim <= MAX_FEATURES:
+            raise ValueError(f"input_dim must be between 1 and {MAX_FEATURES}")
+        if self.kind == "mlp" and not 1 <= self.hidden <= MAX_HIDDEN:
+            raise ValueError(f"an mlp needs 1-{MAX_HIDDEN} hidden units")
+        if self.kind == "logreg" and self.hidden != 0:
+            raise ValueError("logistic regression has no hidden units")
+        if not 2 <= self.classes <= MAX_CLASSES:
+            raise ValueError(f"classes must be between 2 and {MAX_CLASSES}")
+
+    @classmethod
+    def for_schema(cls, schema: Any, kind: str, hidden: int = DEFAULT_HIDDEN) -> ModelSpec:
+        """The spec a study on ``schema`` (agent/data/schema.py) trains: one input per feature
+        column, one output per class (one for a binary label)."""
+        return cls(kind, len(schema.features), hidden if kind == "mlp" else 0, schema.classes)
+
+    @classmethod
+    def parse(cls, name: str) -> ModelSpec:
+        """The spec a ``model`` name denotes; ValueError naming the accepted forms otherwise."""
+        m = _NAME.match(name)
+        if m is None or (m.group(1) == "mlp") != (m.group(3) is not None):
+            raise ValueError(f"unknown model {name!r} (expected logreg-d<features>-c<classes> or "
+                             "mlp-d<features>-h<hidden>-c<classes>)")  # fmt: skip
+        return cls(m.group(1), int(m.group(2)), int(m.group(3) or 0), int(m.group(4)))
+
+    @property
+    def name(self) -> str:
+        hidden = f"-h{self.hidden}" if self.kind == "mlp" else ""
+        return f"{self.kind}-d{self.input_dim}{hidden}-c{self.classes}"
+
+    @property
+    def outputs(self) -> int:
+        return 1 if self.classes == 2 else self.classes
+
+    @property
+    def binary(self) -> bool:
+        return self.classes == 2
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "input_dim": self.input_dim, "hidden": self.hidden, "output": 1,
-                "activation": "relu" if self.kind == "mlp" else None, "loss": "bce_with_logits"}  # fmt: skip
+        out = {"kind": self.kind, "input_dim": self.input_dim, "hidden": self.hidden, "output": self.outputs,
+               "activation": "relu" if self.kind == "mlp" else None,
+               "loss": "bce_with_logits" if self.binary else "cross_entropy"}  # fmt: skip
+        if not self.binary:
+            out["classes"] = self.classes
+        return out
 
     @property
     def hash(self) -> str:
@@ -46,8 +95,9 @@ class ModelSpec:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.kind == "logreg":
-                return nn.Sequential(nn.Linear(self.input_dim, 1))
-            return nn.Sequential(nn.Linear(self.input_dim, self.hidden), nn.ReLU(), nn.Linear(self.hidden, 1))
+                return nn.Sequential(nn.Linear(self.input_dim, self.outputs))
+            return nn.Sequential(nn.Linear(self.input_dim, self.hidden), nn.ReLU(),
+                                 nn.Linear(self.hidden, self.outputs))  # fmt: skip
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.build().parameters())
@@ -88,7 +138,7 @@ def weights_bytes(flat: np.ndarray) -> bytes:
 def weights_from_bytes(data: bytes, spec: ModelSpec) -> np.ndarray:
     n = spec.parameter_count()
     if len(data) != 4 * n:
-        raise ValueError(f"weights are {len(data)} bytes; {spec.kind} with input {spec.input_dim} needs {4 * n}")
+        raise ValueError(f"weights are {len(data)} bytes; model {spec.name} needs {4 * n}")
     flat = np.frombuffer(data, dtype="<f4").astype(np.float32)
     if not np.isfinite(flat).all():
         raise ValueError("weights contain NaN or infinity")

@@ -49,6 +49,12 @@ def register(
     try:
         result = contract.submit("Update" if update else "Register", args)
     except GatewayError as exc:
+        if exc.chaincode_status == 409 and not update:
+            entry = contract.evaluate("Get", {"msp_id": o.msp_id})
+            same = entry.get("share_key") == args["share_key"]
+            key_note = "same share key" if same else "its share key differs: --update replaces it"
+            console.print(f"{o.msp_id} is registered already (version {entry['version']}, {key_note})")
+            return
         raise click.ClickException(str(exc)) from None
     version = result.json()["version"]
     console.print(f"{o.msp_id} registered, version {version} (tx {result.tx_id[:16]}…, block {result.block_number})")

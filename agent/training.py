@@ -1,5 +1,9 @@
 """Local training with differential privacy (Opacus DP-SGD) and a commitment to every step.
 
+Loss: a binary spec (one output logit) trains with the logistic loss on the float labels; a
+spec with C > 2 classes (C logits) with softmax cross entropy on the class indices. Labels
+must be the classes ``0 .. classes-1``; anything else is refused before training.
+
 Privacy: ``make_private_with_epsilon`` calibrates the noise multiplier so that this round's
 local training, with Poisson-sampled batches and per-example gradients clipped to
 ``max_grad_norm``, is (epsilon, delta)-DP for the hospital's records under Opacus's RDP
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,6 +95,7 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
         raise ValueError("no records to train on (no patient with valid consent?)")
     if records.x.shape[1] != spec.input_dim:
         raise ValueError(f"records have {records.x.shape[1]} features; the model expects {spec.input_dim}")
+    check_labels(spec, records)
     # Fresh, unpredictable randomness for every round: Poisson sampling draws from torch's global
     # generator and the Gaussian noise from its own; both are seeded from the OS (a fixed seed
     # only in tests, through ``seed``). Never leave them at a known state: noise an adversary
@@ -112,7 +118,7 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
             target_delta=dp.delta, epochs=dp.epochs, max_grad_norm=dp.max_grad_norm, noise_generator=noise,
         )  # fmt: skip
     steps: list[StepRecord] = []
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = _loss(spec)
     for _ in range(dp.epochs):
         for xb, yb in loader:
             if len(yb) == 0:  # Poisson sampling can draw an empty batch: nothing to step on
@@ -125,7 +131,7 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
             optimizer.zero_grad()
             with warnings.catch_warnings():  # Opacus's hooks on a model whose inputs need no grad
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                loss_fn(model(xb).squeeze(-1), yb).backward()
+                loss_fn(model(xb), yb).backward()  # yb stays float32: the commitment above is over it
             optimizer.step()
     weights_out = get_weights(model)
     return RoundResult(
@@ -137,6 +143,25 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
         noise_multiplier=float(optimizer.noise_multiplier),
         sample_count=len(records),
     )
+
+
+def check_labels(spec: ModelSpec, records: Records) -> None:
+    """ValueError unless every label is one of the spec's classes ``0 .. classes-1``."""
+    bad = ~np.isin(records.y, np.arange(spec.classes, dtype=np.float32))
+    if bad.any():
+        shown = ", ".join(f"{v:g}" for v in np.unique(records.y[bad])[:5])
+        raise ValueError(f"{int(bad.sum())} label(s) outside the classes 0..{spec.classes - 1} of model {spec.name} "
+                         f"(e.g. {shown}); labels must be class indices")  # fmt: skip
+
+
+def _loss(spec: ModelSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss on (logits, float32 labels): the logistic loss on the single logit of a
+    binary spec, softmax cross entropy on the class indices otherwise."""
+    if spec.binary:
+        bce = torch.nn.BCEWithLogitsLoss()
+        return lambda logits, y: bce(logits.squeeze(-1), y)
+    ce = torch.nn.CrossEntropyLoss()
+    return lambda logits, y: ce(logits, y.long())
 
 
 def _os_seeds() -> tuple[int, int]:
@@ -151,17 +176,37 @@ def _epsilon(engine: PrivacyEngine, delta: float) -> float:
 
 
 def evaluate(spec: ModelSpec, weights: np.ndarray, records: Records) -> dict[str, float]:
-    """Accuracy, F1 and AUROC of ``weights`` on ``records``."""
-    from sklearn.metrics import f1_score, roc_auc_score
-
+    """Accuracy, F1 and AUROC of ``weights`` on ``records`` (see :func:`classification_metrics`)."""
+    check_labels(spec, records)
     model = spec.build()
     set_weights(model, weights)
     with torch.no_grad():
-        scores = torch.sigmoid(model(torch.from_numpy(records.x)).squeeze(-1)).numpy()
-    predicted = (scores >= 0.5).astype(np.float32)
-    both_classes = len(np.unique(records.y)) == 2
+        logits = model(torch.from_numpy(records.x))
+        scores = torch.sigmoid(logits.squeeze(-1)) if spec.binary else torch.softmax(logits.double(), dim=-1)
+    return classification_metrics(spec.classes, records.y, scores.numpy())
+
+
+def classification_metrics(classes: int, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """``accuracy``, ``f1`` and ``auroc`` of ``scores`` against the labels ``y``. Binary
+    (``classes == 2``): ``scores`` [n] is the probability of class 1, thresholded at 0.5.
+    Otherwise ``scores`` [n, classes] holds class probabilities: the prediction is the argmax,
+    F1 the macro average over classes and AUROC the one-vs-rest macro average. AUROC is NaN
+    unless every class occurs in ``y``."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    every_class = len(np.unique(y)) == classes
+    if classes == 2:
+        predicted = (scores >= 0.5).astype(np.float32)
+        return {
+            "accuracy": float((predicted == y).mean()),
+            "f1": float(f1_score(y, predicted, zero_division=0)),
+            "auroc": float(roc_auc_score(y, scores)) if every_class else float("nan"),
+        }
+    predicted = scores.argmax(axis=1).astype(np.float32)
+    auroc = (roc_auc_score(y, scores, multi_class="ovr", average="macro", labels=range(classes))
+             if every_class else float("nan"))  # fmt: skip
     return {
-        "accuracy": float((predicted == records.y).mean()),
-        "f1": float(f1_score(records.y, predicted, zero_division=0)),
-        "auroc": float(roc_auc_score(records.y, scores)) if both_classes else float("nan"),
+        "accuracy": float((predicted == y).mean()),
+        "f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
+        "auroc": float(auroc),
     }

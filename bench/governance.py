@@ -81,9 +81,9 @@ def _parallel(fn: Callable[[Hospital], SubmitResult], hospitals: list[Hospital])
 
 def _study_args(study_id: str, n: int) -> dict[str, Any]:
     return {
-        "study_id": study_id, "title": f"bench {n}", "model_spec_hash": _h("spec"), "model_cid": _cid("m0"),
-        "model_hash": _h("w0"),
-        "data_schema_hash": _h("schema"), "epsilon_budget_micro": 10_000_000, "delta_e12": 10_000_000,
+        "study_id": study_id, "title": f"bench {n}", "model": "logreg-d30-c2", "model_spec_hash": _h("spec"),
+        "model_cid": _cid("m0"), "model_hash": _h("w0"), "data_schema_hash": _h("schema"),
+        "epsilon_budget_micro": 10_000_000, "delta_e12": 10_000_000,
         "rounds": 5, "local_steps": 100, "audit_rate_ppm": 0, "committee_size": 3, "committee_threshold": 2,
         "participants_per_round": n, "min_participants": n, "min_stake": 100, "reward_pool": 5000,
         "reward_per_round": 1000, "missing_slash": 0, "cheat_slash": 100, "commit_window_s": 600,

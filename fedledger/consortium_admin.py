@@ -130,8 +130,8 @@ def study_params(
     secure aggregation by a committee of (up to) three of which any two unmask the sum."""
     committee = (min(3, participants), 2) if aggregation == "secure" else (1, 1)
     return {
-        "study_id": study_id, "title": title, "model_spec_hash": spec.hash, "model_cid": model["cid"],
-        "model_hash": model["hash"], "data_schema_hash": schema.hash,
+        "study_id": study_id, "title": title, "model": spec.name, "model_spec_hash": spec.hash,
+        "model_cid": model["cid"], "model_hash": model["hash"], "data_schema_hash": schema.hash,
         "epsilon_budget_micro": int(epsilon_per_round * rounds * 1_000_000), "delta_e12": 10_000_000,
         "rounds": rounds, "local_steps": 100, "audit_rate_ppm": 0,
         "committee_size": committee[0], "committee_threshold": committee[1],

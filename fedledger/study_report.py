@@ -4,7 +4,10 @@ time went; printed as a table and written as an HTML report with plots.
 Accuracy: each round's global model is opened from IPFS with the evaluating hospital's key,
 checked against the hash on the ledger, and scored on the held-out global test set (records no
 hospital trained on). Baselines on the same test set: centralised training on the pooled
-training records (no privacy: the data would have to move) and each hospital alone.
+training records (no privacy: the data would have to move) and each hospital alone, both
+scikit-learn logistic regression (multinomial for a multi-class label). For a label with more
+than two classes F1 is the macro average and AUROC the one-vs-rest macro average
+(agent/training.py, ``classification_metrics``).
 Epsilon: what each hospital's commitments put on the ledger (the accountant's figure).
 Time: see fedledger/round_timing.py.
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
@@ -30,7 +34,7 @@ from agent.keys import load_or_create_x25519
 from agent.models import ModelSpec
 from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import Vault
-from agent.training import evaluate
+from agent.training import classification_metrics, evaluate
 from fedledger.round_timing import KINDS, critical_path, round_walls
 
 
@@ -47,6 +51,7 @@ class StudyReport:
     delta: float = 0.0
     update_bytes: dict[str, int] = field(default_factory=dict)
     aggregation: str = "trusted"
+    classes: int = 2  # of the study's label: more than 2 means macro F1 and one-vs-rest AUROC
 
     @property
     def ledger_s_per_round(self) -> float:
@@ -58,11 +63,26 @@ class StudyReport:
         return float(np.mean(walls)) if walls else 0.0
 
 
-def sklearn_metrics(model: LogisticRegression, test: Records) -> dict[str, float]:
-    scores = model.predict_proba(test.x)[:, 1]
-    predicted = (scores >= 0.5).astype(np.float32)
-    return {"accuracy": float(accuracy_score(test.y, predicted)), "f1": float(f1_score(test.y, predicted)),
-            "auroc": float(roc_auc_score(test.y, scores))}  # fmt: skip
+def sklearn_metrics(model: LogisticRegression | DummyClassifier, test: Records, classes: int = 2) -> dict[str, float]:
+    """The metrics of :func:`agent.training.evaluate` for a fitted scikit-learn classifier."""
+    proba = model.predict_proba(test.x)
+    if classes == 2:
+        scores = proba[:, 1]
+        predicted = (scores >= 0.5).astype(np.float32)
+        return {"accuracy": float(accuracy_score(test.y, predicted)), "f1": float(f1_score(test.y, predicted)),
+                "auroc": float(roc_auc_score(test.y, scores))}  # fmt: skip
+    # a hospital's records may lack some classes: its model has columns only for those it saw
+    full = np.zeros((len(test), classes))
+    full[:, model.classes_.astype(int)] = proba
+    return classification_metrics(classes, test.y, full)
+
+
+def baseline(x: np.ndarray, y: np.ndarray, test: Records, classes: int = 2) -> dict[str, float]:
+    """Logistic regression (no privacy) fitted on ``x, y``, scored on ``test``. With a single
+    class in ``y`` (a hospital that saw one class only) it predicts that class."""
+    if classes != 2 and len(np.unique(y)) == 1:
+        return sklearn_metrics(DummyClassifier(strategy="most_frequent").fit(x, y), test, classes)
+    return sklearn_metrics(LogisticRegression(max_iter=2000).fit(x, y), test, classes)
 
 
 def build_report(
@@ -79,7 +99,8 @@ def build_report(
     study = contracts["Study"].evaluate("Get", {"study_id": study_id})
     p = study["params"]
     report = StudyReport(study_id, sorted(agents), epsilon_budget=p["epsilon_budget_micro"] / 1e6,
-                         delta=p["delta_e12"] / 1e12, aggregation=p.get("aggregation", "trusted"))  # fmt: skip
+                         delta=p["delta_e12"] / 1e12, aggregation=p.get("aggregation", "trusted"),
+                         classes=spec.classes)  # fmt: skip
     ipfs = IPFSClient(evaluator.ipfs_api)
     hospital = Hospital(evaluator.msp_id, ipfs, Vault(ipfs, None), load_or_create_x25519(evaluator.share_key_path),
                         contracts["Registry"])  # fmt: skip
@@ -123,9 +144,9 @@ def build_report(
         report.epsilon[m] = spent["spent_micro"] / 1e6
     pooled_x = np.concatenate([t.x for t in train.values()])
     pooled_y = np.concatenate([t.y for t in train.values()])
-    report.central = sklearn_metrics(LogisticRegression(max_iter=2000).fit(pooled_x, pooled_y), test)
+    report.central = baseline(pooled_x, pooled_y, test, spec.classes)
     for m, t in train.items():
-        report.local[m] = sklearn_metrics(LogisticRegression(max_iter=2000).fit(t.x, t.y), test)
+        report.local[m] = baseline(t.x, t.y, test, spec.classes)
     return report
 
 
@@ -139,13 +160,15 @@ def plot_png(report: StudyReport) -> bytes:
     fig, (acc, eps) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
     rounds = [r["round"] for r in report.rounds if "test" in r]
     acc.plot(rounds, [r["test"]["accuracy"] for r in report.rounds if "test" in r], "o-", label="federated + DP")
-    acc.plot(rounds, [r["test"]["auroc"] for r in report.rounds if "test" in r], "s--", label="federated + DP (AUROC)")
+    auroc = "federated + DP (AUROC)" if report.classes == 2 else "federated + DP (AUROC, one-vs-rest macro)"
+    acc.plot(rounds, [r["test"]["auroc"] for r in report.rounds if "test" in r], "s--", label=auroc)
     acc.axhline(report.central["accuracy"], color="black", linestyle=":", label="centralised, pooled (accuracy)")
     for metrics in report.local.values():
         acc.axhline(metrics["accuracy"], color="grey", alpha=0.4, linewidth=1)
     acc.plot([], [], color="grey", alpha=0.4, label="each hospital alone (accuracy)")
     shown = [r["test"][k] for r in report.rounds if "test" in r for k in ("accuracy", "auroc")]
     shown += [report.central["accuracy"], *(m["accuracy"] for m in report.local.values())]
+    shown = [v for v in shown if np.isfinite(v)]  # AUROC is NaN on a test set lacking a class
     acc.set(xlabel="round", ylabel="global test set", title="Model quality per round",
             ylim=(max(0.0, min(shown) - 0.05), 1.005))  # fmt: skip
     acc.set_xticks(rounds)
@@ -191,12 +214,13 @@ def write_html(report: StudyReport, out_dir: Path, notes: list[str]) -> tuple[Pa
         for r in report.rounds
     ]  # fmt: skip
     title = f"fedledger study {html.escape(report.study_id)}"
+    metric_names = ["F1", "AUROC"] if report.classes == 2 else ["macro F1", "AUROC (one-vs-rest macro)"]
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}</style></head><body>
 <h1>Study {html.escape(report.study_id)}</h1>
 <img alt="accuracy and epsilon per round" src="data:image/png;base64,{base64.b64encode(png).decode()}" width="100%">
-<h2>Global test set</h2>{_table(["model", "accuracy", "F1", "AUROC"], quality)}
+<h2>Global test set</h2>{_table(["model", "accuracy", *metric_names], quality)}
 <h2>Rounds</h2>{_table(["round", "state", "aggregated by", "accuracy", "epsilon spent so far",
                         *(f"{k} s" for k in KINDS), "round wall s (ledger timestamps)"], per_round)}
 <p>Seconds per kind of work are on the round's critical path (per phase, the slowest hospital).</p>

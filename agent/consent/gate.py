@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from agent.data.schema import Records
 from agent.gateway import Contract, GatewayError
@@ -101,3 +103,18 @@ def consented(
         count=len(records),
     )
     return records.subset(mask)
+
+
+class LinkTableError(ValueError):
+    """The hospital's link table cannot be read."""
+
+
+def read_links(path: Path) -> dict[str, str]:
+    """The hospital's link table: record pseudonym -> the patient's pairwise DID."""
+    try:
+        table = pd.read_csv(path, dtype=str)
+    except (OSError, ValueError) as exc:
+        raise LinkTableError(f"{path}: cannot read the link table: {str(exc).splitlines()[0][:200]}") from None
+    if list(table.columns[:2]) != ["pseudonym", "did"]:
+        raise LinkTableError(f"{path}: a link table needs the columns pseudonym,did")
+    return dict(zip(table["pseudonym"], table["did"], strict=True))

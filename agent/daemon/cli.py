@@ -66,10 +66,19 @@ def agent_group() -> None:
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the config [default: <state>/agents/<org>/agent.yaml].")  # fmt: skip
-def config_cmd(state_dir: Path | None, org_name: str, data_dir: Path | None, out: Path | None) -> None:
-    """Write an agent.yaml for a hospital of the local network."""
+@click.option("--consent", type=click.Choice(["ledger", "none"]), default="ledger", show_default=True,
+              help="ledger: train only on records whose patient holds a valid consent credential for the "
+                   "study; none: every record (another legal basis, see docs/your-own-data.md).")  # fmt: skip
+@click.option("--study", "studies", multiple=True,
+              help="Serve only this study (repeatable) [default: every study the hospital enrolls in].")  # fmt: skip
+def config_cmd(state_dir: Path | None, org_name: str, data_dir: Path | None, out: Path | None, consent: str,
+               studies: tuple[str, ...]) -> None:  # fmt: skip
+    """Write an agent.yaml for a hospital of the local network, then check its data."""
+    import dataclasses
+
     net = open_network(state_dir)
-    cfg = local_agent_config(net, org_name, data_dir)
+    data_dir = data_dir.resolve() if data_dir else None  # the config resolves paths next to itself
+    cfg = dataclasses.replace(local_agent_config(net, org_name, data_dir), consent=consent, studies=studies)
     path = out or cfg.state_dir / "agent.yaml"
     cfg.write(path)
     console.print(f"wrote {path}")

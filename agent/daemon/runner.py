@@ -7,7 +7,15 @@ duties the ledger now implies (agent/daemon/duties.py). No tight polling: betwee
 deadlines the agent sleeps.
 
 A duty that fails is logged with the reason and retried with backoff; a duty the contract
-refuses for good (403, 400) is not retried until the ledger changes.
+refuses (a 4xx: e.g. 409 "only 2 enrolled hospitals have stake" while the last enrollment is
+still landing) is retried when the study or its round changes on the ledger, and at the latest
+after ``REFUSED_RETRY_S``.
+
+A study this hospital cannot serve (agent/study_fit.py: schema, model, data, consent) is
+reported once, with every reason, when the agent first sees it. The agent then keeps only the
+duties that keep the study moving by its rules (opening rounds it should open, advancing and
+settling after deadlines), so a round it was selected for aborts at its deadline with the
+stakes released instead of waiting forever; it never trains, aggregates or validates there.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +42,8 @@ log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
 RETRY_START_S = 2.0
 RETRY_MAX_S = 60.0
+REFUSED_RETRY_S = 20.0  # a refused duty is tried again after this long even if nothing changed
+KEEPER_DUTIES = ("open", "advance", "settle")  # what an agent does in a study it cannot serve
 EXIT_CANNOT_TAKE_PART = 3  # --until-done: the study ended for us because we could not take part
 # a protocol error (a masked update or share bundle not yet fetchable, shares that do not yet
 # reconstruct) is retried with backoff until the ledger's deadline settles the round
@@ -43,7 +54,7 @@ RECOVERABLE = (GatewayError, CommitError, IPFSError, ArtifactError, OSError, Pro
 class _Backoff:
     until: float = 0.0
     delay: float = RETRY_START_S
-    ledger_seen: str = ""  # a permanent refusal is retried only once the ledger changed
+    ledger_seen: str = ""  # a refused duty is retried once the ledger changed (or after until)
 
 
 @dataclass
@@ -51,6 +62,8 @@ class AgentRunner:
     cfg: AgentConfig
     until_done: str | None = None  # exit once this study is finished for this hospital
     stop: threading.Event = field(default_factory=threading.Event)
+    fit_checked: set[str] = field(default_factory=set)  # studies found fit to serve
+    clock: Callable[[], float] = time.time  # seconds; the duty planner's and the retries' notion of now
 
     def run(self) -> int:
         """Run until stopped (or until ``until_done`` is finished); returns an exit status."""
@@ -104,7 +117,7 @@ class AgentRunner:
     def _loop(self, worker: HospitalWorker, events: queue.Queue[ChaincodeEvent]) -> int:
         backoff: dict[str, _Backoff] = {}
         finished: set[str] = set()
-        refused: set[str] = set()  # studies this hospital cannot take part in
+        refused: dict[str, str] = {}  # studies this hospital cannot serve, and why
         last_waiting: dict[str, str] = {}
         unreachable = _Backoff()  # the gateway peer itself (e.g. restarting): wait, do not die
         while not self.stop.is_set():
@@ -124,11 +137,13 @@ class AgentRunner:
                 unreachable = _Backoff()
             for sid in studies:
                 try:
-                    p = self._reconcile(worker, sid, backoff)
+                    p = self._reconcile(worker, sid, backoff, refused)
                 except StudyMismatch as exc:
-                    log.error("study %s: cannot take part: %s", sid, exc)
-                    finished.add(sid)
-                    refused.add(sid)
+                    refused[sid] = str(exc)
+                    log.error("study %s: %s cannot take part: %s; it only opens, advances and settles rounds "
+                              "by their deadlines from now on", sid, self.cfg.msp_id, exc)  # fmt: skip
+                    if self.until_done == sid:
+                        finished.add(sid)
                     continue
                 except RECOVERABLE as exc:
                     log.warning("study %s: could not read the ledger (%s); retrying", sid, exc)
@@ -162,14 +177,24 @@ class AgentRunner:
             wanted = [s["study_id"] for s in worker.contracts["Study"].evaluate("List") if s["status"] != "PROPOSED"]
         return [s for s in wanted if s not in finished]
 
-    def _reconcile(self, worker: HospitalWorker, sid: str, backoff: dict[str, _Backoff]) -> Plan:
+    def _reconcile(self, worker: HospitalWorker, sid: str, backoff: dict[str, _Backoff],
+                   refused: dict[str, str]) -> Plan:  # fmt: skip
         """Perform every duty the ledger implies right now, re-reading it after each."""
         for _ in range(20):  # a duty changes the ledger; a bounded number of passes per wake-up
             study, rnd = worker.current(sid)
-            p = plan(worker.me, study, rnd, int(time.time() * 1000))
+            mine = worker.me in study.get("enrolled", []) or sid in self.cfg.studies
+            unchecked = sid not in refused and sid not in self.fit_checked
+            if mine and unchecked and study["status"] == "ACTIVE":
+                fit = worker.fit(study)  # at first sight: before round 0 opens, nothing is locked yet
+                if not fit.ok:
+                    raise StudyMismatch("; ".join(fit.problems))
+                self.fit_checked.add(sid)
+            p = plan(worker.me, study, rnd, int(self.clock() * 1000))
             progressed = False
             for duty in p.duties:
-                if not self._due(duty, rnd, backoff):
+                if sid in refused and duty.kind not in KEEPER_DUTIES:
+                    continue
+                if not self._due(duty, study, rnd, backoff):
                     continue
                 if self._attempt(worker, duty, study, rnd, backoff):
                     progressed = True
@@ -179,19 +204,23 @@ class AgentRunner:
         return p
 
     @staticmethod
-    def _fingerprint(rnd: dict[str, Any] | None) -> str:
+    def _fingerprint(study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        """What a refused duty waits to see change: the study's status, enrolment and round,
+        and the round's state and submissions."""
+        head = f"{study['status']}:{','.join(study.get('enrolled', []))}:{study['current_round']}"
         if rnd is None:
-            return "none"
+            return head
         counts = ":".join(str(len(rnd.get(k, {}))) for k in ("keys", "commitments", "shares", "validations"))
-        return f"{rnd['round']}:{rnd['state']}:{counts}:{rnd.get('unmask_ready')}"
+        return f"{head}:{rnd['round']}:{rnd['state']}:{counts}:{rnd.get('unmask_ready')}"
 
-    def _due(self, duty: Duty, rnd: dict[str, Any] | None, backoff: dict[str, _Backoff]) -> bool:
+    def _due(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None,
+             backoff: dict[str, _Backoff]) -> bool:  # fmt: skip
         b = backoff.get(duty.action)
         if b is None:
             return True
-        if b.ledger_seen and b.ledger_seen != self._fingerprint(rnd):
+        if b.ledger_seen and b.ledger_seen != self._fingerprint(study, rnd):
             return True
-        return time.time() >= b.until and not b.ledger_seen
+        return self.clock() >= b.until
 
     def _attempt(self, worker: HospitalWorker, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None,
                  backoff: dict[str, _Backoff]) -> bool:  # fmt: skip
@@ -201,16 +230,20 @@ class AgentRunner:
             status = exc.chaincode_status
             b = backoff.setdefault(duty.action, _Backoff())
             if status is not None and status < 500:
-                # the contract refused: retry only when the ledger moved (e.g. a 409 "not yet")
-                b.ledger_seen = self._fingerprint(rnd)
-                log.info("%s: not now (%s): %s", duty.action, status, exc.chaincode_message)
+                # the contract refused (e.g. a 409 "not yet"): retry when the ledger moved, or later
+                b.ledger_seen = self._fingerprint(study, rnd)
+                b.until = self.clock() + REFUSED_RETRY_S
+                log.info("%s: not now (%s): %s; trying again when the ledger changes or in %.0fs", duty.action,
+                         status, exc.chaincode_message, REFUSED_RETRY_S)  # fmt: skip
             else:
-                b.until, b.delay = time.time() + b.delay, min(b.delay * 2, RETRY_MAX_S)
+                b.ledger_seen = ""
+                b.until, b.delay = self.clock() + b.delay, min(b.delay * 2, RETRY_MAX_S)
                 log.warning("%s failed, retrying in %.0fs: %s", duty.action, b.delay, exc)
             return False
         except RECOVERABLE as exc:
             b = backoff.setdefault(duty.action, _Backoff())
-            b.until, b.delay = time.time() + b.delay, min(b.delay * 2, RETRY_MAX_S)
+            b.ledger_seen = ""
+            b.until, b.delay = self.clock() + b.delay, min(b.delay * 2, RETRY_MAX_S)
             log.warning("%s failed, retrying in %.0fs: %s", duty.action, b.delay, exc)
             return False
         backoff.pop(duty.action, None)

@@ -12,12 +12,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from agent.consent.gate import SubjectIndex, consented, snapshot
+from agent.consent.gate import SubjectIndex, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import Duty
 from agent.daemon.journal import Journal
@@ -26,7 +23,7 @@ from agent.data.schema import Records, Schema, load_records
 from agent.federation import Hospital, aggregate, fetch_model, publish_update
 from agent.gateway import Contract, Gateway
 from agent.keys import load_or_create_x25519, public_b64
-from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
+from agent.models import ModelSpec
 from agent.secagg.protocol import RoundSecrets
 from agent.secure_federation import (
     committee_shares,
@@ -37,12 +34,12 @@ from agent.secure_federation import (
 )
 from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
+from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.training import evaluate, train_round
 from agent.zk import participant as zkp
 from agent.zk.audited_training import train_audited
 
 log = logging.getLogger("fedledger.agent")
-KNOWN_SPECS = {s.hash: s for s in (LOGREG_30, MLP_30_16_1)}
 # Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below
 # what is left so that the accountant's figure never exceeds the on-chain budget.
 EPSILON_MARGIN = 0.01
@@ -50,14 +47,6 @@ EPSILON_MARGIN = 0.01
 
 class StudyMismatch(RuntimeError):
     """The study needs a model or data schema this hospital does not have (or no consent)."""
-
-
-def read_links(path: Path) -> dict[str, str]:
-    """The hospital's link table: record pseudonym -> the patient's pairwise DID."""
-    table = pd.read_csv(path, dtype=str)
-    if list(table.columns[:2]) != ["pseudonym", "did"]:
-        raise ConfigError(f"{path}: a link table needs the columns pseudonym,did")
-    return dict(zip(table["pseudonym"], table["did"], strict=True))
 
 
 class HospitalWorker:
@@ -102,18 +91,15 @@ class HospitalWorker:
         return study, (self.round(study_id, n) if n >= 0 else None)
 
     def spec_for(self, study: dict[str, Any]) -> ModelSpec:
-        p = study["params"]
-        spec = KNOWN_SPECS.get(p["model_spec_hash"])
-        if spec is None:
-            raise StudyMismatch(
-                f"study {study['study_id']} uses model spec {p['model_spec_hash'][:12]}..., unknown here"
-            )
-        if p["data_schema_hash"] != self.schema.hash:
-            raise StudyMismatch(
-                f"study {study['study_id']} expects data schema {p['data_schema_hash'][:12]}...; "
-                f"{self.cfg.schema} hashes to {self.schema.hash[:12]}..."
-            )
-        return spec
+        """The study's model, once it is known to fit this hospital's schema."""
+        fit = model_fit(study["params"], self.schema)
+        if not fit.ok or fit.spec is None:
+            raise StudyMismatch("; ".join(fit.problems))
+        return fit.spec
+
+    def fit(self, study: dict[str, Any]) -> Fit:
+        """Every reason this hospital cannot serve ``study`` (agent/study_fit.py)."""
+        return hospital_fit(self.cfg, study, self.contracts["Consent"], self.subjects)
 
     # --- duties ------------------------------------------------------------------------------
     def perform(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:

@@ -86,9 +86,10 @@ def check_frame(path: Path, frame: pd.DataFrame, schema: Schema) -> list[Problem
             problems.append(Problem(path, f"column {column} has infinite values at "
                                           f"{_lines(path, positions[infinite.to_numpy()])}"))  # fmt: skip
         if column == schema.label:
-            bad = numbers.notna() & ~numbers.isin((0.0, 1.0))
+            bad = numbers.notna() & ~numbers.isin([float(c) for c in range(schema.classes)])
             if bad.any():
-                problems.append(Problem(path, f"label column {column} must hold only 0 and 1; other values at "
+                allowed = "0 and 1" if schema.classes == 2 else f"the classes 0 to {schema.classes - 1}"
+                problems.append(Problem(path, f"label column {column} must hold only {allowed}; other values at "
                                               f"{_lines(path, positions[bad.to_numpy()], text[bad])}"))  # fmt: skip
     if schema.pseudonym in frame.columns:
         pseudonyms = frame[schema.pseudonym].str.strip()
@@ -112,10 +113,24 @@ class FileCheck:
     problems: list[Problem]
 
 
+def without_path(path: Path, message: str) -> str:
+    """``message`` without a leading mention of ``path`` (a Problem names its file itself)."""
+    for prefix in (f"{path}: ", f"{path} ", f"{path.name}: "):
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
 def check_file(path: Path, schema: Schema) -> FileCheck:
     """Check one data file (a file that cannot be read at all is one problem)."""
     try:
         frame = read_frame(path)
     except DataError as exc:
-        return FileCheck(path, 0, [Problem(path, str(exc).split(": ", 1)[-1])])
+        return FileCheck(path, 0, [Problem(path, without_path(path, str(exc)))])
     return FileCheck(path, len(frame), check_frame(path, frame, schema))
+
+
+def check_files(schema: Schema, paths: tuple[Path, ...]) -> tuple[list[Problem], dict[str, int]]:
+    """Every problem of ``paths`` against ``schema``, and the records each file holds."""
+    checks = [check_file(path, schema) for path in paths]
+    return [p for c in checks for p in c.problems], {c.path.name: c.records for c in checks}

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from agent.daemon.config import AgentConfig, ConfigError
-from agent.data.check import Problem, check_file
+from agent.data.check import Problem, check_files, without_path
 from agent.data.schema import DataError, Schema
 
 console = Console()
@@ -18,11 +18,9 @@ def data_problems(cfg: AgentConfig) -> tuple[list[Problem], dict[str, int]]:
     """Every problem of the agent's schema and data files, and the records each good file holds."""
     try:
         schema = Schema.load(cfg.schema)
-    except (DataError, OSError) as exc:
-        return [Problem(cfg.schema, str(exc).split(": ", 1)[-1])], {}
-    checks = [check_file(path, schema) for path in (cfg.train, cfg.validation)]
-    problems = [p for c in checks for p in c.problems]
-    return problems, {c.path.name: c.records for c in checks}
+    except DataError as exc:
+        return [Problem(cfg.schema, without_path(cfg.schema, str(exc)))], {}
+    return check_files(schema, (cfg.train, cfg.validation))
 
 
 def report(cfg: AgentConfig) -> bool:
@@ -55,3 +53,34 @@ def check_cmd(config_path: Path) -> None:
         raise click.ClickException(str(exc)) from None
     if not report(cfg):
         raise SystemExit(1)
+
+
+@data_group.command("schema-hash")
+@click.argument("schema_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def schema_hash_cmd(schema_path: Path) -> None:
+    """Print a schema.json's data_schema_hash: SHA-256 of its canonical JSON (sorted keys, no
+    spaces, defaults left out), not of the file's bytes."""
+    try:
+        click.echo(Schema.load(schema_path).hash)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@data_group.command("fit-scaler")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The agent's agent.yaml: the scaler is fitted on its training file.")  # fmt: skip
+def fit_scaler_cmd(config_path: Path) -> None:
+    """Add a standardisation scaler (each feature's mean and standard deviation over your
+    training records) to your schema.json, for a study to fix. Every member will see these
+    per-feature statistics of your records; the schema's hash changes."""
+    from agent.data.schema import fit_scaler, load_records
+
+    try:
+        cfg = AgentConfig.load(config_path)
+        schema = Schema.load(cfg.schema)
+        raw = Schema(schema.features, schema.label, schema.pseudonym, schema.classes)
+        fitted = fit_scaler(raw, load_records(cfg.train, raw))
+    except (ConfigError, DataError) as exc:
+        raise click.ClickException(str(exc)) from None
+    fitted.write(cfg.schema)
+    console.print(f"wrote the scaler into {cfg.schema} (fitted on {cfg.train.name}); data_schema_hash {fitted.hash}")

@@ -1,9 +1,20 @@
 """Dataset schemas and loading: a hospital's records become (features, labels, pseudonyms).
 
-A schema names the numeric feature columns, the binary label column and the column holding
-the patient's pseudonym (used only locally, to keep records whose consent is valid; it never
-leaves the hospital). Its SHA-256 over canonical JSON is the ``data_schema_hash`` a study
-fixes on the ledger, so every hospital trains on the same columns in the same order.
+A schema (``schema.json``) names:
+
+* ``features``: the numeric feature columns, in the order the model takes them;
+* ``label``: the label column, holding integers ``0 .. classes-1``;
+* ``classes``: how many label classes there are (optional, default 2: a binary label);
+* ``pseudonym``: the column holding the patient's pseudonym (used only locally, to keep
+  records whose consent is valid; it never leaves the hospital);
+* ``standardize`` (optional): ``{"mean": [...], "std": [...]}``, one number per feature, the
+  scaler the consortium agreed on; every hospital applies ``(x - mean) / std`` when it loads
+  its records, so that features on very different scales (a count in the thousands next to a
+  ratio) train together under the same clipping.
+
+Its SHA-256 over canonical JSON (sorted keys, no spaces, defaults left out) is the
+``data_schema_hash`` a study fixes on the ledger, so every hospital trains on the same
+columns in the same order with the same scaler (``fedledger data schema-hash`` prints it).
 Bad data is refused with every problem listed, naming columns and file lines
 (agent/data/check.py).
 """
@@ -24,24 +35,48 @@ class DataError(ValueError):
     """The data does not match its schema."""
 
 
+MAX_FEATURES = 4096
+MAX_CLASSES = 1000
+KEYS = ("features", "label", "pseudonym", "classes", "standardize")
+
+
 @dataclass(frozen=True)
 class Schema:
     features: tuple[str, ...]
     label: str
     pseudonym: str
+    classes: int = 2
+    mean: tuple[float, ...] | None = None  # the agreed scaler, one value per feature (or none)
+    std: tuple[float, ...] | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schema:
-        try:
-            features = tuple(raw["features"])
-            label, pseudonym = raw["label"], raw["pseudonym"]
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"schema needs 'features' (list), 'label' and 'pseudonym': missing {exc}") from None
-        if not features or len(set(features)) != len(features):
-            raise DataError("schema 'features' must be a non-empty list without duplicates")
+        """The schema of a parsed ``schema.json``; DataError naming every key that is wrong."""
+        if not isinstance(raw, dict):
+            raise DataError("schema must be a JSON object")
+        unknown = sorted(set(raw) - set(KEYS))
+        if unknown:
+            raise DataError(f"schema has unknown key(s) {', '.join(unknown)}; it takes {', '.join(KEYS)}")
+        missing = [k for k in ("features", "label", "pseudonym") if k not in raw]
+        if missing:
+            raise DataError(f"schema needs 'features' (list), 'label' and 'pseudonym': missing {', '.join(missing)}")
+        features, label, pseudonym = raw["features"], raw["label"], raw["pseudonym"]
+        if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+            raise DataError("schema 'features' must be a list of column names")
+        if not features or len(set(features)) != len(features) or len(features) > MAX_FEATURES:
+            raise DataError(f"schema 'features' must be a non-empty list of at most {MAX_FEATURES} names without "
+                            "duplicates")  # fmt: skip
+        if not (isinstance(label, str) and label and isinstance(pseudonym, str) and pseudonym):
+            raise DataError("schema 'label' and 'pseudonym' must be column names")
         if label in features or pseudonym in features or label == pseudonym:
             raise DataError("label, pseudonym and feature columns must all differ")
-        return cls(features, label, pseudonym)
+        classes = raw.get("classes", 2)
+        if isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= MAX_CLASSES:
+            raise DataError(f"schema 'classes' must be an integer from 2 to {MAX_CLASSES} (labels 0..classes-1)")
+        mean = std = None
+        if "standardize" in raw:
+            mean, std = _scaler(raw["standardize"], len(features))
+        return cls(tuple(features), label, pseudonym, classes, mean, std)
 
     @classmethod
     def load(cls, path: Path) -> Schema:
@@ -49,9 +84,27 @@ class Schema:
             return cls.from_dict(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the schema: {exc.strerror or exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features), "label": self.label, "pseudonym": self.pseudonym}
+        out: dict[str, Any] = {"features": list(self.features), "label": self.label, "pseudonym": self.pseudonym}
+        if self.classes != 2:
+            out["classes"] = self.classes
+        if self.mean is not None and self.std is not None:
+            out["standardize"] = {"mean": list(self.mean), "std": list(self.std)}
+        return out
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def scale(self, x: np.ndarray) -> np.ndarray:
+        """The features as the model sees them: standardised with the agreed scaler, if any."""
+        if self.mean is None or self.std is None:
+            return x
+        return ((x - np.asarray(self.mean, dtype=np.float64)) / np.asarray(self.std, dtype=np.float64)).astype(
+            np.float32
+        )
 
     @property
     def hash(self) -> str:
@@ -61,7 +114,7 @@ class Schema:
 @dataclass(frozen=True)
 class Records:
     x: np.ndarray  # float32 [n, d]
-    y: np.ndarray  # float32 [n], 0 or 1
+    y: np.ndarray  # float32 [n], the class 0 .. classes-1
     pseudonyms: np.ndarray  # str [n]
 
     def __len__(self) -> int:
@@ -82,7 +135,33 @@ def load_records(path: Path, schema: Schema) -> Records:
         raise DataError(f"{path.name} does not match its schema ({len(problems)} problem(s)):\n{listed}")
     numeric = frame[[*schema.features, schema.label]].apply(lambda c: pd.to_numeric(c.str.strip()))
     return Records(
-        numeric[list(schema.features)].to_numpy(dtype=np.float32),
+        schema.scale(numeric[list(schema.features)].to_numpy(dtype=np.float64)).astype(np.float32),
         numeric[schema.label].to_numpy(dtype=np.float32),
         frame[schema.pseudonym].str.strip().to_numpy(),
     )
+
+
+def _scaler(raw: Any, width: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if not isinstance(raw, dict) or set(raw) != {"mean", "std"}:
+        raise DataError('schema \'standardize\' must be {"mean": [...], "std": [...]}')
+    out = []
+    for key in ("mean", "std"):
+        values = raw[key]
+        if not isinstance(values, list) or len(values) != width:
+            raise DataError(f"schema 'standardize.{key}' must list one number per feature ({width})")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+            raise DataError(f"schema 'standardize.{key}' must hold finite numbers")
+        out.append(tuple(float(v) for v in values))
+    if not all(s > 0 for s in out[1]):
+        raise DataError("schema 'standardize.std' must be positive for every feature")
+    return out[0], out[1]
+
+
+def fit_scaler(schema: Schema, records: Records) -> Schema:
+    """``schema`` with a scaler fitted on ``records`` (raw, unscaled values): the mean and
+    standard deviation of each feature, rounded to 6 significant digits so the file stays
+    readable. A constant feature gets std 1. Publishing a scaler tells every member these
+    statistics of the records it was fitted on."""
+    mean = [float(f"{v:.6g}") for v in records.x.astype(np.float64).mean(axis=0)]
+    std = [float(f"{v:.6g}") if v > 1e-12 else 1.0 for v in records.x.astype(np.float64).std(axis=0)]
+    return Schema(schema.features, schema.label, schema.pseudonym, schema.classes, tuple(mean), tuple(std))

@@ -9,7 +9,8 @@ every endorser computes the same public inputs:
   post-processing: the DP guarantee is unchanged), so the float step starts exactly where the
   circuit's does;
 * the model must be the circuit's: logistic regression for ``logreg-d<D>-b<B>``, the D-H-1
-  perceptron for ``mlp-d<D>-h<H>-b<B>``;
+  perceptron for ``mlp-d<D>-h<H>-b<B>``; both have one output, so the label must be binary (a
+  multi-class spec is refused);
 * learning rate, clipping norm and expected batch size come from the study, and the noise
   multiplier is calibrated for exactly ``steps`` Poisson-sampled steps (Opacus's RDP
   accountant); the accountant's epsilon after the steps actually taken is what is committed;
@@ -94,6 +95,10 @@ def leaf(index: int, w_before: str, batch: str, w_after: str) -> bytes:
 
 def train_audited(spec: ModelSpec, weights_in: np.ndarray, records: Records, cfg: AuditedTraining,
                   seed: int | None = None) -> AuditedRound:  # fmt: skip
+    if not spec.binary:
+        raise ValueError(f"audited training needs a binary label: the step circuits prove binary logistic regression "
+                         f"or mlp steps only (at most 64 features, an mlp at most 32 hidden units); model {spec.name} "
+                         f"has {spec.classes} classes")  # fmt: skip
     circuit = zk_circuits.parse(cfg.circuit)
     if (circuit.kind, circuit.features, circuit.hidden) != (spec.kind, spec.input_dim, spec.hidden):
         raise ValueError(f"the study's circuit {cfg.circuit} does not prove steps of this model "

@@ -1,6 +1,6 @@
 """Studies: what a consortium trains together, under which privacy and incentive rules.
 
-A hospital admin proposes a study with every parameter fixed up front (model spec, data
+A hospital admin proposes a study with every parameter fixed up front (model name and spec, data
 schema, per-hospital DP budget, rounds, audit rate, committee size and threshold, stakes,
 reward pool and per-round reward, slashing amounts, deadlines) and escrows the reward pool
 from its own balance. The study becomes ACTIVE only when a majority of registered hospital
@@ -10,6 +10,7 @@ the followers' decision to take part under the rules the study (the leader) fixe
 ``Propose`` refuses parameters under which a round could never complete (and every selected
 hospital would be slashed for it), naming the fields:
 
+* ``model`` names a model (chaincode/contracts/model_names.py) the agent can build;
 * ``committee_threshold <= committee_size``, ``min_participants <= participants_per_round``;
 * ``max(min_participants, committee_size)`` hospitals are registered: ``Round:Open`` draws
   participants and committee from the enrolled hospitals, and only registered ones can enroll;
@@ -17,7 +18,9 @@ hospital would be slashed for it), naming the fields:
   hospital may be selected in every round;
 * ``reward_per_round * rounds <= reward_pool``; ``missing_slash`` and ``cheat_slash`` at most
   ``min_stake``;
-* audited: a circuit, a verifying key for it and the initial model's commitment;
+* audited: a binary ``model`` of a shape some circuit proves (logreg or mlp, at most 64 features,
+  mlp at most 32 hidden units); a circuit for exactly that model (kind, features, hidden
+  units), a verifying key for it and the initial model's commitment;
   ``expected_batch`` within the circuit's batch capacity; ``learning_rate_ppm`` and
   ``clip_ppm`` at least 1 at the circuit's scale 2^12 (245 ppm; the maxima are the schema's);
   at most 64 audited steps per round (``Round:SubmitProof``'s proof limit), and the largest
@@ -40,7 +43,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chaincode.contracts import ledger_log, tokens, zk_audit, zk_circuits
+from chaincode.contracts import ledger_log, model_names, tokens, zk_audit, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
 from chaincode.contracts.fixedpoint import SCALE, ceil_div
 from chaincode.contracts.registry import majority, registered_hospitals, require_registered
@@ -59,6 +62,9 @@ AGGREGATION_MODES = ("trusted", "secure")
 
 PARAMS = {
     "title": Str(max_len=120),
+    # logreg-d<D>-c<C> or mlp-d<D>-h<H>-c<C> (chaincode/contracts/model_names.py); the agent checks
+    # model_spec_hash against the spec this name denotes
+    "model": Str(max_len=40, pattern=model_names.PATTERN),
     "model_spec_hash": Str(pattern=HEX64),
     "model_cid": Str(max_len=130, pattern=CID),  # the initial global model (an envelope on IPFS)
     "model_hash": Str(pattern=HEX64),  # SHA-256 of the initial weights
@@ -110,6 +116,10 @@ def check_params(p: dict[str, Any], registered: int) -> None:
     ``registered`` is the number of registered hospitals. Each failure names the fields."""
     from chaincode.contracts import rounds, secure_aggregation  # both import this module
 
+    try:
+        model = model_names.parse(p["model"])
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
     if p["committee_threshold"] > p["committee_size"]:
         raise InvalidArgument("committee_threshold must not exceed committee_size")
     if p["min_participants"] > p["participants_per_round"]:
@@ -130,12 +140,21 @@ def check_params(p: dict[str, Any], registered: int) -> None:
     if p["missing_slash"] > p["min_stake"] or p["cheat_slash"] > p["min_stake"]:
         raise InvalidArgument("missing_slash and cheat_slash must not exceed min_stake (the stake that backs them)")
     if p["audit_rate_ppm"] > 0:
+        # without a circuit, first whether any circuit could prove the model: no use asking for one
+        problem = None if p["zk_circuit"] else model_names.audit_problem(model)
+        if problem:
+            raise InvalidArgument(f"audit_rate_ppm {p['audit_rate_ppm']} asks for audits no zk circuit can prove: "
+                                  f"{problem}")  # fmt: skip
         if not (p["zk_circuit"] and p["zk_vk_hash"] and p["model_commitment"]):
             raise InvalidArgument("an audited study needs zk_circuit, zk_vk_hash and model_commitment")
         try:
-            capacity = zk_circuits.parse(p["zk_circuit"]).capacity
+            circuit = zk_circuits.parse(p["zk_circuit"])
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from exc
+        problem = model_names.circuit_problem(model, circuit)
+        if problem:
+            raise InvalidArgument(problem)
+        capacity = circuit.capacity
         if p["expected_batch"] > capacity:
             raise InvalidArgument(
                 f"expected_batch {p['expected_batch']} exceeds the circuit's batch capacity {capacity}"

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chaincode.contracts import model_names, zk_circuits
 from chaincode.hostile.cases import HOSPITALS, REGULATOR, Call, Hints
 from chaincode.runtime.contract import Router
 from chaincode.runtime.identity import ClientIdentity
@@ -82,9 +83,10 @@ def copy_ledger(ledger: InMemoryLedger) -> InMemoryLedger:
 
 def study_params(**over: Any) -> dict[str, Any]:
     params = {
-        "title": "Breast cancer screening", "model_spec_hash": h("spec"), "model_cid": cid("model-0"),
-        "model_hash": h("model-0"), "data_schema_hash": h("schema"), "epsilon_budget_micro": 3_000_000,
-        "delta_e12": 10_000_000, "rounds": 5, "local_steps": AUDITED_STEPS, "audit_rate_ppm": 0,
+        "title": "Breast cancer screening", "model": "logreg-d30-c2", "model_spec_hash": h("spec"),
+        "model_cid": cid("model-0"), "model_hash": h("model-0"), "data_schema_hash": h("schema"),
+        "epsilon_budget_micro": 3_000_000, "delta_e12": 10_000_000, "rounds": 5, "local_steps": AUDITED_STEPS,
+        "audit_rate_ppm": 0,
         "committee_size": 3, "committee_threshold": 2, "participants_per_round": 3, "min_participants": 2,
         "min_stake": 100, "reward_pool": 5000, "reward_per_round": 1000, "missing_slash": 50, "cheat_slash": 100,
         "commit_window_s": DAY_S, "prove_window_s": DAY_S, "aggregate_window_s": DAY_S, "validation_window_s": DAY_S,
@@ -273,7 +275,8 @@ def build_phases(router: Router, ids: Mapping[str, ClientIdentity], hospitals: S
     d.ok(admin(b), "Study:Propose", {"study_id": PROPOSED, **study_params()})
     specs = {TRUSTED: {}, SECURE: {"aggregation": "secure", "keys_window_s": DAY_S}}
     if verifying_key:
-        specs[AUDITED] = {"audit_rate_ppm": 250_000, "zk_circuit": verifying_key.circuit,
+        model = model_names.proved_by(zk_circuits.parse(verifying_key.circuit)).name
+        specs[AUDITED] = {"audit_rate_ppm": 250_000, "model": model, "zk_circuit": verifying_key.circuit,
                           "zk_vk_hash": verifying_key.vk_hash, "model_commitment": h("commitment-0"),
                           "expected_batch": 2, "prove_window_s": 1}  # fmt: skip
     for study, over in specs.items():

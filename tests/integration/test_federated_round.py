@@ -68,9 +68,10 @@ def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: Network, tmp_p
         hospitals[msps[0]], initial, f"{study_id}/initial", {m: public_b64(h.share_key) for m, h in hospitals.items()}
     )
     study = {
-        "study_id": study_id, "title": "DP logistic regression", "model_spec_hash": LOGREG_30.hash,
-        "model_cid": model0["cid"], "model_hash": model0["hash"], "data_schema_hash": schema.hash,
-        "epsilon_budget_micro": 6_000_000, "delta_e12": 10_000_000, "rounds": 1, "local_steps": 100,
+        "study_id": study_id, "title": "DP logistic regression", "model": LOGREG_30.name,
+        "model_spec_hash": LOGREG_30.hash, "model_cid": model0["cid"], "model_hash": model0["hash"],
+        "data_schema_hash": schema.hash, "epsilon_budget_micro": 6_000_000, "delta_e12": 10_000_000, "rounds": 1,
+        "local_steps": 100,
         "audit_rate_ppm": 0, "committee_size": 1, "committee_threshold": 1, "participants_per_round": 3,
         "min_participants": 3, "min_stake": 100, "reward_pool": 300, "reward_per_round": 300, "missing_slash": 0,
         "cheat_slash": 0, "commit_window_s": 600, "prove_window_s": 600, "aggregate_window_s": 600,

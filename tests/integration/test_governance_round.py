@@ -83,6 +83,7 @@ def study_args(study_id: str) -> dict:
     return {
         "study_id": study_id,
         "title": "Integration study",
+        "model": "logreg-d30-c2",
         "model_spec_hash": h("logreg"),
         "model_cid": cid("initial-model"),
         "model_hash": h("initial-weights"),

@@ -43,8 +43,9 @@ pytestmark = pytest.mark.integration
 
 def _params(model: dict[str, str], schema: Schema, **over: Any) -> dict[str, Any]:
     params = {
-        "title": "secure aggregation", "model_spec_hash": LOGREG_30.hash, "model_cid": model["cid"],
-        "model_hash": model["hash"], "data_schema_hash": schema.hash, "epsilon_budget_micro": 6_000_000,
+        "title": "secure aggregation", "model": LOGREG_30.name, "model_spec_hash": LOGREG_30.hash,
+        "model_cid": model["cid"], "model_hash": model["hash"], "data_schema_hash": schema.hash,
+        "epsilon_budget_micro": 6_000_000,
         "delta_e12": 10_000_000, "rounds": 1, "local_steps": 100, "audit_rate_ppm": 0, "committee_size": 3,
         "committee_threshold": 2, "participants_per_round": 3, "min_participants": 2, "min_stake": 100,
         "reward_pool": 300, "reward_per_round": 300, "missing_slash": 10, "cheat_slash": 100,

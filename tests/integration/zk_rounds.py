@@ -17,7 +17,8 @@ from tests.unit import zk_sim
 
 def study_params(model: dict[str, str], schema: Schema, keys: zk_sim.Keys) -> dict[str, Any]:
     return {
-        "title": "audited", "model_spec_hash": "0" * 64, "model_cid": model["cid"], "model_hash": model["hash"],
+        "title": "audited", "model": zk_sim.MODEL, "model_spec_hash": "0" * 64, "model_cid": model["cid"],
+        "model_hash": model["hash"],
         "data_schema_hash": schema.hash, "epsilon_budget_micro": 6_000_000, "delta_e12": 10_000_000, "rounds": 1,
         "local_steps": 8, "audit_rate_ppm": 250_000, "committee_size": 1, "committee_threshold": 1,
         "participants_per_round": 3, "min_participants": 2, "min_stake": 100, "reward_pool": 300,

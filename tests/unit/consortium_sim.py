@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaincode.contracts import all_contracts
+from chaincode.contracts import all_contracts, model_names, zk_circuits
 from chaincode.runtime.contract import Router
 from chaincode.runtime.identity import ClientIdentity
 from chaincode.runtime.testing import InMemoryLedger, Result, make_identity
@@ -28,8 +28,11 @@ def cid(text: str) -> str:
 
 
 def study_params(**over: Any) -> dict[str, Any]:
+    """A workable unaudited study of a 30-feature binary logistic regression; given a
+    ``zk_circuit`` and no ``model``, the model is the one that circuit proves."""
     params = {
         "title": "Breast cancer screening",
+        "model": "logreg-d30-c2",
         "model_spec_hash": h("logreg-30"),
         "model_cid": CID0,
         "model_hash": h("initial-weights"),
@@ -53,6 +56,8 @@ def study_params(**over: Any) -> dict[str, Any]:
         "aggregate_window_s": 600,
         "validation_window_s": 600,
     }
+    if over.get("zk_circuit") and "model" not in over:
+        params["model"] = model_names.proved_by(zk_circuits.parse(over["zk_circuit"])).name
     params.update(over)
     return params
 

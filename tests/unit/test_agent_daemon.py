@@ -311,7 +311,7 @@ def test_consent_setting_defaults_to_the_ledger_gate(tmp_path: Path) -> None:
     data = {"schema": "s.json", "train": "t.csv", "validation": "v.csv", "links": "links.csv"}
     cfg = AgentConfig.load(_config(tmp_path, consent="none", data=data))
     assert cfg.consent == "none" and cfg.links == tmp_path / "links.csv"
-    from agent.daemon.worker import read_links
+    from agent.consent.gate import read_links
 
     assert read_links(cfg.links) == {"p1": "did:key:z6MkOne"}
     with pytest.raises(ConfigError, match="'consent' must be"):

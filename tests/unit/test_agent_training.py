@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected
 from agent.compression import TopKWithErrorFeedback, dequantize_int8, int8_bytes, quantize_int8
 from agent.data import demo_split
-from agent.data.schema import DataError, Schema, load_records
+from agent.data.schema import DataError, Records, Schema, load_records
 from agent.merkle import MerkleTree, verify
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec, get_weights, weights_bytes, weights_from_bytes, weights_hash
 from agent.training import DPConfig, evaluate, train_round
+from agent.zk.audited_training import AuditedTraining, train_audited
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,106 @@ def test_dp_noise_is_fresh_every_round_and_model_building_leaves_the_rng_alone(d
     assert np.array_equal(get_weights(LOGREG_30.build(seed=0)), w0)
     a, b = train_round(LOGREG_30, w0, train, dp, seed=5), train_round(LOGREG_30, w0, train, dp, seed=5)
     assert np.array_equal(a.update, b.update)  # an explicit seed (tests only) reproduces
+
+
+def _blobs(n: int, seed: int, classes: int = 3, features: int = 5) -> Records:
+    """Class c centred at 3 on feature c, unit noise: separable far beyond chance (1/classes)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = 3.0 * np.eye(classes, features)[y] + rng.normal(size=(n, features))
+    return Records(x.astype(np.float32), y.astype(np.float32), np.array([f"p{i}" for i in range(n)]))
+
+
+@pytest.mark.parametrize("spec", [ModelSpec("logreg", 5, classes=3), ModelSpec("mlp", 5, 8, classes=3)],
+                         ids=lambda s: s.name)  # fmt: skip
+def test_multiclass_specs_train_with_dp_to_well_above_chance(spec: ModelSpec) -> None:
+    train, test = _blobs(300, seed=0), _blobs(300, seed=1)
+    w = get_weights(spec.build(seed=0))
+    assert spec.outputs == 3 and w.shape == (spec.parameter_count(),)
+    assert evaluate(spec, w, test)["accuracy"] < 0.5  # the initial weights are no better than chance
+    for r in range(2):
+        result = train_round(spec, w, train, DPConfig(epsilon=2.0, delta=1e-5, epochs=2), seed=10 + r)
+        assert 0 < result.epsilon_spent <= 2.0 + 1e-6 and result.step_root == MerkleTree(
+            [s.leaf() for s in result.steps]).root  # fmt: skip
+        w = result.weights
+    metrics = evaluate(spec, w, test)
+    assert set(metrics) == {"accuracy", "f1", "auroc"}
+    assert metrics["accuracy"] > 0.85 and metrics["f1"] > 0.85 and 0.9 < metrics["auroc"] <= 1.0  # chance: 1/3
+
+
+def test_multiclass_evaluation_is_macro_and_auroc_needs_every_class() -> None:
+    spec = ModelSpec("logreg", 5, classes=3)
+    weights = np.concatenate([5 * np.eye(3, 5).ravel(), np.zeros(3)]).astype(np.float32)  # class c: feature c
+    x = np.eye(3, 5, dtype=np.float32)[[0, 1, 1, 2]]  # predicted 0, 1, 1, 2
+    records = Records(x, np.array([0, 0, 1, 2], np.float32), np.array(["a", "b", "c", "d"]))
+    metrics = evaluate(spec, weights, records)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)  # macro: F1 per class, averaged
+    assert 0.5 < metrics["auroc"] <= 1.0
+    two_classes = records.subset(records.y != 2)  # class 2 absent: one-vs-rest AUROC is undefined
+    missing = evaluate(spec, weights, two_classes)
+    assert np.isnan(missing["auroc"]) and missing["accuracy"] == pytest.approx(2 / 3)
+    assert missing["f1"] == pytest.approx(2 / 3)  # macro over the classes that occur (0 and 1)
+
+
+@pytest.mark.parametrize(("spec", "labels"), [(ModelSpec("logreg", 5, classes=3), [0, 1, 3]),
+                                              (ModelSpec("mlp", 5, 4, classes=3), [0, -1, 2]),
+                                              (ModelSpec("logreg", 5), [0, 1, 2]),
+                                              (ModelSpec("logreg", 5), [0, 0.5, 1]),
+                                              (ModelSpec("logreg", 5), [0, np.nan, 1])])  # fmt: skip
+def test_labels_outside_the_classes_are_refused(spec: ModelSpec, labels: list[float]) -> None:
+    records = _blobs(3, seed=0, classes=3)
+    records = Records(records.x, np.array(labels, np.float32), records.pseudonyms)
+    w = get_weights(spec.build())
+    with pytest.raises(ValueError, match=f"label\\(s\\) outside the classes 0..{spec.classes - 1}"):
+        train_round(spec, w, records, DPConfig(1.0, 1e-5), seed=0)
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        evaluate(spec, w, records)
+
+
+def test_binary_training_is_unchanged_by_multiclass_support() -> None:
+    """A binary spec keeps one output, the logistic loss and its hash: with a fixed seed, a round
+    ends at the weights the binary-only trainer produced (recorded before multi-class support)."""
+    spec = ModelSpec("logreg", 5)
+    assert spec.outputs == 1 and spec.binary and spec.build()[0].out_features == 1
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    records = Records(x, (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32), np.array([f"p{i}" for i in range(300)]))
+    result = train_round(spec, get_weights(spec.build(seed=0)), records, DPConfig(2.0, 1e-5, epochs=2), seed=7)
+    before = [1.6799909, 0.76529056, -0.01421176, -0.12669185, -0.13937578, -0.02080293]
+    assert np.allclose(result.weights, np.array(before, np.float32), rtol=0, atol=1e-6)
+    assert len(result.steps) == 20 and result.noise_multiplier == pytest.approx(1.484375)
+    assert evaluate(spec, result.weights, records) == pytest.approx(
+        {"accuracy": 0.9566666666666667, "f1": 0.9498069498069498, "auroc": 0.9965546942291128})  # fmt: skip
+
+
+def test_model_names_round_trip_and_binary_hashes_are_unchanged() -> None:
+    for name in ("logreg-d30-c2", "mlp-d30-h16-c2", "logreg-d13-c3", "mlp-d13-h16-c5"):
+        assert ModelSpec.parse(name).name == name
+    assert ModelSpec.parse("logreg-d30-c2") == LOGREG_30 and ModelSpec.parse("mlp-d30-h16-c2") == MLP_30_16_1
+    assert ModelSpec.parse("mlp-d13-h16-c5") == ModelSpec("mlp", 13, 16, 5)
+    # the binary specs' hashes (on the ledger as model_spec_hash) are what they were before classes existed
+    assert LOGREG_30.hash == "121efcddee06b0cc0f030f9f16c54b60ebfe1e5802caa6e9d1e10d094b24658f"
+    assert MLP_30_16_1.hash == "087276b13fa62d1003666dff29c84f1101a1bfef34331ab54fc3332e62a55918"
+    assert ModelSpec("logreg", 30, classes=3).hash not in (LOGREG_30.hash, ModelSpec("logreg", 30, classes=4).hash)
+    schema = Schema(("a", "b", "c"), "label", "pid", classes=4)
+    assert ModelSpec.for_schema(schema, "mlp", 8) == ModelSpec("mlp", 3, 8, 4)
+    assert ModelSpec.for_schema(schema, "logreg", 8) == ModelSpec("logreg", 3, 0, 4)
+    for bad in ("logreg-d0-c2", "mlp-d3-c2", "logreg-d3-h2-c2", "logreg-d3-c1", "logreg-d3", "mlp-d3-h2-c2 "):
+        with pytest.raises(ValueError):
+            ModelSpec.parse(bad)
+    with pytest.raises(ValueError, match="unknown model 'mlp-d3-c2'"):
+        ModelSpec.parse("mlp-d3-c2")
+    with pytest.raises(ValueError, match="classes must be between 2"):
+        ModelSpec.parse("logreg-d3-c1")
+
+
+def test_audited_training_refuses_a_multiclass_spec() -> None:
+    spec = ModelSpec("logreg", 5, classes=3)
+    cfg = AuditedTraining(circuit="logreg-d5-b32", capacity=32, steps=2, learning_rate_ppm=500_000,
+                          clip_ppm=1_000_000, expected_batch=16, round_tag=1, epsilon=1.0, delta=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match="audited training needs a binary label"):
+        train_audited(spec, get_weights(spec.build()), _blobs(60, seed=0), cfg, seed=1)
 
 
 def test_fedavg_weights_by_samples_and_rejects_bad_updates() -> None:

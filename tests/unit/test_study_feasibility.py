@@ -10,6 +10,7 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
@@ -19,16 +20,21 @@ from hypothesis import strategies as st
 
 from agent.keys import public_b64
 from agent.merkle import MerkleTree
+from agent.models import ModelSpec
 from agent.secagg.protocol import RoundSecrets, bundle_bytes, context, deal_bundle, keys_args, member_shares
 from agent.zk import binary
-from chaincode.contracts import zk_audit
+from chaincode.contracts import model_names, zk_audit, zk_circuits
 from chaincode.contracts.fixedpoint import SCALE
 from chaincode.contracts.studies import PARAMS
 from tests.unit.consortium_sim import Consortium, cid, h, study_params
 
 SID = "s-feasible"
 # small circuits, so that the test's keys take seconds to make; capacities 4 and 32
-CIRCUITS = ("logreg-d2-b4", "mlp-d2-h2-b4", "logreg-d2-b32")
+CIRCUITS = ("logreg-d2-b4", "mlp-d2-h2-b4", "logreg-d2-b32", "logreg-d13-b32")
+# models any study may train; audited, none of them fits a circuit of CIRCUITS
+MODELS = ("logreg-d30-c2", "logreg-d1-c2", "mlp-d2-h2-c3", "logreg-d2-c1000", "mlp-d64-h32-c2", "logreg-d65-c2",
+          "mlp-d4096-h1024-c1000")  # fmt: skip
+SHAPES = "binary logreg or mlp with at most 64 features (mlp: at most 32 hidden units)"
 CEREMONY = {"phase1": [h("p1")], "phase2": [h("p2")], "contributors": ["HospitalAMSP"], "beacon1": "01",
             "beacon2": "02"}  # fmt: skip
 NAMES = tuple(f"Hospital{c}MSP" for c in "ABCDE")
@@ -52,9 +58,14 @@ def with_key(params: dict[str, Any], vks: dict[str, str]) -> dict[str, Any]:
     return {**params, "zk_vk_hash": hashlib.sha256(base64.b64decode(vks[params["zk_circuit"]])).hexdigest()}
 
 
+def model_of(circuit: str) -> str:
+    """The model whose steps ``circuit`` proves."""
+    return model_names.proved_by(zk_circuits.parse(circuit)).name
+
+
 def audited(circuit: str = "logreg-d2-b4", **over: Any) -> dict[str, Any]:
-    return {"audit_rate_ppm": 250_000, "zk_circuit": circuit, "model_commitment": h("w0"), "expected_batch": 4,
-            **over}  # fmt: skip
+    return {"audit_rate_ppm": 250_000, "model": model_of(circuit), "zk_circuit": circuit,
+            "model_commitment": h("w0"), "expected_batch": 4, **over}  # fmt: skip
 
 
 @functools.cache
@@ -131,6 +142,99 @@ def test_the_limits_themselves_are_accepted(vks: dict[str, str], over: dict[str,
     cons.ok(cons.admins[NAMES[0]], "Study:Propose", {"study_id": SID, **with_key(study_params(**over), vks)})
 
 
+# --- the model: named, and audited only where a circuit proves its steps -------------------------------------
+@pytest.mark.parametrize(
+    "model",
+    [None, "", "logreg-d30", "cnn-d30-c2", "mlp-d30-c2", "logreg-d30-h16-c2", "logreg-d30-c2 ", "LOGREG-D30-C2",
+     "logreg-d0-c2", "logreg-d4097-c2", "mlp-d30-h0-c2", "mlp-d30-h1025-c2", "logreg-d30-c1", "logreg-d30-c1001",
+     "logreg-d00000-c2", 30],
+)  # fmt: skip
+def test_propose_refuses_a_missing_or_malformed_model(vks: dict[str, str], model: Any) -> None:
+    cons = consortium(3, vks)
+    before = dict(cons.ledger.state)
+    params = study_params(model=model)
+    if model is None:
+        del params["model"]
+    res = cons.call(cons.admins[NAMES[0]], "Study:Propose", {"study_id": SID, **params})
+    assert res.status == 400 and re.search(r"\bmodel\b", res.message), (res.status, res.message)
+    assert cons.ledger.state == before
+
+
+@pytest.mark.parametrize(
+    ("over", "why"),
+    [
+        # no circuit proves this shape: refused before asking for the circuit, key and commitment
+        ({"audit_rate_ppm": 250_000, "model": "mlp-d13-h16-c3"}, "has 3 label classes, and audited studies need"),
+        ({"audit_rate_ppm": 250_000, "model": "logreg-d65-c2"}, "has 65 features, more than any zk circuit takes"),
+        ({"audit_rate_ppm": 250_000, "model": "mlp-d13-h33-c2"}, "has 33 hidden units, more than any zk circuit"),
+        (audited(model="logreg-d65-c2"), "zk_circuit logreg-d2-b4 takes 2 features, model logreg-d65-c2 has 65"),
+        # a circuit, but not for this model
+        (audited(model="logreg-d2-c3"), "has 3 label classes, and audited studies need a binary label (zk_circuit "
+                                        "logreg-d2-b4 proves binary models only)"),
+        (audited(model="mlp-d2-h2-c2"), "zk_circuit logreg-d2-b4 proves logreg steps, not mlp"),
+        (audited("mlp-d2-h2-b4", model="logreg-d2-c2"), "zk_circuit mlp-d2-h2-b4 proves mlp steps, not logreg"),
+        (audited(model="logreg-d13-c2"), "zk_circuit logreg-d2-b4 takes 2 features, model logreg-d13-c2 has 13"),
+        (audited("logreg-d13-b32", model="logreg-d2-c2"), "takes 13 features, model logreg-d2-c2 has 2"),
+        (audited("mlp-d2-h2-b4", model="mlp-d2-h3-c2"), "mlp-d2-h2-b4 has 2 hidden units, model mlp-d2-h3-c2 has 3"),
+    ],
+)  # fmt: skip
+def test_an_audited_study_whose_model_no_circuit_proves_is_refused(
+    vks: dict[str, str], over: dict[str, Any], why: str
+) -> None:
+    """The message says why, names the model (and the circuit, given one) and which shapes have
+    circuits: the proposer learns what an audited study can train."""
+    cons = consortium(3, vks)
+    before = dict(cons.ledger.state)
+    res = cons.call(cons.admins[NAMES[0]], "Study:Propose", {"study_id": SID, **with_key(study_params(**over), vks)})
+    assert res.status == 400, (res.status, res.message)
+    assert why in res.message and over["model"] in res.message and SHAPES in res.message, res.message
+    assert over.get("zk_circuit", "") in res.message
+    assert cons.ledger.state == before
+
+
+def test_an_audited_study_of_a_shape_circuits_take_still_needs_its_circuit(vks: dict[str, str]) -> None:
+    cons = consortium(3, vks)
+    res = cons.call(cons.admins[NAMES[0]], "Study:Propose",
+                    {"study_id": SID, **study_params(audit_rate_ppm=250_000, model="mlp-d64-h32-c2")})  # fmt: skip
+    assert res.status == 400 and "needs zk_circuit, zk_vk_hash and model_commitment" in res.message, res.message
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        audited("logreg-d13-b32", model="logreg-d13-c2", expected_batch=32),
+        audited("mlp-d2-h2-b4"),
+        # unaudited, any model the agent can build
+        {"model": "logreg-d4096-c1000"},
+        {"model": "mlp-d65-h1024-c3"},
+        {"model": "logreg-d1-c2"},
+    ],
+)
+def test_a_model_a_circuit_proves_is_accepted_audited_and_any_model_unaudited(
+    vks: dict[str, str], over: dict[str, Any]
+) -> None:
+    cons = consortium(3, vks)
+    study = cons.ok(cons.admins[NAMES[0]], "Study:Propose", {"study_id": SID, **with_key(study_params(**over), vks)})
+    assert study["params"]["model"] == over["model"]
+    assert study["audited"] == bool(over.get("audit_rate_ppm"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(model_names.PATTERN, fullmatch=True) | st.text(max_size=24))
+def test_the_ledger_reads_a_model_name_as_the_agent_does(name: str) -> None:
+    """``model_names.parse`` accepts exactly the names ``ModelSpec.parse`` accepts, as the same model."""
+    try:
+        spec = ModelSpec.parse(name)
+    except ValueError:
+        with pytest.raises(ValueError):
+            model_names.parse(name)
+        return
+    model = model_names.parse(name)
+    assert (model.kind, model.features, model.hidden, model.classes) == (spec.kind, spec.input_dim, spec.hidden,
+                                                                          spec.classes)  # fmt: skip
+    assert model.name == spec.name
+
+
 # --- generated parameters: accepted means completable ------------------------------------------------------
 def _near(value: int, lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.integers(max(lo, value - 2), min(hi, value + 2))
@@ -171,8 +275,10 @@ def proposals(draw: st.DrawFn, audit: bool | None = None) -> tuple[int, dict[str
         "reward_pool": pick(st.integers(reward * rounds, reward * rounds + 100), st.integers(0, 10**6)),
         "aggregation": "secure" if secure else "trusted",
     }
+    model = "logreg-d30-c2"
     if draw(st.booleans()) if audit is None else audit:
         circuit = draw(st.sampled_from(CIRCUITS))
+        model = model_of(circuit)
         # half of them at the proof submission's limits: 64 audited steps, the deepest step trees
         steps = draw(st.integers(1, 300) | st.sampled_from([63, 64, 65, 128, 65_536, 65_537, 100_000]))
         wanted = draw(st.integers(1, 6) | _near(64, 1, 100_000))  # audited steps per round, roughly
@@ -181,6 +287,8 @@ def proposals(draw: st.DrawFn, audit: bool | None = None) -> tuple[int, dict[str
                  learning_rate_ppm=pick(st.integers(245, 4_000_000), _near(245, 1, 4_000_000)),
                  clip_ppm=pick(st.integers(245, 16_000_000), _near(245, 1, 16_000_000)),
                  expected_batch=pick(st.integers(1, int(circuit.rsplit("-b", 1)[1])), st.integers(1, 40)))  # fmt: skip
+    # the model: usually the circuit's, sometimes one no circuit here proves (any model, unaudited)
+    p["model"] = pick(st.just(model), st.sampled_from(MODELS + tuple(model_of(c) for c in CIRCUITS)))
     return hospitals, study_params(**p)
 
 

@@ -19,6 +19,7 @@ from agent.zk.fixedpoint import ONE, new_salt
 from chaincode.contracts import zk_audit
 
 CIRCUIT, D, B = "logreg-d2-b4", 2, 4
+MODEL = "logreg-d2-c2"  # the study's model: the one CIRCUIT proves
 SIGMA_MICRO, LR_PPM, CLIP_PPM, EXPECTED_BATCH = 1_000_000, 500_000, 1_000_000, 3
 
 

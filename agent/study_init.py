@@ -1,0 +1,133 @@
+"""A new study from a data schema and a few choices: the initial model, every hash, the file.
+
+The proposing hospital derives the model from its schema (one input per feature, one output
+per label class), builds the initial weights, publishes them on its IPFS node encrypted to
+every hospital registered now, and fills in every study parameter: the model and its hash, the
+initial model's CID and hash, the schema's hash, the privacy budget, the committee, stakes,
+rewards and windows, and for an audited study the step circuit, its registered verifying key
+and the Poseidon2 commitment of the initial weights. An audited study on a model no step
+circuit covers is refused here, saying which shapes have one. The result is written as a
+commented study file (agent/study_file.py) for ``fedledger study propose``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.data.schema import Schema
+from agent.federation import Hospital, publish_model
+from agent.gateway import Contract, GatewayError
+from agent.models import ModelSpec, get_weights
+from chaincode.contracts import model_names, zk_circuits
+
+CIRCUIT_BATCH = 32  # batch capacity of the step circuits study init chooses
+
+
+class StudyInitError(ValueError):
+    """The choices cannot make a study (the message says why and what would)."""
+
+
+@dataclass(frozen=True)
+class StudyChoices:
+    """What the proposer decides; everything else follows from the schema and the ledger."""
+
+    study_id: str
+    title: str
+    model: str = "logreg"  # "logreg" | "mlp"
+    hidden: int = 16
+    rounds: int = 3
+    epsilon_budget: float = 3.0  # per hospital, whole study
+    delta: float = 1e-5
+    aggregation: str = "secure"
+    committee: int = 0  # 0: 3 (or every hospital, if fewer) in secure mode, 1 in trusted mode
+    threshold: int = 0  # 0: 2 in secure mode, 1 in trusted mode
+    participants: int = 0  # 0: every registered hospital
+    min_participants: int = 0  # 0: participants
+    local_steps: int = 100
+    audit_rate: float = 0.0
+    zk_key: str = ""  # the registered verifying key's SHA-256 (audited studies)
+    min_stake: int = 100
+    reward_per_round: int = 300
+    window_s: int = 600
+    seed: int = 0  # the initial weights' seed
+
+
+def circuit_for(spec: ModelSpec) -> str:
+    """The step circuit that proves training steps of ``spec``, or StudyInitError saying which
+    shapes have one."""
+    problem = model_names.audit_problem(model_names.parse(spec.name))
+    if problem:
+        raise StudyInitError(f"an audited study of {spec.name} is not possible: {problem}")
+    hidden = f"-h{spec.hidden}" if spec.kind == "mlp" else ""
+    return zk_circuits.parse(f"{spec.kind}-d{spec.input_dim}{hidden}-b{CIRCUIT_BATCH}").name
+
+
+def committee(c: StudyChoices, hospitals: int) -> tuple[int, int]:
+    if c.aggregation == "secure":
+        return c.committee or min(3, hospitals), c.threshold or 2
+    return c.committee or 1, c.threshold or 1
+
+
+def build_params(c: StudyChoices, schema: Schema, hospitals: int, model: dict[str, str],
+                 audit: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Every study parameter, from the choices, the schema, the number of registered hospitals
+    and the published initial model (``{"cid", "hash"}``)."""
+    spec = ModelSpec.for_schema(schema, c.model, c.hidden)
+    size, threshold = committee(c, hospitals)
+    participants = c.participants or hospitals
+    window = c.window_s
+    params = {
+        "study_id": c.study_id, "title": c.title, "model": spec.name, "model_spec_hash": spec.hash,
+        "model_cid": model["cid"], "model_hash": model["hash"], "data_schema_hash": schema.hash,
+        "epsilon_budget_micro": round(c.epsilon_budget * 1_000_000), "delta_e12": round(c.delta * 1e12),
+        "rounds": c.rounds, "local_steps": c.local_steps, "audit_rate_ppm": round(c.audit_rate * 1_000_000),
+        "committee_size": size, "committee_threshold": threshold,
+        "participants_per_round": participants, "min_participants": c.min_participants or participants,
+        "min_stake": c.min_stake, "reward_pool": c.reward_per_round * c.rounds,
+        "reward_per_round": c.reward_per_round, "missing_slash": c.min_stake // 2, "cheat_slash": c.min_stake,
+        "commit_window_s": window, "prove_window_s": window, "aggregate_window_s": window,
+        "validation_window_s": window, "aggregation": c.aggregation, "keys_window_s": min(window, 120),
+    }  # fmt: skip
+    if audit:
+        params.update(audit)
+    return params
+
+
+def audit_params(c: StudyChoices, spec: ModelSpec, zk: Contract, weights: Any, has_proving_key: bool
+                 ) -> dict[str, Any]:  # fmt: skip
+    """The audited study's circuit, its registered key and the initial weights' commitment."""
+    from agent.zk.participant import weights_commitment
+
+    circuit = circuit_for(spec)
+    if not c.zk_key:
+        raise StudyInitError(f"an audited study of {spec.name} needs the consortium's keys for circuit {circuit} "
+                             "(its setup ceremony): pass --zk-key with the verifying key's SHA-256")  # fmt: skip
+    try:
+        key = zk.evaluate("GetKey", {"vk_hash": c.zk_key})
+    except GatewayError as exc:
+        raise StudyInitError(f"--zk-key {c.zk_key[:12]}...: {exc.chaincode_message or exc}") from None
+    if key["circuit"] != circuit:
+        raise StudyInitError(f"--zk-key {c.zk_key[:12]}... is for circuit {key['circuit']}; {spec.name} needs "
+                             f"{circuit}")  # fmt: skip
+    if not has_proving_key:
+        raise StudyInitError(f"no proving key for {c.zk_key[:12]}... in this hospital's keys_dir/zk: every "
+                             "participant needs the ceremony's proving key to answer audits")  # fmt: skip
+    return {"zk_circuit": circuit, "zk_vk_hash": c.zk_key, "model_commitment": weights_commitment(circuit, weights),
+            "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}  # fmt: skip
+
+
+def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, registry: Contract, zk: Contract,
+               has_proving_key: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Build and publish the initial model and return the complete study parameters."""
+    try:
+        spec = ModelSpec.for_schema(schema, c.model, c.hidden)
+    except ValueError as exc:
+        raise StudyInitError(str(exc)) from None
+    registered = {e["msp_id"]: e["share_key"] for e in registry.evaluate("List")}
+    if hospital.msp_id not in registered:
+        raise StudyInitError(f"{hospital.msp_id} is not registered: register first (`fedledger registry register`)")
+    weights = get_weights(spec.build(seed=c.seed))
+    audit = audit_params(c, spec, zk, weights, has_proving_key) if c.audit_rate > 0 else None
+    model = publish_model(hospital, weights, f"{c.study_id}/initial", registered)
+    return build_params(c, schema, len(registered), model, audit)
