@@ -148,17 +148,14 @@ def enroll(state_dir: Path | None, org: str, study_id: str, config_path: Path) -
     """Take part in an active study under its published rules, once your agent can: the study's
     schema and model match yours, your data passes `fedledger data check`, and (consent: ledger)
     some record has a valid consent. Otherwise nothing is sent and every problem is listed."""
-    from agent.session import hospital_session
-    from agent.study_fit import hospital_fit
+    from agent.study_fit import fit_on_ledger
 
     try:
         cfg = AgentConfig.load(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        with hospital_session(cfg) as session:
-            study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})
-            fit = hospital_fit(cfg, study, session.contracts["Consent"])
+        fit = fit_on_ledger(cfg, study_id)
     except GatewayError as exc:
         raise click.ClickException(str(exc)) from None
     if not fit.ok:

@@ -51,9 +51,11 @@ def register(
     except GatewayError as exc:
         if exc.chaincode_status == 409 and not update:
             entry = contract.evaluate("Get", {"msp_id": o.msp_id})
-            same = entry.get("share_key") == args["share_key"]
-            key_note = "same share key" if same else "its share key differs: --update replaces it"
-            console.print(f"{o.msp_id} is registered already (version {entry['version']}, {key_note})")
+            if entry.get("share_key") != args["share_key"]:
+                raise click.ClickException(f"{o.msp_id} is registered already with another share key than this "
+                                           "machine's: --update replaces it (artifacts encrypted to the old key "
+                                           "can then no longer be opened here)") from None  # fmt: skip
+            console.print(f"{o.msp_id} is registered already (version {entry['version']}, the same share key)")
             return
         raise click.ClickException(str(exc)) from None
     version = result.json()["version"]

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.consent.gate import SubjectIndex, consented, read_links, snapshot
+from agent.consent.gate import LinkTableError, SubjectIndex, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig
 from agent.data.check import check_files, without_path
 from agent.data.schema import DataError, Schema, load_records
@@ -88,10 +88,23 @@ def hospital_fit(cfg: AgentConfig, study: dict[str, Any], consent: Contract,
     problems += [str(p) for p in data]
     if cfg.consent == "ledger" and not data:
         records = load_records(cfg.train, schema)
-        links = read_links(cfg.links) if cfg.links else None
+        try:
+            links = read_links(cfg.links) if cfg.links else None
+        except LinkTableError as exc:
+            return Fit(fit.spec, [*problems, str(exc)])
         snap = snapshot(consent, cfg.msp_id, study["study_id"], int(time.time() * 1000))
         kept = consented(records, snap, subjects or SubjectIndex(consent), links)
         problem = consent_problem(study["study_id"], len(records), len(kept))
         if problem:
             problems.append(problem)
     return Fit(fit.spec, problems)
+
+
+def fit_on_ledger(cfg: AgentConfig, study_id: str) -> Fit:
+    """:func:`hospital_fit` for the study as the ledger holds it, read through the hospital's
+    own gateway (``study enroll`` and ``data check --study`` ask this)."""
+    from agent.session import hospital_session
+
+    with hospital_session(cfg) as session:
+        study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})
+        return hospital_fit(cfg, study, session.contracts["Consent"])

@@ -14,6 +14,7 @@ from bench.cli import bench_group
 from fedledger import __version__
 from fedledger.demo import demo
 from fedledger.example_data import example_cmd
+from fedledger.zk_cli import zk_group
 from network.cli import network_group
 
 
@@ -33,6 +34,7 @@ data_group.add_command(example_cmd)  # example data sets are not part of the age
 cli.add_command(data_group)
 cli.add_command(model_group)
 cli.add_command(consent_group)
+cli.add_command(zk_group)
 cli.add_command(demo)
 cli.add_command(bench_group)
 

@@ -66,8 +66,13 @@ def register(admins: Any, keys: ZkKeys) -> str:
 
 def distribute(keys: ZkKeys, agents: dict[str, AgentConfig]) -> None:
     """Give every hospital's agent the proving key (it is public: what matters is who made it)."""
-    for cfg in agents.values():
-        target = cfg.keys_dir / "zk" / f"{keys.vk_hash}.pk"
+    distribute_to_keys_dirs(keys, [cfg.keys_dir for cfg in agents.values()])
+
+
+def distribute_to_keys_dirs(keys: ZkKeys, keys_dirs: list[Path]) -> None:
+    """Put the proving key where an agent with each of ``keys_dirs`` looks for it."""
+    for keys_dir in keys_dirs:
+        target = keys_dir / "zk" / f"{keys.vk_hash}.pk"
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             shutil.copyfile(keys.pk, target)

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from agent.consent.gate import LinkTableError
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.data.schema import DataError
 from network.cli import open_network, state_dir_option
@@ -106,8 +107,10 @@ def run_cmd(config_path: Path, until_done: str | None, verbose: bool) -> None:
     configure_logging(cfg, verbose)
     try:
         sys.exit(AgentRunner(cfg, until_done=until_done).run())
-    except (ConfigError, DataError) as exc:  # every problem named, no traceback
+    except DataError as exc:  # every problem named, no traceback
         raise click.ClickException(f"{exc}\n(`fedledger data check --config {config_path}` lists them)") from None
+    except (ConfigError, LinkTableError) as exc:
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         console.print("agent stopped")
 

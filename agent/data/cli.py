@@ -44,15 +44,32 @@ def data_group() -> None:
 @data_group.command("check")
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The agent's agent.yaml (its data section names the schema and the files).")  # fmt: skip
-def check_cmd(config_path: Path) -> None:
+@click.option("--study", "study_id", default=None,
+              help="Also check against this study on the ledger: its schema hash and model, and consents.")  # fmt: skip
+def check_cmd(config_path: Path, study_id: str | None) -> None:
     """List every problem of the training and validation files at once (with CSV line numbers:
-    line 1 is the header); exit status 1 when there is any."""
+    line 1 is the header), and with --study every reason the hospital could not take part in
+    that study (what `study enroll` refuses on); exit status 1 when there is any."""
     try:
         cfg = AgentConfig.load(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if not report(cfg):
         raise SystemExit(1)
+    if study_id:
+        from agent.gateway import GatewayError
+        from agent.study_fit import fit_on_ledger
+
+        try:
+            fit = fit_on_ledger(cfg, study_id)
+        except GatewayError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not fit.ok:
+            console.print(f"[red]{cfg.org} cannot take part in {study_id}[/red] ({len(fit.problems)} problem(s)):")
+            for problem in fit.problems:
+                console.print(f"  - {problem}")
+            raise SystemExit(1)
+        console.print(f"{cfg.org} can take part in {study_id} (model {fit.spec.name if fit.spec else '?'})")
 
 
 @data_group.command("schema-hash")

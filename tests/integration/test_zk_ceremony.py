@@ -2,17 +2,21 @@
 hospital contributes to both phases in its own process, the beacons come from the ledger, the
 verifying key is registered with the ceremony's record, and the ledger verifies proofs made
 with the ceremony's proving key, not proofs from any other setup (small circuit, 2^13); phase 1
-is reused for another circuit of the same size."""
+is reused for another circuit of the same size, run through `fedledger zk ceremony` for a
+study's model (registered, proving key in every hospital's key store)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from agent.zk import binary
+from fedledger.cli import cli
 from fedledger.consortium_admin import Admins
 from fedledger.zk_setup import consortium_ceremony, register, setup_power
 from network.consortium import Network
@@ -37,19 +41,30 @@ def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_k
     t = time.monotonic()
     again = consortium_ceremony(network, zk_sim.CIRCUIT, tmp_path / "cache", said.append)
     assert again == keys and time.monotonic() - t < 5  # cached per circuit and prover build
-    said.clear()
-    other_circuit = consortium_ceremony(network, "logreg-d2-b2", tmp_path / "cache", said.append)  # also 2^13
-    assert any("phase 1 (powers of tau, 2^13) reused" in line for line in said)
-    assert sum("contributed" in line for line in said) == 3  # phase 2 only
-    assert other_circuit.ceremony["phase1"] == record["phase1"] and other_circuit.vk_hash != keys.vk_hash
-
     with Admins(network) as admins:
         admins.register_hospitals()
         vk_hash = register(admins, keys)
+        keys_dirs = [admins.share_key_path(n).parent for n in admins.names]
     with network.gateway("Regulator", "User1") as gw:
         stored = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Zk").evaluate("GetKey", {"vk_hash": vk_hash})
     assert stored["ceremony"] == record and stored["circuit"] == zk_sim.CIRCUIT
     assert hashlib.sha256(keys.vk.read_bytes()).hexdigest() == vk_hash
+
+    # `fedledger zk ceremony` for another circuit of size 2^13 (`--model` picks the circuit `study init` does)
+    out = CliRunner().invoke(cli, ["zk", "ceremony", "--state-dir", str(network.state.root), "--circuit",
+                                   "logreg-d2-b2", "--cache", str(tmp_path / "cache")])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    said_text = " ".join(out.output.split())
+    assert "phase 1 (powers of tau, 2^13) reused" in said_text and said_text.count("contributed") == 3
+    other_hash = re.search(r"circuit logreg-d2-b2: verifying key ([0-9a-f]{64}) registered", said_text)
+    assert other_hash and other_hash.group(1) != vk_hash, out.output
+    with network.gateway("Regulator", "User1") as gw:
+        other = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Zk").evaluate("GetKey", {"vk_hash": other_hash.group(1)})
+    assert other["circuit"] == "logreg-d2-b2" and other["ceremony"]["phase1"] == record["phase1"]
+    assert all((d / "zk" / f"{other_hash.group(1)}.pk").exists() for d in keys_dirs)
+    refused = CliRunner().invoke(cli, ["zk", "ceremony", "--state-dir", str(network.state.root), "--model",
+                                       "logreg-d2-c3"])  # fmt: skip
+    assert refused.exit_code == 2 and "audited studies need a binary label" in " ".join(refused.output.split())
 
     ceremony_keys = zk_sim.Keys(keys.pk, keys.vk_b64)
     (tmp_path / "round").mkdir()

@@ -4,6 +4,7 @@ modules import (they run only on demand, so nothing else would notice them break
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +19,9 @@ from fedledger.cli import cli
         ["agent", "run"], ["agent", "config"], ["agent", "status"],
         ["consent", "status"], ["consent", "grant"], ["consent", "revoke"], ["consent", "erase"],
         ["bench", "ledger"], ["bench", "governance"], ["bench", "round"], ["bench", "consent"], ["bench", "secagg"],
-        ["bench", "zk"], ["bench", "hostile"], ["data", "check"],
+        ["bench", "zk"], ["bench", "hostile"], ["data", "check"], ["data", "schema-hash"], ["data", "fit-scaler"],
+        ["data", "example"], ["study", "init"], ["study", "propose"], ["study", "enroll"], ["model", "evaluate"],
+        ["zk", "ceremony"],
     ],
 )  # fmt: skip
 def test_command_has_help(path: list[str]) -> None:
@@ -31,3 +34,23 @@ def test_command_has_help(path: list[str]) -> None:
                                     "bench.throwaway", "bench.secagg", "bench.zk", "bench.hostile"])  # fmt: skip
 def test_benchmarks_import(module: str) -> None:
     importlib.import_module(module)
+
+
+def test_the_study_file_fields_are_in_the_help_of_the_commands_that_use_it() -> None:
+    from agent.study_file import FIELDS
+
+    for path in (["study", "init"], ["study", "propose"]):
+        text = " ".join(CliRunner().invoke(cli, [*path, "--help"]).output.split())
+        assert all(f"{name}:" in text for name, _ in FIELDS), path
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "your-own-data.md").read_text()
+    assert all(f"| `{name}` | {meaning} |" in doc for name, meaning in FIELDS), "docs/your-own-data.md is stale"
+
+
+def test_data_commands_name_the_problem_without_a_traceback(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"features": ["a"], "label": "y"}')
+    out = CliRunner().invoke(cli, ["data", "schema-hash", str(schema)])
+    assert out.exit_code == 1 and "missing pseudonym" in out.output and "Traceback" not in out.output
+    schema.write_text('{"features": ["a"], "label": "y", "pseudonym": "p"}')
+    out = CliRunner().invoke(cli, ["data", "schema-hash", str(schema)])
+    assert out.exit_code == 0 and len(out.output.strip()) == 64

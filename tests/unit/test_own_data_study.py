@@ -20,7 +20,7 @@ from agent.data.schema import DataError, Schema, fit_scaler, load_records
 from agent.gateway import GatewayError
 from agent.gateway.errors import PeerDetail
 from agent.models import ModelSpec
-from agent.study_fit import Fit, model_fit
+from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.study_init import StudyChoices, StudyInitError, build_params, circuit_for
 from fedledger import example_data
 from tests.unit.consortium_sim import CID0, Consortium, h, study_params
@@ -95,6 +95,38 @@ def test_model_fit_names_every_mismatch_at_once() -> None:
     lying = _params(good, model_spec_hash=h("x"))
     assert "is not the hash of its model logreg-d13-c2" in model_fit(lying, SCHEMA).problems[0]
     assert "unknown model" in model_fit(_params(good, model="cnn-d13-c2"), SCHEMA).problems[0]
+
+
+class NoConsents:
+    """The Consent contract of a hospital none of whose patients consented."""
+
+    def evaluate(self, function: str, args: dict[str, Any]) -> dict[str, Any]:
+        assert function == "List"
+        return {"items": [], "bookmark": ""}
+
+
+def test_hospital_fit_lists_schema_model_data_and_consent_problems_together(tmp_path: Path) -> None:
+    folders = example_data.write("diabetes", tmp_path / "data", flaws=True)
+    schema = Schema.load(folders["HospitalA"] / "schema.json")
+    spec = ModelSpec.for_schema(schema, "logreg")
+
+    def config(name: str, consent: str) -> AgentConfig:
+        folder = folders[name]
+        return AgentConfig.from_dict({
+            "org": name, "msp_id": f"{name}MSP", "ipfs_api": "http://127.0.0.1:1", "keys_dir": "k", "state_dir": "s",
+            "gateway": {"address": "127.0.0.1:1", "tls_ca": "ca", "msp_dir": "msp"}, "consent": consent,
+            "data": {"schema": str(folder / "schema.json"), "train": str(folder / "train.csv"),
+                     "validation": str(folder / "validation.csv")}}, base=tmp_path)  # fmt: skip
+
+    study = {"study_id": "diabetes", "status": "ACTIVE", "params": _params(spec, schema)}
+    assert hospital_fit(config("HospitalA", "none"), study, NoConsents()).ok  # type: ignore[arg-type]
+    refused = hospital_fit(config("HospitalA", "ledger"), study, NoConsents())  # type: ignore[arg-type]
+    assert len(refused.problems) == 1 and "none of the 128 training records has a consent" in refused.problems[0]
+    wrong = {**study, "params": _params(ModelSpec("logreg", 30), data_schema_hash=h("other"))}
+    flawed = hospital_fit(config("HospitalC", "ledger"), wrong, NoConsents())  # type: ignore[arg-type]
+    # schema, model width and all three data problems at once; consent is not asked of unreadable data
+    assert len(flawed.problems) == 5, flawed.problems
+    assert any("line 13" in p for p in flawed.problems) and any("30 features" in p for p in flawed.problems)
 
 
 # --- the study file and study init ---------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""`fedledger zk ceremony`: the consortium's setup ceremony for an audited study's circuit.
+
+Every hospital of the local consortium contributes to both phases in turn (fedledger/zk_setup.py),
+the verifying key is registered on the ledger with the ceremony's record, and each hospital's
+key store receives the proving key its agent answers audits with. The printed key hash is
+what ``fedledger study init --audit-rate R --zk-key HASH`` takes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from agent.models import ModelSpec
+from agent.study_init import StudyInitError, circuit_for
+from agent.zk.binary import ZkError
+from chaincode.contracts import zk_circuits
+from network.cli import open_network, state_dir_option
+
+console = Console()
+
+
+@click.group("zk")
+def zk_group() -> None:
+    """Zero-knowledge audits: the consortium's setup ceremony."""
+
+
+@zk_group.command("ceremony")
+@state_dir_option
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="The study's model (e.g. logreg-d10-c2): the ceremony is for the circuit that proves its steps.",
+)
+@click.option("--circuit", default=None, help="Or name the circuit itself (logreg-d<D>-b<B>, mlp-d<D>-h<H>-b<B>).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where keys and transcripts are kept [default: $FEDLEDGER_CACHE/zk-ceremony].")  # fmt: skip
+def ceremony_cmd(state_dir: Path | None, model: str | None, circuit: str | None, cache: Path | None) -> None:
+    """Run the setup ceremony (cached per ledger, circuit and prover build), register the
+    verifying key and give every hospital's agent the proving key."""
+    from fedledger.consortium_admin import Admins
+    from fedledger.zk_setup import consortium_ceremony, distribute_to_keys_dirs, register
+
+    if (model is None) == (circuit is None):
+        raise click.UsageError("name either --model or --circuit")
+    try:
+        name = circuit_for(ModelSpec.parse(model)) if model else zk_circuits.parse(circuit or "").name
+    except (ValueError, StudyInitError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    root = cache or Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger")) / "zk-ceremony"
+    net = open_network(state_dir)
+    try:
+        keys = consortium_ceremony(net, name, root, lambda m: console.print(f"  {m}"))
+    except ZkError as exc:
+        raise click.ClickException(f"the ceremony failed: {exc}") from None
+    with Admins(net) as admins:
+        vk_hash = register(admins, keys)
+        distribute_to_keys_dirs(keys, [admins.share_key_path(n).parent for n in admins.names])
+    click.echo(f"circuit {name}: verifying key {vk_hash} registered; proving key given to {len(admins.names)} "
+               "hospitals")  # fmt: skip
+    click.echo(f"next: fedledger study init ... --audit-rate 0.1 --zk-key {vk_hash}")
