@@ -5,8 +5,9 @@ Every ``sh`` block of the walkthrough is run in order, command by command, throu
 test puts the repository's scripts on the PATH itself). A line ending in ``# exits 1`` must fail
 with status 1; ``&`` starts a background command and ``wait`` waits for every one of them to
 succeed. Then the outcome is checked: HospitalC's flawed export was refused with its missing
-value and both type errors in one report, every hospital enrolled only after its checks, the
-study on 10-feature data finalized all its rounds, and the evaluation scored the final model
+value and both type errors in one report, HospitalC's enrollment was refused while it held
+another schema than the study's (and accepted with the proposer's), the study on 10-feature
+data finalized all its rounds, and the evaluation scored the final model
 on the held-out test set. The figures (federated with DP, centralised, each hospital alone)
 are printed for the docs.
 """
@@ -99,6 +100,9 @@ def test_a_study_on_your_own_data_from_the_walkthrough(network: Network, tmp_pat
     assert "column bmi has 1 missing value(s) at line 5" in flawed.output
     assert "column age is not numeric at line 13 ('4,5')" in flawed.output
     assert "column glucose is not numeric at line 9 ('n/a')" in flawed.output
+    refusal = " ".join([r for r in ran if r.status == 1][1].output.split())
+    assert "HospitalC cannot take part in diabetes-progression; not enrolled" in refusal
+    assert "this hospital's schema.json hashes to" in refusal
     assert "Traceback" not in "".join(r.output for r in ran)
     work = tmp_path / "my-study"
     study_file = (work / "study.yaml").read_text()
