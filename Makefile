@@ -24,6 +24,7 @@ integration: install
 lint: install
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) lint-imports --no-cache
 	@cd zk && test -z "$$(gofmt -l .)" || { echo "gofmt: reformat $$(cd zk && gofmt -l .)"; exit 1; }
 	@cd zk && GOFLAGS=-mod=readonly go vet ./...
 

@@ -25,14 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected, check_update
 from agent.data.schema import Records
-from agent.gateway import Contract
 from agent.models import ModelSpec, weights_bytes, weights_from_bytes, weights_hash
 from agent.storage.envelope import open_envelope, publish
-from agent.storage.ipfs_client import IPFSClient, IPFSError
 from agent.storage.vault import ArtifactError, Vault
 from agent.training import DPConfig, RoundResult, train_round
 from agent.update_codec import UpdateFormatError, decode_update, encode_update
 from agent.zk.participant import update_matches, weights_commitment
+from clients.fabric import Contract
+from clients.kubo import IPFSClient, IPFSError
 
 
 @dataclass

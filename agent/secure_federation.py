@@ -44,9 +44,9 @@ from agent.secagg.protocol import (
 )
 from agent.secagg.shares import ShareBundle
 from agent.storage.envelope import open_envelope, publish
-from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
 from agent.training import RoundResult
+from clients.kubo import IPFSError
 
 MAX_BUNDLE_BYTES = 64 * 1024
 # a decoded global model beyond this is refused rather than published: a masked sum cannot say

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from agent.daemon.config import AgentConfig
 from agent.federation import Hospital
-from agent.gateway import Contract, Gateway
 from agent.keys import load_or_create_x25519
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
+from clients.fabric import Contract, Gateway
+from clients.kubo import IPFSClient
 
 CONTRACTS = ("Registry", "Study", "Round", "Consent", "Zk")
 

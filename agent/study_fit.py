@@ -22,8 +22,8 @@ from agent.consent.gate import LinkTableError, SubjectIndex, consented, read_lin
 from agent.daemon.config import AgentConfig
 from agent.data.check import check_files, without_path
 from agent.data.schema import DataError, Schema, load_records
-from agent.gateway import Contract
 from agent.models import ModelSpec
+from clients.fabric import Contract
 
 
 @dataclass(frozen=True)

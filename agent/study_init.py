@@ -17,9 +17,9 @@ from typing import Any
 
 from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
-from agent.gateway import Contract, GatewayError
 from agent.models import ModelSpec, get_weights
 from chaincode.contracts import model_names, zk_circuits
+from clients.fabric import Contract, GatewayError
 
 CIRCUIT_BATCH = 32  # batch capacity of the step circuits study init chooses
 

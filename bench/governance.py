@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agent.gateway import Contract, Gateway, SubmitResult
+from clients.fabric import Contract, Gateway, SubmitResult
 from network.consortium import Network
 from network.state import StateDir
 from network.topology import CHAINCODE_NAME, CHANNEL, Topology

@@ -9,7 +9,7 @@ Two workloads:
   takes about a minute per round on this machine: the workload on which the ledger's share of a
   round must be small.
 
-For the agents, each round's time is split on its critical path (fedledger/round_timing.py)
+For the agents, each round's time is split on its critical path (demo/round_timing.py)
 into training, IPFS, aggregation, evaluation and ledger (submit until the acting hospital's
 peer committed); the round's wall time comes from the ledger's own timestamps. The baseline
 trains the three hospitals one after another in this process (its per-round figure is also
@@ -33,8 +33,8 @@ from agent.data.schema import Records, Schema, load_records
 from agent.models import MLP_30_16_1, ModelSpec, get_weights
 from agent.training import evaluate, train_round
 from bench.throwaway import registered_network
-from fedledger.agent_study import StudyPlan, run_agent_study
-from fedledger.round_timing import KINDS
+from demo.agent_study import StudyPlan, run_agent_study
+from demo.round_timing import KINDS
 from network.consortium import Network
 
 

@@ -42,9 +42,9 @@ from agent.keys import public_b64
 from agent.secagg import field
 from agent.secagg.protocol import RoundSecrets, context, unmask
 from agent.secure_federation import committee_shares, fetch_bundles, fetch_masked, publish_keys, publish_masked_update
-from agent.storage.ipfs_client import DEFAULT_MAX_BYTES, IPFSClient
 from agent.storage.vault import KeyStore, Vault
 from bench.throwaway import storage_nodes
+from clients.kubo import DEFAULT_MAX_BYTES, IPFSClient
 
 NODES = ("HospitalA", "HospitalB", "HospitalC")
 REFERENCE = {"hospitals": 5, "params": 1_000_000, "k": 3}

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fedledger.consortium_admin import Admins
+from demo.consortium_admin import Admins
 from network.consortium import Network
 from network.state import StateDir
 from network.topology import Topology

@@ -1,42 +1,58 @@
-"""The `fedledger` command line: one entry point for every user of the system."""
+"""The `fedledger` command line: one entry point for every user of the system.
+
+One module per command group (fedledger/<group>.py). The benchmarks are the top layer: nothing
+imports them, so their group is loaded by name only when ``fedledger bench`` is run (and is
+absent from an installation without them).
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 import click
 
-from agent.consent.cli import consent_group
-from agent.daemon.cli import agent_group
-from agent.data.cli import data_group
-from agent.governance_cli import audit_group, round_group, study_group, token_group
-from agent.model_cli import model_group
-from agent.registry_cli import registry_group
-from bench.cli import bench_group
 from fedledger import __version__
+from fedledger.agent import agent_group
+from fedledger.consent import consent_group
+from fedledger.data import data_group
 from fedledger.demo import demo
-from fedledger.example_data import example_cmd
-from fedledger.zk_cli import zk_group
-from network.cli import network_group
+from fedledger.governance import audit_group, round_group, study_group, token_group
+from fedledger.model import model_group
+from fedledger.network import network_group
+from fedledger.registry import registry_group
+from fedledger.zk import zk_group
+
+LAZY = {"bench": ("bench.cli", "bench_group", "Benchmarks that print figures and write JSON.")}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class FedledgerGroup(click.Group):
+    """The top-level group: eager command groups plus those in :data:`LAZY`, imported by name."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *(n for n in LAZY if _available(n))])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY and _available(cmd_name):
+            module, attr, _ = LAZY[cmd_name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, cmd_name)
+
+
+def _available(name: str) -> bool:
+    return importlib.util.find_spec(LAZY[name][0].split(".")[0]) is not None
+
+
+@click.group(cls=FedledgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fedledger")
 def cli() -> None:
     """fedledger: hospitals train medical models together on a Hyperledger Fabric ledger,
     without moving patient data."""
 
 
-cli.add_command(network_group)
-cli.add_command(registry_group)
-for group in (token_group, study_group, round_group, audit_group):
-    cli.add_command(group)
-cli.add_command(agent_group)
-data_group.add_command(example_cmd)  # example data sets are not part of the agent
-cli.add_command(data_group)
-cli.add_command(model_group)
-cli.add_command(consent_group)
-cli.add_command(zk_group)
-cli.add_command(demo)
-cli.add_command(bench_group)
+for command in (network_group, registry_group, token_group, study_group, round_group, audit_group, agent_group,
+                data_group, model_group, consent_group, zk_group, demo):  # fmt: skip
+    cli.add_command(command)
 
 
 def main() -> None:

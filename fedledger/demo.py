@@ -3,7 +3,7 @@
 It brings the network up, has each hospital's admin register its org (with a fresh X25519
 share key), shows that the Regulator's write is refused, prints the registry as the Regulator
 sees it, then runs a federated study with three hospital agent processes
-(fedledger/agent_study.py), prints the federated model against centralised and local
+(demo/agent_study.py), prints the federated model against centralised and local
 training, and writes an HTML report with plots.
 """
 
@@ -17,14 +17,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1
-from agent.registry_cli import print_registry
-from fedledger.consortium_admin import Admins
-from fedledger.study_report import write_html
+from clients.fabric import GatewayError
+from demo.consortium_admin import Admins
+from demo.study_report import write_html
+from fedledger.network import open_network, state_dir_option
+from fedledger.registry import print_registry
 from network.binaries import ToolError
-from network.cli import open_network, state_dir_option
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console(width=None if Console().is_terminal else 130)
@@ -96,12 +96,12 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
             f"[bold]4. A federated study: {rounds} rounds, DP-SGD, IPFS, the ledger, three hospital agents "
             f"({'secure committee' if aggregation == 'secure' else 'trusted-aggregator mode'})"
         )
-        from fedledger.agent_study import StudyPlan, run_agent_study
+        from demo.agent_study import StudyPlan, run_agent_study
 
         try:
             keys = None
             if audit_rate > 0:
-                from fedledger.zk_setup import consortium_ceremony
+                from demo.zk_setup import consortium_ceremony
 
                 cache = Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger"))
                 keys = consortium_ceremony(net, CIRCUITS[model], cache / "zk-ceremony",
@@ -126,7 +126,7 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
 
 def print_outcome(run: object) -> None:
     """The final table: quality, privacy and ledger overhead."""
-    from fedledger.agent_study import StudyRun
+    from demo.agent_study import StudyRun
 
     assert isinstance(run, StudyRun)
     r = run.report
@@ -169,7 +169,7 @@ def print_outcome(run: object) -> None:
 
 def print_consent(run: object) -> None:
     """Patients, consents and the records each round actually trained on (from the ledger)."""
-    from fedledger.agent_study import StudyRun
+    from demo.agent_study import StudyRun
 
     assert isinstance(run, StudyRun) and run.cohort is not None
     c = run.cohort
@@ -187,7 +187,7 @@ def print_consent(run: object) -> None:
 
 
 def report_notes(run: object) -> list[str]:
-    from fedledger.agent_study import StudyRun
+    from demo.agent_study import StudyRun
 
     assert isinstance(run, StudyRun)
     secure = run.report.aggregation == "secure"

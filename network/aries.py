@@ -16,7 +16,7 @@ import json
 import secrets
 from pathlib import Path
 
-from agent.consent.acapy import AcaPy
+from clients.acapy import AcaPy
 from network.binaries import setting
 from network.nodes import LaunchSpec
 from network.state import StateDir

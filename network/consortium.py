@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.consent.acapy import AcaPy
-from agent.gateway import Gateway, GatewayError
+from clients.acapy import AcaPy
+from clients.fabric import Gateway, GatewayError
 from network import aries, channel, ipfs_nodes, lifecycle, process
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair

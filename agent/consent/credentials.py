@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.consent.acapy import AcaPy
-from agent.gateway import Contract
 from chaincode.contracts.consent_vc import CONTEXT, credential_id, revocation_key
+from clients.acapy import AcaPy
+from clients.fabric import Contract
 
 
 @dataclass(frozen=True)

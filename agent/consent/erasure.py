@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agent.gateway import Contract
+from clients.fabric import Contract
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from agent.data.schema import Records
-from agent.gateway import Contract, GatewayError
+from clients.fabric import Contract, GatewayError
 
 
 @dataclass(frozen=True)

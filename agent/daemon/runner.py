@@ -32,11 +32,11 @@ from agent.daemon.config import AgentConfig
 from agent.daemon.duties import Duty, Plan, plan
 from agent.daemon.journal import Journal
 from agent.daemon.worker import HospitalWorker, StudyMismatch
-from agent.gateway import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
 from agent.secagg.protocol import ProtocolError
-from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
 from agent.zk.binary import ZkError
+from clients.fabric import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
+from clients.kubo import IPFSError
 
 log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)

@@ -34,8 +34,8 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 
 from agent.daemon.journal import Journal, Submission
-from agent.gateway import CommitError, Contract, EndorseError
-from agent.gateway.gateway import RETRYABLE_COMMIT_CODES, Transaction, endorsers_disagreed
+from clients.fabric import CommitError, Contract, EndorseError
+from clients.fabric.gateway import RETRYABLE_COMMIT_CODES, Transaction, endorsers_disagreed
 
 log = logging.getLogger("fedledger.agent")
 FAULT_ENV = "FEDLEDGER_AGENT_FAULT"

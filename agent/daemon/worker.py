@@ -21,7 +21,6 @@ from agent.daemon.journal import Journal
 from agent.daemon.submitter import JournaledSubmitter, Outcome
 from agent.data.schema import Records, Schema, load_records
 from agent.federation import Hospital, aggregate, fetch_model, publish_update
-from agent.gateway import Contract, Gateway
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import ModelSpec
 from agent.secagg.protocol import RoundSecrets
@@ -32,12 +31,13 @@ from agent.secure_federation import (
     publish_masked_update,
     secure_aggregate,
 )
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
 from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.training import evaluate, train_round
 from agent.zk import participant as zkp
 from agent.zk.audited_training import train_audited
+from clients.fabric import Contract, Gateway
+from clients.kubo import IPFSClient
 
 log = logging.getLogger("fedledger.agent")
 # Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.keywrap import KeyWrapError, unwrap, wrap
 from agent.storage.vault import ArtifactError, ArtifactRef, Vault
+from clients.kubo import IPFSClient
 
 MAX_ENVELOPE_BYTES = 256 * 1024
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agent.storage.ipfs_client import IPFSClient, IPFSError
+from clients.kubo import IPFSClient, IPFSError
 
 NONCE_BYTES = 12
 FORMAT = b"fedledger-artifact-v1"

@@ -180,7 +180,7 @@ def proof_capacity_problem(local_steps: int, audited: int) -> str | None:
     """Why ``SubmitProof`` could not take an honest submission for ``audited`` steps of a
     ``local_steps``-step round (None when it can). Sized at its largest: every opened leaf with
     a full-depth Merkle path and the longest index, proofs of ``zk_audit.PROOF_BYTES`` in
-    base64, encoded with spaces as the agent's gateway sends it (agent/gateway/gateway.py),
+    base64, encoded with spaces as the agent's gateway sends it (clients/fabric/gateway.py),
     checked against PROOF's per-field limits and the router's argument limit."""
     if audited > MAX_AUDITED:
         return f"Round:SubmitProof takes at most {MAX_AUDITED} proofs"

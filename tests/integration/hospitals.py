@@ -12,11 +12,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.federation import Hospital, publish_model
-from agent.gateway import Contract, Gateway, GatewayError, SubmitResult
 from agent.keys import public_b64
 from agent.models import LOGREG_30, get_weights
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
+from clients.fabric import Contract, Gateway, GatewayError, SubmitResult
+from clients.kubo import IPFSClient
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

@@ -28,10 +28,10 @@ from agent.daemon.submitter import FAULT_ENV
 from agent.data.demo_split import DemoData
 from agent.data.schema import Schema, fit_scaler, load_records
 from agent.models import ModelSpec
-from fedledger import example_data
-from fedledger.agent_study import StudyPlan, run_agent_study
-from fedledger.consortium_admin import Admins
-from fedledger.study_report import write_html
+from demo import example_data
+from demo.agent_study import StudyPlan, run_agent_study
+from demo.consortium_admin import Admins
+from demo.study_report import write_html
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

@@ -26,10 +26,10 @@ from agent.consent.credentials import PatientSide, register, relay_revocation, s
 from agent.consent.gate import SubjectIndex, consented, snapshot
 from agent.data import demo_split
 from agent.data.schema import Records
-from agent.gateway import GatewayError
 from chaincode.contracts.consent_vc import credential_id
-from fedledger.agent_study import StudyPlan, run_agent_study
-from fedledger.consortium_admin import Admins
+from clients.fabric import GatewayError
+from demo.agent_study import StudyPlan, run_agent_study
+from demo.consortium_admin import Admins
 from network.aries import read_connections
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL

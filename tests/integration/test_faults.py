@@ -29,9 +29,9 @@ import pytest
 from rich.console import Console
 
 from agent.daemon.journal import Journal
-from agent.gateway import GatewayError
-from fedledger.agent_study import StudyPlan, StudyRun, run_agent_study
-from fedledger.consortium_admin import Admins
+from clients.fabric import GatewayError
+from demo.agent_study import StudyPlan, StudyRun, run_agent_study
+from demo.consortium_admin import Admins
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

@@ -14,12 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.federation import Hospital, aggregate, fetch_model, participate, publish_model
-from agent.gateway import GatewayError
 from agent.keys import public_b64
 from agent.models import LOGREG_30, get_weights
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import ArtifactError, KeyStore, Vault
 from agent.training import DPConfig, evaluate
+from clients.fabric import GatewayError
+from clients.kubo import IPFSClient
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

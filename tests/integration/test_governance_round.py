@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from agent.gateway import Checkpoint, Contract, GatewayError, SubmitResult
+from clients.fabric import Checkpoint, Contract, GatewayError, SubmitResult
 from network import channel
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.storage.ipfs_client import IPFSClient, IPFSError
 from agent.storage.vault import ArtifactError, ArtifactRef, KeyStore, Vault
+from clients.kubo import IPFSClient, IPFSError
 from network.consortium import Network
 
 pytestmark = pytest.mark.integration
@@ -65,9 +65,9 @@ def test_key_shared_through_the_registry_opens_the_artifact_for_that_hospital_on
 
     from cryptography.hazmat.primitives.asymmetric import x25519
 
-    from agent.gateway import GatewayError
     from agent.keys import public_b64
     from agent.storage.keywrap import KeyWrapError, unwrap, wrap
+    from clients.fabric import GatewayError
     from network.topology import CHAINCODE_NAME, CHANNEL
 
     b_private = x25519.X25519PrivateKey.generate()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agent.gateway import Checkpoint, GatewayError
+from clients.fabric import Checkpoint, GatewayError
 from network import channel, lifecycle
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL

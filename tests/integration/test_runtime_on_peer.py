@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from agent.gateway import GatewayError
+from clients.fabric import GatewayError
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 from agent.data.schema import Schema, load_records
-from fedledger.consortium_admin import Admins
-from fedledger.study_report import baseline
+from demo.consortium_admin import Admins
+from demo.study_report import baseline
 from network.consortium import Network
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ import pytest
 from rich.console import Console
 
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
-from fedledger.agent_study import StudyPlan, run_agent_study
-from fedledger.consortium_admin import Admins
-from fedledger.zk_setup import dev_keys
+from demo.agent_study import StudyPlan, run_agent_study
+from demo.consortium_admin import Admins
+from demo.zk_setup import dev_keys
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.hospitals import NAMES

@@ -1,4 +1,4 @@
-"""The consortium's own Groth16 setup on the real network (fedledger/zk_setup.py): every
+"""The consortium's own Groth16 setup on the real network (demo/zk_setup.py): every
 hospital contributes to both phases in its own process, the beacons come from the ledger, the
 verifying key is registered with the ceremony's record, and the ledger verifies proofs made
 with the ceremony's proving key, not proofs from any other setup (small circuit, 2^13); phase 1
@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from agent.zk import binary
+from demo.consortium_admin import Admins
+from demo.zk_setup import consortium_ceremony, register, setup_power
 from fedledger.cli import cli
-from fedledger.consortium_admin import Admins
-from fedledger.zk_setup import consortium_ceremony, register, setup_power
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.zk_rounds import audited_round

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.gateway.identity import Identity, Signer
 from chaincode.runtime.testing import make_identity
+from clients.fabric.identity import Identity, Signer
 
 
 def gateway_identity(msp_id: str, ou: str) -> tuple[Identity, Signer]:

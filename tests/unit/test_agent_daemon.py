@@ -15,8 +15,8 @@ from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import DEADLINE_GRACE_MS, plan
 from agent.daemon.journal import Journal
 from agent.update_codec import UpdateFormatError, decode_update, encode_update
-from fedledger.round_timing import critical_path, round_walls
-from fedledger.study_watch import StudyProgress
+from demo.round_timing import critical_path, round_walls
+from demo.study_watch import StudyProgress
 from tests.unit.consortium_sim import Consortium, cid, h
 
 SID = "bc-screening"
@@ -276,8 +276,8 @@ def test_progress_follows_events_of_its_own_study_only() -> None:
 def test_gate_keeps_only_records_with_a_valid_consent_through_the_link_table() -> None:
     from agent.consent.gate import ConsentSnapshot, SubjectIndex, consented
     from agent.data.schema import Records
-    from agent.gateway import GatewayError
-    from agent.gateway.errors import PeerDetail
+    from clients.fabric import GatewayError
+    from clients.fabric.errors import PeerDetail
 
     dids = {"p1": "did:key:z6MkOne", "p2": "did:key:z6MkTwo", "p3": "did:key:z6MkThree"}
     credentials = {"c1": dids["p1"], "c2": dids["p2"], "c3": dids["p3"]}  # the hospital's private data

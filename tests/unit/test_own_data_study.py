@@ -17,12 +17,12 @@ from agent.daemon.duties import Duty
 from agent.daemon.runner import KEEPER_DUTIES, REFUSED_RETRY_S, AgentRunner, _Backoff
 from agent.daemon.worker import StudyMismatch
 from agent.data.schema import DataError, Schema, fit_scaler, load_records
-from agent.gateway import GatewayError
-from agent.gateway.errors import PeerDetail
 from agent.models import ModelSpec
 from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.study_init import StudyChoices, StudyInitError, build_params, circuit_for
-from fedledger import example_data
+from clients.fabric import GatewayError
+from clients.fabric.errors import PeerDetail
+from demo import example_data
 from tests.unit.consortium_sim import CID0, Consortium, h, study_params
 
 SCHEMA = Schema(tuple(f"f{i}" for i in range(13)), "outcome", "pid")

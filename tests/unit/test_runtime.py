@@ -14,8 +14,6 @@ from fabric_protos.peer import chaincode_shim_pb2 as shim
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.gateway.identity import Signer
-from agent.gateway.proposal import build_proposal
 from chaincode.contracts.registry import RegistryContract
 from chaincode.runtime import canonical, keys
 from chaincode.runtime.contract import MAX_ARG_BYTES, Router
@@ -24,6 +22,8 @@ from chaincode.runtime.handler import StreamHandler
 from chaincode.runtime.proposal import decode_signed_proposal
 from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.testing import InMemoryLedger, make_identity
+from clients.fabric.identity import Signer
+from clients.fabric.proposal import build_proposal
 from tests.unit.helpers import gateway_identity
 
 Msg = shim.ChaincodeMessage

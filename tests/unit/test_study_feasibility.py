@@ -347,7 +347,7 @@ class Round:
             proof = base64.b64encode(bytes(zk_audit.PROOF_BYTES)).decode()
             args = {"study_id": SID, "round": self.n + 1, "openings": openings,
                     "proofs": [{"index": i, "proof": proof} for i in audits]}  # fmt: skip
-            payload = json.dumps(args, sort_keys=True).encode()  # agent/gateway/gateway.py
+            payload = json.dumps(args, sort_keys=True).encode()  # clients/fabric/gateway.py
             res = self.cons.ledger.invoke(self.cons.router, self.cons.agents[m], "", timestamp_ms=self.cons.now_ms,
                                           raw_args=[b"Round:SubmitProof", payload])  # fmt: skip
             assert res.status == 404 and "no round" in res.message, (len(payload), res.status, res.message)

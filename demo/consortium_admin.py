@@ -14,11 +14,11 @@ from typing import Any
 
 from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
-from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import ModelSpec, get_weights
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import KeyStore, Vault
+from clients.fabric import GatewayError
+from clients.kubo import IPFSClient
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 

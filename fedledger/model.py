@@ -18,10 +18,10 @@ from rich.table import Table
 
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.data.schema import DataError, Schema, load_records
-from agent.gateway import Contract, GatewayError
-from agent.storage.ipfs_client import IPFSError
 from agent.storage.vault import ArtifactError
 from agent.study_fit import model_fit
+from clients.fabric import Contract, GatewayError
+from clients.kubo import IPFSError
 
 console = Console()
 

@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agent.gateway import GatewayError
 from agent.keys import load_or_create_x25519, public_b64
-from network.cli import open_network, state_dir_option
+from clients.fabric import GatewayError
+from fedledger.network import open_network, state_dir_option
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console(width=None if Console().is_terminal else 130)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from agent.gateway import Checkpoint, Gateway
+from clients.fabric import Checkpoint, Gateway
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 STAGES = {  # event -> the hospital's stage it marks

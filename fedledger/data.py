@@ -10,6 +10,7 @@ from rich.console import Console
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.data.check import Problem, check_files, without_path
 from agent.data.schema import DataError, Schema
+from demo import example_data
 
 console = Console()
 
@@ -57,8 +58,8 @@ def check_cmd(config_path: Path, study_id: str | None) -> None:
     if not report(cfg):
         raise SystemExit(1)
     if study_id:
-        from agent.gateway import GatewayError
         from agent.study_fit import fit_on_ledger
+        from clients.fabric import GatewayError
 
         try:
             fit = fit_on_ledger(cfg, study_id)
@@ -101,3 +102,19 @@ def fit_scaler_cmd(config_path: Path) -> None:
         raise click.ClickException(str(exc)) from None
     fitted.write(cfg.schema)
     console.print(f"wrote the scaler into {cfg.schema} (fitted on {cfg.train.name}); data_schema_hash {fitted.hash}")
+
+
+@data_group.command("example")
+@click.option("--dataset", type=click.Choice(["diabetes", "wine"]), default="diabetes", show_default=True,
+              help="diabetes: 10 clinical features, binary label; wine: 13 features, 3 classes.")  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write hospitala/, hospitalb/, hospitalc/ and test.csv into.")  # fmt: skip
+@click.option("--flaws", is_flag=True, help="Give HospitalC's training export a blank and two non-numeric values.")
+def example_cmd(dataset: str, out: Path, flaws: bool) -> None:
+    """Write three hospitals' data folders and a held-out test set from a data set shipped with
+    scikit-learn, to try a study on data the demo does not use."""
+    folders = example_data.write(dataset, out, flaws)
+    for name, folder in folders.items():
+        counts = {f: (folder / f).read_text().count("\n") - 1 for f in ("train.csv", "validation.csv")}
+        click.echo(f"{name}: {folder} ({counts['train.csv']} training, {counts['validation.csv']} validation records)")
+    click.echo(f"held-out test set: {out / 'test.csv'}")

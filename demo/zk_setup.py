@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from agent.daemon.config import AgentConfig
-from agent.gateway import GatewayError
 from agent.zk import binary
 from agent.zk.participant import weights_commitment
+from clients.fabric import GatewayError
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from rich.console import Console
 from agent import study_file
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.data.schema import DataError, Schema
-from agent.gateway import GatewayError
 from agent.models import ModelSpec
-from agent.storage.ipfs_client import IPFSError
 from agent.study_init import StudyChoices, StudyInitError, init_study
+from clients.fabric import GatewayError
+from clients.kubo import IPFSError
 
 console = Console()
 

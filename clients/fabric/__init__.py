@@ -1,6 +1,6 @@
 """Fabric Gateway client: Gateway -> Network -> Contract, as in fabric-gateway."""
 
-from agent.gateway.errors import (
+from clients.fabric.errors import (
     CommitError,
     CommitStatusError,
     EndorseError,
@@ -9,9 +9,9 @@ from agent.gateway.errors import (
     PeerDetail,
     SubmitError,
 )
-from agent.gateway.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint, FileCheckpoint
-from agent.gateway.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
-from agent.gateway.identity import Identity, Signer, load_msp_identity
+from clients.fabric.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint, FileCheckpoint
+from clients.fabric.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
+from clients.fabric.identity import Identity, Signer, load_msp_identity
 
 __all__ = [
     "ChaincodeEvent",

@@ -19,10 +19,10 @@ import grpc
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.orderer import ab_pb2
 
-from agent.gateway.errors import GatewayError, from_rpc_error
+from clients.fabric.errors import GatewayError, from_rpc_error
 
 if TYPE_CHECKING:
-    from agent.gateway.gateway import Gateway
+    from clients.fabric.gateway import Gateway
 
 
 @dataclass(frozen=True)

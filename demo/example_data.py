@@ -1,4 +1,4 @@
-"""`fedledger data example`: hospital data folders for trying a study on data the demo never uses.
+"""Hospital data folders for trying a study on data the demo never uses (`fedledger data example`).
 
 Two data sets shipped with scikit-learn, as three hospitals would export them (raw units, one
 pseudonym per record, a different size and label mix per hospital) plus a held-out test set:
@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 import pandas as pd
 
@@ -55,7 +54,7 @@ def load(dataset: str) -> Example:
         frame = pd.DataFrame(d.data, columns=names)
         frame["cultivar"] = d.target.astype(int)
         return Example(frame, Schema(tuple(names), "cultivar", "sample_pseudonym", classes=3))
-    raise click.BadParameter(f"unknown data set {dataset!r}; use diabetes or wine")
+    raise ValueError(f"unknown data set {dataset!r}; use diabetes or wine")
 
 
 def write(dataset: str, out: Path, flaws: bool = False, seed: int = 5) -> dict[str, Path]:
@@ -95,19 +94,3 @@ def write(dataset: str, out: Path, flaws: bool = False, seed: int = 5) -> dict[s
         "validation.csv.\n"
     )
     return folders
-
-
-@click.command("example")
-@click.option("--dataset", type=click.Choice(["diabetes", "wine"]), default="diabetes", show_default=True,
-              help="diabetes: 10 clinical features, binary label; wine: 13 features, 3 classes.")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write hospitala/, hospitalb/, hospitalc/ and test.csv into.")  # fmt: skip
-@click.option("--flaws", is_flag=True, help="Give HospitalC's training export a blank and two non-numeric values.")
-def example_cmd(dataset: str, out: Path, flaws: bool) -> None:
-    """Write three hospitals' data folders and a held-out test set from a data set shipped with
-    scikit-learn, to try a study on data the demo does not use."""
-    folders = write(dataset, out, flaws)
-    for name, folder in folders.items():
-        counts = {f: (folder / f).read_text().count("\n") - 1 for f in ("train.csv", "validation.csv")}
-        click.echo(f"{name}: {folder} ({counts['train.csv']} training, {counts['validation.csv']} validation records)")
-    click.echo(f"held-out test set: {out / 'test.csv'}")

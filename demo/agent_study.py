@@ -3,7 +3,7 @@
 The consortium admins fund, stake, publish the initial model and create the study; three
 agent processes (one per hospital, each with its own identity, gateway, IPFS node, keys and
 journal) do everything else on ledger events; a read-only observer (the Regulator) shows the
-progress; at the end the study is measured (fedledger/study_report.py).
+progress; at the end the study is measured (demo/study_report.py).
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from agent.daemon.cli import local_agent_config
 from agent.daemon.config import AgentConfig, TrainingConfig
 from agent.daemon.submitter import FAULT_ENV
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.models import LOGREG_30, ModelSpec, get_weights
-from fedledger.agent_processes import AgentProcess, wait_all
-from fedledger.consent_setup import Cohort, enroll_and_consent, mid_study_events
-from fedledger.consortium_admin import Admins, study_params
-from fedledger.study_report import StudyReport, build_report
-from fedledger.study_watch import StudyProgress, watch
-from fedledger.zk_setup import ZkKeys, audit_params, distribute, register
+from demo.agent_processes import AgentProcess, wait_all
+from demo.consent_setup import Cohort, enroll_and_consent, mid_study_events
+from demo.consortium_admin import Admins, study_params
+from demo.local_agents import local_agent_config
+from demo.study_report import StudyReport, build_report
+from demo.study_watch import StudyProgress, watch
+from demo.zk_setup import ZkKeys, audit_params, distribute, register
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
 
@@ -47,7 +47,7 @@ class StudyPlan:
     data: demo_split.DemoData | None = None  # default: the demo split
     window_s: int = 600
     aggregation: str = "secure"  # or "trusted" (committee of one that sees every update)
-    # audited study: the circuit's keys (fedledger/zk_setup.py), the share of steps audited and
+    # audited study: the circuit's keys (demo/zk_setup.py), the share of steps audited and
     # the exact number of local steps per round
     zk: ZkKeys | None = None
     audit_rate_ppm: int = 0

@@ -9,7 +9,6 @@ erases a patient, and anyone on the channel reads consent status (hashes only).
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,28 +19,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from network.cli import open_network, state_dir_option
+from demo import cohort_index
+from fedledger.network import open_network, state_dir_option
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console()
 DAY_MS = 86_400_000
 
 
-def index_path(state_root: Path, study_id: str) -> Path:
-    return state_root / "consent" / f"{study_id}.json"
-
-
 def load_index(state_root: Path, study_id: str) -> dict[str, Any]:
-    path = index_path(state_root, study_id)
-    if not path.exists():
-        raise click.ClickException(f"no consent cohort for study {study_id} here ({path}); run the demo first")
-    return json.loads(path.read_text())
-
-
-def save_index(state_root: Path, study_id: str, index: dict[str, Any]) -> None:
-    path = index_path(state_root, study_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(index, indent=1, sort_keys=True))
+    try:
+        return cohort_index.load(state_root, study_id)
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc}; run the demo first") from None
 
 
 def _entry(index: dict[str, Any], org: str, pseudonym: str) -> dict[str, Any]:
@@ -56,8 +46,8 @@ def clear_errors(fn: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from agent.consent.acapy import AcaPyError
-        from agent.gateway import GatewayError
+        from clients.acapy import AcaPyError
+        from clients.fabric import GatewayError
 
         try:
             fn(*args, **kwargs)
@@ -192,5 +182,5 @@ def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str,
         raise click.ClickException("the ledger names another consent than the patient's wallet issued")
     entry["consent_id"] = record["consent_id"]
     entry["revocation_key"] = given.revocation_key
-    save_index(net.state.root, study, index)
+    cohort_index.save(net.state.root, study, index)
     console.print(f"consent {record['consent_id'][:16]}... registered for {org_name}, valid {days} days")

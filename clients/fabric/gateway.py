@@ -23,7 +23,7 @@ from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.peer import transaction_pb2
 
-from agent.gateway.errors import (
+from clients.fabric.errors import (
     CommitError,
     CommitStatusError,
     EndorseError,
@@ -31,9 +31,9 @@ from agent.gateway.errors import (
     SubmitError,
     from_rpc_error,
 )
-from agent.gateway.events import ChaincodeEventStream, Checkpoint
-from agent.gateway.identity import Identity, Signer, load_msp_identity
-from agent.gateway.proposal import SignedProposal, build_proposal
+from clients.fabric.events import ChaincodeEventStream, Checkpoint
+from clients.fabric.identity import Identity, Signer, load_msp_identity
+from clients.fabric.proposal import SignedProposal, build_proposal
 
 RETRYABLE_COMMIT_CODES = {
     transaction_pb2.MVCC_READ_CONFLICT,

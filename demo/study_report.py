@@ -9,7 +9,7 @@ scikit-learn logistic regression (multinomial for a multi-class label). For a la
 than two classes F1 is the macro average and AUROC the one-vs-rest macro average
 (agent/training.py, ``classification_metrics``).
 Epsilon: what each hospital's commitments put on the ledger (the accountant's figure).
-Time: see fedledger/round_timing.py.
+Time: see demo/round_timing.py.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from agent.data.schema import Records
 from agent.federation import Hospital, fetch_model
 from agent.keys import load_or_create_x25519
 from agent.models import ModelSpec
-from agent.storage.ipfs_client import IPFSClient
 from agent.storage.vault import Vault
 from agent.training import classification_metrics, evaluate
-from fedledger.round_timing import KINDS, critical_path, round_walls
+from clients.kubo import IPFSClient
+from demo.round_timing import KINDS, critical_path, round_walls
 
 
 @dataclass

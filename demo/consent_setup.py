@@ -21,10 +21,10 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
-from agent.consent.cli import save_index
 from agent.consent.credentials import Grant, Patient, PatientSide, register, stored_consents
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
+from demo import cohort_index
 from network.aries import read_connections
 from network.consortium import Network
 from network.topology import CHAINCODE_NAME, CHANNEL
@@ -116,7 +116,7 @@ def enroll_and_consent(
                   if cohort.grants[n][ps].consent_id != cid]  # fmt: skip
     if mismatched:  # the patient's wallet and the ledger must name the same consent
         raise RuntimeError(f"{len(mismatched)} consents have another id on the ledger than in the patient's wallet")
-    save_index(net.state.root, study_id, {
+    cohort_index.save(net.state.root, study_id, {
         "schema": str(data.schema_path),
         "hospitals": {n: {"train": str(data.train_paths[n]), "links": str(cohort.links[n]), "patients": {
             ps: {"did": p.did, "pairwise": p.pairwise[net.org(n).msp_id],

@@ -1,6 +1,6 @@
 """`fedledger zk ceremony`: the consortium's setup ceremony for an audited study's circuit.
 
-Every hospital of the local consortium contributes to both phases in turn (fedledger/zk_setup.py),
+Every hospital of the local consortium contributes to both phases in turn (demo/zk_setup.py),
 the verifying key is registered on the ledger with the ceremony's record, and each hospital's
 key store receives the proving key its agent answers audits with. The printed key hash is
 what ``fedledger study init --audit-rate R --zk-key HASH`` takes.
@@ -18,7 +18,7 @@ from agent.models import ModelSpec
 from agent.study_init import StudyInitError, circuit_for
 from agent.zk.binary import ZkError
 from chaincode.contracts import zk_circuits
-from network.cli import open_network, state_dir_option
+from fedledger.network import open_network, state_dir_option
 
 console = Console()
 
@@ -42,8 +42,8 @@ def zk_group() -> None:
 def ceremony_cmd(state_dir: Path | None, model: str | None, circuit: str | None, cache: Path | None) -> None:
     """Run the setup ceremony (cached per ledger, circuit and prover build), register the
     verifying key and give every hospital's agent the proving key."""
-    from fedledger.consortium_admin import Admins
-    from fedledger.zk_setup import consortium_ceremony, distribute_to_keys_dirs, register
+    from demo.consortium_admin import Admins
+    from demo.zk_setup import consortium_ceremony, distribute_to_keys_dirs, register
 
     if (model is None) == (circuit is None):
         raise click.UsageError("name either --model or --circuit")

@@ -16,9 +16,9 @@ import click
 
 from agent import study_file
 from agent.daemon.config import AgentConfig, ConfigError
-from agent.gateway import GatewayError
-from agent.study_init_cli import init_cmd
-from network.cli import open_network, state_dir_option
+from clients.fabric import GatewayError
+from fedledger.network import open_network, state_dir_option
+from fedledger.study_init import init_cmd
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 

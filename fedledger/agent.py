@@ -12,43 +12,10 @@ from rich.table import Table
 from agent.consent.gate import LinkTableError
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.data.schema import DataError
-from network.cli import open_network, state_dir_option
+from demo.local_agents import local_agent_config
+from fedledger.network import open_network, state_dir_option
 
 console = Console()
-
-
-def local_agent_config(net: object, org_name: str, data_dir: Path | None = None) -> AgentConfig:
-    """An agent config for ``org_name`` of the local network, on the demo's data split unless
-    ``data_dir`` holds the hospital's own ``train.csv``, ``validation.csv`` and ``schema.json``."""
-    from agent.data import demo_split
-    from network.consortium import Network
-    from network.topology import CHAINCODE_NAME, CHANNEL
-
-    assert isinstance(net, Network)
-    org = net.org(org_name)
-    if org.kind != "hospital" or not org.has_peer:
-        raise click.BadParameter(f"{org_name} is not a hospital org with its own peer")
-    peer = net.topology.gateway_peer_of(org)
-    if data_dir is None:
-        demo = demo_split.build(net.state.root / "demo-data")
-        schema, train, validation = demo.schema_path, demo.train_paths[org_name], demo.validation_paths[org_name]
-    else:
-        schema, train, validation = data_dir / "schema.json", data_dir / "train.csv", data_dir / "validation.csv"
-    return AgentConfig(
-        org=org_name,
-        msp_id=org.msp_id,
-        gateway_address=peer.address,
-        tls_ca=net.state.node_dir(peer) / "tls" / "ca.crt",
-        msp_dir=net.state.user_dir(org, "User1") / "msp",
-        channel=CHANNEL,
-        chaincode=CHAINCODE_NAME,
-        ipfs_api=net.ipfs_api(org_name),
-        keys_dir=net.state.root / "keys" / org.short,
-        state_dir=net.state.root / "agents" / org.short,
-        schema=schema,
-        train=train,
-        validation=validation,
-    )
 
 
 @click.group("agent")
@@ -79,11 +46,15 @@ def config_cmd(state_dir: Path | None, org_name: str, data_dir: Path | None, out
 
     net = open_network(state_dir)
     data_dir = data_dir.resolve() if data_dir else None  # the config resolves paths next to itself
-    cfg = dataclasses.replace(local_agent_config(net, org_name, data_dir), consent=consent, studies=studies)
+    try:
+        cfg = local_agent_config(net, org_name, data_dir)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--org") from None
+    cfg = dataclasses.replace(cfg, consent=consent, studies=studies)
     path = out or cfg.state_dir / "agent.yaml"
     cfg.write(path)
     console.print(f"wrote {path}")
-    from agent.data.cli import report
+    from fedledger.data import report
 
     if not report(cfg):  # the config is written; the data must be fixed before the agent can train
         raise SystemExit(1)

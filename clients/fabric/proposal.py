@@ -17,7 +17,7 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from google.protobuf import timestamp_pb2
 
-from agent.gateway.identity import Identity, Signer
+from clients.fabric.identity import Identity, Signer
 
 NONCE_BYTES = 24
 
