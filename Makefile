@@ -13,6 +13,7 @@ demo: install
 
 test: install lint
 	@cd zk && GOFLAGS=-mod=readonly go test ./...
+	@scripts/check-wheel.sh
 	@$(RUN) python -m pytest tests -q -ra
 
 unit: install

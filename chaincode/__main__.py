@@ -32,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         "--client-ca", default=env("CHAINCODE_CLIENT_CA_CERT"), help="CA of peer client certs (mutual TLS)"
     )
     parser.add_argument("--log-level", default=env("CHAINCODE_LOG_LEVEL", "INFO"))
+    parser.add_argument("--check", action="store_true",
+                        help="build every contract's router and exit (an installation's start-up check)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.check:
+        router = Router(all_contracts())
+        print(f"chaincode ready: {len(router.functions)} transaction and query functions")
+        return 0
     if not args.id:
         parser.error("--id (or CHAINCODE_ID) is required")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
