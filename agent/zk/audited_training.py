@@ -15,7 +15,7 @@ every endorser computes the same public inputs:
   multiplier is calibrated for exactly ``steps`` Poisson-sampled steps (Opacus's RDP
   accountant); the accountant's epsilon after the steps actually taken is what is committed;
 * a Poisson draw that is empty or larger than the circuit's batch capacity is skipped (not a
-  step): the study's expected batch is chosen so that this is rare (documented in the README);
+  step): the study's expected batch is chosen so that this is rare (docs/verifiable-training.md);
 * per step, the weights before it (quantized), the batch (features, labels, a random salt)
   and, at the end, the final weights are committed with Poseidon2 through ``fedledger-zk
   commit``; leaf i = i (8 bytes) || commit(w_i) || commit(batch_i) || commit(w_{i+1}) and the

@@ -5,7 +5,7 @@ The study fixes the circuit, the learning rate, the clipping norm, the expected 
 number of steps; the proving key is the ceremony's, found at ``<keys_dir>/zk/<vk sha256>.pk``.
 An audited participant submits as its update exactly its committed final weights minus the
 round's model (``linked_update``), so that the aggregator can check the update against the
-committed final weights (trusted mode; secure mode cannot, see the README).
+committed final weights (trusted mode; secure mode cannot, see docs/verifiable-training.md).
 """
 
 from __future__ import annotations

@@ -54,3 +54,23 @@ def test_data_commands_name_the_problem_without_a_traceback(tmp_path: Path) -> N
     schema.write_text('{"features": ["a"], "label": "y", "pseudonym": "p"}')
     out = CliRunner().invoke(cli, ["data", "schema-hash", str(schema)])
     assert out.exit_code == 0 and len(out.output.strip()) == 64
+
+
+def test_the_readme_names_every_command() -> None:
+    """The README's command table lists every group and, in that group's rows, every command."""
+    import click
+
+    rows = [line for line in (Path(__file__).resolve().parents[2] / "README.md").read_text().splitlines()
+            if line.startswith("|")]  # fmt: skip
+    ctx = click.Context(cli)
+    missing = []
+    for name in cli.list_commands(ctx):
+        group = cli.get_command(ctx, name)
+        mine = " ".join(r for r in rows if f"`fedledger {name}" in r)
+        if not mine:
+            missing.append(name)
+            continue
+        subs = group.list_commands(ctx) if isinstance(group, click.Group) else []
+        missing += [f"{name} {sub}" for sub in subs if not any(f"{pre}{sub} " in mine or f"{pre}{sub}`" in mine
+                                                                for pre in (f"fedledger {name} ", "| "))]  # fmt: skip
+    assert not missing, f"the README's command table lacks {missing}"
