@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chaincode.contracts import (
@@ -444,8 +445,9 @@ class RoundContract(Contract):
         study = get_study(stub, args["study_id"])
         rnd = get_round(stub, args["study_id"], args["round"])
         start = rnd["state"]
+        steps = self._advances()
         while True:
-            step = getattr(self, f"_from_{rnd['state'].lower()}", None)
+            step = steps.get(rnd["state"])
             if step is None or not step(stub, study, rnd):
                 break
         if rnd["state"] == start:
@@ -455,6 +457,18 @@ class RoundContract(Contract):
             stub, "round.advanced", study["study_id"], {"from": start, "to": rnd["state"]}, round_no=rnd["round"]
         )
         return rnd
+
+    def _advances(self) -> dict[str, Callable[[Stub, dict[str, Any], dict[str, Any]], bool]]:
+        """How ``Advance`` moves a round on from each state (True: it moved; look again).
+        FINALIZED and ABORTED are final; a finalized round is settled by ``Settle``."""
+        return {
+            "KEYS": self._from_keys,  # secure mode: every participant published a round key, or the deadline
+            "OPEN": self._from_open,  # every expected commitment, or the commit deadline
+            "COMMIT": self._from_commit,  # the challenge seed from the commitments; audited: the steps to prove
+            "CHALLENGE": self._from_challenge,  # the prove window opens
+            "PROVE": self._from_prove,  # every audit resolved, or the prove deadline
+            "AGGREGATE": self._from_aggregate,  # the aggregate deadline passed without t matching aggregates
+        }
 
     def _save(self, stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> None:
         if rnd["state"] in ("FINALIZED", "ABORTED") and rnd["final_hash"] is None:
