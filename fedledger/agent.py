@@ -9,8 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agent.consent.gate import LinkTableError
-from agent.daemon.config import AgentConfig, ConfigError
+from agent.daemon.config import AgentConfig
 from agent.data.schema import DataError
 from demo.local_agents import local_agent_config
 from fedledger.network import open_network, state_dir_option
@@ -71,17 +70,12 @@ def run_cmd(config_path: Path, until_done: str | None, verbose: bool) -> None:
     every new model). State lives in the config's state_dir; restarting resumes where it was."""
     from agent.daemon.runner import AgentRunner, configure_logging
 
-    try:
-        cfg = AgentConfig.load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
     configure_logging(cfg, verbose)
     try:
         sys.exit(AgentRunner(cfg, until_done=until_done).run())
-    except DataError as exc:  # every problem named, no traceback
+    except DataError as exc:  # every problem named, with where to see them again
         raise click.ClickException(f"{exc}\n(`fedledger data check --config {config_path}` lists them)") from None
-    except (ConfigError, LinkTableError) as exc:
-        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         console.print("agent stopped")
 

@@ -17,6 +17,7 @@ from fedledger.agent import agent_group
 from fedledger.consent import consent_group
 from fedledger.data import data_group
 from fedledger.demo import demo
+from fedledger.errors import USER_ERRORS, as_click_error
 from fedledger.governance import audit_group, round_group, study_group, token_group
 from fedledger.model import model_group
 from fedledger.network import network_group
@@ -31,6 +32,12 @@ class FedledgerGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *(n for n in LAZY if _available(n))])
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:  # the CLI's one error path (fedledger/errors.py)
+            raise as_click_error(exc) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY and _available(cmd_name):

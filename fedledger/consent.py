@@ -8,10 +8,8 @@ erases a patient, and anyone on the channel reads consent status (hashes only).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,24 +39,6 @@ def _entry(index: dict[str, Any], org: str, pseudonym: str) -> dict[str, Any]:
         raise click.ClickException(f"{org} has no patient with pseudonym {pseudonym} in this cohort") from None
 
 
-def clear_errors(fn: Callable[..., None]) -> Callable[..., None]:
-    """Ledger refusals and ACA-Py failures become one clear line, not a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from clients.acapy import AcaPyError
-        from clients.fabric import GatewayError
-
-        try:
-            fn(*args, **kwargs)
-        except GatewayError as exc:
-            raise click.ClickException(f"the ledger refused: {exc.chaincode_message}") from None
-        except AcaPyError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
 @click.group("consent")
 def consent_group() -> None:
     """Patient consent credentials (DID/VC through ACA-Py) and their status on the ledger."""
@@ -69,7 +49,6 @@ def consent_group() -> None:
 @click.option("--study", required=True, help="Study id (the consent's purpose).")
 @click.option("--org", "org_name", required=True, help="Grantee hospital, e.g. HospitalA.")
 @click.option("--as", "as_org", default="Regulator", show_default=True, help="Whose gateway reads.")
-@clear_errors
 def status_cmd(state_dir: Path | None, study: str, org_name: str, as_org: str) -> None:
     """Count a hospital's consents for a study by status (hashes and windows only)."""
     from agent.consent.gate import snapshot
@@ -101,7 +80,6 @@ def status_cmd(state_dir: Path | None, study: str, org_name: str, as_org: str) -
 @click.option("--study", required=True)
 @click.option("--org", "org_name", required=True, help="The hospital the consent was granted to.")
 @click.option("--pseudonym", required=True, help="The patient's record pseudonym at that hospital.")
-@clear_errors
 def revoke_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str) -> None:
     """The patient revokes: their wallet signs, the hospital relays the revocation."""
     from agent.consent.credentials import Patient, PatientSide, relay_revocation
@@ -121,7 +99,6 @@ def revoke_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str
 @state_dir_option
 @click.option("--study", required=True)
 @click.option("--patient", "did", required=True, help="The patient's pairwise DID at the hospital.")
-@clear_errors
 def erase_cmd(state_dir: Path | None, study: str, did: str) -> None:
     """GDPR art. 17: purge the patient's consent credential from private data and delete their
     rows (training data, link table) at the hospital; the ledger records the erasure by hash."""
@@ -153,7 +130,6 @@ def erase_cmd(state_dir: Path | None, study: str, did: str) -> None:
 @click.option("--org", "org_name", required=True)
 @click.option("--pseudonym", required=True, help="The patient's record pseudonym at that hospital.")
 @click.option("--days", default=30, show_default=True, help="How long the consent holds.")
-@clear_errors
 def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str, days: int) -> None:
     """A patient (e.g. one who declined) grants consent: issued through ACA-Py, registered by the
     hospital on the ledger."""

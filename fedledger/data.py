@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from agent.daemon.config import AgentConfig, ConfigError
+from agent.daemon.config import AgentConfig
 from agent.data.check import Problem, check_files, without_path
 from agent.data.schema import DataError, Schema
 from demo import example_data
@@ -51,20 +51,13 @@ def check_cmd(config_path: Path, study_id: str | None) -> None:
     """List every problem of the training and validation files at once (with CSV line numbers:
     line 1 is the header), and with --study every reason the hospital could not take part in
     that study (what `study enroll` refuses on); exit status 1 when there is any."""
-    try:
-        cfg = AgentConfig.load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
     if not report(cfg):
         raise SystemExit(1)
     if study_id:
         from agent.study_fit import fit_on_ledger
-        from clients.fabric import GatewayError
 
-        try:
-            fit = fit_on_ledger(cfg, study_id)
-        except GatewayError as exc:
-            raise click.ClickException(str(exc)) from None
+        fit = fit_on_ledger(cfg, study_id)
         if not fit.ok:
             console.print(f"[red]{cfg.org} cannot take part in {study_id}[/red] ({len(fit.problems)} problem(s)):")
             for problem in fit.problems:
@@ -78,10 +71,7 @@ def check_cmd(config_path: Path, study_id: str | None) -> None:
 def schema_hash_cmd(schema_path: Path) -> None:
     """Print a schema.json's data_schema_hash: SHA-256 of its canonical JSON (sorted keys, no
     spaces, defaults left out), not of the file's bytes."""
-    try:
-        click.echo(Schema.load(schema_path).hash)
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(Schema.load(schema_path).hash)
 
 
 @data_group.command("fit-scaler")
@@ -93,13 +83,10 @@ def fit_scaler_cmd(config_path: Path) -> None:
     per-feature statistics of your records; the schema's hash changes."""
     from agent.data.schema import fit_scaler, load_records
 
-    try:
-        cfg = AgentConfig.load(config_path)
-        schema = Schema.load(cfg.schema)
-        raw = Schema(schema.features, schema.label, schema.pseudonym, schema.classes)
-        fitted = fit_scaler(raw, load_records(cfg.train, raw))
-    except (ConfigError, DataError) as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
+    schema = Schema.load(cfg.schema)
+    raw = Schema(schema.features, schema.label, schema.pseudonym, schema.classes)
+    fitted = fit_scaler(raw, load_records(cfg.train, raw))
     fitted.write(cfg.schema)
     console.print(f"wrote the scaler into {cfg.schema} (fitted on {cfg.train.name}); data_schema_hash {fitted.hash}")
 

@@ -15,8 +15,7 @@ from typing import Any
 import click
 
 from agent import study_file
-from agent.daemon.config import AgentConfig, ConfigError
-from clients.fabric import GatewayError
+from agent.daemon.config import AgentConfig
 from fedledger.network import open_network, state_dir_option
 from fedledger.study_init import init_cmd
 from network.topology import CHAINCODE_NAME, CHANNEL
@@ -26,10 +25,7 @@ def _call(state_dir: Path | None, org: str, user: str, contract: str, function: 
     net = open_network(state_dir)
     with net.gateway(org, user) as gw:
         c = gw.network(CHANNEL).contract(CHAINCODE_NAME, contract)
-        try:
-            result = c.submit(function, args).json() if submit else c.evaluate(function, args)
-        except GatewayError as exc:
-            raise click.ClickException(str(exc)) from None
+        result = c.submit(function, args).json() if submit else c.evaluate(function, args)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
@@ -150,14 +146,8 @@ def enroll(state_dir: Path | None, org: str, study_id: str, config_path: Path) -
     some record has a valid consent. Otherwise nothing is sent and every problem is listed."""
     from agent.study_fit import fit_on_ledger
 
-    try:
-        cfg = AgentConfig.load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        fit = fit_on_ledger(cfg, study_id)
-    except GatewayError as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
+    fit = fit_on_ledger(cfg, study_id)
     if not fit.ok:
         listed = "\n".join(f"  - {p}" for p in fit.problems)
         raise click.ClickException(f"{cfg.org} cannot take part in {study_id}; not enrolled "

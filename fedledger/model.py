@@ -16,8 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from agent.daemon.config import AgentConfig, ConfigError
-from agent.data.schema import DataError, Schema, load_records
+from agent.daemon.config import AgentConfig
+from agent.data.schema import Schema, load_records
 from agent.storage.vault import ArtifactError
 from agent.study_fit import model_fit
 from clients.fabric import Contract, GatewayError
@@ -71,12 +71,9 @@ def evaluate_cmd(config_path: Path, study_id: str, round_no: int | None, data_pa
     from agent.session import hospital_session
     from agent.training import evaluate
 
-    try:
-        cfg = AgentConfig.load(config_path)
-        schema = Schema.load(cfg.schema)
-        records = load_records(data_path, schema)
-    except (ConfigError, DataError) as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
+    schema = Schema.load(cfg.schema)
+    records = load_records(data_path, schema)
     try:
         with hospital_session(cfg) as session:
             study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})

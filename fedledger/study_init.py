@@ -8,8 +8,8 @@ import click
 from rich.console import Console
 
 from agent import study_file
-from agent.daemon.config import AgentConfig, ConfigError
-from agent.data.schema import DataError, Schema
+from agent.daemon.config import AgentConfig
+from agent.data.schema import Schema
 from agent.models import ModelSpec
 from agent.study_init import StudyChoices, StudyInitError, init_study
 from clients.fabric import GatewayError
@@ -78,11 +78,8 @@ def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: i
     hash and write a complete, commented study file for `fedledger study propose`."""
     from agent.session import hospital_session
 
-    try:
-        cfg = AgentConfig.load(config_path)
-        schema = Schema.load(cfg.schema)
-    except (ConfigError, DataError) as exc:
-        raise click.ClickException(str(exc)) from None
+    cfg = AgentConfig.load(config_path)
+    schema = Schema.load(cfg.schema)
     choices = StudyChoices(study_id=study_id, title=title or study_id, model=model, hidden=hidden, rounds=rounds,
                            epsilon_budget=epsilon_budget, delta=delta, aggregation=aggregation, committee=committee,
                            threshold=threshold, participants=participants, min_participants=min_participants,

@@ -74,3 +74,13 @@ def test_the_readme_names_every_command() -> None:
         missing += [f"{name} {sub}" for sub in subs if not any(f"{pre}{sub} " in mine or f"{pre}{sub}`" in mine
                                                                 for pre in (f"fedledger {name} ", "| "))]  # fmt: skip
     assert not missing, f"the README's command table lacks {missing}"
+
+
+def test_every_user_error_takes_the_one_error_path(tmp_path: Path) -> None:
+    """A bad config, data or schema file is one line and exit status 1, whichever command meets it."""
+    missing = str(tmp_path / "nope.yaml")
+    for argv in (["agent", "status", "--config", missing], ["agent", "run", "--config", missing],
+                 ["data", "check", "--config", missing], ["data", "fit-scaler", "--config", missing]):  # fmt: skip
+        out = CliRunner().invoke(cli, argv)
+        assert out.exit_code == 1 and "cannot read agent config" in out.output, (argv, out.output)
+        assert out.exception is None or isinstance(out.exception, SystemExit)
