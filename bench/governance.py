@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.fabric import Contract, Gateway, SubmitResult
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import CHAINCODE_NAME, CHANNEL, Topology
 
@@ -46,7 +46,7 @@ def _cid(text: str) -> str:
 
 
 class Hospital:
-    def __init__(self, net: Network, msp_id: str, name: str) -> None:
+    def __init__(self, net: LocalConsortium, msp_id: str, name: str) -> None:
         self.msp = msp_id
         self.admin_gw: Gateway = net.gateway(name, "Admin")
         self.agent_gw: Gateway = net.gateway(name, "User1")
@@ -91,7 +91,7 @@ def _study_args(study_id: str, n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def setup(net: Network, progress: Progress) -> list[Hospital]:
+def setup(net: LocalConsortium, progress: Progress) -> list[Hospital]:
     """Register every hospital, fund and stake them (not timed)."""
     orgs = net.topology.hospitals
     hospitals = [Hospital(net, o.msp_id, o.name) for o in orgs]
@@ -203,7 +203,7 @@ def run(sizes: list[int], port_base: int, progress: Progress = print) -> dict[st
         raise ValueError("sizes start at 3 (the three real hospitals)")
     state_root = Path(tempfile.mkdtemp(prefix="fedledger-govbench-"))
     topology = Topology(port_base=port_base, simulated_hospitals=max(sizes) - 3)
-    net = Network(
+    net = LocalConsortium(
         StateDir(state_root),
         topology,
         progress=lambda m: progress(f"  network: {m}"),

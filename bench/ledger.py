@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cpu
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import CHAINCODE_NAME, CHANNEL, Topology
 
@@ -64,7 +64,7 @@ def _client(
     state_dir: str, org: str, client_id: str, window: int, start_at: float, warmup_s: float, duration_s: float
 ) -> ClientResult:
     """One benchmark client (runs in its own process)."""
-    net = Network.open(Path(state_dir))
+    net = LocalConsortium.open(Path(state_dir))
     gateway = net.gateway(org, "User1")
     contract = gateway.network(CHANNEL).contract(CHAINCODE_NAME, "LoadTest")
     lock = threading.Lock()
@@ -115,7 +115,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[idx]
 
 
-def run_level(net: Network, clients: int, window: int, warmup_s: float, duration_s: float) -> LevelResult:
+def run_level(net: LocalConsortium, clients: int, window: int, warmup_s: float, duration_s: float) -> LevelResult:
     ctx = mp.get_context("spawn")
     orgs = [o.name for o in net.topology.hospitals]
     start_at = time.time() + 3.0 + 0.15 * clients  # time for every process to start and connect
@@ -178,7 +178,7 @@ def run(
     progress=print,
 ) -> dict[str, Any]:
     state_root = Path(tempfile.mkdtemp(prefix="fedledger-bench-"))
-    net = Network(
+    net = LocalConsortium(
         StateDir(state_root),
         Topology(port_base=port_base),
         progress=lambda m: progress(f"  network: {m}"),

@@ -35,7 +35,7 @@ from agent.training import evaluate, train_round
 from bench.throwaway import registered_network
 from demo.agent_study import StudyPlan, run_agent_study
 from demo.round_timing import KINDS
-from network.consortium import Network
+from network.consortium import LocalConsortium
 
 
 def inprocess_fedavg(spec: ModelSpec, train: dict[str, Records], test: Records, rounds: int,
@@ -62,7 +62,7 @@ def inprocess_fedavg(spec: ModelSpec, train: dict[str, Records], test: Records, 
     return {"rounds": per_round, "test": evaluate(spec, weights, test)}
 
 
-def _workload(net: Network, name: str, plan: StudyPlan, test: Records, schema: Schema,
+def _workload(net: LocalConsortium, name: str, plan: StudyPlan, test: Records, schema: Schema,
               progress: Any) -> dict[str, Any]:  # fmt: skip
     assert plan.data is not None
     progress(f"{name}: federated study through three agent processes on the ledger ({plan.rounds} rounds)")

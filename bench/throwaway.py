@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from demo.consortium_admin import Admins
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import Topology
 
@@ -18,11 +18,12 @@ from network.topology import Topology
 @contextmanager
 def registered_network(
     name: str, port_base: int, progress: Callable[[str], None], **options: bool
-) -> Iterator[Network]:
-    """``options`` are Network flags such as ``with_ipfs=False`` or ``with_aries=False``."""
+) -> Iterator[LocalConsortium]:
+    """``options`` are LocalConsortium flags such as ``with_ipfs=False`` or ``with_aries=False``."""
     state_root = Path(tempfile.mkdtemp(prefix=f"fedledger-{name}-"))
-    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"),
-                  **options)  # fmt: skip
+    net = LocalConsortium(
+        StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  network: {m}"), **options
+    )
     try:
         net.up()
         with Admins(net) as admins:
@@ -34,12 +35,16 @@ def registered_network(
 
 
 @contextmanager
-def storage_nodes(name: str, port_base: int, progress: Callable[[str], None]) -> Iterator[Network]:
+def storage_nodes(name: str, port_base: int, progress: Callable[[str], None]) -> Iterator[LocalConsortium]:
     """The hospitals' Kubo daemons only (no ledger), in temporary state, deleted afterwards."""
     state_root = Path(tempfile.mkdtemp(prefix=f"fedledger-{name}-"))
     shutil.rmtree(state_root)  # the nodes want a fresh directory
-    net = Network(StateDir(state_root), Topology(port_base=port_base), progress=lambda m: progress(f"  ipfs: {m}"),
-                  with_aries=False)  # fmt: skip
+    net = LocalConsortium(
+        StateDir(state_root),
+        Topology(port_base=port_base),
+        progress=lambda m: progress(f"  ipfs: {m}"),
+        with_aries=False,
+    )
     try:
         net.up_storage_only()
         yield net

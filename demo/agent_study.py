@@ -30,7 +30,7 @@ from demo.local_agents import local_agent_config
 from demo.study_report import StudyReport, build_report
 from demo.study_watch import StudyProgress, watch
 from demo.zk_setup import ZkKeys, audit_params, distribute, register
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 
@@ -65,7 +65,7 @@ class StudyRun:
     cohort: Cohort | None = None  # the patients and their consents, when the study is consent-gated
 
 
-def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_split.DemoData,
+def agent_configs(net: LocalConsortium, names: list[str], plan: StudyPlan, data: demo_split.DemoData,
                   links: dict[str, Path] | None = None,
                   study_id: str | None = None) -> dict[str, AgentConfig]:  # fmt: skip
     """One config per hospital; the agents share this machine's cores, so each trains with its
@@ -85,7 +85,7 @@ def agent_configs(net: Network, names: list[str], plan: StudyPlan, data: demo_sp
     return out
 
 
-def hospital_copies(net: Network, data: demo_split.DemoData, study_id: str) -> demo_split.DemoData:
+def hospital_copies(net: LocalConsortium, data: demo_split.DemoData, study_id: str) -> demo_split.DemoData:
     """Each hospital's own copy of its training records for this study (an erasure deletes rows
     from it; the shared demo split stays as it is)."""
     train = {}
@@ -98,7 +98,7 @@ def hospital_copies(net: Network, data: demo_split.DemoData, study_id: str) -> d
 
 
 def run_agent_study(
-    net: Network,
+    net: LocalConsortium,
     console: Console,
     plan: StudyPlan,
     study_id: str | None = None,

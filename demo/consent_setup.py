@@ -26,7 +26,7 @@ from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from demo import cohort_index
 from network.aries import read_connections
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 DAY_MS = 86_400_000
@@ -51,7 +51,7 @@ class Cohort:
 
 
 def enroll_and_consent(
-    net: Network, data: demo_split.DemoData, study_id: str, console: Console, share: float = 0.95, seed: int = 3
+    net: LocalConsortium, data: demo_split.DemoData, study_id: str, console: Console, share: float = 0.95, seed: int = 3
 ) -> Cohort:
     """Enroll every training record's patient, let ``share`` of them grant consent for the
     study through ACA-Py, and register the credentials on the ledger."""
@@ -133,7 +133,7 @@ def enroll_and_consent(
 
 
 def mid_study_events(
-    net: Network, cohort: Cohort, data: demo_split.DemoData, say: Callable[[str], None]
+    net: LocalConsortium, cohort: Cohort, data: demo_split.DemoData, say: Callable[[str], None]
 ) -> Callable[[str, dict[str, Any]], None]:
     """A hook for the progress watcher: once round 0 is finalized a HospitalA patient revokes
     (signed in their wallet, relayed by HospitalB); once round 1 is finalized a HospitalB

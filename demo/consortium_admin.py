@@ -19,7 +19,7 @@ from agent.models import ModelSpec, get_weights
 from agent.storage.vault import KeyStore, Vault
 from clients.fabric import GatewayError
 from clients.kubo import IPFSClient
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 Say = Callable[[str], None]
@@ -28,7 +28,7 @@ Say = Callable[[str], None]
 class Admins:
     """Every hospital's admin gateway on a local network, used as a context manager."""
 
-    def __init__(self, net: Network, names: list[str] | None = None) -> None:
+    def __init__(self, net: LocalConsortium, names: list[str] | None = None) -> None:
         self.net = net
         self.names = names or [o.name for o in net.topology.hospitals if o.has_peer]
         self.msps = [net.org(n).msp_id for n in self.names]

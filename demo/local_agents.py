@@ -7,11 +7,11 @@ from pathlib import Path
 
 from agent.daemon.config import AgentConfig
 from agent.data import demo_split
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 
-def local_agent_config(net: Network, org_name: str, data_dir: Path | None = None) -> AgentConfig:
+def local_agent_config(net: LocalConsortium, org_name: str, data_dir: Path | None = None) -> AgentConfig:
     """An agent config for ``org_name`` of the local network, on the demo's data split unless
     ``data_dir`` holds the hospital's own ``train.csv``, ``validation.csv`` and ``schema.json``."""
     org = net.org(org_name)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from network.binaries import ToolError
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.state import StateDir, default_state_dir
 from network.topology import Topology
 
@@ -27,7 +27,7 @@ state_dir_option = click.option(
 )
 
 
-def open_network(state_dir: Path | None, port_base: int | None = None) -> Network:
+def open_network(state_dir: Path | None, port_base: int | None = None) -> LocalConsortium:
     started = time.monotonic()
 
     def progress(msg: str) -> None:
@@ -35,8 +35,8 @@ def open_network(state_dir: Path | None, port_base: int | None = None) -> Networ
 
     if port_base is not None:
         state = StateDir(state_dir or default_state_dir())
-        return Network(state, Topology(port_base=port_base), progress)
-    return Network.open(state_dir, progress)
+        return LocalConsortium(state, Topology(port_base=port_base), progress)
+    return LocalConsortium.open(state_dir, progress)
 
 
 @click.group("network")
@@ -124,7 +124,7 @@ def restart(state_dir: Path | None, node: str) -> None:
     console.print(f"{node} restarted")
 
 
-def _print_status(net: Network) -> None:
+def _print_status(net: LocalConsortium) -> None:
     table = Table(title=f"fedledger network ({net.state.root})")
     for col in ("node", "kind", "org", "port", "pid", "state"):
         table.add_column(col)

@@ -44,7 +44,7 @@ class NodeStatus:
     healthy: bool
 
 
-class Network:
+class LocalConsortium:
     """One local consortium network rooted at a state directory."""
 
     def __init__(
@@ -68,7 +68,7 @@ class Network:
         self.with_aries = with_aries
 
     @classmethod
-    def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> Network:
+    def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> LocalConsortium:
         """Open the network at ``state_dir``, keeping the ports it was created with."""
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()

@@ -14,17 +14,17 @@ from collections.abc import Iterator
 import pytest
 
 from network import process
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import Topology
 
 
 @pytest.fixture(scope="session")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
     root = tmp_path_factory.mktemp("fabric") / "network"
     port_base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100"))
     started = time.monotonic()
-    net = Network(
+    net = LocalConsortium(
         StateDir(root),
         Topology(port_base=port_base),
         progress=lambda m: print(f"[network] {m}"),

@@ -17,7 +17,7 @@ from agent.models import LOGREG_30, get_weights
 from agent.storage.vault import KeyStore, Vault
 from clients.fabric import Contract, Gateway, GatewayError, SubmitResult
 from clients.kubo import IPFSClient
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 NAMES = ("HospitalA", "HospitalB", "HospitalC")
@@ -25,7 +25,7 @@ NAMES = ("HospitalA", "HospitalB", "HospitalC")
 
 @dataclass
 class Consortium:
-    network: Network
+    network: LocalConsortium
     gateways: dict[str, tuple[Gateway, Gateway]]  # name -> (Admin, User1)
     hospitals: dict[str, Hospital]  # MSP ID -> hospital
 
@@ -62,7 +62,7 @@ class Consortium:
 
 
 @contextmanager
-def consortium(network: Network, tmp_path: Path, run: str, stake: int = 500) -> Iterator[Consortium]:
+def consortium(network: LocalConsortium, tmp_path: Path, run: str, stake: int = 500) -> Iterator[Consortium]:
     gws = {n: (network.gateway(n, "Admin"), network.gateway(n, "User1")) for n in NAMES}
     cons = Consortium(network, gws, {})
     try:

@@ -32,14 +32,14 @@ from demo import example_data
 from demo.agent_study import StudyPlan, run_agent_study
 from demo.consortium_admin import Admins
 from demo.study_report import write_html
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def registered(network: Network) -> Network:
+def registered(network: LocalConsortium) -> LocalConsortium:
     """Every hospital registered with the share key its agent holds."""
     with Admins(network) as admins:
         admins.register_hospitals()
@@ -50,7 +50,7 @@ def _console() -> Console:
     return Console(width=120, force_terminal=False)
 
 
-def _committed_entries(net: Network, msp_id: str, study_id: str, round_no: int) -> list[dict]:
+def _committed_entries(net: LocalConsortium, msp_id: str, study_id: str, round_no: int) -> list[dict]:
     with net.gateway("Regulator", "User1") as gw:
         activity = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("OrgActivity",
                                                                                        {"msp_id": msp_id})  # fmt: skip
@@ -58,7 +58,7 @@ def _committed_entries(net: Network, msp_id: str, study_id: str, round_no: int) 
             and e["round"] == round_no]  # fmt: skip
 
 
-def test_three_agents_run_a_three_round_study(registered: Network, tmp_path: Path) -> None:
+def test_three_agents_run_a_three_round_study(registered: LocalConsortium, tmp_path: Path) -> None:
     sid = f"agents-{uuid.uuid4().hex[:6]}"
     run = run_agent_study(registered, _console(), StudyPlan(rounds=3, epsilon_per_round=1.0), study_id=sid,
                           timeout_s=600)  # fmt: skip
@@ -91,7 +91,7 @@ def test_three_agents_run_a_three_round_study(registered: Network, tmp_path: Pat
     assert png_path.read_bytes().startswith(b"\x89PNG") and "data:image/png;base64," in html_path.read_text()
 
 
-def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicate(registered: Network) -> None:
+def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicate(registered: LocalConsortium) -> None:
     sid = f"crash-{uuid.uuid4().hex[:6]}"
     faults = {"HospitalB": "exit-after-send:commit", "HospitalC": "exit-after-endorse:keys"}
     run = run_agent_study(
@@ -126,7 +126,7 @@ def test_an_agent_killed_after_sending_its_commitment_resumes_without_a_duplicat
         assert len(entries) == 1 and entries[0]["tx_id"] == commit.tx_id  # the transaction signed before the crash
 
 
-def test_a_trusted_aggregator_study_with_int8_updates(registered: Network) -> None:
+def test_a_trusted_aggregator_study_with_int8_updates(registered: LocalConsortium) -> None:
     sid = f"trusted-{uuid.uuid4().hex[:6]}"
     plan = StudyPlan(rounds=1, epsilon_per_round=1.0, compression="int8", aggregation="trusted")
     run = run_agent_study(registered, _console(), plan, study_id=sid, timeout_s=600)
@@ -135,7 +135,7 @@ def test_a_trusted_aggregator_study_with_int8_updates(registered: Network) -> No
     assert run.report.update_bytes == {"int8": 31 + 8}  # 4x smaller than float32 (124 B) plus a header
 
 
-def test_a_multi_class_study_on_data_of_another_shape(registered: Network, tmp_path: Path) -> None:
+def test_a_multi_class_study_on_data_of_another_shape(registered: LocalConsortium, tmp_path: Path) -> None:
     root = tmp_path / "wine"
     folders = example_data.write("wine", root)
     raw = Schema.load(folders["HospitalA"] / "schema.json")

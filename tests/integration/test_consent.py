@@ -31,14 +31,14 @@ from clients.fabric import GatewayError
 from demo.agent_study import StudyPlan, run_agent_study
 from demo.consortium_admin import Admins
 from network.aries import read_connections
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 HOUR_MS = 3_600_000
 
 
-def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Network) -> None:
+def test_consent_through_acapy_gates_training_and_erasure_is_real(network: LocalConsortium) -> None:
     with Admins(network) as admins:
         admins.register_hospitals()
     purpose = f"consent-{uuid.uuid4().hex[:6]}"
@@ -152,7 +152,7 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Netwo
 
 
 def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_rounds(
-    network: Network, tmp_path: Path
+    network: LocalConsortium, tmp_path: Path
 ) -> None:
     """Three agents, three rounds, patients consenting through ACA-Py: the records each round
     trained on (committed on the ledger) lose exactly the revoked (HospitalA, after round 0) and

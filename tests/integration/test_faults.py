@@ -32,14 +32,14 @@ from agent.daemon.journal import Journal
 from clients.fabric import GatewayError
 from demo.agent_study import StudyPlan, StudyRun, run_agent_study
 from demo.consortium_admin import Admins
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
-def network_whole_afterwards(network: Network):
+def network_whole_afterwards(network: LocalConsortium):
     """Whatever a fault test did, the next test gets every node running again: a node a failed
     test left down is restarted here, and the test is failed for it."""
     yield
@@ -51,7 +51,7 @@ def network_whole_afterwards(network: Network):
     assert not down, f"nodes left down by the test: {down}"
 
 
-def _round_state(net: Network, study_id: str, round_no: int) -> str | None:
+def _round_state(net: LocalConsortium, study_id: str, round_no: int) -> str | None:
     with net.gateway("Regulator", "User1") as gw:
         rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
         try:
@@ -62,15 +62,21 @@ def _round_state(net: Network, study_id: str, round_no: int) -> str | None:
             raise
 
 
-def _commitments(net: Network, msp_id: str, study_id: str) -> list[int]:
+def _commitments(net: LocalConsortium, msp_id: str, study_id: str) -> list[int]:
     with net.gateway("Regulator", "User1") as gw:
         activity = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("OrgActivity",
                                                                                        {"msp_id": msp_id})  # fmt: skip
     return sorted(e["round"] for e in activity if e["action"] == "round.committed" and e["study"] == study_id)
 
 
-def _study_under_fault(net: Network, prefix: str, plan: StudyPlan, script: Callable[[str, threading.Event], None],
-                       timeout_s: float, restarts: int = 0) -> StudyRun:  # fmt: skip
+def _study_under_fault(
+    net: LocalConsortium,
+    prefix: str,
+    plan: StudyPlan,
+    script: Callable[[str, threading.Event], None],
+    timeout_s: float,
+    restarts: int = 0,
+) -> StudyRun:
     """Run a study with ``script(study_id, over)`` injecting faults from a thread; once the study
     ends (or fails) ``over`` is set and the script is waited for, so no fault outlives its test."""
     with Admins(net) as admins:
@@ -90,7 +96,7 @@ def _study_under_fault(net: Network, prefix: str, plan: StudyPlan, script: Calla
 VALID = 0  # fabric-protos TxValidationCode.VALID
 
 
-def _agent_pgid(net: Network, org: str) -> int:
+def _agent_pgid(net: LocalConsortium, org: str) -> int:
     """The process group of ``org``'s running agent (started by run_agent_study)."""
     config = str(net.state.root / "agents" / org.lower())
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -108,7 +114,7 @@ class FaultScriptOver(Exception):
     """The test ended (passed or failed): its fault script must not act any more."""
 
 
-def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], over: threading.Event,
+def _wait_phase(net: LocalConsortium, sid: str, wanted: Callable[[int, str], bool], over: threading.Event,
                 timeout_s: float = 300) -> tuple[int, str]:  # fmt: skip
     """Poll the ledger (as the Regulator) until some round's state satisfies ``wanted``."""
     deadline = time.monotonic() + timeout_s
@@ -125,7 +131,7 @@ def _wait_phase(net: Network, sid: str, wanted: Callable[[int, str], bool], over
     raise AssertionError(f"{sid}: no round reached the wanted phase in {timeout_s:.0f}s")
 
 
-def _check_no_loss_no_duplicate(net: Network, run: StudyRun, rounds: int) -> None:
+def _check_no_loss_no_duplicate(net: LocalConsortium, run: StudyRun, rounds: int) -> None:
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * rounds
     with net.gateway("Regulator", "User1") as gw:
         supply = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Token").evaluate("Supply")
@@ -141,7 +147,7 @@ def _check_no_loss_no_duplicate(net: Network, run: StudyRun, rounds: int) -> Non
     assert supply["conserved"], supply
 
 
-def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Network) -> None:
+def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: LocalConsortium) -> None:
     fault: dict[str, Any] = {}
 
     def kill_and_restart(sid: str, over: threading.Event) -> None:
@@ -167,7 +173,7 @@ def test_an_agent_rides_through_its_peer_being_killed_and_restarted(network: Net
     )
 
 
-def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Network) -> None:
+def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: LocalConsortium) -> None:
     faults: list[str] = []
     outage: dict[str, int] = {}
 
@@ -209,7 +215,7 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Ne
     _check_no_loss_no_duplicate(network, run, 3)
 
 
-def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(network: Network) -> None:
+def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(network: LocalConsortium) -> None:
     events: list[str] = []
 
     def chaos(sid: str, over: threading.Event) -> None:

@@ -20,14 +20,14 @@ from agent.storage.vault import ArtifactError, KeyStore, Vault
 from agent.training import DPConfig, evaluate
 from clients.fabric import GatewayError
 from clients.kubo import IPFSClient
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 NAMES = ("HospitalA", "HospitalB", "HospitalC")
 
 
-def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: Network, tmp_path: Path) -> None:
+def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: LocalConsortium, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:6]
     study_id = f"fl-{run}"
     data = demo_split.build(tmp_path / "data")

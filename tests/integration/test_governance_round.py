@@ -14,7 +14,7 @@ import pytest
 
 from clients.fabric import Checkpoint, Contract, GatewayError, SubmitResult
 from network import channel
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def cid(text: str) -> str:
 class Org:
     """One hospital's two identities on the network: its admin and its agent."""
 
-    def __init__(self, net: Network, name: str) -> None:
+    def __init__(self, net: LocalConsortium, name: str) -> None:
         self.name = name
         self.msp = net.org(name).msp_id
         self._gws = [net.gateway(name, "Admin"), net.gateway(name, "User1")]
@@ -58,7 +58,7 @@ def everywhere(orgs: dict[str, Org], result: SubmitResult) -> SubmitResult:
 
 
 @pytest.fixture(scope="module")
-def orgs(network: Network):
+def orgs(network: LocalConsortium):
     out = {n: Org(network, n) for n in HOSPITALS}
     for o in out.values():
         try:
@@ -109,7 +109,7 @@ def study_args(study_id: str) -> dict:
     }
 
 
-def test_a_study_round_end_to_end(network: Network, orgs: dict[str, Org]) -> None:
+def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]) -> None:
     a, b, c = (orgs[n] for n in HOSPITALS)
     run = uuid.uuid4().hex[:6]
     study_id = f"it-{run}"
@@ -223,7 +223,9 @@ def test_a_study_round_end_to_end(network: Network, orgs: dict[str, Org]) -> Non
     regulator_gw.close()
 
 
-def test_deadlines_in_transaction_time_slash_a_missing_participant(network: Network, orgs: dict[str, Org]) -> None:
+def test_deadlines_in_transaction_time_slash_a_missing_participant(
+    network: LocalConsortium, orgs: dict[str, Org]
+) -> None:
     a, b, c = (orgs[n] for n in HOSPITALS)
     run = uuid.uuid4().hex[:6]
     study_id = f"dl-{run}"

@@ -10,19 +10,19 @@ import pytest
 
 from agent.storage.vault import ArtifactError, ArtifactRef, KeyStore, Vault
 from clients.kubo import IPFSClient, IPFSError
-from network.consortium import Network
+from network.consortium import LocalConsortium
 
 pytestmark = pytest.mark.integration
 
 
-def test_daemons_run_kubo_and_know_only_each_other(network: Network) -> None:
+def test_daemons_run_kubo_and_know_only_each_other(network: LocalConsortium) -> None:
     clients = {o: IPFSClient(network.ipfs_api(o)) for o in ("HospitalA", "HospitalB", "HospitalC")}
     assert all(c.version() == "0.39.0" for c in clients.values())
     ids = {c.peer_id() for c in clients.values()}
     assert len(ids) == 3 and ids == set(network.state.read_manifest()["ipfs_peers"].values())
 
 
-def test_artifact_stored_by_one_hospital_is_fetched_by_another(network: Network, tmp_path: Path) -> None:
+def test_artifact_stored_by_one_hospital_is_fetched_by_another(network: LocalConsortium, tmp_path: Path) -> None:
     a = Vault(IPFSClient(network.ipfs_api("HospitalA")), KeyStore(tmp_path / "a-keys"))
     b_ipfs = IPFSClient(network.ipfs_api("HospitalB"))
     payload = os.urandom(300_000)
@@ -36,7 +36,7 @@ def test_artifact_stored_by_one_hospital_is_fetched_by_another(network: Network,
     assert b.get(ref, key=a.keys.get(ref.key_id)) == payload
 
 
-def test_wrong_hash_and_unknown_cid_are_refused(network: Network, tmp_path: Path) -> None:
+def test_wrong_hash_and_unknown_cid_are_refused(network: LocalConsortium, tmp_path: Path) -> None:
     vault = Vault(IPFSClient(network.ipfs_api("HospitalC")), KeyStore(tmp_path / "keys"))
     ref = vault.put(b"model checkpoint", "test/model")
     forged = ArtifactRef(ref.cid, "0" * 64, ref.key_id, ref.label, ref.size)
@@ -46,7 +46,7 @@ def test_wrong_hash_and_unknown_cid_are_refused(network: Network, tmp_path: Path
         IPFSClient(network.ipfs_api("HospitalC"), timeout_s=3).cat("bafkreinotacid")
 
 
-def test_shredding_the_key_makes_every_copy_unreadable(network: Network, tmp_path: Path) -> None:
+def test_shredding_the_key_makes_every_copy_unreadable(network: LocalConsortium, tmp_path: Path) -> None:
     a = Vault(IPFSClient(network.ipfs_api("HospitalA")), KeyStore(tmp_path / "keys"))
     ref = a.put(b"patient-derived gradient", "test/erasure")
     b_ipfs = IPFSClient(network.ipfs_api("HospitalB"))
@@ -58,7 +58,7 @@ def test_shredding_the_key_makes_every_copy_unreadable(network: Network, tmp_pat
 
 
 def test_key_shared_through_the_registry_opens_the_artifact_for_that_hospital_only(
-    network: Network, tmp_path: Path
+    network: LocalConsortium, tmp_path: Path
 ) -> None:
     """The trusted-aggregator delivery path: A encrypts to B's share key published on the ledger."""
     import base64 as b64

@@ -12,7 +12,7 @@ import pytest
 
 from clients.fabric import Checkpoint, GatewayError
 from network import channel, lifecycle
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
@@ -31,16 +31,16 @@ def entry(msp_id: str, name: str | None = None) -> dict[str, str]:
     }
 
 
-def registry(net: Network, org: str, user: str = "Admin"):
+def registry(net: LocalConsortium, org: str, user: str = "Admin"):
     gw = net.gateway(org, user)
     return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
 
 
-def heights(net: Network) -> dict[str, int]:
+def heights(net: LocalConsortium) -> dict[str, int]:
     return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.peer_orgs}
 
 
-def registered(net: Network, org: str) -> str | None:
+def registered(net: LocalConsortium, org: str) -> str | None:
     """Register ``org`` unless it already is; returns the registration's tx id."""
     gw, contract = registry(net, org)
     with gw:
@@ -51,7 +51,7 @@ def registered(net: Network, org: str) -> str | None:
             return None
 
 
-def committed_everywhere(net: Network, tx_ids: list[str | None]) -> None:
+def committed_everywhere(net: LocalConsortium, tx_ids: list[str | None]) -> None:
     """Wait until every peer committed these transactions (peers commit blocks independently)."""
     for o in net.topology.peer_orgs:
         with net.gateway(o.name, "User1") as gw:
@@ -59,7 +59,7 @@ def committed_everywhere(net: Network, tx_ids: list[str | None]) -> None:
                 gw.network(CHANNEL).wait_for_commit(tx_id)
 
 
-def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
+def test_bring_up_gives_a_healthy_consortium(network: LocalConsortium) -> None:
     statuses = network.status()
     assert len(statuses) == 3 + 4 + 4 + 3 + 4  # orderers, peers, chaincode services, IPFS daemons, ACA-Py agents
     assert sorted(s.name for s in statuses if s.kind == "aries") == [
@@ -77,7 +77,7 @@ def test_bring_up_gives_a_healthy_consortium(network: Network) -> None:
         assert info.get("status") == "active" and info.get("consensusRelation") == "consenter"
 
 
-def test_each_hospital_registers_and_every_peer_agrees(network: Network) -> None:
+def test_each_hospital_registers_and_every_peer_agrees(network: LocalConsortium) -> None:
     committed_everywhere(network, [registered(network, org.name) for org in network.topology.hospitals])
     # every org's peer answers the same registry (queries pinned to that org's peer)
     gw, contract = registry(network, "Regulator", "User1")
@@ -97,7 +97,7 @@ def test_each_hospital_registers_and_every_peer_agrees(network: Network) -> None
     ],
 )
 def test_wrong_caller_is_refused_and_nothing_changes(
-    network: Network, caller_org: str, user: str, target: str, status: int, fragment: str
+    network: LocalConsortium, caller_org: str, user: str, target: str, status: int, fragment: str
 ) -> None:
     registered(network, "HospitalA")
     gw_r, reader = registry(network, "Regulator", "User1")
@@ -115,7 +115,7 @@ def test_wrong_caller_is_refused_and_nothing_changes(
     assert heights(network) == before_heights
 
 
-def test_malformed_arguments_are_refused(network: Network) -> None:
+def test_malformed_arguments_are_refused(network: LocalConsortium) -> None:
     gw, contract = registry(network, "HospitalA")
     with gw:
         for bad, fragment in [
@@ -130,7 +130,7 @@ def test_malformed_arguments_are_refused(network: Network) -> None:
             assert fragment in str(info.value)
 
 
-def test_events_arrive_and_resume_from_checkpoint(network: Network) -> None:
+def test_events_arrive_and_resume_from_checkpoint(network: LocalConsortium) -> None:
     registered(network, "HospitalC")
     gw, contract = registry(network, "HospitalC")
     start_height = heights(network)["HospitalC"]
@@ -161,7 +161,7 @@ def test_events_arrive_and_resume_from_checkpoint(network: Network) -> None:
         assert got.tx_id == second.tx_id
 
 
-def test_concurrent_updates_of_one_key_are_retried_not_lost(network: Network) -> None:
+def test_concurrent_updates_of_one_key_are_retried_not_lost(network: LocalConsortium) -> None:
     registered(network, "HospitalB")
     gw, contract = registry(network, "HospitalB")
     with gw:
@@ -186,7 +186,7 @@ def test_concurrent_updates_of_one_key_are_retried_not_lost(network: Network) ->
     assert any(r.attempts > 1 for r in results), "expected at least one MVCC conflict to be retried"
 
 
-def test_killed_peer_restarts_and_catches_up(network: Network) -> None:
+def test_killed_peer_restarts_and_catches_up(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
     assert network.kill("peer0.hospitalc")
     gw, contract = registry(network, "HospitalA")
@@ -219,7 +219,7 @@ def test_killed_peer_restarts_and_catches_up(network: Network) -> None:
     network.wait_endorsable()
 
 
-def test_history_is_visible_to_the_regulator(network: Network) -> None:
+def test_history_is_visible_to_the_regulator(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
     gw, contract = registry(network, "HospitalA")
     with gw:
@@ -233,7 +233,7 @@ def test_history_is_visible_to_the_regulator(network: Network) -> None:
     assert history[-1]["entry"]["display_name"] == "A historic"
 
 
-def test_replayed_transaction_is_rejected_and_changes_nothing(network: Network) -> None:
+def test_replayed_transaction_is_rejected_and_changes_nothing(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
     gw, contract = registry(network, "HospitalA")
     with gw:

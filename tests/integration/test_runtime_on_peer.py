@@ -10,18 +10,18 @@ import uuid
 import pytest
 
 from clients.fabric import GatewayError
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 
 
-def diagnostics(net: Network, org: str, user: str = "User1"):
+def diagnostics(net: LocalConsortium, org: str, user: str = "User1"):
     gw = net.gateway(org, user)
     return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Diagnostics")
 
 
-def test_private_data_put_hash_and_purge(network: Network) -> None:
+def test_private_data_put_hash_and_purge(network: LocalConsortium) -> None:
     key = f"k{uuid.uuid4().hex[:12]}"
     secret = b"consent details never on the public ledger"
     gw_a, a = diagnostics(network, "HospitalA")
@@ -41,7 +41,7 @@ def test_private_data_put_hash_and_purge(network: Network) -> None:
         assert gone["sha256"] is None
 
 
-def test_private_value_must_come_in_transient_data(network: Network) -> None:
+def test_private_value_must_come_in_transient_data(network: LocalConsortium) -> None:
     gw, a = diagnostics(network, "HospitalB")
     with gw:
         with pytest.raises(GatewayError) as info:
@@ -49,7 +49,7 @@ def test_private_value_must_come_in_transient_data(network: Network) -> None:
         assert info.value.chaincode_status == 400 and "transient" in str(info.value)
 
 
-def test_paginated_range_query_walks_every_key_once(network: Network) -> None:
+def test_paginated_range_query_walks_every_key_once(network: LocalConsortium) -> None:
     prefix = f"p{uuid.uuid4().hex[:8]}"
     gw, a = diagnostics(network, "HospitalC")
     with gw:

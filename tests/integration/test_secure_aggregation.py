@@ -35,7 +35,7 @@ from agent.secure_federation import committee_shares, publish_keys, publish_mask
 from agent.storage.envelope import open_envelope
 from agent.storage.vault import ArtifactError
 from agent.training import DPConfig
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from tests.integration.hospitals import NAMES, Consortium, consortium
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ def _keys_then_train(cons: Consortium, sid: str, data: demo_split.DemoData, sche
     return secrets, results
 
 
-def test_a_secure_round_with_a_dropout_and_a_lying_member(network: Network, tmp_path: Path) -> None:
+def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsortium, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:6]
     sid = f"sa-{run}"
     data = demo_split.build(tmp_path / "data")
@@ -147,7 +147,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: Network, tmp_
         assert cons.c(NAMES[0], "Token").evaluate("Supply", {})["conserved"]
 
 
-def test_below_t_members_the_round_aborts_and_nothing_is_unmasked(network: Network, tmp_path: Path) -> None:
+def test_below_t_members_the_round_aborts_and_nothing_is_unmasked(network: LocalConsortium, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:6]
     sid = f"sb-{run}"
     data = demo_split.build(tmp_path / "data")

@@ -29,7 +29,7 @@ import pytest
 from agent.data.schema import Schema, load_records
 from demo.consortium_admin import Admins
 from demo.study_report import baseline
-from network.consortium import Network
+from network.consortium import LocalConsortium
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def run_walkthrough(env: dict[str, str], cwd: Path, timeout_s: float) -> list[Ra
     return ran
 
 
-def test_a_study_on_your_own_data_from_the_walkthrough(network: Network, tmp_path: Path) -> None:
+def test_a_study_on_your_own_data_from_the_walkthrough(network: LocalConsortium, tmp_path: Path) -> None:
     with Admins(network) as admins:  # as on a fresh network: the registry holds each key store's share key
         admins.register_hospitals()
     env = {**os.environ, "PATH": f"{ROOT / 'scripts'}:{os.environ['PATH']}",

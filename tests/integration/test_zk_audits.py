@@ -24,7 +24,7 @@ from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
 from demo.agent_study import StudyPlan, run_agent_study
 from demo.consortium_admin import Admins
 from demo.zk_setup import dev_keys
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.hospitals import NAMES
 from tests.integration.zk_rounds import audited_round
@@ -34,8 +34,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize(("circuit", "spec"), [("logreg-d30-b32", LOGREG_30), ("mlp-d30-h16-b32", MLP_30_16_1)])
-def test_agents_prove_their_audited_steps_and_the_round_finalizes(network: Network, tmp_path: Path, circuit: str,
-                                                                   spec: ModelSpec) -> None:  # fmt: skip
+def test_agents_prove_their_audited_steps_and_the_round_finalizes(
+    network: LocalConsortium, tmp_path: Path, circuit: str, spec: ModelSpec
+) -> None:
     with Admins(network) as admins:
         admins.register_hospitals()
     keys = dev_keys(tmp_path / "zk", circuit, network.org(NAMES[0]).msp_id)
@@ -56,6 +57,6 @@ def test_agents_prove_their_audited_steps_and_the_round_finalizes(network: Netwo
 
 
 @pytest.mark.parametrize("cheat", zk_sim.CHEATS)
-def test_a_cheater_is_slashed_on_every_peer_while_honest_hospitals_pass(network: Network, tmp_path: Path,
+def test_a_cheater_is_slashed_on_every_peer_while_honest_hospitals_pass(network: LocalConsortium, tmp_path: Path,
                                                                          cheat: str) -> None:  # fmt: skip
     audited_round(network, tmp_path, zk_sim.dev_keys(tmp_path), cheat)

@@ -19,7 +19,7 @@ from agent.zk import binary
 from demo.consortium_admin import Admins
 from demo.zk_setup import consortium_ceremony, register, setup_power
 from fedledger.cli import cli
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.zk_rounds import audited_round
 from tests.unit import zk_sim
@@ -27,7 +27,7 @@ from tests.unit import zk_sim
 pytestmark = pytest.mark.integration
 
 
-def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_key(network: Network,
+def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_key(network: LocalConsortium,
                                                                                    tmp_path: Path) -> None:  # fmt: skip
     said: list[str] = []
     assert setup_power(zk_sim.CIRCUIT) == 13

@@ -10,7 +10,7 @@ from typing import Any
 
 from agent.data import demo_split
 from agent.data.schema import Schema
-from network.consortium import Network
+from network.consortium import LocalConsortium
 from tests.integration.hospitals import NAMES, consortium
 from tests.unit import zk_sim
 
@@ -38,7 +38,9 @@ def _registered(cons: Any, keys: zk_sim.Keys) -> bool:
         return False
 
 
-def audited_round(network: Network, tmp_path: Path, keys: zk_sim.Keys, cheat: str | None = None) -> dict[str, Any]:
+def audited_round(
+    network: LocalConsortium, tmp_path: Path, keys: zk_sim.Keys, cheat: str | None = None
+) -> dict[str, Any]:
     """Run round 0 of a fresh audited study to AGGREGATE; with ``cheat``, the second participant
     cheats that way and must fail its audit (slashed 100) while the others verify. Keys not yet
     on the ledger are registered with a one-party record. Returns the round in AGGREGATE."""
