@@ -75,9 +75,8 @@ class AgentRunner:
         journal = Journal(self.cfg.journal_path)
         try:
             worker = HospitalWorker(self.cfg, gateway, journal)
-            worker.check_registration()
-            for action, state in worker.submitter.recover(worker.contracts["Round"]):
-                log.info("journal: %s was unresolved at start-up; now %s", action, state)
+            if not self._start_up(worker):
+                return 0
             log.info("agent for %s up: gateway %s, IPFS %s, %d training and %d validation records, journal %s",
                      self.cfg.msp_id, self.cfg.gateway_address, self.cfg.ipfs_api, len(worker.train_records),
                      len(worker.validation), self.cfg.journal_path)  # fmt: skip
@@ -89,6 +88,26 @@ class AgentRunner:
             self.stop.set()
             journal.close()
             gateway.close()
+
+    def _start_up(self, worker: HospitalWorker) -> bool:
+        """Check the registration and resolve the journal's unresolved actions; while the gateway
+        peer is unreachable (e.g. restarting) wait and try again rather than exit. False when
+        stopped meanwhile."""
+        delay = RETRY_START_S
+        while not self.stop.is_set():
+            try:
+                worker.check_registration()
+                for action, state in worker.submitter.recover(worker.contracts["Round"]):
+                    log.info("journal: %s was unresolved at start-up; now %s", action, state)
+                return True
+            except GatewayError as exc:
+                if exc.chaincode_status is not None:
+                    raise  # the contract answered: not a transport failure
+                log.warning("gateway peer %s unreachable at start-up (%s); the agent waits %.0fs and tries again",
+                            self.cfg.gateway_address, _first_line(exc), delay)  # fmt: skip
+                self.stop.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return False
 
     # --- events --------------------------------------------------------------------------------
     def _listen(self, gateway: Gateway, events: queue.Queue[ChaincodeEvent]) -> None:

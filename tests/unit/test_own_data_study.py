@@ -266,3 +266,30 @@ def test_a_hospital_that_cannot_serve_its_study_keeps_it_moving_and_its_round_ab
     assert rnd["state"] == "ABORTED" and sorted(rnd["committed"]) == sorted(cons.hospitals[:2])
     for m in cons.hospitals:
         assert cons.ok(cons.regulator, "Token:Account", {"msp_id": m})["locked"] == 0, f"{m}'s stake still locked"
+
+
+def test_an_agent_started_while_its_peer_is_down_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transport failures at start-up are waited out; a contract's refusal is not."""
+    import agent.daemon.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "RETRY_START_S", 0.01)
+
+    class Submitter:
+        def recover(self, contract: object) -> list[tuple[str, str]]:
+            return [("s/r0/commit", "committed")]
+
+    class Worker:
+        def __init__(self, failures: list[GatewayError]) -> None:
+            self.failures, self.checks, self.submitter, self.contracts = failures, 0, Submitter(), {"Round": None}
+
+        def check_registration(self) -> None:
+            self.checks += 1
+            if self.failures:
+                raise self.failures.pop(0)
+
+    down = GatewayError("evaluate failed (UNAVAILABLE): failed to connect to all addresses")
+    worker = Worker([down, down])
+    assert _runner(Consortium(), tmp_path)._start_up(worker) and worker.checks == 3  # type: ignore[arg-type]
+    refused = GatewayError("refused", details=(PeerDetail("peer0", "x", "chaincode response 404, no org x"),))
+    with pytest.raises(GatewayError):
+        _runner(Consortium(), tmp_path)._start_up(Worker([refused]))  # type: ignore[arg-type]
