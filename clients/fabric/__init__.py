@@ -9,7 +9,7 @@ from clients.fabric.errors import (
     PeerDetail,
     SubmitError,
 )
-from clients.fabric.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint, FileCheckpoint
+from clients.fabric.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint
 from clients.fabric.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
 from clients.fabric.identity import Identity, Signer, load_msp_identity
 
@@ -22,7 +22,6 @@ __all__ = [
     "Contract",
     "EndorseError",
     "EvaluateError",
-    "FileCheckpoint",
     "Gateway",
     "GatewayError",
     "Identity",

@@ -3,7 +3,8 @@
 Agents react to ledger events (round opened, commitments closed, ...) instead of polling. A
 restarted agent must neither miss nor re-handle an event, so the stream starts from a
 checkpoint: the block to start at and, inside it, the last transaction already handled.
-``FileCheckpoint`` persists that position atomically after every event.
+(The agent keeps its checkpoint in memory: after a restart it re-reads the ledger's state,
+level-triggered, so no event needs to survive a restart.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -54,23 +54,6 @@ class Checkpoint:
 
     def save(self) -> None:
         """Persist the position; the in-memory checkpoint has nothing to do."""
-
-
-class FileCheckpoint(Checkpoint):
-    """A checkpoint kept in a JSON file, written atomically (write + rename)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        data: dict[str, Any] = {}
-        if path.exists():
-            data = json.loads(path.read_text())
-        super().__init__(data.get("block_number"), data.get("tx_id", ""))
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"block_number": self.block_number, "tx_id": self.tx_id}))
-        tmp.replace(self.path)
 
 
 class ChaincodeEventStream:
