@@ -7,9 +7,9 @@ duties the ledger now implies (agent/daemon/duties.py). No tight polling: betwee
 deadlines the agent sleeps.
 
 A duty that fails is logged with the reason and retried with backoff; a duty the contract
-refuses (a 4xx: e.g. 409 "only 2 enrolled hospitals have stake" while the last enrollment is
-still landing) is retried when the study or its round changes on the ledger, and at the latest
-after ``REFUSED_RETRY_S``.
+refuses (a 4xx) is retried when the study or its round changes on the ledger; a 409 ("not
+yet", e.g. "only 2 enrolled hospitals have stake" while the last enrollment is still landing)
+also after ``REFUSED_RETRY_S`` at the latest, while a 400/403/404 waits for the ledger to change.
 
 A study this hospital cannot serve (agent/study_fit.py: schema, model, data, consent) is
 reported once, with every reason, when the agent first sees it. The agent then keeps only the
@@ -42,7 +42,7 @@ log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
 RETRY_START_S = 2.0
 RETRY_MAX_S = 60.0
-REFUSED_RETRY_S = 20.0  # a refused duty is tried again after this long even if nothing changed
+REFUSED_RETRY_S = 20.0  # a duty refused with 409 is tried again after this long even if nothing changed
 KEEPER_DUTIES = ("open", "advance", "settle")  # what an agent does in a study it cannot serve
 EXIT_CANNOT_TAKE_PART = 3  # --until-done: the study ended for us because we could not take part
 # a protocol error (a masked update or share bundle not yet fetchable, shares that do not yet
@@ -249,11 +249,13 @@ class AgentRunner:
             status = exc.chaincode_status
             b = backoff.setdefault(duty.action, _Backoff())
             if status is not None and status < 500:
-                # the contract refused (e.g. a 409 "not yet"): retry when the ledger moved, or later
+                # the contract refused: retry when the ledger moved; a 409 ("not yet") also on a timer
+                not_yet = status == 409
                 b.ledger_seen = self._fingerprint(study, rnd)
-                b.until = self.clock() + REFUSED_RETRY_S
-                log.info("%s: not now (%s): %s; trying again when the ledger changes or in %.0fs", duty.action,
-                         status, exc.chaincode_message, REFUSED_RETRY_S)  # fmt: skip
+                b.until = self.clock() + REFUSED_RETRY_S if not_yet else float("inf")
+                later = f" or in {REFUSED_RETRY_S:.0f}s" if not_yet else ""
+                log.info("%s: not now (%s): %s; trying again when the ledger changes%s", duty.action, status,
+                         exc.chaincode_message, later)  # fmt: skip
             else:
                 b.ledger_seen = ""
                 b.until, b.delay = self.clock() + b.delay, min(b.delay * 2, RETRY_MAX_S)

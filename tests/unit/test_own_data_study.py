@@ -293,3 +293,24 @@ def test_an_agent_started_while_its_peer_is_down_waits_for_it(tmp_path: Path, mo
     refused = GatewayError("refused", details=(PeerDetail("peer0", "x", "chaincode response 404, no org x"),))
     with pytest.raises(GatewayError):
         _runner(Consortium(), tmp_path)._start_up(Worker([refused]))  # type: ignore[arg-type]
+
+
+def test_only_a_not_yet_refusal_is_retried_on_the_timer(tmp_path: Path) -> None:
+    cons = Consortium()
+    runner = _runner(cons, tmp_path)
+    study = {"status": "ACTIVE", "enrolled": ["A"], "current_round": -1}
+
+    class Refusing:
+        def __init__(self, status: int) -> None:
+            self.status = status
+
+        def perform(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+            raise GatewayError("refused", details=(PeerDetail("p", "A", f"chaincode response {self.status}, no"),))
+
+    for status, retried in ((409, True), (403, False), (400, False)):
+        duty, backoff = Duty("open", f"s{status}", 0, "test"), {}
+        assert not runner._attempt(Refusing(status), duty, study, None, backoff)  # type: ignore[arg-type]
+        assert not runner._due(duty, study, None, backoff)
+        cons.tick(REFUSED_RETRY_S + 1)
+        assert runner._due(duty, study, None, backoff) is retried, status
+        assert runner._due(duty, {**study, "enrolled": ["A", "B"]}, None, backoff), "a ledger change always retries"
