@@ -84,7 +84,11 @@ def test_three_agents_run_a_three_round_study(registered: LocalConsortium, tmp_p
         journal = Journal(cfg.journal_path)
         subs = journal.submissions(sid)
         journal.close()
-        assert subs and all(s.state == "committed" for s in subs), [(s.action, s.state) for s in subs]
+        # a hospital's own contributions (round key, commitment, validation) all landed; a committee
+        # member's shares may lose an MVCC race and no longer be needed once t members' shares unmasked
+        own = [s for s in subs if s.action.rsplit("/", 1)[-1] in ("keys", "commit", "validate")]
+        assert own and all(s.state == "committed" for s in own), [(s.action, s.state) for s in subs]
+        assert all(s.state in ("committed", "failed") for s in subs), [(s.action, s.state) for s in subs]
         for n in range(3):
             assert len(_committed_entries(registered, msp_id, sid, n)) == 1
     html_path, png_path = write_html(r, tmp_path / "report", ["test"])
