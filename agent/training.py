@@ -1,23 +1,29 @@
 """Local training with differential privacy (Opacus DP-SGD) and a commitment to every step.
 
+One trainer (``train_round``) runs every round; a *plan* says how: :class:`DPConfig` for an
+unaudited study (``epochs`` passes, steps committed by hashes), ``AuditedTraining``
+(agent/zk/audited_training.py) for an audited one (exactly the study's steps on the circuit's
+fixed-point grid, recorded so that any step can be proven). The plan supplies the features,
+the batch size, the noise, when to stop and a recorder that sees each step before it is taken.
+
 Loss: a binary spec (one output logit) trains with the logistic loss on the float labels; a
 spec with C > 2 classes (C logits) with softmax cross entropy on the class indices. Labels
 must be the classes ``0 .. classes-1``; anything else is refused before training.
 
-Privacy: ``make_private_with_epsilon`` calibrates the noise multiplier so that this round's
-local training, with Poisson-sampled batches and per-example gradients clipped to
-``max_grad_norm``, is (epsilon, delta)-DP for the hospital's records under Opacus's RDP
-accountant; the epsilon the accountant reports is what the commitment puts on the ledger.
-Across rounds the ledger adds epsilons (basic composition), which over-states the spend.
-Randomness: each round seeds Poisson sampling (torch's global generator) and the Gaussian
-noise (a generator of its own) with 63 bits each from ``os.urandom``. They are torch's
-Mersenne Twister, not a cryptographically secure generator: Opacus's ``secure_mode`` needs
-torchcsprng, which cannot be installed here.
+Privacy: the plan calibrates the noise multiplier (Opacus's ``get_noise_multiplier``, RDP
+accountant) so that this round's local training, with Poisson-sampled batches and per-example
+gradients clipped to the plan's norm, is (epsilon, delta)-DP for the hospital's records; the
+epsilon the accountant reports after the steps taken is what the commitment puts on the
+ledger. Across rounds the ledger adds epsilons (basic composition), which over-states the
+spend. Randomness: each round seeds Poisson sampling (torch's global generator) and the
+Gaussian noise (a generator of its own) with 63 bits each from ``os.urandom``. They are
+torch's Mersenne Twister, not a cryptographically secure generator: Opacus's ``secure_mode``
+needs torchcsprng, which cannot be installed here.
 
-Commitments: before each optimizer step the trainer records a leaf
+Commitments (unaudited): before each optimizer step the recorder keeps a leaf
 ``step index || sha256(weights before the step) || sha256(salt || batch)`` with a fresh
 random salt per step; the Merkle root over all leaves is committed on the ledger, and the
-salts and batches stay local so that an audited step can later be opened and proven.
+salts and batches stay local.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.accountants.utils import get_noise_multiplier
 from torch.utils.data import DataLoader, TensorDataset
 
 from agent.data.schema import Records
@@ -38,8 +46,62 @@ from agent.merkle import MerkleTree
 from agent.models import ModelSpec, get_weights, set_weights, weights_bytes
 
 
+class StepRecorder(Protocol):
+    """What a plan records of each step, and the commitment it makes of them at the end."""
+
+    def accept(self, batch_size: int) -> bool:
+        """Whether a Poisson draw of this size is a step (a skipped draw is not)."""
+
+    def before_step(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """Record the step about to be taken (it may move the weights, e.g. onto a grid)."""
+
+    def finish(self, weights_out: np.ndarray) -> StepLog:
+        """The commitment to every recorded step, once training is over."""
+
+
+class StepPlan(Protocol):
+    """How one round of local DP-SGD runs: what the trainer asks of an unaudited study
+    (:class:`DPConfig`) and of an audited one (agent/zk/audited_training.py)."""
+
+    delta: float
+    clip: float
+    learning_rate: float
+
+    def check(self, spec: ModelSpec, records: Records) -> None:
+        """ValueError when this plan cannot train ``spec`` on ``records``."""
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The features as trained on."""
+
+    def loader_batch(self, n: int) -> int:
+        """The data loader's batch size for ``n`` records (Opacus samples 1 / len(loader))."""
+
+    def noise_multiplier(self, n: int, loader_len: int) -> float:
+        """Gaussian noise calibrated to this round's (epsilon, delta)."""
+
+    def finished(self, passes: int, steps: int) -> bool:
+        """Whether training stops after ``passes`` over the loader and ``steps`` steps."""
+
+    def recorder(self) -> StepRecorder:
+        """A fresh recorder for one round."""
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """The recorded steps' commitment: a Merkle root over one leaf per step, and, for an
+    audited study, what is kept to prove any step later (``audit``)."""
+
+    step_root: bytes
+    step_count: int
+    hashed: list[StepRecord] = field(default_factory=list)  # unaudited: the leaves' parts
+    audit: Any = None  # audited: agent/zk/audited_training.AuditTrail
+
+
 @dataclass(frozen=True)
 class DPConfig:
+    """The plan of an unaudited round: ``epochs`` passes of Poisson-sampled batches of expected
+    size ``batch_size``, noise calibrated for all of them, each step committed by hashes."""
+
     epsilon: float  # for this round
     delta: float
     max_grad_norm: float = 1.0
@@ -52,6 +114,29 @@ class DPConfig:
             raise ValueError("epsilon must be in (0, 100] and delta in (0, 1)")
         if self.max_grad_norm <= 0 or self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("max_grad_norm, epochs, batch_size and learning_rate must be positive")
+
+    @property
+    def clip(self) -> float:
+        return self.max_grad_norm
+
+    def check(self, spec: ModelSpec, records: Records) -> None:
+        check_labels(spec, records)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def loader_batch(self, n: int) -> int:
+        return min(self.batch_size, n)
+
+    def noise_multiplier(self, n: int, loader_len: int) -> float:
+        # what Opacus's make_private_with_epsilon computes: sampling rate 1 / len(loader)
+        return calibrated_noise(self.epsilon, self.delta, sample_rate=1 / loader_len, epochs=self.epochs)
+
+    def finished(self, passes: int, steps: int) -> bool:
+        return passes >= self.epochs
+
+    def recorder(self) -> StepRecorder:
+        return HashedSteps()
 
 
 @dataclass(frozen=True)
@@ -66,12 +151,30 @@ class StepRecord:
         return self.index.to_bytes(8, "big") + self.weights_hash + self.batch_commitment
 
 
+class HashedSteps:
+    """Unaudited commitments: leaf i = i || sha256(weights before) || sha256(salt || batch)."""
+
+    def __init__(self) -> None:
+        self.steps: list[StepRecord] = []
+
+    def accept(self, batch_size: int) -> bool:
+        return batch_size > 0  # Poisson sampling can draw an empty batch: nothing to step on
+
+    def before_step(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        salt = os.urandom(16)
+        self.steps.append(StepRecord(len(self.steps), hashlib.sha256(weights_bytes(get_weights(model))).digest(),
+                                     batch_commitment(salt, xb, yb), salt, len(yb)))  # fmt: skip
+
+    def finish(self, weights_out: np.ndarray) -> StepLog:
+        root = MerkleTree([s.leaf() for s in self.steps]).root
+        return StepLog(root, len(self.steps), hashed=self.steps)
+
+
 @dataclass(frozen=True)
 class RoundResult:
     weights: np.ndarray
     update: np.ndarray  # weights - weights_in
-    steps: list[StepRecord]
-    step_root: bytes
+    log: StepLog
     epsilon_spent: float
     noise_multiplier: float
     sample_count: int
@@ -79,6 +182,22 @@ class RoundResult:
     @property
     def update_hash(self) -> str:
         return hashlib.sha256(weights_bytes(self.update)).hexdigest()
+
+    @property
+    def step_root(self) -> bytes:
+        return self.log.step_root
+
+    @property
+    def step_count(self) -> int:
+        return self.log.step_count
+
+    @property
+    def steps(self) -> list[StepRecord]:
+        return self.log.hashed
+
+    @property
+    def audit(self) -> Any:
+        return self.log.audit
 
 
 def batch_commitment(salt: bytes, xb: torch.Tensor, yb: torch.Tensor) -> bytes:
@@ -88,14 +207,15 @@ def batch_commitment(salt: bytes, xb: torch.Tensor, yb: torch.Tensor) -> bytes:
     return h.digest()
 
 
-def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: DPConfig, seed: int | None = None
+def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan: StepPlan, seed: int | None = None
                 ) -> RoundResult:  # fmt: skip
-    """Run one round of DP-SGD from ``weights_in`` on ``records``."""
+    """Run one round of DP-SGD from ``weights_in`` on ``records`` as ``plan`` says (the one
+    trainer of unaudited and audited studies)."""
     if len(records) == 0:
         raise ValueError("no records to train on (no patient with valid consent?)")
     if records.x.shape[1] != spec.input_dim:
         raise ValueError(f"records have {records.x.shape[1]} features; the model expects {spec.input_dim}")
-    check_labels(spec, records)
+    plan.check(spec, records)
     # Fresh, unpredictable randomness for every round: Poisson sampling draws from torch's global
     # generator and the Gaussian noise from its own; both are seeded from the OS (a fixed seed
     # only in tests, through ``seed``). Never leave them at a known state: noise an adversary
@@ -105,42 +225,41 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, dp: D
     noise = torch.Generator().manual_seed(noise_seed)
     model = spec.build()
     set_weights(model, weights_in)
-    optimizer = torch.optim.SGD(model.parameters(), lr=dp.learning_rate)
+    optimizer = torch.optim.SGD(model.parameters(), lr=plan.learning_rate)
     # torch.tensor copies: the records' arrays may be read-only (pandas) and must stay untouched
-    loader = DataLoader(TensorDataset(torch.tensor(records.x), torch.tensor(records.y)),
-                        batch_size=min(dp.batch_size, len(records)), shuffle=True)  # fmt: skip
+    loader = DataLoader(TensorDataset(torch.tensor(plan.features(records.x)), torch.tensor(records.y)),
+                        batch_size=plan.loader_batch(len(records)))  # fmt: skip
+    sigma = plan.noise_multiplier(len(records), len(loader))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Secure RNG turned off")  # stated in the module docstring
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         engine = PrivacyEngine(accountant="rdp")
-        model, optimizer, loader = engine.make_private_with_epsilon(
-            module=model, optimizer=optimizer, data_loader=loader, target_epsilon=dp.epsilon,
-            target_delta=dp.delta, epochs=dp.epochs, max_grad_norm=dp.max_grad_norm, noise_generator=noise,
-        )  # fmt: skip
-    steps: list[StepRecord] = []
+        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
+                                                       noise_multiplier=sigma, max_grad_norm=plan.clip,
+                                                       noise_generator=noise)  # fmt: skip
+    recorder = plan.recorder()
     loss_fn = _loss(spec)
-    for _ in range(dp.epochs):
+    passes = steps = 0
+    while not plan.finished(passes, steps):
         for xb, yb in loader:
-            if len(yb) == 0:  # Poisson sampling can draw an empty batch: nothing to step on
+            if not recorder.accept(len(yb)):
                 continue
-            salt = os.urandom(16)
-            steps.append(
-                StepRecord(len(steps), hashlib.sha256(weights_bytes(get_weights(model))).digest(),
-                           batch_commitment(salt, xb, yb), salt, len(yb))
-            )  # fmt: skip
+            recorder.before_step(model, xb, yb)
             optimizer.zero_grad()
             with warnings.catch_warnings():  # Opacus's hooks on a model whose inputs need no grad
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 loss_fn(model(xb), yb).backward()  # yb stays float32: the commitment above is over it
             optimizer.step()
+            steps += 1
+            if plan.finished(passes, steps):
+                break
+        passes += 1
     weights_out = get_weights(model)
     return RoundResult(
         weights=weights_out,
         update=weights_out - weights_in,
-        steps=steps,
-        step_root=MerkleTree([s.leaf() for s in steps]).root,
-        epsilon_spent=_epsilon(engine, dp.delta),
-        noise_multiplier=float(optimizer.noise_multiplier),
+        log=recorder.finish(weights_out),
+        epsilon_spent=_epsilon(engine, plan.delta),
+        noise_multiplier=float(sigma),
         sample_count=len(records),
     )
 
@@ -167,6 +286,15 @@ def _loss(spec: ModelSpec) -> Callable[[torch.Tensor, torch.Tensor], torch.Tenso
 def _os_seeds() -> tuple[int, int]:
     raw = os.urandom(16)
     return int.from_bytes(raw[:8], "little") >> 1, int.from_bytes(raw[8:], "little") >> 1
+
+
+def calibrated_noise(epsilon: float, delta: float, sample_rate: float, **horizon: int) -> float:
+    """Opacus's noise multiplier for (epsilon, delta) over ``epochs=`` or ``steps=`` steps at
+    ``sample_rate`` under the RDP accountant."""
+    with warnings.catch_warnings():  # RDP's order grid edge: the bound is still valid, only looser
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
+                                          accountant="rdp", **horizon))  # fmt: skip
 
 
 def _epsilon(engine: PrivacyEngine, delta: float) -> float:

@@ -1,6 +1,6 @@
 """Secure-committee aggregation against the trusted aggregator, end to end, in one run.
 
-Both modes run the agent's own code paths (agent/secure_federation.py, agent/federation.py)
+Both modes run the agent's own code paths (agent/rounds/secure.py, agent/rounds/trusted.py)
 against real Kubo daemons (one per hospital org; hospitals beyond three share them round-robin,
 so fetches between orgs go over bitswap). For each configuration (hospitals x parameters x
 committee size k, threshold t = k // 2 + 1) with random updates:
@@ -37,11 +37,14 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.aggregation import TrustedAggregatorFedAvg
-from agent.federation import Hospital, collect_updates, publish_update
+from agent.federation import Hospital
 from agent.keys import public_b64
+from agent.rounds import RoundMode
+from agent.rounds.commit import commit_args
+from agent.rounds.secure import SecureMode, committee_shares, fetch_bundles, fetch_masked, publish_keys
+from agent.rounds.trusted import TrustedMode, collect_updates
 from agent.secagg import field
 from agent.secagg.protocol import RoundSecrets, context, unmask
-from agent.secure_federation import committee_shares, fetch_bundles, fetch_masked, publish_keys, publish_masked_update
 from agent.storage.vault import KeyStore, Vault
 from bench.throwaway import storage_nodes
 from clients.kubo import DEFAULT_MAX_BYTES, IPFSClient
@@ -113,6 +116,11 @@ def _downloads(hospitals: dict[str, Hospital]) -> int:
     return sum(h.ipfs.tally["down"] for h in hospitals.values())  # type: ignore[attr-defined]
 
 
+def _commit(mode: RoundMode, h: Hospital, rnd: dict[str, Any], result: Any) -> dict[str, Any]:
+    """What a participant does at OPEN: store its update the mode's way and commit to it."""
+    return commit_args(rnd, result, mode.store_update(h, rnd, result))
+
+
 def trusted_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: int) -> dict[str, Any]:
     _reset(hospitals)
     names = sorted(hospitals)
@@ -120,7 +128,7 @@ def trusted_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: 
                            "commitments": {}}  # fmt: skip
     upload = {}
     for m in names:
-        (commit, _), upload[m] = _timed(publish_update, hospitals[m], rnd, results[m], "none")
+        commit, upload[m] = _timed(_commit, TrustedMode("none"), hospitals[m], rnd, results[m])
         rnd["commitments"][m] = commit
     agg = hospitals[names[0]]
     t = time.perf_counter()
@@ -146,7 +154,8 @@ def secure_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: i
         rnd["keys"][m] = {"msp_id": m, **args}
     rnd["masking_set"] = names
     for m in names:  # OPEN: mask, encrypt for the committee, store
-        (commit, _), seconds = _timed(publish_masked_update, hospitals[m], rnd, secrets[m], results[m])
+        mode = SecureMode(lambda m=m: secrets[m])
+        commit, seconds = _timed(_commit, mode, hospitals[m], rnd, results[m])
         rnd["commitments"][m] = commit
         upload[m] += seconds
     rnd["inclusion"], rnd["reveal"] = names, {"seed": names, "key": []}
@@ -170,7 +179,8 @@ def secure_round(hospitals: dict[str, Hospital], results: dict[str, Any], dim: i
 
 def _inputs(names: list[str], dim: int, rng: np.random.Generator) -> dict[str, Any]:
     return {m: SimpleNamespace(update=rng.normal(0, 0.01, dim).astype(np.float32),
-                               sample_count=int(rng.integers(100, 1000)), step_root=bytes(32), epsilon_spent=1.0)
+                               sample_count=int(rng.integers(100, 1000)), step_root=bytes(32), epsilon_spent=1.0,
+                               audit=None)
             for m in names}  # fmt: skip
 
 

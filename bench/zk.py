@@ -30,8 +30,9 @@ import numpy as np
 
 from agent.data.schema import Records
 from agent.models import ModelSpec, get_weights
+from agent.training import train_round
 from agent.zk import binary
-from agent.zk.audited_training import AuditedTraining, train_audited
+from agent.zk.audited_training import AuditedTraining
 from agent.zk.participant import saved_steps, step_inputs
 from chaincode.contracts import selection, zk_circuits
 
@@ -51,7 +52,7 @@ def recorded_steps(circuit: str, count: int) -> list[dict[str, Any]]:
     params = {"learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}
     cfg = AuditedTraining(circuit=circuit, capacity=c.capacity, steps=count, round_tag=67890, epsilon=1.0,
                           delta=1e-5, **params)  # fmt: skip
-    out = train_audited(spec, get_weights(spec.build()), Records(x, y, np.arange(400).astype(str)), cfg, seed=0)
+    out = train_round(spec, get_weights(spec.build()), Records(x, y, np.arange(400).astype(str)), cfg, seed=0)
     return step_inputs(params, 67890, saved_steps(out), list(range(count)))
 
 

@@ -8,7 +8,6 @@ spend privacy budget twice); an aggregate is stored before it is published on th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -20,22 +19,18 @@ from agent.daemon.duties import Duty
 from agent.daemon.journal import Journal
 from agent.daemon.submitter import JournaledSubmitter, Outcome
 from agent.data.schema import Records, Schema, load_records
-from agent.federation import Hospital, aggregate, fetch_model, publish_update
+from agent.federation import Hospital, fetch_model
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import ModelSpec
+from agent.rounds import RoundMode
+from agent.rounds.commit import commit_args
+from agent.rounds.secure import MaskedCache, SecureMode, committee_shares, publish_keys
+from agent.rounds.trusted import TrustedMode
 from agent.secagg.protocol import RoundSecrets
-from agent.secure_federation import (
-    committee_shares,
-    fetch_masked,
-    publish_keys,
-    publish_masked_update,
-    secure_aggregate,
-)
 from agent.storage.vault import KeyStore, Vault
 from agent.study_fit import Fit, hospital_fit, model_fit
-from agent.training import evaluate, train_round
+from agent.training import StepPlan, evaluate, train_round
 from agent.zk import participant as zkp
-from agent.zk.audited_training import train_audited
 from clients.fabric import Contract, Gateway
 from clients.kubo import IPFSClient
 
@@ -66,8 +61,7 @@ class HospitalWorker:
         self.schema = Schema.load(cfg.schema)
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
-        # a committee member's fetched masked vectors, kept from its shares duty to its aggregate
-        self._masked: dict[tuple[str, int], dict[str, Any]] = {}
+        self._masked = MaskedCache()  # a committee member's, from its shares duty to its aggregate
 
     # --- reading the ledger ------------------------------------------------------------------
     def check_registration(self) -> None:
@@ -160,57 +154,55 @@ class HospitalWorker:
         self._submit(duty, "PublishKeys", saved["args"], lambda: self.me in self.round(sid, n)["keys"])
         return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}"
 
+    def mode(self, study: dict[str, Any], rnd: dict[str, Any]) -> RoundMode:
+        """How this round aggregates (the round record says; agent/rounds/)."""
+        if rnd.get("aggregation") == "secure":
+            return SecureMode(lambda: self._round_secrets(rnd), self._masked)
+        # an audited update must reproduce the committed final weights exactly: never int8
+        return TrustedMode("none" if study["audited"] else self.cfg.compression)
+
+    def _round_secrets(self, rnd: dict[str, Any]) -> RoundSecrets:
+        saved = self.journal.artifact(f"{rnd['study_id']}/r{rnd['round']}/secrets")
+        if saved is None:
+            raise StudyMismatch(f"round {rnd['round']}: this agent's round secrets are gone; it cannot mask its update")
+        return RoundSecrets.from_json(saved)
+
+    def plan(self, study: dict[str, Any], n: int, epsilon: float) -> StepPlan:
+        """The local training plan: the audited study's fixed steps, or the agent's own DP-SGD."""
+        if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
+            return zkp.training_config(study, n, self.me, epsilon)
+        return self.cfg.training.dp(epsilon, study["params"]["delta_e12"] / 1e12)
+
     def _do_commit(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None
         sid, n = duty.study_id, duty.round
-        secure = rnd.get("aggregation") == "secure"
         name = f"{sid}/r{n}/update"
         saved = self.journal.artifact(name)
         if saved is None:
             spec = self.spec_for(study)
-            epsilon = self._epsilon_for_round(study, n)
-            dp = self.cfg.training.dp(epsilon, study["params"]["delta_e12"] / 1e12)
+            plan = self.plan(study, n, self._epsilon_for_round(study, n))
             records = self.consented_records(study["study_id"], rnd)
             t = time.monotonic()
             weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
             ipfs_s = self._timed(sid, n, "commit", "ipfs", t)
             t = time.monotonic()
-            zk_saved = None
-            if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
-                cfg = zkp.training_config(study, n, self.me, epsilon)
-                result = train_audited(spec, weights_in, records, cfg)
-                result = dataclasses.replace(result, update=zkp.linked_update(result, weights_in))
-                zk_saved = zkp.saved_steps(result)
-                if result.skipped_draws:
-                    log.info("round %d: %d Poisson draws outside 1..%d examples skipped", n, result.skipped_draws,
-                             cfg.capacity)  # fmt: skip
-            else:
-                result = train_round(spec, weights_in, records, dp)
+            result = train_round(spec, weights_in, records, plan)
+            if result.audit is not None:
+                result = zkp.linked(result, weights_in)
             train_s = self._timed(sid, n, "commit", "training", t)
             t = time.monotonic()
-            if secure:
-                secrets = self.journal.artifact(f"{sid}/r{n}/secrets")
-                if secrets is None:
-                    raise StudyMismatch(f"round {n}: this agent's round secrets are gone; it cannot mask its update")
-                codec = "masked"
-                secrets = RoundSecrets.from_json(secrets)
-                commit, update_bytes = publish_masked_update(self.hospital, rnd, secrets, result)
-            else:  # an audited update must reproduce the committed final weights exactly: no int8
-                codec = "none" if study["audited"] else self.cfg.compression
-                commit, update_bytes = publish_update(self.hospital, rnd, result, codec)
-            if study["audited"]:
-                commit.update(zkp.commit_fields(result))
+            stored = self.mode(study, rnd).store_update(self.hospital, rnd, result)
             ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
             saved = {
-                "commit": commit,
+                "commit": commit_args(rnd, result, stored),
                 "records": result.sample_count,
                 "records_available": len(self.train_records),
-                "steps": result.step_count if zk_saved else len(result.steps),
+                "steps": result.step_count,
                 "epsilon": result.epsilon_spent,
                 "noise_multiplier": result.noise_multiplier,
-                "zk": zk_saved,
-                "codec": codec,
-                "update_bytes": update_bytes,
+                "zk": zkp.saved_steps(result) if result.audit is not None else None,
+                "codec": stored.codec,
+                "update_bytes": stored.size,
                 "train_s": train_s,
                 "ipfs_s": ipfs_s,
             }
@@ -247,20 +239,17 @@ class HospitalWorker:
         sid, n = duty.study_id, duty.round
         name = f"{sid}/r{n}/aggregate"
         saved = self.journal.artifact(name)
-        secure = rnd.get("aggregation") == "secure"
+        mode = self.mode(study, rnd)
         if saved is None:
             t = time.monotonic()
             circuit = study["params"].get("zk_circuit") if study["audited"] else None
-            spec = self.spec_for(study)
-            if secure:
-                masked = self._masked_vectors(rnd, spec)
-                model = secure_aggregate(self.hospital, rnd, spec, study["enrolled"], masked, circuit)
-                excluded: list[dict[str, str]] = []
-                self._masked.clear()
-            else:
-                model, excluded = aggregate(self.hospital, rnd, spec, study["enrolled"], circuit)
+            done = mode.aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"], circuit)
             self._timed(sid, n, "aggregate", "aggregation", t)
-            saved = {"model": model, "excluded": excluded, "included": len(rnd["inclusion"]) - len(excluded)}
+            saved = {
+                "model": done.model,
+                "excluded": done.excluded,
+                "included": len(rnd["inclusion"]) - len(done.excluded),
+            }
             self.journal.put_artifact(name, saved)
         for e in saved["excluded"]:
             log.warning("round %d: left %s's update out: %s", n, e["msp_id"], e["reason"])
@@ -269,14 +258,7 @@ class HospitalWorker:
         if saved["model"].get("commitment"):
             args["model_commitment"] = saved["model"]["commitment"]
         self._submit(duty, "SubmitAggregate", args, lambda: self.me in self.round(sid, n)["aggregates"])
-        mode = "unmasked their sum (secure committee)" if secure else "trusted-aggregator mode"
-        return f"round {n}: aggregated {saved['included']} updates ({mode}), new model published"
-
-    def _masked_vectors(self, rnd: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
-        key = (rnd["study_id"], rnd["round"])
-        if key not in self._masked:
-            self._masked = {key: fetch_masked(self.hospital, rnd, spec)}  # only the current round's
-        return self._masked[key]
+        return f"round {n}: aggregated {saved['included']} updates ({mode.account()}), new model published"
 
     def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         """Secure mode, as a committee member: publish shares of exactly the secrets the ledger
@@ -288,7 +270,7 @@ class HospitalWorker:
         if saved is None:
             t = time.monotonic()
             spec = self.spec_for(study)
-            saved = {"args": committee_shares(self.hospital, rnd, spec, self._masked_vectors(rnd, spec))}
+            saved = {"args": committee_shares(self.hospital, rnd, spec, self._masked.get(self.hospital, rnd, spec))}
             self._timed(sid, n, "aggregate", "shares", t)
             self.journal.put_artifact(name, saved)
         for c in saved["args"]["complaints"]:

@@ -1,6 +1,6 @@
 """One secure-aggregation round, step by step, as pure functions (no ledger, no IPFS).
 
-The ledger's side is chaincode/contracts/secure_aggregation.py; agent/secure_federation.py
+The ledger's side is chaincode/contracts/secure_aggregation.py; agent/rounds/secure.py
 moves these values through IPFS and the ledger. In order:
 
 1. a participant draws ``RoundSecrets`` (round key, self-mask seed) and deals a share bundle to

@@ -1,8 +1,8 @@
-"""DP-SGD for an audited study: exactly the study's number of steps, each recorded in the
-circuit's fixed point so that any of them can be proven later.
+"""The plan of an audited round: exactly the study's number of DP-SGD steps, each recorded in
+the circuit's fixed point so that any of them can be proven later.
 
-Differences from the unaudited trainer (agent/training.py), all fixed by the study so that
-every endorser computes the same public inputs:
+The trainer is agent/training.py's, as for every round; what this plan changes, all fixed by
+the study so that every endorser computes the same public inputs:
 
 * features are clamped to [-8, 8) and put on the 2^-12 grid before training, and the weights
   are put on the grid before every step (rounding the previous step's noisy output is
@@ -25,20 +25,16 @@ every endorser computes the same public inputs:
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from opacus import PrivacyEngine
-from opacus.accountants.utils import get_noise_multiplier
-from torch.utils.data import DataLoader, TensorDataset
 
 from agent.data.schema import Records
 from agent.merkle import MerkleTree
 from agent.models import ModelSpec, get_weights, set_weights
-from agent.training import _epsilon, _os_seeds
+from agent.training import StepLog, StepRecorder, calibrated_noise
 from agent.zk import binary
 from agent.zk.fixedpoint import ONE, feature_ints, grid_features, new_salt, quantize
 from chaincode.contracts import zk_circuits
@@ -49,7 +45,8 @@ MAX_DRAWS_FACTOR = 4  # give up after 4x the steps in draws (only absurd setting
 
 @dataclass(frozen=True)
 class AuditedTraining:
-    """What an audited study fixes for each participant's local training."""
+    """What an audited study fixes for each participant's local training: the plan
+    (agent/training.py ``StepPlan``) the one trainer follows in an audited round."""
 
     circuit: str  # e.g. logreg-d30-b32 or mlp-d30-h16-b32
     capacity: int  # the circuit's batch capacity B
@@ -69,99 +66,90 @@ class AuditedTraining:
     def clip(self) -> float:
         return self.clip_ppm / 1e6
 
+    def check(self, spec: ModelSpec, records: Records) -> None:
+        if not spec.binary:
+            raise ValueError(f"audited training needs a binary label: the step circuits prove binary logistic "
+                             f"regression or mlp steps only (at most 64 features, an mlp at most 32 hidden units); "
+                             f"model {spec.name} has {spec.classes} classes")  # fmt: skip
+        circuit = zk_circuits.parse(self.circuit)
+        if (circuit.kind, circuit.features, circuit.hidden) != (spec.kind, spec.input_dim, spec.hidden):
+            raise ValueError(f"the study's circuit {self.circuit} does not prove steps of this model "
+                             f"({spec.kind}, {spec.input_dim} inputs, {spec.hidden} hidden)")  # fmt: skip
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return grid_features(x)
+
+    def sample_rate(self, n: int) -> float:
+        return min(1.0, self.expected_batch / n)
+
+    def loader_batch(self, n: int) -> int:
+        return max(1, round(self.sample_rate(n) * n))
+
+    def noise_multiplier(self, n: int, loader_len: int) -> float:
+        # calibrated for exactly the study's number of steps (the ledger fixes it)
+        return calibrated_noise(self.epsilon, self.delta, sample_rate=self.sample_rate(n), steps=self.steps)
+
+    def finished(self, passes: int, steps: int) -> bool:
+        return steps >= self.steps
+
+    def recorder(self) -> StepRecorder:
+        return GridSteps(self)
+
 
 @dataclass(frozen=True)
-class AuditedRound:
-    weights: np.ndarray
-    update: np.ndarray
+class AuditTrail:
+    """What an audited round keeps to prove any of its steps later."""
+
     snapshots: list[list[int]]  # w_0 .. w_steps, fixed point
     batches: list[dict[str, Any]]  # per step: {x, y, salt}
     leaves: list[bytes]
-    step_root: bytes
     final_commitment: str
-    epsilon_spent: float
-    noise_multiplier: float
-    sample_count: int
     skipped_draws: int
 
-    @property
-    def step_count(self) -> int:
-        return len(self.batches)
+
+class GridSteps:
+    """Audited recording: each step starts from weights put on the 2^-12 grid, which are
+    snapshotted with the batch and a salt; at the end every snapshot and batch is committed
+    with Poseidon2 (``fedledger-zk commit``) and leaf i chains commit(w_i), commit(batch_i)
+    and commit(w_{i+1})."""
+
+    def __init__(self, plan: AuditedTraining) -> None:
+        self.plan = plan
+        self.snapshots: list[list[int]] = []
+        self.batches: list[dict[str, Any]] = []
+        self.skipped = self.draws = 0
+
+    def accept(self, batch_size: int) -> bool:
+        self.draws += 1
+        if self.draws > MAX_DRAWS_FACTOR * self.plan.steps:
+            raise RuntimeError(f"only {len(self.batches)} usable batches in {self.draws} draws: expected batch too "
+                               f"far from 1..{self.plan.capacity}")  # fmt: skip
+        if not 1 <= batch_size <= self.plan.capacity:
+            self.skipped += 1
+            return False
+        return True
+
+    def before_step(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        on_grid = quantize(get_weights(model))
+        set_weights(model, np.asarray(on_grid, dtype=np.float64) / ONE)
+        self.snapshots.append(on_grid)
+        self.batches.append({"x": feature_ints(xb.numpy()), "y": [int(v) for v in yb.numpy()], "salt": new_salt()})
+
+    def finish(self, weights_out: np.ndarray) -> StepLog:
+        snapshots = [*self.snapshots, quantize(weights_out)]
+        if self.skipped:
+            log.info("audited training: %d Poisson draws outside 1..%d examples skipped", self.skipped,
+                     self.plan.capacity)  # fmt: skip
+        requests = [{"round": str(self.plan.round_tag), "step": i, "salt": str(b["salt"]), "x": b["x"], "y": b["y"]}
+                    for i, b in enumerate(self.batches)]  # fmt: skip
+        w_commits, b_commits = binary.commitments(self.plan.circuit, snapshots, requests)
+        leaves = [leaf(i, w_commits[i], b_commits[i], w_commits[i + 1]) for i in range(len(self.batches))]
+        trail = AuditTrail(snapshots, self.batches, leaves, w_commits[-1], self.skipped)
+        return StepLog(MerkleTree(leaves).root, len(self.batches), audit=trail)
 
 
 def leaf(index: int, w_before: str, batch: str, w_after: str) -> bytes:
     return index.to_bytes(8, "big") + bytes.fromhex(w_before) + bytes.fromhex(batch) + bytes.fromhex(w_after)
-
-
-def train_audited(spec: ModelSpec, weights_in: np.ndarray, records: Records, cfg: AuditedTraining,
-                  seed: int | None = None) -> AuditedRound:  # fmt: skip
-    if not spec.binary:
-        raise ValueError(f"audited training needs a binary label: the step circuits prove binary logistic regression "
-                         f"or mlp steps only (at most 64 features, an mlp at most 32 hidden units); model {spec.name} "
-                         f"has {spec.classes} classes")  # fmt: skip
-    circuit = zk_circuits.parse(cfg.circuit)
-    if (circuit.kind, circuit.features, circuit.hidden) != (spec.kind, spec.input_dim, spec.hidden):
-        raise ValueError(f"the study's circuit {cfg.circuit} does not prove steps of this model "
-                         f"({spec.kind}, {spec.input_dim} inputs, {spec.hidden} hidden)")  # fmt: skip
-    if len(records) == 0:
-        raise ValueError("no records to train on (no patient with valid consent?)")
-    x = grid_features(records.x)
-    sampling_seed, noise_seed = (seed, seed + 1) if seed is not None else _os_seeds()
-    torch.manual_seed(sampling_seed)
-    noise = torch.Generator().manual_seed(noise_seed)
-    sample_rate = min(1.0, cfg.expected_batch / len(records))
-    with warnings.catch_warnings():  # RDP's order grid edge: the bound is still valid, only looser
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=sample_rate,
-                                     steps=cfg.steps, accountant="rdp")  # fmt: skip
-    model = spec.build()
-    set_weights(model, weights_in)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.learning_rate)
-    loader = DataLoader(TensorDataset(torch.tensor(x), torch.tensor(records.y)),
-                        batch_size=max(1, round(sample_rate * len(records))))  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        engine = PrivacyEngine(accountant="rdp")
-        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
-                                                       noise_multiplier=sigma, max_grad_norm=cfg.clip,
-                                                       noise_generator=noise)  # fmt: skip
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    snapshots: list[list[int]] = []
-    batches: list[dict[str, Any]] = []
-    skipped = draws = 0
-    while len(batches) < cfg.steps:
-        for xb, yb in loader:
-            draws += 1
-            if draws > MAX_DRAWS_FACTOR * cfg.steps:
-                raise RuntimeError(f"only {len(batches)} usable batches in {draws} draws: expected batch too far "
-                                   f"from 1..{cfg.capacity}")  # fmt: skip
-            if not 1 <= len(yb) <= cfg.capacity:
-                skipped += 1
-                continue
-            on_grid = quantize(get_weights(model))
-            set_weights(model, np.asarray(on_grid, dtype=np.float64) / ONE)
-            snapshots.append(on_grid)
-            batches.append({"x": feature_ints(xb.numpy()), "y": [int(v) for v in yb.numpy()], "salt": new_salt()})
-            optimizer.zero_grad()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Full backward hook is firing")
-                loss_fn(model(xb).squeeze(-1), yb).backward()
-            optimizer.step()
-            if len(batches) == cfg.steps:
-                break
-    weights_out = get_weights(model)
-    snapshots.append(quantize(weights_out))
-    if skipped:
-        log.info("audited training: %d Poisson draws outside 1..%d examples skipped", skipped, cfg.capacity)
-    requests = [{"round": str(cfg.round_tag), "step": i, "salt": str(b["salt"]), "x": b["x"], "y": b["y"]}
-                for i, b in enumerate(batches)]  # fmt: skip
-    w_commits, b_commits = binary.commitments(cfg.circuit, snapshots, requests)
-    leaves = [leaf(i, w_commits[i], b_commits[i], w_commits[i + 1]) for i in range(len(batches))]
-    return AuditedRound(
-        weights=weights_out, update=weights_out - weights_in, snapshots=snapshots, batches=batches, leaves=leaves,
-        step_root=MerkleTree(leaves).root, final_commitment=w_commits[-1], epsilon_spent=_epsilon(engine, cfg.delta),
-        noise_multiplier=float(sigma), sample_count=len(records), skipped_draws=skipped,
-    )  # fmt: skip
 
 
 def fixed_params(cfg: AuditedTraining) -> dict[str, int]:

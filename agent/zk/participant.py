@@ -4,12 +4,13 @@ steps the ledger challenges; and, on the committee, check and commit models in f
 The study fixes the circuit, the learning rate, the clipping norm, the expected batch and the
 number of steps; the proving key is the ceremony's, found at ``<keys_dir>/zk/<vk sha256>.pk``.
 An audited participant submits as its update exactly its committed final weights minus the
-round's model (``linked_update``), so that the aggregator can check the update against the
+round's model (``linked``), so that the aggregator can check the update against the
 committed final weights (trusted mode; secure mode cannot, see docs/verifiable-training.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from agent.merkle import MerkleTree
+from agent.training import RoundResult
 from agent.zk import binary
-from agent.zk.audited_training import AuditedRound, AuditedTraining
+from agent.zk.audited_training import AuditedTraining, AuditTrail
 from agent.zk.fixedpoint import ONE, quantize
 from chaincode.contracts import zk_audit, zk_circuits
 
@@ -33,26 +35,35 @@ def training_config(study: dict[str, Any], round_no: int, msp_id: str, epsilon: 
                            delta=p["delta_e12"] / 1e12)  # fmt: skip
 
 
-def sigma_micro(result: AuditedRound) -> int:
+def sigma_micro(result: RoundResult) -> int:
     return math.ceil(result.noise_multiplier * 1_000_000)
 
 
-def linked_update(result: AuditedRound, weights_in: np.ndarray) -> np.ndarray:
-    """The committed final weights minus the round's model (float32): adding it back to the
-    model and rounding to the 2^-12 grid gives exactly the committed final weights."""
-    final = np.asarray(result.snapshots[-1], dtype=np.float64) / ONE
-    return (final - np.asarray(weights_in, dtype=np.float64)).astype(np.float32)
+def trail(result: RoundResult) -> AuditTrail:
+    if not isinstance(result.audit, AuditTrail):
+        raise ValueError("this round was not trained for an audited study: no steps were recorded to prove")
+    return result.audit
 
 
-def commit_fields(result: AuditedRound) -> dict[str, Any]:
-    return {"step_count": result.step_count, "final_commitment": result.final_commitment,
+def linked(result: RoundResult, weights_in: np.ndarray) -> RoundResult:
+    """The result with, as its update, the committed final weights minus the round's model
+    (float32): adding it back to the model and rounding to the 2^-12 grid gives exactly the
+    committed final weights, which the aggregator can check (trusted mode)."""
+    final = np.asarray(trail(result).snapshots[-1], dtype=np.float64) / ONE
+    return dataclasses.replace(result, update=(final - np.asarray(weights_in, dtype=np.float64)).astype(np.float32))
+
+
+def commit_fields(result: RoundResult) -> dict[str, Any]:
+    """The audited study's extra ``Round:Commit`` arguments."""
+    return {"step_count": result.step_count, "final_commitment": trail(result).final_commitment,
             "noise_multiplier_micro": sigma_micro(result)}  # fmt: skip
 
 
-def saved_steps(result: AuditedRound) -> dict[str, Any]:
+def saved_steps(result: RoundResult) -> dict[str, Any]:
     """What the journal keeps to prove any step later (salts as decimal strings)."""
-    return {"snapshots": result.snapshots, "batches": [{**b, "salt": str(b["salt"])} for b in result.batches],
-            "leaves": [x.hex() for x in result.leaves], "sigma_micro": sigma_micro(result)}  # fmt: skip
+    t = trail(result)
+    return {"snapshots": t.snapshots, "batches": [{**b, "salt": str(b["salt"])} for b in t.batches],
+            "leaves": [x.hex() for x in t.leaves], "sigma_micro": sigma_micro(result)}  # fmt: skip
 
 
 def proving_key(keys_dir: Path, vk_hash: str) -> Path:

@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
-from agent.federation import Hospital, aggregate, fetch_model, participate, publish_model
+from agent.federation import Hospital, fetch_model, publish_model
 from agent.keys import public_b64
 from agent.models import LOGREG_30, get_weights
+from agent.rounds.commit import commit_args
+from agent.rounds.trusted import TrustedMode
 from agent.storage.vault import ArtifactError, KeyStore, Vault
-from agent.training import DPConfig, evaluate
+from agent.training import DPConfig, evaluate, train_round
 from clients.fabric import GatewayError
 from clients.kubo import IPFSClient
 from network.consortium import LocalConsortium
@@ -87,8 +89,9 @@ def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: LocalConsortiu
     results = {}
     for n in NAMES:
         msp = network.org(n).msp_id
-        commit, results[msp] = participate(hospitals[msp], rnd, LOGREG_30, load_records(data.train_paths[n], schema),
-                                           dp, seed=1)  # fmt: skip
+        weights_in = fetch_model(hospitals[msp], rnd["model_in"], LOGREG_30)
+        results[msp] = train_round(LOGREG_30, weights_in, load_records(data.train_paths[n], schema), dp, seed=1)
+        commit = commit_args(rnd, results[msp], TrustedMode().store_update(hospitals[msp], rnd, results[msp]))
         assert 0 < commit["epsilon_micro"] <= 2_000_001
         everywhere(c(n, "Round").submit("Commit", commit))
     rnd = everywhere(c(a, "Round").submit("Advance", {"study_id": study_id, "round": 0})).json()
@@ -103,8 +106,9 @@ def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: LocalConsortiu
         open_envelope(hospitals[outsider].ipfs, first_update["share_cids"][0], outsider, hospitals[outsider].share_key)
 
     full = c(a, "Round").evaluate("Get", {"study_id": study_id, "round": 0})
-    model1, excluded = aggregate(hospitals[aggregator], full, LOGREG_30, msps)
-    assert excluded == []
+    done = TrustedMode().aggregate(hospitals[aggregator], full, LOGREG_30, msps)
+    model1 = done.model
+    assert done.excluded == []
     agg_name = next(n for n in NAMES if network.org(n).msp_id == aggregator)
     finalized = everywhere(c(agg_name, "Round").submit("SubmitAggregate", {"study_id": study_id, "round": 0,
                                                                             "model_cid": model1["cid"],

@@ -27,14 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
-from agent.federation import fetch_model, train_update
+from agent.federation import fetch_model
 from agent.models import LOGREG_30
+from agent.rounds.commit import commit_args
+from agent.rounds.secure import SecureMode, committee_shares, publish_keys
 from agent.secagg import field
 from agent.secagg.protocol import RoundSecrets
-from agent.secure_federation import committee_shares, publish_keys, publish_masked_update, secure_aggregate
 from agent.storage.envelope import open_envelope
 from agent.storage.vault import ArtifactError
-from agent.training import DPConfig
+from agent.training import DPConfig, train_round
 from network.consortium import LocalConsortium
 from tests.integration.hospitals import NAMES, Consortium, consortium
 
@@ -82,8 +83,8 @@ def _keys_then_train(cons: Consortium, sid: str, data: demo_split.DemoData, sche
         secrets[m] = RoundSecrets.new()
         cons.everywhere(cons.as_msp(m, "Round").submit("PublishKeys", publish_keys(cons.hospitals[m], rnd, secrets[m])))
         records = load_records(data.train_paths[cons.name_of(m)], schema)
-        results[m] = train_update(cons.hospitals[m], rnd, LOGREG_30, records, DPConfig(epsilon=2.0, delta=1e-5,
-                                                                                         epochs=5), seed=1)  # fmt: skip
+        weights_in = fetch_model(cons.hospitals[m], rnd["model_in"], LOGREG_30)
+        results[m] = train_round(LOGREG_30, weights_in, records, DPConfig(epsilon=2.0, delta=1e-5, epochs=5), seed=1)
     return secrets, results
 
 
@@ -101,8 +102,9 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         rnd = _get(cons, sid)
         a, b, dropped = rnd["masking_set"]  # the last one dealt its shares, then never commits
         for m in (a, b):
-            commit, nbytes = publish_masked_update(cons.hospitals[m], rnd, secrets[m], results[m])
-            assert nbytes == LOGREG_30.parameter_count() * 6
+            stored = SecureMode(lambda m=m: secrets[m]).store_update(cons.hospitals[m], rnd, results[m])
+            assert stored.size == LOGREG_30.parameter_count() * 6
+            commit = commit_args(rnd, results[m], stored)
             cons.everywhere(cons.as_msp(m, "Round").submit("Commit", commit))
 
         # only committee members can open a masked update, and what they open is masked
@@ -132,7 +134,8 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         rnd = _get(cons, sid)
         refs = {}
         for m in (honest, second):
-            refs[m] = secure_aggregate(cons.hospitals[m], rnd, LOGREG_30, sorted(cons.hospitals))
+            refs[m] = SecureMode(lambda m=m: secrets[m]).aggregate(cons.hospitals[m], rnd, LOGREG_30,
+                                                                   sorted(cons.hospitals)).model  # fmt: skip
             args = {"study_id": sid, "round": 0, "model_cid": refs[m]["cid"], "model_hash": refs[m]["hash"]}
             state = cons.everywhere(cons.as_msp(m, "Round").submit("SubmitAggregate", args)).json()["state"]
         assert state == "FINALIZED" and refs[honest]["hash"] == refs[second]["hash"]
@@ -159,7 +162,8 @@ def test_below_t_members_the_round_aborts_and_nothing_is_unmasked(network: Local
         _advance(cons, sid)
         rnd = _get(cons, sid)
         for m in rnd["masking_set"]:
-            commit, _ = publish_masked_update(cons.hospitals[m], rnd, secrets[m], results[m])
+            stored = SecureMode(lambda m=m: secrets[m]).store_update(cons.hospitals[m], rnd, results[m])
+            commit = commit_args(rnd, results[m], stored)
             cons.everywhere(cons.as_msp(m, "Round").submit("Commit", commit))
         rnd = _advance(cons, sid)
         assert rnd["state"] == "AGGREGATE"

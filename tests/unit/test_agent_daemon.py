@@ -332,7 +332,8 @@ def test_an_exclusion_reason_is_always_one_the_ledger_accepts() -> None:
     """A participant's envelope may carry any text (labels, key ids) that an error message echoes;
     the aggregator's exclusion reason must still pass the ledger's text rules, or one hostile
     participant could stop the round's aggregate."""
-    from agent.federation import UpdateRejected, exclusion_reason
+    from agent.aggregation import UpdateRejected
+    from agent.rounds.trusted import exclusion_reason
     from chaincode.runtime.arguments import forbidden_char
 
     for exc in (UpdateRejected("label evil\u202etxt\t\u200b\ud800"), KeyError("keys"), ValueError("x" * 1000)):

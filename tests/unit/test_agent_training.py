@@ -19,7 +19,7 @@ from agent.data.schema import DataError, Records, Schema, load_records
 from agent.merkle import MerkleTree, verify
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec, get_weights, weights_bytes, weights_from_bytes, weights_hash
 from agent.training import DPConfig, evaluate, train_round
-from agent.zk.audited_training import AuditedTraining, train_audited
+from agent.zk.audited_training import AuditedTraining
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,7 @@ def test_audited_training_refuses_a_multiclass_spec() -> None:
     cfg = AuditedTraining(circuit="logreg-d5-b32", capacity=32, steps=2, learning_rate_ppm=500_000,
                           clip_ppm=1_000_000, expected_batch=16, round_tag=1, epsilon=1.0, delta=1e-5)  # fmt: skip
     with pytest.raises(ValueError, match="audited training needs a binary label"):
-        train_audited(spec, get_weights(spec.build()), _blobs(60, seed=0), cfg, seed=1)
+        train_round(spec, get_weights(spec.build()), _blobs(60, seed=0), cfg, seed=1)
 
 
 def test_fedavg_weights_by_samples_and_rejects_bad_updates() -> None:

@@ -15,8 +15,9 @@ from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.merkle import MerkleTree, verify
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec, get_weights
+from agent.training import train_round
 from agent.zk import binary
-from agent.zk.audited_training import AuditedTraining, fixed_params, train_audited
+from agent.zk.audited_training import AuditedTraining, fixed_params
 from agent.zk.fixedpoint import quantize
 from chaincode.contracts import zk_audit
 
@@ -45,14 +46,15 @@ def test_every_recorded_step_proves_and_verifies(setup: tuple[str, ModelSpec, Pa
     cfg = AuditedTraining(circuit=circuit, capacity=32, steps=12, learning_rate_ppm=500_000, clip_ppm=1_000_000,
                           expected_batch=16, round_tag=tag, epsilon=1.0, delta=1e-5)  # fmt: skip
     w0 = get_weights(spec.build(seed=0))
-    out = train_audited(spec, w0, records, cfg, seed=3)
-    assert out.step_count == 12 and len(out.leaves) == 12 and len(out.snapshots) == 13
-    assert out.snapshots[0] == quantize(w0) and out.snapshots[-1] == quantize(out.weights)
-    for i, leaf in enumerate(out.leaves):  # consecutive leaves chain and all sit under the root
+    out = train_round(spec, w0, records, cfg, seed=3)
+    trail = out.audit
+    assert out.step_count == 12 and len(trail.leaves) == 12 and len(trail.snapshots) == 13
+    assert trail.snapshots[0] == quantize(w0) and trail.snapshots[-1] == quantize(out.weights)
+    for i, leaf in enumerate(trail.leaves):  # consecutive leaves chain and all sit under the root
         assert leaf[:8] == i.to_bytes(8, "big")
-        if i + 1 < len(out.leaves):
-            assert leaf[72:104] == out.leaves[i + 1][8:40]
-    assert out.leaves[-1][72:104].hex() == out.final_commitment
+        if i + 1 < len(trail.leaves):
+            assert leaf[72:104] == trail.leaves[i + 1][8:40]
+    assert trail.leaves[-1][72:104].hex() == trail.final_commitment
     assert 0 < out.epsilon_spent <= 1.0 + 1e-6 and out.noise_multiplier > 0
     sigma_micro = int(np.ceil(out.noise_multiplier * 1e6))
     params = {"learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}
@@ -62,15 +64,15 @@ def test_every_recorded_step_proves_and_verifies(setup: tuple[str, ModelSpec, Pa
     bound = str(zk_audit.noise_bound(dim, sigma_micro, 1_000_000))
     steps = []
     for i in (0, 5, 11):
-        b = out.batches[i]
-        steps.append({"w_before": out.snapshots[i], "w_after": out.snapshots[i + 1], "x": b["x"], "y": b["y"],
+        b = trail.batches[i]
+        steps.append({"w_before": trail.snapshots[i], "w_after": trail.snapshots[i + 1], "x": b["x"], "y": b["y"],
                       "salt": str(b["salt"]), "step": i, "round": str(tag), "lr": lr, "clip": clip,
                       "expected_batch": eb, "noise_bound": bound})  # fmt: skip
     proofs = binary.prove(circuit, pk, steps)
-    tree = MerkleTree(out.leaves)
+    tree = MerkleTree(trail.leaves)
     items = []
     for i, proof in zip((0, 5, 11), proofs, strict=True):
-        raw = out.leaves[i]
+        raw = trail.leaves[i]
         opened = {"w_before": raw[8:40].hex(), "batch": raw[40:72].hex(), "w_after": raw[72:104].hex()}
         assert verify(raw, tree.proof(i), out.step_root)
         items.append({"proof": proof["proof"],
@@ -86,4 +88,4 @@ def test_a_circuit_of_another_model_is_refused(setup: tuple[str, ModelSpec, Path
     cfg = AuditedTraining(circuit=circuit, capacity=32, steps=2, learning_rate_ppm=500_000, clip_ppm=1_000_000,
                           expected_batch=16, round_tag=1, epsilon=1.0, delta=1e-5)  # fmt: skip
     with pytest.raises(ValueError, match="does not prove steps of this model"):
-        train_audited(other, get_weights(other.build()), records, cfg, seed=1)
+        train_round(other, get_weights(other.build()), records, cfg, seed=1)

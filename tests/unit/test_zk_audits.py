@@ -15,9 +15,9 @@ import pytest
 
 from agent.data.schema import Records
 from agent.models import ModelSpec, get_weights
+from agent.training import train_round
 from agent.zk import binary
 from agent.zk import participant as zkp
-from agent.zk.audited_training import train_audited
 from chaincode.contracts import zk_audit
 from chaincode.contracts.studies import PROPOSE, check_params
 from chaincode.runtime.errors import InvalidArgument
@@ -218,7 +218,7 @@ def test_an_mlp_study_trains_proves_and_verifies_through_the_agents_path(tmp_pat
     for k, m in enumerate(rnd["participants"]):
         x = rng.normal(0, 1, (40, 2)).astype(np.float32)
         records = Records(x, (x[:, 0] > 0).astype(np.float32), np.array([f"p{i}" for i in range(40)]))
-        result = train_audited(spec, w0, records, zkp.training_config(study, 0, m, epsilon=3.0), seed=k)
+        result = train_round(spec, w0, records, zkp.training_config(study, 0, m, epsilon=3.0), seed=k)
         saved[m] = zkp.saved_steps(result)
         assert cons.commit(m, SID, 0, step_root=result.step_root.hex(), **zkp.commit_fields(result)).ok
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})

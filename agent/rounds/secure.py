@@ -5,14 +5,14 @@ chaincode/contracts/secure_aggregation.py. This module moves the material:
 
 * ``publish_keys`` (participant, KEYS): deal the share bundle, store it on IPFS (its shares are
   each wrapped to one member's registry key), return ``Round:PublishKeys`` arguments.
-* ``publish_masked_update`` (participant, OPEN): mask the sample-weighted update against the
-  masking set, store it in an envelope for the committee, return ``Round:Commit`` arguments
-  (the committed hash is that of the masked vector's bytes).
+* ``SecureMode.store_update`` (participant, OPEN): mask the sample-weighted update against the
+  masking set and store it in an envelope for the committee (the committed hash is that of
+  the masked vector's bytes).
 * ``committee_shares`` (member, AGGREGATE): first check that every included masked vector is
   on IPFS and matches its commitment (an included update must not be missing once its seed is
   revealed), then open this member's shares of the secrets the ledger reveals.
-* ``secure_aggregate`` (member, once the ledger says unmask-ready): reconstruct, unmask the
-  weighted sum, publish the new global model for every enrolled hospital.
+* ``SecureMode.aggregate`` (member, once the ledger says unmask-ready): reconstruct, unmask
+  the weighted sum, publish the new global model for every enrolled hospital.
 
 Nobody here ever holds another hospital's update in the clear: a member sees masked vectors,
 its own shares and, after the ledger's reveal, the included participants' self-mask seeds.
@@ -20,13 +20,17 @@ its own shares and, after the ledger's reveal, the included participants' self-m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agent.federation import Hospital, commit_args, fetch_model, publish_model, share_keys, with_commitment
+from agent.federation import Hospital, fetch_model, publish_model, share_keys, with_commitment
 from agent.models import ModelSpec
+from agent.rounds.mode import Aggregate, StoredUpdate
 from agent.secagg import field
 from agent.secagg.protocol import (
     ProtocolError,
@@ -59,19 +63,6 @@ def publish_keys(h: Hospital, rnd: dict[str, Any], secrets: RoundSecrets) -> dic
     bundle = deal_bundle(h.msp_id, secrets, share_keys(h.registry, rnd["committee"]), rnd["threshold"], ctx)
     raw = bundle_bytes(bundle)
     return keys_args(rnd["study_id"], rnd["round"], bundle, h.ipfs.add(raw), raw)
-
-
-def publish_masked_update(
-    h: Hospital, rnd: dict[str, Any], secrets: RoundSecrets, result: RoundResult
-) -> tuple[dict[str, Any], int]:
-    """Mask and store the update; return (``Round:Commit`` arguments, stored vector bytes)."""
-    ctx = context(rnd["study_id"], rnd["round"])
-    masking = {p: rnd["keys"][p] for p in rnd["masking_set"]}
-    masked = mask_input(h.msp_id, secrets, weighted_input(result.update, result.sample_count), masking, ctx)
-    data = field.to_bytes(masked)
-    label = f"{rnd['study_id']}/{rnd['round']}/masked/{h.msp_id}"
-    envelope = publish(h.vault, data, label, share_keys(h.registry, rnd["committee"]))
-    return commit_args(rnd, result, data, envelope), len(data)
 
 
 def fetch_bundles(h: Hospital, rnd: dict[str, Any], who: list[str]) -> dict[str, ShareBundle]:
@@ -140,10 +131,50 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
     return weights
 
 
-def secure_aggregate(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str],
-                     masked: Masked | None = None, circuit: str | None = None) -> dict[str, str]:  # fmt: skip
-    """As a committee member: unmask the weighted sum and publish the new global model (with
-    its commitment in an audited study)."""
-    weights = unmasked_model(h, rnd, spec, masked)
-    label = f"{rnd['study_id']}/{rnd['round']}/global"
-    return with_commitment(publish_model(h, weights, label, share_keys(h.registry, recipients)), weights, circuit)
+class MaskedCache:
+    """A committee member's fetched masked vectors, kept from its shares duty to its aggregate
+    (only the current round's)."""
+
+    def __init__(self) -> None:
+        self._round: tuple[str, int] | None = None
+        self._vectors: Masked = {}
+
+    def get(self, h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> Masked:
+        key = (rnd["study_id"], rnd["round"])
+        if self._round != key:
+            self._vectors, self._round = fetch_masked(h, rnd, spec), key
+        return self._vectors
+
+    def clear(self) -> None:
+        self._round, self._vectors = None, {}
+
+
+@dataclass
+class SecureMode:
+    """``secrets``: this participant's round secrets (drawn at KEYS, kept until committed)."""
+
+    secrets: Callable[[], RoundSecrets]
+    masked: MaskedCache = dataclasses.field(default_factory=MaskedCache)
+    name: str = "secure"
+
+    def store_update(self, h: Hospital, rnd: dict[str, Any], result: RoundResult) -> StoredUpdate:
+        ctx = context(rnd["study_id"], rnd["round"])
+        masking = {p: rnd["keys"][p] for p in rnd["masking_set"]}
+        vector = weighted_input(result.update, result.sample_count)
+        data = field.to_bytes(mask_input(h.msp_id, self.secrets(), vector, masking, ctx))
+        label = f"{rnd['study_id']}/{rnd['round']}/masked/{h.msp_id}"
+        envelope = publish(h.vault, data, label, share_keys(h.registry, rnd["committee"]))
+        return StoredUpdate(envelope, hashlib.sha256(data).hexdigest(), len(data), "masked")
+
+    def aggregate(self, h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str],
+                  circuit: str | None = None) -> Aggregate:  # fmt: skip
+        """Unmask the weighted sum and publish the new global model (with its commitment in an
+        audited study). Nobody is left out here: the ledger decided inclusion before the reveal."""
+        weights = unmasked_model(h, rnd, spec, self.masked.get(h, rnd, spec))
+        self.masked.clear()
+        label = f"{rnd['study_id']}/{rnd['round']}/global"
+        model = publish_model(h, weights, label, share_keys(h.registry, recipients))
+        return Aggregate(with_commitment(model, weights, circuit))
+
+    def account(self) -> str:
+        return "unmasked their sum (secure committee)"
