@@ -20,7 +20,7 @@ git -C "$ROOT" ls-files -co --exclude-standard -z | tar -C "$ROOT" --null -T - -
 wheel=$(ls "$WORK"/dist/fedledger-*.whl)
 say "built $(basename "$wheel")"
 "$FEDLEDGER_VENV/bin/python" -m zipfile -l "$wheel" | awk '{print $1}' > "$WORK/listing"
-for sub in agent/daemon agent/consent agent/storage agent/data agent/secagg agent/zk clients/fabric \
+for sub in agent/daemon agent/consent agent/storage agent/data agent/secagg agent/zk clients/fabric clients/ledger \
     chaincode/contracts chaincode/runtime chaincode/hostile network/templates network/ccaas_builder/bin demo fedledger; do
   grep -q "^$sub/" "$WORK/listing" || { echo "[wheel] the wheel lacks $sub/" >&2; exit 1; }
 done
