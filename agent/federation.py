@@ -15,7 +15,7 @@ from agent.storage.envelope import open_envelope, publish
 from agent.storage.vault import ArtifactError, Vault
 from agent.zk.participant import weights_commitment
 from clients.fabric import Contract
-from clients.kubo import IPFSClient
+from clients.kubo import BlobStore
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Hospital:
     """What one hospital needs to take part: identity, IPFS node, vault and share key."""
 
     msp_id: str
-    ipfs: IPFSClient
+    ipfs: BlobStore
     vault: Vault
     share_key: x25519.X25519PrivateKey
     registry: Contract

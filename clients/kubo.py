@@ -13,9 +13,18 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+class BlobStore(Protocol):
+    """What fedledger needs of content-addressed storage: :class:`IPFSClient` on a hospital
+    host, clients/memory.py's ``MemoryBlobStore`` in unit tests."""
+
+    def add(self, data: bytes, pin: bool = True) -> str: ...
+    def cat(self, cid: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes: ...
+    def unpin(self, cid: str) -> None: ...
 
 
 class IPFSError(RuntimeError):

@@ -74,7 +74,7 @@ class AgentRunner:
         gateway = Gateway.connect(self.cfg.gateway_address, self.cfg.tls_ca, self.cfg.msp_dir, self.cfg.msp_id)
         journal = Journal(self.cfg.journal_path)
         try:
-            worker = HospitalWorker(self.cfg, gateway, journal)
+            worker = HospitalWorker.connect(self.cfg, gateway, journal)
             if not self._start_up(worker):
                 return 0
             log.info("agent for %s up: gateway %s, IPFS %s, %d training and %d validation records, journal %s",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from agent.consent.gate import SubjectIndex, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
@@ -32,7 +32,7 @@ from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.training import StepPlan, evaluate, train_round
 from agent.zk import participant as zkp
 from clients.fabric import Contract, Gateway
-from clients.kubo import IPFSClient
+from clients.kubo import BlobStore, IPFSClient
 
 log = logging.getLogger("fedledger.agent")
 # Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below
@@ -44,24 +44,43 @@ class StudyMismatch(RuntimeError):
     """The study needs a model or data schema this hospital does not have (or no consent)."""
 
 
+class Submitter(Protocol):
+    """Sends one ledger action at most once (agent/daemon/submitter.py on Fabric)."""
+
+    def submit_once(self, action: str, contract: Contract, function: str, args: dict[str, Any],
+                    is_done: Callable[[], bool]) -> Outcome: ...  # fmt: skip
+
+
+CONTRACTS = ("Registry", "Study", "Round", "Consent")
+
+
 class HospitalWorker:
-    def __init__(self, cfg: AgentConfig, gateway: Gateway, journal: Journal):
+    """One hospital's duties. ``contracts``: the chaincode's Registry, Study, Round and Consent
+    contracts as this hospital's agent identity; ``submitter`` sends each action once;
+    ``ipfs``: the hospital's blob store. :meth:`connect` wires the real ones."""
+
+    def __init__(self, cfg: AgentConfig, contracts: Mapping[str, Contract], submitter: Submitter, ipfs: BlobStore,
+                 journal: Journal) -> None:  # fmt: skip
         self.cfg = cfg
         self.me = cfg.msp_id
         self.journal = journal
-        self.submitter = JournaledSubmitter(journal)
-        network = gateway.network(cfg.channel)
-        names = ("Registry", "Study", "Round", "Consent")
-        self.contracts: dict[str, Contract] = {n: network.contract(cfg.chaincode, n) for n in names}
+        self.submitter = submitter
+        self.contracts = dict(contracts)
         self.links = read_links(cfg.links) if cfg.links else None
         self.subjects = SubjectIndex(self.contracts["Consent"])  # who each of our consents is about
-        ipfs = IPFSClient(cfg.ipfs_api)
         self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
                                  load_or_create_x25519(cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
         self.schema = Schema.load(cfg.schema)
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
         self._masked = MaskedCache()  # a committee member's, from its shares duty to its aggregate
+
+    @classmethod
+    def connect(cls, cfg: AgentConfig, gateway: Gateway, journal: Journal) -> HospitalWorker:
+        """The worker on the hospital's Fabric gateway and Kubo node."""
+        network = gateway.network(cfg.channel)
+        contracts = {n: network.contract(cfg.chaincode, n) for n in CONTRACTS}
+        return cls(cfg, contracts, JournaledSubmitter(journal), IPFSClient(cfg.ipfs_api), journal)
 
     # --- reading the ledger ------------------------------------------------------------------
     def check_registration(self) -> None:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from agent.storage.keywrap import KeyWrapError, unwrap, wrap
 from agent.storage.vault import ArtifactError, ArtifactRef, Vault
-from clients.kubo import IPFSClient
+from clients.kubo import BlobStore
 
 MAX_ENVELOPE_BYTES = 256 * 1024
 
@@ -34,7 +34,7 @@ def publish(vault: Vault, data: bytes, label: str, recipients: Mapping[str, str]
     return vault.ipfs.add(json.dumps(doc, sort_keys=True).encode())
 
 
-def open_envelope(ipfs: IPFSClient, cid: str, msp_id: str, private: x25519.X25519PrivateKey) -> bytes:
+def open_envelope(ipfs: BlobStore, cid: str, msp_id: str, private: x25519.X25519PrivateKey) -> bytes:
     """Fetch and decrypt the artifact behind envelope ``cid`` as recipient ``msp_id``."""
     try:
         doc = json.loads(ipfs.cat(cid, max_bytes=MAX_ENVELOPE_BYTES))

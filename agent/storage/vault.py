@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from clients.kubo import IPFSClient, IPFSError
+from clients.kubo import BlobStore, IPFSError
 
 NONCE_BYTES = 12
 FORMAT = b"fedledger-artifact-v1"
@@ -103,7 +103,7 @@ class KeyStore:
 class Vault:
     """Store and fetch encrypted artifacts through one hospital's IPFS node."""
 
-    def __init__(self, ipfs: IPFSClient, keys: KeyStore | None) -> None:
+    def __init__(self, ipfs: BlobStore, keys: KeyStore | None) -> None:
         self.ipfs = ipfs
         self.keys = keys
 

@@ -93,8 +93,10 @@ class InMemoryLedger:
         timestamp_ms: int = 1_767_225_600_000,
         transient: dict[str, bytes] | None = None,
         raw_args: Sequence[bytes] | None = None,
+        commit: bool = True,
     ) -> Result:
-        """Run one transaction; commit its writes only if it succeeded."""
+        """Run one transaction; commit its writes only if it succeeded (and ``commit``: a query,
+        like a Fabric evaluate, runs the contract and commits nothing)."""
         tx_id = hashlib.sha256(f"tx-{next(self._tx_counter)}".encode()).hexdigest()
         context = TransactionContext(
             channel_id=self.channel_id,
@@ -108,7 +110,7 @@ class InMemoryLedger:
             raw_args = [function.encode()] + ([] if args is None else [canonical.dumps(args)])
         stub = MemoryStub(self, context, raw_args)
         status, message, payload = router.invoke(stub)
-        if status < 400:
+        if status < 400 and commit:
             stub.commit()
             if stub.event is not None:
                 self.events.append(stub.event)

@@ -4,7 +4,6 @@ the journal, the update codec, the config file, round timing and the progress vi
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,57 +25,6 @@ def _view(cons: Consortium, me: str) -> tuple[dict[str, Any], dict[str, Any] | N
     study = cons.ok(cons.agents[me], "Study:Get", {"study_id": SID})
     n = study["current_round"]
     return study, (cons.ok(cons.agents[me], "Round:Get", {"study_id": SID, "round": n}) if n >= 0 else None)
-
-
-def _perform(cons: Consortium, me: str, kind: str, n: int) -> None:
-    """What the worker sends for each duty, with synthetic artifacts."""
-    who = cons.agents[me]
-    if kind == "open":
-        cons.ok(who, "Round:Open", {"study_id": SID})
-    elif kind == "commit":
-        assert cons.commit(me, SID, n, epsilon_micro=900_000).ok
-    elif kind == "advance":
-        cons.ok(who, "Round:Advance", {"study_id": SID, "round": n})
-    elif kind == "aggregate":
-        assert cons.aggregate(me, SID, n).ok
-    elif kind == "validate":
-        cons.ok(who, "Round:ReportValidation", {"study_id": SID, "round": n, "metric_ppm": 910_000,
-                                                 "previous_metric_ppm": 900_000})  # fmt: skip
-    elif kind == "settle":
-        cons.ok(who, "Round:Settle", {"study_id": SID, "round": n})
-    else:
-        raise AssertionError(kind)
-
-
-def test_planned_duties_run_a_whole_study_on_the_real_contracts_each_action_once() -> None:
-    cons = Consortium()
-    cons.ready(committee_size=1, committee_threshold=1, min_participants=3)
-    done: Counter[tuple[str, str, int]] = Counter()
-    finished: set[str] = set()
-    for _ in range(200):  # agents wake up in turn, as events would wake them
-        progressed = False
-        for me in cons.hospitals:
-            study, rnd = _view(cons, me)
-            p = plan(me, study, rnd, cons.now_ms)
-            if p.finished:
-                finished.add(me)
-            if p.duties:
-                duty = p.duties[0]
-                _perform(cons, me, duty.kind, duty.round)
-                done[(me, duty.kind, duty.round)] += 1
-                progressed = True
-        if not progressed:
-            break
-    assert finished == set(cons.hospitals)
-    assert max(done.values()) == 1, "no hospital performed any duty twice"
-    for n in range(3):
-        rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": n})
-        assert rnd["state"] == "FINALIZED" and rnd["settled"]
-        assert {m for (m, k, r) in done if k == "commit" and r == n} == set(rnd["participants"])
-        assert {m for (m, k, r) in done if k == "validate" and r == n} == set(cons.hospitals)
-        steward = rnd["committee"][0]
-        assert [m for (m, k, r) in done if k in ("advance", "settle", "aggregate") and r == n] == [steward] * 3
-    assert cons.ok(cons.regulator, "Study:Get", {"study_id": SID})["status"] == "COMPLETED"
 
 
 def test_deadline_duties_wait_for_the_steward_first_then_others_in_turn() -> None:
