@@ -18,6 +18,9 @@ What the chaincode decides and checks, so that no member has to be trusted for i
   record drops. Once every needed secret has ``t`` valid shares the round is *unmask-ready*
   and members reconstruct, unmask the sum, and submit the aggregate as in trusted mode.
 
+The transactions that apply these rules (``Round:PublishKeys``, ``Round:SubmitShares``) are in
+chaincode/contracts/rounds/secure.py.
+
 State::
 
     rkeys~<study>~<r:06d>~<msp>     -> a participant's key record

@@ -16,6 +16,8 @@ proves step i. The ledger checks:
 
 Leaf encoding (as agent/zk/audited_training.py builds it): i (8 bytes, big endian) ||
 commit(w_before) || commit(batch) || commit(w_after), each commitment 32 bytes.
+
+``Round:SubmitProof``, which applies these checks to a round, is in chaincode/contracts/rounds/audit.py.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ NOISE_TAIL = 6  # ||z|| <= (sqrt(D + 1) + 6) sigma C fails for honest noise with
 LEAF, NODE = b"\x00", b"\x01"  # as agent/merkle.py
 # gnark's compressed BN254 Groth16 proof: Ar and Krs (32 bytes each), Bs (64), the commitment
 # count (4), one commitment and its proof of knowledge (32 each). Studies size the proof
-# submission with it (rounds.proof_capacity_problem); tests/unit/test_zk_audits.py checks it.
+# submission with it (rounds/audit.py: proof_capacity_problem); tests/unit/test_zk_audits.py checks it.
 PROOF_BYTES = 196
 # the largest learning rate and clipping norm the circuit takes, at scale 2^F (zk/circuit/step.go
 # publicRanges; both must also be at least 1)

@@ -19,7 +19,7 @@ from typing import Any
 
 from chaincode.hostile import patterns
 from chaincode.runtime.errors import ContractError
-from chaincode.runtime.schema import B64Key, Bool, Field, Int, Str
+from chaincode.runtime.schema import B64Key, Field, Int, Str
 
 MAX_STRING_CHARS = 200_000  # the longest string a variant builds (the argument limit is 256 KB)
 
@@ -97,8 +97,6 @@ def synthesize(field: Field, rng: random.Random, *, longest: bool = False) -> An
         options = [field.minimum, field.maximum, min(field.maximum, max(field.minimum, 1000))]
         options.append(min(field.maximum, max(field.minimum, (field.minimum + field.maximum) // 2)))
         return rng.choice(options)
-    if isinstance(field, Bool):
-        return rng.choice([True, False])
     if isinstance(field, B64Key):
         return base64.b64encode(rng.randbytes(field.length)).decode()
     for probe in ([], {}, "", 0, False, [""], [{}]):
@@ -224,17 +222,6 @@ def _int_variants(field: Int) -> list[Variant]:
     ]
 
 
-def _bool_variants() -> list[Variant]:
-    return [
-        Variant("bool:zero", 0),
-        Variant("bool:one", 1),
-        Variant("bool:string", "true"),
-        Variant("bool:python-literal", Raw("True")),
-        Variant("bool:list", [True]),
-        *WRONG_TYPES,
-    ]
-
-
 def _b64_variants(field: B64Key, valid: str | None, rng: random.Random) -> list[Variant]:
     good = valid if isinstance(valid, str) else base64.b64encode(rng.randbytes(field.length)).decode()
     raw = rng.randbytes(field.length)
@@ -332,8 +319,6 @@ def hostile(field: Field, valid: Any, rng: random.Random) -> list[Variant]:
         return _str_variants(field, valid, rng)
     if isinstance(field, Int):
         return _int_variants(field)
-    if isinstance(field, Bool):
-        return _bool_variants()
     if isinstance(field, B64Key):
         return _b64_variants(field, valid, rng)
     return _custom_variants(valid, rng)

@@ -72,13 +72,6 @@ class Int(Field):
         return value
 
 
-class Bool(Field):
-    def check(self, name: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise InvalidArgument(f"{name} must be true or false")
-        return value
-
-
 class B64Key(Field):
     """A base64-encoded public key of a fixed byte length (e.g. 32 for X25519)."""
 

@@ -26,7 +26,7 @@ from chaincode.hostile.consent import VcIssuer
 from chaincode.hostile.phases import Phase, VerifyingKey, build_phases, served_router
 from chaincode.runtime.contract import Contract, Router, query, transaction
 from chaincode.runtime.errors import Conflict
-from chaincode.runtime.schema import Bool, Field, Int, Schema, Str
+from chaincode.runtime.schema import Field, Int, Schema, Str
 from chaincode.runtime.stub import Stub
 from chaincode.runtime.testing import InMemoryLedger
 
@@ -105,7 +105,7 @@ def test_hostile_calls_are_refused_cleanly_and_keep_the_invariants(world: Any) -
 class _Tiny(Contract):
     name = "Tiny"
 
-    @transaction(Schema({"word": Str(max_len=8, pattern=r"[a-z]+"), "n": Int(0, 5), "loud": Bool(required=False)}))
+    @transaction(Schema({"word": Str(max_len=8, pattern=r"[a-z]+"), "n": Int(0, 5)}))
     def Echo(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         stub.put_json(stub.create_composite_key("tiny", [args["word"]]), {"n": args["n"]})
         return {"word": args["word"] * args["n"]}
@@ -117,10 +117,10 @@ def test_a_new_contract_function_is_covered_without_touching_the_generator() -> 
     kinds = {c.kind.split(":")[0] for c in generated}
     assert len(generated) >= 1500 // len(router.functions)
     assert {"valid", "field", "structure", "raw"} <= kinds, kinds
-    assert {c.kind.split(":")[1] for c in generated if c.kind.startswith("field:")} == {"word", "n", "loud"}
+    assert {c.kind.split(":")[1] for c in generated if c.kind.startswith("field:")} == {"word", "n"}
     gen = Generator(router, 1)
     swept = list(gen.sweep(next(plan for plan in gen.plans if plan.name == "Tiny:Echo")))
-    assert {"n:int:5000-digits", "word:text:bidi-override", "loud:bool:string"} <= {c.kind[6:] for c in swept}
+    assert {"n:int:5000-digits", "word:text:bidi-override"} <= {c.kind[6:] for c in swept}
     generated += swept
     ids = identities()
     checker = Checker(router, ids)
