@@ -2,7 +2,11 @@
 chaincode/contracts/studies.py): refusals name the fields, and every study it accepts is driven
 through a round on the in-memory ledger, to settlement where no proofs are needed and, in
 audited studies, to the point where each participant's proof submission must fit what
-Round:SubmitProof takes."""
+Round:SubmitProof takes.
+
+Longer than 400 lines on purpose: the refusals and the generated proposals must run against
+the same consortium builder and the same verifying keys (made once per module: each takes
+seconds), so that "refused" and "accepted means completable" are judged on one ledger."""
 
 from __future__ import annotations
 
