@@ -8,17 +8,16 @@ whatever is not running, and the ledgers carry on where they stopped.
 from __future__ import annotations
 
 import shutil
-import socket
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from clients.acapy import AcaPy
-from clients.fabric import Gateway, GatewayError
-from network import aries, channel, ipfs_nodes, lifecycle, process
+from clients.fabric import Gateway
+from clients.ledger import LedgerClient
+from network import aries, channel, ipfs_nodes, lifecycle, process, readiness
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
@@ -31,6 +30,11 @@ CHAINCODE_VERSION = "1.0"
 CHAINCODE_SEQUENCE = 1
 
 Progress = Callable[[str], None]
+
+
+def ledger_client(gateway: Gateway) -> LedgerClient:
+    """The fedledger chaincode on the consortium's channel, through ``gateway``."""
+    return LedgerClient(gateway.network(CHANNEL), CHAINCODE_NAME)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class LocalConsortium:
         for node in self.topology.orderers:
             self._launch(orderer_spec(node, self.state))
         for node in self.topology.orderers:
-            self._wait_healthy(orderer_spec(node, self.state))
+            readiness.wait_healthy(self.state, orderer_spec(node, self.state))
         self.progress(f"joining orderers to channel '{CHANNEL}' (osnadmin)")
         for node in self.topology.orderers:
             channel.join_orderer(self.state, node)
@@ -139,7 +143,7 @@ class LocalConsortium:
         for node in self.topology.peers:
             self._launch(peer_spec(node, self.state))
         for node in self.topology.peers:
-            self._wait_healthy(peer_spec(node, self.state))
+            readiness.wait_healthy(self.state, peer_spec(node, self.state))
         self.progress("joining peers to the channel")
         for org in self.topology.peer_orgs:
             channel.join_peer(self.topology, self.state, org)
@@ -168,7 +172,7 @@ class LocalConsortium:
         self.progress("committing the chaincode definition (MAJORITY endorsement)")
         lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
         for org in self.topology.peer_orgs:
-            self._wait_port(self._chaincode_spec(org, package_ids[org.msp_id]))
+            readiness.wait_healthy(self.state, self._chaincode_spec(org, package_ids[org.msp_id]))
         if self.with_ipfs:
             self._start_ipfs(manifest)
         if self.with_aries:
@@ -179,7 +183,7 @@ class LocalConsortium:
             for spec in specs:
                 self._launch(spec)
             for spec in specs:
-                self._wait_healthy(spec, timeout=90.0)
+                readiness.wait_healthy(self.state, spec, timeout=90.0)
             aries.write_connections(self.state, aries.connect_all(self.topology, self.state))
         self.progress("waiting until every org can gather endorsements (gossip + discovery)")
         self.wait_endorsable()
@@ -195,7 +199,7 @@ class LocalConsortium:
         for spec in specs:
             self._launch(spec)
         for spec in specs:
-            self._wait_port(spec)
+            readiness.wait_healthy(self.state, spec)
 
     def up_storage_only(self) -> None:
         """Start only the hospitals' Kubo daemons, no ledger: for storage benchmarks in a fresh
@@ -206,50 +210,16 @@ class LocalConsortium:
         self._start_ipfs({"port_base": self.topology.port_base, "storage_only": True})
 
     def raft_leader(self) -> str | None:
-        """The orderer that leads the channel's Raft cluster now (from the orderers' Prometheus
-        metrics), or None while there is no leader (an election, or no quorum)."""
-        for node in self.topology.orderers:
-            try:
-                url = f"http://127.0.0.1:{node.operations_port}/metrics"
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    text = resp.read().decode()
-            except (urllib.error.URLError, OSError):
-                continue
-            if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
-                return node.name
-        return None
+        """The orderer that leads the channel's Raft cluster now, or None (network/readiness.py)."""
+        return readiness.raft_leader(self.topology)
 
     def wait_ordering(self, timeout: float = 60.0) -> str:
-        """Block until the channel's Raft cluster has a leader, so that the first submit after a
-        restart is not refused; returns the leader's name."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            leader = self.raft_leader()
-            if leader is not None:
-                return leader
-            time.sleep(0.3)
-        raise ToolError(f"the ordering service elected no Raft leader within {timeout:.0f}s")
+        """Block until the channel's Raft cluster has a leader; returns the leader's name."""
+        return readiness.wait_ordering(self.topology, timeout)
 
     def wait_endorsable(self, timeout: float = 90.0) -> None:
-        """Block until each org's gateway can build an endorsement plan for the chaincode.
-
-        Peers learn about each other and about the committed chaincode through gossip, a few
-        seconds after the definition commits; until then the gateway answers "no combination
-        of peers can be derived". An endorsement of a read-only call is requested (and never
-        submitted) to probe exactly what a real submit needs.
-        """
-        deadline = time.monotonic() + timeout
-        for org in self.topology.peer_orgs:
-            with self.gateway(org.name, "User1") as gw:
-                contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
-                while True:
-                    try:
-                        contract.endorse(contract.new_proposal("List"))
-                        break
-                    except GatewayError as exc:
-                        if time.monotonic() > deadline:
-                            raise ToolError(f"{org.name} still cannot gather endorsements: {exc}") from None
-                        time.sleep(0.5)
+        """Block until each org's gateway can gather endorsements for the chaincode."""
+        readiness.wait_endorsable(self.topology, self.gateway, timeout)
 
     def down(self, purge: bool = False) -> list[str]:
         """Stop every node (chaincode services first); with ``purge`` delete all state."""
@@ -271,7 +241,7 @@ class LocalConsortium:
         for spec, kind, org in self._all_specs(manifest):
             record = process.read_record(self.state.pid(spec.name))
             running = process.alive(record)
-            healthy = running and self._is_healthy(spec)
+            healthy = running and readiness.is_healthy(spec)
             out.append(NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy))
         return out
 
@@ -280,7 +250,7 @@ class LocalConsortium:
         spec = self._spec_by_name(name)
         process.stop(self.state.pid(spec.name))
         self._launch(spec)
-        self._wait_healthy(spec) if spec.health_url else self._wait_port(spec)
+        readiness.wait_healthy(self.state, spec)
 
     def kill(self, name: str) -> bool:
         """SIGKILL one node, as a crash would (tests use this)."""
@@ -346,15 +316,14 @@ class LocalConsortium:
                 if not process.alive(process.read_record(self.state.pid(spec.name))):
                     self._launch(spec)
             for spec in batch:
-                self._wait_healthy(spec) if spec.health_url else self._wait_port(spec)
+                readiness.wait_healthy(self.state, spec)
 
     def _launch(self, spec: LaunchSpec) -> None:
         self.state.data(spec.name).mkdir(parents=True, exist_ok=True)
         process.start(spec.name, spec.argv, spec.env, self.state.log(spec.name), self.state.pid(spec.name))
 
     def _check_ports_free(self) -> None:
-        """Refuse to start over ports something else holds (e.g. a Kubo or ACA-Py process left
-        from another network), which would otherwise fail later with a confusing error."""
+        """Every port this network would listen on must be free (see readiness.check_ports_free)."""
         wanted = [(spec.name, spec.port) for spec, _, _ in self._all_specs({})]
         if self.with_ipfs:
             for org in ipfs_nodes.ipfs_orgs(self.topology):
@@ -362,49 +331,7 @@ class LocalConsortium:
         if self.with_aries:
             for who in aries.all_agents(self.topology):
                 wanted += [(aries.node_name(who), p) for p in aries.ports(self.topology, who)]
-        busy = []
-        for name, port in wanted:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    busy.append(f"{name}:{port}")
-        if busy:
-            raise ToolError(
-                f"ports already in use: {', '.join(busy)}; another network may be running "
-                "(try `fedledger network down`, or set FEDLEDGER_PORT_BASE)"
-            )
-
-    def _is_healthy(self, spec: LaunchSpec) -> bool:
-        """Every listening port accepts connections and, where there is one, /healthz answers 200."""
-        for port in (spec.port, *spec.extra_ports):
-            with socket.socket() as s:
-                s.settimeout(1)
-                if s.connect_ex(("127.0.0.1", port)) != 0:
-                    return False
-        if spec.health_url is None:
-            return True
-        try:
-            with urllib.request.urlopen(spec.health_url, timeout=2) as resp:  # noqa: S310 - loopback
-                return resp.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def _wait_healthy(self, spec: LaunchSpec, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._is_healthy(spec):
-                return
-            if not process.alive(process.read_record(self.state.pid(spec.name))):
-                raise ToolError(f"{spec.name} exited during start-up; last log lines:\n{self._tail(spec.name)}")
-            time.sleep(0.2)
-        raise ToolError(f"{spec.name} not healthy after {timeout:.0f}s; last log lines:\n{self._tail(spec.name)}")
-
-    _wait_port = _wait_healthy
-
-    def _tail(self, name: str, lines: int = 20) -> str:
-        path = self.state.log(name)
-        if not path.exists():
-            return "(no log)"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        readiness.check_ports_free(wanted)
 
     def org(self, name: str) -> Org:
         return self.topology.org(name)
@@ -433,3 +360,10 @@ class LocalConsortium:
             org.msp_id,
             **kw,  # type: ignore[arg-type]
         )
+
+    @contextmanager
+    def ledger(self, org_name: str, user: str = "Admin") -> Iterator[LedgerClient]:
+        """The chaincode as ``user`` of ``org_name`` sees it, on that org's gateway peer; the
+        gateway closes on leaving the block."""
+        with self.gateway(org_name, user) as gw:
+            yield ledger_client(gw)
