@@ -1,4 +1,4 @@
-"""A hospital's connection for one command: its gateway, the contracts, its IPFS and keys.
+"""A hospital's connection for one command: its gateway, the chaincode, its IPFS and keys.
 
 The long-running agent keeps one of these open for its lifetime (agent/daemon/runner.py);
 one-shot commands (study init, enroll checks, model evaluation) open one from the same
@@ -15,29 +15,28 @@ from agent.daemon.config import AgentConfig
 from agent.federation import Hospital
 from agent.keys import load_or_create_x25519
 from agent.storage.vault import KeyStore, Vault
-from clients.fabric import Contract, Gateway
+from clients.fabric import Gateway
 from clients.kubo import IPFSClient
-
-CONTRACTS = ("Registry", "Study", "Round", "Consent", "Zk")
+from clients.ledger import LedgerClient, Registry
 
 
 @dataclass(frozen=True)
 class Session:
     cfg: AgentConfig
-    contracts: dict[str, Contract]
+    ledger: LedgerClient
 
     def hospital(self) -> Hospital:
         """The hospital's IPFS node, vault and share key, as the agent holds them."""
         ipfs = IPFSClient(self.cfg.ipfs_api)
         return Hospital(self.cfg.msp_id, ipfs, Vault(ipfs, KeyStore(self.cfg.artifact_keys_dir)),
-                        load_or_create_x25519(self.cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
+                        load_or_create_x25519(self.cfg.share_key_path),
+                        self.ledger.contract(Registry.NAME))  # fmt: skip
 
 
 @contextmanager
 def hospital_session(cfg: AgentConfig) -> Iterator[Session]:
     gateway = Gateway.connect(cfg.gateway_address, cfg.tls_ca, cfg.msp_dir, cfg.msp_id)
     try:
-        network = gateway.network(cfg.channel)
-        yield Session(cfg, {n: network.contract(cfg.chaincode, n) for n in CONTRACTS})
+        yield Session(cfg, LedgerClient(gateway.network(cfg.channel), cfg.chaincode))
     finally:
         gateway.close()

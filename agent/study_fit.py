@@ -24,6 +24,7 @@ from agent.data.check import check_files, without_path
 from agent.data.schema import DataError, Schema, load_records
 from agent.models import ModelSpec
 from clients.fabric import Contract
+from clients.ledger import Consent, Study
 
 
 @dataclass(frozen=True)
@@ -106,5 +107,5 @@ def fit_on_ledger(cfg: AgentConfig, study_id: str) -> Fit:
     from agent.session import hospital_session
 
     with hospital_session(cfg) as session:
-        study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})
-        return hospital_fit(cfg, study, session.contracts["Consent"])
+        study = session.ledger.evaluate(Study.get(study_id))
+        return hospital_fit(cfg, study, session.ledger.contract(Consent.NAME))

@@ -19,7 +19,8 @@ from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
 from agent.models import ModelSpec, get_weights
 from chaincode.contracts import model_names, zk_circuits
-from clients.fabric import Contract, GatewayError
+from clients.fabric import GatewayError
+from clients.ledger import LedgerClient, Registry, Zk
 
 CIRCUIT_BATCH = 32  # batch capacity of the step circuits study init chooses
 
@@ -94,7 +95,7 @@ def build_params(c: StudyChoices, schema: Schema, hospitals: int, model: dict[st
     return params
 
 
-def audit_params(c: StudyChoices, spec: ModelSpec, zk: Contract, weights: Any, has_proving_key: bool
+def audit_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights: Any, has_proving_key: bool
                  ) -> dict[str, Any]:  # fmt: skip
     """The audited study's circuit, its registered key and the initial weights' commitment."""
     from agent.zk.participant import weights_commitment
@@ -104,7 +105,7 @@ def audit_params(c: StudyChoices, spec: ModelSpec, zk: Contract, weights: Any, h
         raise StudyInitError(f"an audited study of {spec.name} needs the consortium's keys for circuit {circuit} "
                              "(its setup ceremony): pass --zk-key with the verifying key's SHA-256")  # fmt: skip
     try:
-        key = zk.evaluate("GetKey", {"vk_hash": c.zk_key})
+        key = ledger.evaluate(Zk.get_key(c.zk_key))
     except GatewayError as exc:
         raise StudyInitError(f"--zk-key {c.zk_key[:12]}...: {exc.chaincode_message or exc}") from None
     if key["circuit"] != circuit:
@@ -117,17 +118,17 @@ def audit_params(c: StudyChoices, spec: ModelSpec, zk: Contract, weights: Any, h
             "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}  # fmt: skip
 
 
-def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, registry: Contract, zk: Contract,
+def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, ledger: LedgerClient,
                has_proving_key: bool = False) -> dict[str, Any]:  # fmt: skip
     """Build and publish the initial model and return the complete study parameters."""
     try:
         spec = ModelSpec.for_schema(schema, c.model, c.hidden)
     except ValueError as exc:
         raise StudyInitError(str(exc)) from None
-    registered = {e["msp_id"]: e["share_key"] for e in registry.evaluate("List")}
+    registered = {e["msp_id"]: e["share_key"] for e in ledger.evaluate(Registry.list())}
     if hospital.msp_id not in registered:
         raise StudyInitError(f"{hospital.msp_id} is not registered: register first (`fedledger registry register`)")
     weights = get_weights(spec.build(seed=c.seed))
-    audit = audit_params(c, spec, zk, weights, has_proving_key) if c.audit_rate > 0 else None
+    audit = audit_params(c, spec, ledger, weights, has_proving_key) if c.audit_rate > 0 else None
     model = publish_model(hospital, weights, f"{c.study_id}/initial", registered)
     return build_params(c, schema, len(registered), model, audit)

@@ -26,8 +26,8 @@ from agent.consent.gate import ConsentSnapshot, consented, snapshot
 from agent.data.schema import Records
 from bench.throwaway import registered_network
 from chaincode.contracts.consent_vc import check_consent
+from clients.ledger import Consent
 from network.aries import read_connections
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 DAY_MS = 86_400_000
 
@@ -48,14 +48,13 @@ def run(port_base: int, credentials: int = 30, progress: Any = print) -> dict[st
         vcs = stored_consents(net.aries("HospitalA"), [p.pairwise[a_msp] for p in patients])
         hospitals = [net.org(n).msp_id for n in ("HospitalA", "HospitalB", "HospitalC")]
         reg = []
-        with net.gateway("HospitalA", "User1") as gw:
-            contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
+        with net.ledger("HospitalA", "User1") as ledger:
             for vc in vcs:
                 t = time.monotonic()
-                register(contract, vc, hospitals)
+                register(ledger, vc, hospitals)
                 reg.append(time.monotonic() - t)
             t = time.monotonic()
-            snap = snapshot(contract, a_msp, purpose, now)
+            snap = snapshot(ledger.contract(Consent.NAME), a_msp, purpose, now)
             list_s = time.monotonic() - t
         progress(f"ledger registration: median {statistics.median(reg) * 1000:.0f} ms")
         check_consent(vcs[0], a_msp, now)  # warm the context cache, as a running chaincode service is

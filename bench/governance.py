@@ -13,7 +13,11 @@ act independently:
 
 Between phases each client's gateway peer must have committed the previous phase (as an
 event-driven agent sees it). ``round_ledger_s`` is the wall time from Open to Settle committed.
-Set-up (registration, tokens, staking, study approval) is not timed.
+
+The round keeps its own parallel submission: concurrent commits and reports by independent
+agents, and the read conflicts they cause, are what it measures. Set-up (registration, tokens,
+staking, proposing, approving and enrolling in the study) is the consortium admins' sequence
+of the demo and the tests (network/admins.py), one transaction after another, and not timed.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
-from clients.fabric import Contract, Gateway, SubmitResult
-from network.consortium import LocalConsortium
+from clients.fabric import Gateway, SubmitResult
+from clients.ledger import Round, StudyParams, Token
+from network.admins import Admins
+from network.consortium import LocalConsortium, ledger_client
 from network.state import StateDir
-from network.topology import CHAINCODE_NAME, CHANNEL, Topology
+from network.topology import Topology
 
 Progress = Callable[[str], None]
 
@@ -46,21 +53,16 @@ def _cid(text: str) -> str:
 
 
 class Hospital:
+    """A hospital's agent (its client identity) on its gateway peer."""
+
     def __init__(self, net: LocalConsortium, msp_id: str, name: str) -> None:
-        self.msp = msp_id
-        self.admin_gw: Gateway = net.gateway(name, "Admin")
-        self.agent_gw: Gateway = net.gateway(name, "User1")
+        self.msp, self.name = msp_id, name
+        self.gateway: Gateway = net.gateway(name, "User1")
+        self.ledger = ledger_client(self.gateway)
         self.gateway_peer = net.topology.gateway_peer_of(net.topology.org(name)).name
 
-    def admin(self, contract: str) -> Contract:
-        return self.admin_gw.network(CHANNEL).contract(CHAINCODE_NAME, contract)
-
-    def agent(self, contract: str) -> Contract:
-        return self.agent_gw.network(CHANNEL).contract(CHAINCODE_NAME, contract)
-
     def close(self) -> None:
-        self.admin_gw.close()
-        self.agent_gw.close()
+        self.gateway.close()
 
 
 def _sync(hospitals: list[Hospital], results: list[SubmitResult]) -> None:
@@ -71,7 +73,7 @@ def _sync(hospitals: list[Hospital], results: list[SubmitResult]) -> None:
             continue
         seen.add(h.gateway_peer)
         for r in results:
-            h.agent_gw.network(CHANNEL).wait_for_commit(r.tx_id)
+            h.ledger.wait_for_commit(r.tx_id)
 
 
 def _parallel(fn: Callable[[Hospital], SubmitResult], hospitals: list[Hospital]) -> list[SubmitResult]:
@@ -79,7 +81,7 @@ def _parallel(fn: Callable[[Hospital], SubmitResult], hospitals: list[Hospital])
         return list(pool.map(fn, hospitals))
 
 
-def _study_args(study_id: str, n: int) -> dict[str, Any]:
+def _study_args(study_id: str, n: int) -> StudyParams:
     return {
         "study_id": study_id, "title": f"bench {n}", "model": "logreg-d30-c2", "model_spec_hash": _h("spec"),
         "model_cid": _cid("m0"), "model_hash": _h("w0"), "data_schema_hash": _h("schema"),
@@ -91,83 +93,54 @@ def _study_args(study_id: str, n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def setup(net: LocalConsortium, progress: Progress) -> list[Hospital]:
-    """Register every hospital, fund and stake them (not timed)."""
-    orgs = net.topology.hospitals
-    hospitals = [Hospital(net, o.msp_id, o.name) for o in orgs]
-    real, sims = hospitals[:3], hospitals[3:]
-
-    def register(h: Hospital) -> SubmitResult:
-        key = base64.b64encode(os.urandom(32)).decode()
-        return h.admin("Registry").submit(
-            "Register", {"msp_id": h.msp, "display_name": h.msp, "share_key": key, "contact": "bench@example.org"}
-        )
-
-    progress(f"setup: registering {len(hospitals)} hospitals, minting, funding, staking")
-    _sync(hospitals, _parallel(register, real))
-    mints = []
-    for h in real:  # majority of the 3 registered so far: the proposer plus one approval
-        mint_id = f"bench-{h.msp.lower()}"
-        real[0].admin("Token").submit("ProposeMint", {"mint_id": mint_id, "to": h.msp, "amount": 1_000_000})
-        mints.append(real[1].admin("Token").submit("ApproveMint", {"mint_id": mint_id}))
-    _sync(hospitals, mints)
-    if sims:
-        _sync(hospitals, _parallel(register, sims))
-
-        def fund(payer: Hospital) -> SubmitResult:
-            last = None
-            for s in sims[real.index(payer) :: len(real)]:
-                last = payer.admin("Token").submit("Transfer", {"to": s.msp, "amount": 10_000})
-            return last  # type: ignore[return-value]
-
-        _sync(hospitals, [r for r in _parallel(fund, real) if r is not None])
-    _sync(hospitals, _parallel(lambda h: h.admin("Token").submit("Stake", {"amount": 5000}), hospitals))
-    return hospitals
+def setup(net: LocalConsortium, admins: Admins, progress: Progress) -> None:
+    """Register every hospital, fund and stake them (not timed). A mint needs a majority of the
+    registered hospitals, so the three real ones register and are funded first (one approval
+    per mint) and pay the simulated hospitals once those have registered."""
+    real, sims = admins.names[:3], admins.names[3:]
+    keys = {n: base64.b64encode(os.urandom(32)).decode() for n in admins.names}
+    progress(f"setup: registering {len(admins.names)} hospitals, minting, funding, staking")
+    with Admins(net, real) as founders:
+        founders.register({n: keys[n] for n in real})
+        founders.fund("bench", 1_000_000)
+    admins.register({n: keys[n] for n in sims})
+    for i, s in enumerate(sims):
+        admins.tx(real[i % len(real)], Token.transfer(net.org(s).msp_id, 10_000))
+    admins.stake(5000)
 
 
-def measure_round(hospitals: list[Hospital], n: int, progress: Progress) -> dict[str, Any]:
+def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: Progress) -> dict[str, Any]:
     group = hospitals[:n]
-    everyone = hospitals
     study_id = f"bench-{n}-{int(time.time())}"
     proposer = group[0]
-    _sync(everyone, [proposer.admin("Study").submit("Propose", _study_args(study_id, n))])
-    needed = len(everyone) // 2 + 1
-    last = None
-    for h in everyone[1:needed]:
-        last = h.admin("Study").submit("Approve", {"study_id": study_id})
-    if last is not None:
-        _sync(everyone, [last])
-    _sync(everyone, _parallel(lambda h: h.admin("Study").submit("Enroll", {"study_id": study_id}), group))
+    admins.create_study(_study_args(study_id, n), enroll=[h.name for h in group])
 
     phases: dict[str, float] = {}
     t0 = time.monotonic()
-    opened = proposer.agent("Round").submit("Open", {"study_id": study_id})
+    opened = proposer.ledger.submit(Round.open(study_id))
     _sync(group, [opened])
     phases["open_s"] = time.monotonic() - t0
     rnd = opened.json()
-    ref = {"study_id": study_id, "round": 0}
 
     t = time.monotonic()
     commits = _parallel(
-        lambda h: h.agent("Round").submit(
-            "Commit",
-            {**ref, "update_hash": _h(f"u{h.msp}"), "step_root": _h(f"r{h.msp}"), "sample_bucket": 7,
-             "epsilon_micro": 1_000_000, "share_cids": [_cid(f"s{h.msp}{i}") for i in range(3)],
-             "consented_records": 100},
-        ),
+        lambda h: h.ledger.submit(Round.commit(
+            {"study_id": study_id, "round": 0, "update_hash": _h(f"u{h.msp}"), "step_root": _h(f"r{h.msp}"),
+             "sample_bucket": 7, "epsilon_micro": 1_000_000, "share_cids": [_cid(f"s{h.msp}{i}") for i in range(3)],
+             "consented_records": 100})),
         group,
     )  # fmt: skip
     _sync(group, commits)
     phases["commit_s"] = time.monotonic() - t
 
     t = time.monotonic()
-    _sync(group, [proposer.agent("Round").submit("Advance", ref)])
+    _sync(group, [proposer.ledger.submit(Round.advance(study_id, 0))])
     phases["advance_s"] = time.monotonic() - t
 
     t = time.monotonic()
     committee = [h for h in group if h.msp in rnd["committee"]][:2]
     aggregates = _parallel(
-        lambda h: h.agent("Round").submit("SubmitAggregate", {**ref, "model_cid": _cid("g1"), "model_hash": _h("g1")}),
+        lambda h: h.ledger.submit(Round.submit_aggregate(study_id, 0, model_cid=_cid("g1"), model_hash=_h("g1"))),
         committee,
     )
     _sync(group, aggregates)
@@ -175,12 +148,12 @@ def measure_round(hospitals: list[Hospital], n: int, progress: Progress) -> dict
 
     t = time.monotonic()
     reports = _parallel(
-        lambda h: h.agent("Round").submit("ReportValidation", {**ref, "metric_ppm": 930_000,
-                                                               "previous_metric_ppm": 900_000}),
+        lambda h: h.ledger.submit(Round.report_validation(study_id, 0, metric_ppm=930_000,
+                                                          previous_metric_ppm=900_000)),
         group,
     )  # fmt: skip
     _sync(group, reports)
-    settled = proposer.agent("Round").submit("Settle", ref)
+    settled = proposer.ledger.submit(Round.settle(study_id, 0))
     phases["validate_settle_s"] = time.monotonic() - t
     total = time.monotonic() - t0
     state = settled.json()
@@ -211,14 +184,14 @@ def run(sizes: list[int], port_base: int, progress: Progress = print) -> dict[st
         with_ipfs=False,
         with_aries=False,
     )
-    hospitals: list[Hospital] = []
     try:
         net.up()
-        hospitals = setup(net, progress)
-        results = [measure_round(hospitals, n, progress) for n in sorted(sizes)]
+        with ExitStack() as stack:
+            admins = stack.enter_context(Admins(net, [o.name for o in topology.hospitals]))
+            setup(net, admins, progress)
+            hospitals = [stack.enter_context(closing(Hospital(net, o.msp_id, o.name))) for o in topology.hospitals]
+            results = [measure_round(admins, hospitals, n, progress) for n in sorted(sizes)]
     finally:
-        for h in hospitals:
-            h.close()
         net.down()
         shutil.rmtree(state_root, ignore_errors=True)
     return {

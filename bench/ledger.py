@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import cpu
-from network.consortium import LocalConsortium
+from clients.ledger import LoadTest
+from network.consortium import LocalConsortium, ledger_client
 from network.state import StateDir
-from network.topology import CHAINCODE_NAME, CHANNEL, Topology
+from network.topology import Topology
 
 ENTRY = {
     "display_name": "Load test hospital",
@@ -66,7 +67,7 @@ def _client(
     """One benchmark client (runs in its own process)."""
     net = LocalConsortium.open(Path(state_dir))
     gateway = net.gateway(org, "User1")
-    contract = gateway.network(CHANNEL).contract(CHAINCODE_NAME, "LoadTest")
+    ledger = ledger_client(gateway)
     lock = threading.Lock()
     seq = iter(range(10**9))
     result = ClientResult([], 0, 0, [])
@@ -78,8 +79,7 @@ def _client(
                 n = next(seq)
             began = time.time()
             try:
-                proposal = contract.new_proposal("Put", {"client": client_id, "seq": n, **ENTRY})
-                code, _block = contract.endorse(proposal).submit().status()
+                code, _block = ledger.endorse(LoadTest.put(client_id, n, **ENTRY)).submit().status()
             except Exception as exc:  # noqa: BLE001 - counted and reported
                 with lock:
                     result.failed += 1

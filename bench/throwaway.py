@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
+from network.admins import Admins
 from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import Topology
@@ -27,7 +28,7 @@ def registered_network(
     try:
         net.up()
         with Admins(net) as admins:
-            admins.register_hospitals()
+            register_hospitals(admins)
         yield net
     finally:
         net.down()

@@ -25,13 +25,13 @@ from agent.data.schema import Schema, load_records
 from agent.models import LOGREG_30, ModelSpec, get_weights
 from demo.agent_processes import AgentProcess, wait_all
 from demo.consent_setup import Cohort, enroll_and_consent, mid_study_events
-from demo.consortium_admin import Admins, study_params
+from demo.consortium_admin import publish_initial_model, study_params
 from demo.local_agents import local_agent_config
 from demo.study_report import StudyReport, build_report
 from demo.study_watch import StudyProgress, watch
 from demo.zk_setup import ZkKeys, audit_params, distribute, register
+from network.admins import Admins
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def run_agent_study(
     with Admins(net) as admins:
         console.print("  tokens: majority-approved mints where needed, then each hospital stakes")
         admins.fund_and_stake(sid)
-        model = admins.publish_initial_model(sid, plan.spec)
+        model = publish_initial_model(admins, sid, plan.spec)
         if plan.consent == "ledger":
             data = hospital_copies(net, data, sid)
             cohort = enroll_and_consent(net, data, sid, console)
@@ -169,13 +169,11 @@ def run_agent_study(
             for a in agents:
                 a.stop()
     wall_s = time.monotonic() - started
-    with net.gateway("Regulator", "User1") as observer:
-        contracts = {c: observer.network(CHANNEL).contract(CHAINCODE_NAME, c)
-                     for c in ("Study", "Round", "Compliance", "Registry")}  # fmt: skip
+    with net.ledger("Regulator", "User1") as observer:
         names = {cfg.msp_id: n for n, cfg in zip(admins.names, configs.values(), strict=True)}
         train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
         if cohort is not None:  # baselines get the same records: those whose patients consented
             train = {m: r.subset(np.isin(r.pseudonyms, list(cohort.consent_ids[names[m]]))) for m, r in train.items()}
-        report = build_report(contracts, configs[admins.msps[0]], configs, plan.spec, sid, train,
+        report = build_report(observer, configs[admins.msps[0]], configs, plan.spec, sid, train,
                               load_records(data.test_path, schema))  # fmt: skip
     return StudyRun(sid, report, configs, wall_s, setup_s, crashes, cohort)

@@ -27,7 +27,6 @@ from agent.data.schema import Schema, load_records
 from demo import cohort_index
 from network.aries import read_connections
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 DAY_MS = 86_400_000
 ISSUE_THREADS = 4  # ACA-Py's holder wallet times out under much more concurrency on 2 cores
@@ -101,10 +100,8 @@ def enroll_and_consent(
             for vc in stored_consents(net.aries(n))
             if vc["credentialSubject"]["id"] in by_subject and vc["credentialSubject"]["purpose"] == study_id
         ]
-        with net.gateway(n, "User1") as gw:
-            contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
-            with ThreadPoolExecutor(REGISTER_THREADS) as pool:
-                records = list(pool.map(lambda vc, c=contract: register(c, vc, endorsers), vcs))
+        with net.ledger(n, "User1") as ledger, ThreadPoolExecutor(REGISTER_THREADS) as pool:
+            records = list(pool.map(lambda vc, c=ledger: register(c, vc, endorsers), vcs))
         cohort.consent_ids[n] = {
             by_subject[vc["credentialSubject"]["id"]]: r["consent_id"] for vc, r in zip(vcs, records, strict=True)
         }
@@ -152,9 +149,9 @@ def mid_study_events(
         if r == 0 and cohort.consent_ids.get("HospitalA"):
             pseudonym, consent_id = sorted(cohort.consent_ids["HospitalA"].items())[0]
             patient = cohort.patients["HospitalA"][pseudonym]
-            with net.gateway("HospitalB", "User1") as gw:
+            with net.ledger("HospitalB", "User1") as ledger:
                 relay_revocation(
-                    gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"),
+                    ledger,
                     consent_id,
                     side.revocation(patient, consent_id, cohort.grants["HospitalA"][pseudonym].revocation_key),
                 )
@@ -163,9 +160,9 @@ def mid_study_events(
         elif r == 1 and cohort.consent_ids.get("HospitalB"):
             pseudonym, consent_id = sorted(cohort.consent_ids["HospitalB"].items())[0]
             schema = Schema.load(data.schema_path)
-            with net.gateway("HospitalB", "Admin") as gw:
+            with net.ledger("HospitalB", "Admin") as admin:
                 erased = erase_patient(
-                    gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"),
+                    admin,
                     consent_id,
                     pseudonym,
                     schema.pseudonym,

@@ -35,6 +35,7 @@ from agent.models import ModelSpec
 from agent.storage.vault import Vault
 from agent.training import classification_metrics, evaluate
 from clients.kubo import IPFSClient
+from clients.ledger import Compliance, LedgerClient, Registry, Round, Study
 from demo.round_timing import KINDS, critical_path, round_walls
 
 
@@ -86,7 +87,7 @@ def baseline(x: np.ndarray, y: np.ndarray, test: Records, classes: int = 2) -> d
 
 
 def build_report(
-    contracts: dict[str, Any],
+    ledger: LedgerClient,
     evaluator: AgentConfig,
     agents: dict[str, AgentConfig],
     spec: ModelSpec,
@@ -94,16 +95,16 @@ def build_report(
     train: dict[str, Records],
     test: Records,
 ) -> StudyReport:
-    """``contracts``: read-only Study/Round/Compliance contracts; ``evaluator``: the hospital
+    """``ledger``: a read-only view of the chaincode; ``evaluator``: the hospital
     whose key opens the global models; ``agents``: every hospital's agent config (journals)."""
-    study = contracts["Study"].evaluate("Get", {"study_id": study_id})
+    study = ledger.evaluate(Study.get(study_id))
     p = study["params"]
     report = StudyReport(study_id, sorted(agents), epsilon_budget=p["epsilon_budget_micro"] / 1e6,
                          delta=p["delta_e12"] / 1e12, aggregation=p.get("aggregation", "trusted"),
                          classes=spec.classes)  # fmt: skip
     ipfs = IPFSClient(evaluator.ipfs_api)
     hospital = Hospital(evaluator.msp_id, ipfs, Vault(ipfs, None), load_or_create_x25519(evaluator.share_key_path),
-                        contracts["Registry"])  # fmt: skip
+                        ledger.contract(Registry.NAME))  # fmt: skip
     timings = {}
     for m, cfg in agents.items():
         journal = Journal(cfg.journal_path)
@@ -113,9 +114,9 @@ def build_report(
             if saved:
                 report.update_bytes[saved["codec"]] = saved["update_bytes"]
         journal.close()
-    walls = round_walls(contracts["Compliance"].evaluate("StudyTimeline", {"study_id": study_id}))
+    walls = round_walls(ledger.evaluate(Compliance.study_timeline(study_id)))
     for r in range(study["current_round"] + 1):
-        rnd = contracts["Round"].evaluate("Get", {"study_id": study_id, "round": r})
+        rnd = ledger.evaluate(Round.get(study_id, r))
         row: dict[str, Any] = {
             "round": r,
             "state": rnd["state"],
@@ -140,7 +141,7 @@ def build_report(
     finalized = [r for r in report.rounds if "test" in r]
     report.federated = finalized[-1]["test"] if finalized else {}
     for m in agents:
-        spent = contracts["Round"].evaluate("Budget", {"study_id": study_id, "msp_id": m})
+        spent = ledger.evaluate(Round.budget(study_id, m))
         report.epsilon[m] = spent["spent_micro"] / 1e6
     pooled_x = np.concatenate([t.x for t in train.values()])
     pooled_y = np.concatenate([t.y for t in train.values()])

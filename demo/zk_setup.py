@@ -23,6 +23,8 @@ from agent.daemon.config import AgentConfig
 from agent.zk import binary
 from agent.zk.participant import weights_commitment
 from clients.fabric import GatewayError
+from clients.ledger import Ceremony, Zk
+from network.admins import Admins
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class ZkKeys:
     circuit: str
     pk: Path
     vk: Path
-    ceremony: dict[str, Any]  # the record Zk:RegisterKey stores
+    ceremony: Ceremony  # the record Zk:RegisterKey stores
 
     @property
     def vk_b64(self) -> str:
@@ -52,12 +54,11 @@ def dev_keys(directory: Path, circuit: str, party: str) -> ZkKeys:
     return ZkKeys(circuit, pk, vk, ceremony)
 
 
-def register(admins: Any, keys: ZkKeys) -> str:
+def register(admins: Admins, keys: ZkKeys) -> str:
     """Register the verifying key as the first hospital's admin, committed on every hospital's
     peer before returning (idempotent); returns its SHA-256."""
     try:
-        admins.tx(admins.names[0], "Zk", "RegisterKey",
-                  {"circuit": keys.circuit, "vk": keys.vk_b64, "ceremony": keys.ceremony})  # fmt: skip
+        admins.tx(admins.names[0], Zk.register_key(keys.circuit, keys.vk_b64, keys.ceremony))
     except GatewayError as exc:
         if exc.chaincode_status != 409:
             raise

@@ -17,9 +17,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from clients.ledger import Consent
 from demo import cohort_index
 from fedledger.network import open_network, state_dir_option
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console()
 DAY_MS = 86_400_000
@@ -55,17 +55,16 @@ def status_cmd(state_dir: Path | None, study: str, org_name: str, as_org: str) -
 
     net = open_network(state_dir)
     msp = net.org(org_name).msp_id
-    with net.gateway(as_org, "User1") as gw:
-        contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
+    with net.ledger(as_org, "User1") as ledger:
         items, bookmark = [], ""
         while True:
-            page = contract.evaluate("List", {"grantee": msp, "purpose": study, "bookmark": bookmark})
+            page = ledger.evaluate(Consent.list(msp, study, bookmark=bookmark))
             items += page["items"]
             bookmark = page["bookmark"]
             if not bookmark:
                 break
         now = int(time.time() * 1000)
-        valid = len(snapshot(contract, msp, study, now).valid)  # consents, not records
+        valid = len(snapshot(ledger.contract(Consent.NAME), msp, study, now).valid)  # consents, not records
     table = Table(title=f"Consents granted to {msp} for {study} (as {as_org} sees them)")
     table.add_column("status")
     table.add_column("count")
@@ -89,8 +88,8 @@ def revoke_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str
     entry = _entry(load_index(net.state.root, study), org_name, pseudonym)
     side = PatientSide(net.aries("patients"), read_connections(net.state))
     patient = Patient(entry["did"], {net.org(org_name).msp_id: entry["pairwise"]})
-    with net.gateway(org_name, "User1") as gw:
-        record = relay_revocation(gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"), entry["consent_id"],
+    with net.ledger(org_name, "User1") as ledger:
+        record = relay_revocation(ledger, entry["consent_id"],
                                   side.revocation(patient, entry["consent_id"], entry["revocation_key"]))  # fmt: skip
     console.print(f"consent {entry['consent_id'][:16]}... is now {record['status']}")
 
@@ -114,10 +113,9 @@ def erase_cmd(state_dir: Path | None, study: str, did: str) -> None:
             if not entry.get("consent_id"):
                 raise click.ClickException("this patient never granted consent: nothing on the ledger to erase")
             schema = Schema.load(Path(index["schema"]))
-            with net.gateway(org_name, "Admin") as gw:
-                erased = erase_patient(gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"), entry["consent_id"],
-                                       pseudonym, schema.pseudonym, [Path(hospital["train"])],
-                                       Path(hospital["links"]))  # fmt: skip
+            with net.ledger(org_name, "Admin") as admin:
+                erased = erase_patient(admin, entry["consent_id"], pseudonym, schema.pseudonym,
+                                       [Path(hospital["train"])], Path(hospital["links"]))  # fmt: skip
             console.print(f"erased at {org_name}: credential purged (tx {erased.tx_id[:16]}...), rows deleted "
                           f"{erased.rows_removed}; no per-patient artifact exists to shred")  # fmt: skip
             return
@@ -152,8 +150,8 @@ def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str,
     if len(newest) != 1:
         raise click.ClickException(f"expected the new credential in {org_name}'s wallet, found {len(newest)}")
     endorsers = [o.msp_id for o in net.topology.hospitals if o.has_peer]
-    with net.gateway(org_name, "User1") as gw:
-        record = register(gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent"), newest[0], endorsers)
+    with net.ledger(org_name, "User1") as ledger:
+        record = register(ledger, newest[0], endorsers)
     if record["consent_id"] != given.consent_id:
         raise click.ClickException("the ledger names another consent than the patient's wallet issued")
     entry["consent_id"] = record["consent_id"]

@@ -20,12 +20,13 @@ from rich.table import Table
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1
 from clients.fabric import GatewayError
-from demo.consortium_admin import Admins
+from clients.ledger import Registry
+from demo.consortium_admin import register_hospitals
 from demo.study_report import write_html
 from fedledger.network import open_network, state_dir_option
 from fedledger.registry import print_registry
+from network.admins import Admins
 from network.binaries import ToolError
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console(width=None if Console().is_terminal else 130)
 MODELS = {"logreg": LOGREG_30, "mlp": MLP_30_16_1}
@@ -66,7 +67,7 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
 
     console.rule("[bold]2. Hospitals register (each org's admin, endorsed by a majority of orgs)")
     with Admins(net) as admins:
-        registered = admins.register_hospitals()
+        registered = register_hospitals(admins)
     for r in registered:
         console.print(f"  {r['msp_id']:<14} {r['action']}, version {r['version']}, block {r['block']}, "
                       f"{r['latency_s'] * 1000:.0f} ms")  # fmt: skip
@@ -74,18 +75,14 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
     key = load_or_create_x25519(net.state.root / "keys" / net.topology.hospitals[0].short / "share_x25519.pem")
 
     console.rule("[bold]3. The Regulator reads, and may not write")
-    with net.gateway("Regulator", "Admin") as gw:
-        contract = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
+    with net.ledger("Regulator", "Admin") as regulator:
         try:
-            contract.submit(
-                "Register",
-                {"msp_id": "RegulatorMSP", "display_name": "x", "contact": "a@b.c", "share_key": public_b64(key)},
-            )
+            regulator.submit(Registry.register("RegulatorMSP", "x", public_b64(key), "a@b.c"))
             raise click.ClickException("the Regulator's write was accepted: access control is broken")
         except GatewayError as exc:
             console.print(f"  Regulator write refused as expected: [italic]{exc.chaincode_message}[/italic]")
-    with net.gateway("Regulator", "User1") as gw:
-        entries = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry").evaluate("List")
+    with net.ledger("Regulator", "User1") as regulator:
+        entries = regulator.evaluate(Registry.list())
     print_registry(entries, "Hospital registry, as the Regulator's compliance officer sees it")
     console.print(
         f"network up {t_up:.1f}s; registration commit latency "

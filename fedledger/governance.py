@@ -10,22 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from agent import study_file
 from agent.daemon.config import AgentConfig
+from clients.ledger import Call, Compliance, Round, Study, Token
 from fedledger.network import open_network, state_dir_option
 from fedledger.study_init import init_cmd
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 
-def _call(state_dir: Path | None, org: str, user: str, contract: str, function: str, args: Any, submit: bool) -> None:
-    net = open_network(state_dir)
-    with net.gateway(org, user) as gw:
-        c = gw.network(CHANNEL).contract(CHAINCODE_NAME, contract)
-        result = c.submit(function, args).json() if submit else c.evaluate(function, args)
+def _call(state_dir: Path | None, org: str, user: str, call: Call, submit: bool) -> None:
+    with open_network(state_dir).ledger(org, user) as ledger:
+        result = ledger.submit(call).json() if submit else ledger.evaluate(call)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
 
 
@@ -51,7 +48,7 @@ def token_group() -> None:
 @click.option("--amount", type=int, required=True)
 def mint(state_dir: Path | None, org: str, mint_id: str, to: str, amount: int) -> None:
     """Propose a mint; it executes once a majority of registered hospitals approved."""
-    _call(state_dir, org, "Admin", "Token", "ProposeMint", {"mint_id": mint_id, "to": to, "amount": amount}, True)
+    _call(state_dir, org, "Admin", Token.propose_mint(mint_id, to, amount), True)
 
 
 @token_group.command("approve-mint")
@@ -60,20 +57,20 @@ def mint(state_dir: Path | None, org: str, mint_id: str, to: str, amount: int) -
 @click.option("--id", "mint_id", required=True)
 def approve_mint(state_dir: Path | None, org: str, mint_id: str) -> None:
     """Approve a proposed mint."""
-    _call(state_dir, org, "Admin", "Token", "ApproveMint", {"mint_id": mint_id}, True)
+    _call(state_dir, org, "Admin", Token.approve_mint(mint_id), True)
 
 
 for _name, _fn, _doc in (
-    ("stake", "Stake", "Move free tokens into stake."),
-    ("unstake", "Unstake", "Move unlocked stake back to free tokens."),
+    ("stake", Token.stake, "Move free tokens into stake."),
+    ("unstake", Token.unstake, "Move unlocked stake back to free tokens."),
 ):
 
-    def _make(fn: str = _fn, doc: str = _doc) -> Callable:
+    def _make(fn: Callable[[int], Call] = _fn, doc: str = _doc) -> Callable:
         @state_dir_option
         @org_option(None, "Your hospital (its admin signs).")
         @click.option("--amount", type=int, required=True)
         def command(state_dir: Path | None, org: str, amount: int) -> None:
-            _call(state_dir, org, "Admin", "Token", fn, {"amount": amount}, True)
+            _call(state_dir, org, "Admin", fn(amount), True)
 
         command.__doc__ = doc
         return command
@@ -88,7 +85,7 @@ for _name, _fn, _doc in (
 @click.option("--amount", type=int, required=True)
 def transfer(state_dir: Path | None, org: str, to: str, amount: int) -> None:
     """Pay free tokens to another registered hospital."""
-    _call(state_dir, org, "Admin", "Token", "Transfer", {"to": to, "amount": amount}, True)
+    _call(state_dir, org, "Admin", Token.transfer(to, amount), True)
 
 
 @token_group.command("account")
@@ -97,7 +94,7 @@ def transfer(state_dir: Path | None, org: str, to: str, amount: int) -> None:
 @click.argument("msp_id")
 def account(state_dir: Path | None, org: str, msp_id: str) -> None:
     """Free balance, stake and locked stake of an org."""
-    _call(state_dir, org, "User1", "Token", "Account", {"msp_id": msp_id}, False)
+    _call(state_dir, org, "User1", Token.account(msp_id), False)
 
 
 # --- studies ----------------------------------------------------------------------------------------
@@ -126,7 +123,7 @@ def propose(state_dir: Path | None, org: str, params_file: Path) -> None:
         params = study_file.load(params_file)
     except study_file.StudyFileError as exc:
         raise click.BadParameter(str(exc)) from None
-    _call(state_dir, org, "Admin", "Study", "Propose", params, True)
+    _call(state_dir, org, "Admin", Study.propose(params), True)
 
 
 @study_group.command("enroll")
@@ -152,20 +149,20 @@ def enroll(state_dir: Path | None, org: str, study_id: str, config_path: Path) -
         listed = "\n".join(f"  - {p}" for p in fit.problems)
         raise click.ClickException(f"{cfg.org} cannot take part in {study_id}; not enrolled "
                                    f"({len(fit.problems)} problem(s)):\n{listed}")  # fmt: skip
-    _call(state_dir, org, "Admin", "Study", "Enroll", {"study_id": study_id}, True)
+    _call(state_dir, org, "Admin", Study.enroll(study_id), True)
 
 
-for _name, _fn, _doc in (
-    ("approve", "Approve", "Approve a proposed study (it activates on a majority)."),
-    ("withdraw", "Withdraw", "Stop being selected from the next round on."),
+for _name, _study_fn, _doc in (
+    ("approve", Study.approve, "Approve a proposed study (it activates on a majority)."),
+    ("withdraw", Study.withdraw, "Stop being selected from the next round on."),
 ):
 
-    def _make_study(fn: str = _fn, doc: str = _doc) -> Callable:
+    def _make_study(fn: Callable[[str], Call] = _study_fn, doc: str = _doc) -> Callable:
         @state_dir_option
         @org_option(None, "Your hospital (its admin signs).")
         @click.option("--study", "study_id", required=True)
         def command(state_dir: Path | None, org: str, study_id: str) -> None:
-            _call(state_dir, org, "Admin", "Study", fn, {"study_id": study_id}, True)
+            _call(state_dir, org, "Admin", fn(study_id), True)
 
         command.__doc__ = doc
         return command
@@ -179,7 +176,7 @@ for _name, _fn, _doc in (
 @click.option("--study", "study_id", required=True)
 def show_study(state_dir: Path | None, org: str, study_id: str) -> None:
     """A study with its parameters, approvals, enrolment and pool."""
-    _call(state_dir, org, "User1", "Study", "Get", {"study_id": study_id}, False)
+    _call(state_dir, org, "User1", Study.get(study_id), False)
 
 
 @study_group.command("list")
@@ -187,7 +184,7 @@ def show_study(state_dir: Path | None, org: str, study_id: str) -> None:
 @org_option("Regulator", "Org whose identity reads.")
 def list_studies(state_dir: Path | None, org: str) -> None:
     """Every study and its status."""
-    _call(state_dir, org, "User1", "Study", "List", None, False)
+    _call(state_dir, org, "User1", Study.list(), False)
 
 
 # --- rounds -----------------------------------------------------------------------------------------
@@ -203,7 +200,7 @@ def round_group() -> None:
 @click.option("--study", "study_id", required=True)
 def open_round(state_dir: Path | None, org: str, user: str, study_id: str) -> None:
     """Open the study's next round (selects participants and committee)."""
-    _call(state_dir, org, user, "Round", "Open", {"study_id": study_id}, True)
+    _call(state_dir, org, user, Round.open(study_id), True)
 
 
 @round_group.command("advance")
@@ -214,7 +211,7 @@ def open_round(state_dir: Path | None, org: str, user: str, study_id: str) -> No
 @click.option("--round", "round_no", type=int, required=True)
 def advance(state_dir: Path | None, org: str, user: str, study_id: str, round_no: int) -> None:
     """Move a round forward as far as completion and deadlines allow (or say what it waits for)."""
-    _call(state_dir, org, user, "Round", "Advance", {"study_id": study_id, "round": round_no}, True)
+    _call(state_dir, org, user, Round.advance(study_id, round_no), True)
 
 
 @round_group.command("show")
@@ -224,7 +221,7 @@ def advance(state_dir: Path | None, org: str, user: str, study_id: str, round_no
 @click.option("--round", "round_no", type=int, required=True)
 def show_round(state_dir: Path | None, org: str, study_id: str, round_no: int) -> None:
     """A round with its commitments, audits, aggregates and validation reports."""
-    _call(state_dir, org, "User1", "Round", "Get", {"study_id": study_id, "round": round_no}, False)
+    _call(state_dir, org, "User1", Round.get(study_id, round_no), False)
 
 
 # --- compliance -------------------------------------------------------------------------------------
@@ -239,7 +236,7 @@ def audit_group() -> None:
 @click.option("--study", "study_id", required=True)
 def timeline(state_dir: Path | None, org: str, study_id: str) -> None:
     """Every logged action of a study, oldest first."""
-    _call(state_dir, org, "User1", "Compliance", "StudyTimeline", {"study_id": study_id}, False)
+    _call(state_dir, org, "User1", Compliance.study_timeline(study_id), False)
 
 
 @audit_group.command("lineage")
@@ -248,7 +245,7 @@ def timeline(state_dir: Path | None, org: str, study_id: str) -> None:
 @click.option("--study", "study_id", required=True)
 def lineage(state_dir: Path | None, org: str, study_id: str) -> None:
     """Model versions -> rounds -> contributors -> audit results -> consent counts."""
-    _call(state_dir, org, "User1", "Compliance", "ModelLineage", {"study_id": study_id}, False)
+    _call(state_dir, org, "User1", Compliance.model_lineage(study_id), False)
 
 
 @audit_group.command("activity")
@@ -257,7 +254,7 @@ def lineage(state_dir: Path | None, org: str, study_id: str) -> None:
 @click.argument("msp_id")
 def activity(state_dir: Path | None, org: str, msp_id: str) -> None:
     """Everything an org did or had done to it, oldest first."""
-    _call(state_dir, org, "User1", "Compliance", "OrgActivity", {"msp_id": msp_id}, False)
+    _call(state_dir, org, "User1", Compliance.org_activity(msp_id), False)
 
 
 @audit_group.command("slashings")
@@ -266,7 +263,7 @@ def activity(state_dir: Path | None, org: str, msp_id: str) -> None:
 @click.option("--msp-id", default=None, help="Only this org.")
 def slashings(state_dir: Path | None, org: str, msp_id: str | None) -> None:
     """Every slashing with its reason and evidence reference."""
-    _call(state_dir, org, "User1", "Compliance", "Slashings", {"msp_id": msp_id} if msp_id else {}, False)
+    _call(state_dir, org, "User1", Compliance.slashings(msp_id or None), False)
 
 
 @audit_group.command("supply")
@@ -274,4 +271,4 @@ def slashings(state_dir: Path | None, org: str, msp_id: str | None) -> None:
 @org_option("Regulator", "Org whose identity reads.")
 def supply(state_dir: Path | None, org: str) -> None:
     """Minted tokens against every account and pool: the conservation check."""
-    _call(state_dir, org, "User1", "Token", "Supply", None, False)
+    _call(state_dir, org, "User1", Token.supply(), False)

@@ -20,8 +20,9 @@ from agent.daemon.config import AgentConfig
 from agent.data.schema import Schema, load_records
 from agent.storage.vault import ArtifactError
 from agent.study_fit import model_fit
-from clients.fabric import Contract, GatewayError
+from clients.fabric import GatewayError
 from clients.kubo import IPFSError
+from clients.ledger import LedgerClient, Round, Study
 
 console = Console()
 
@@ -30,18 +31,18 @@ class EvaluationError(ValueError):
     """The model cannot be evaluated (the message says why)."""
 
 
-def finalized_round(rounds: Contract, study: dict[str, Any], wanted: int | None) -> dict[str, Any]:
+def finalized_round(ledger: LedgerClient, study: dict[str, Any], wanted: int | None) -> dict[str, Any]:
     """Round ``wanted``, or the study's last finalized round; it must hold a global model."""
     sid = study["study_id"]
     if wanted is not None:
         if not 0 <= wanted <= study["current_round"]:
             raise EvaluationError(f"study {sid} has rounds 0..{study['current_round']}; there is no round {wanted}")
-        rnd = rounds.evaluate("Get", {"study_id": sid, "round": wanted})
+        rnd = ledger.evaluate(Round.get(sid, wanted))
         if rnd["state"] != "FINALIZED":
             raise EvaluationError(f"round {wanted} of {sid} is {rnd['state']}: it produced no global model")
         return rnd
     for n in range(study["current_round"], -1, -1):
-        rnd = rounds.evaluate("Get", {"study_id": sid, "round": n})
+        rnd = ledger.evaluate(Round.get(sid, n))
         if rnd["state"] == "FINALIZED":
             return rnd
     raise EvaluationError(f"study {sid} has no finalized round yet")
@@ -76,11 +77,11 @@ def evaluate_cmd(config_path: Path, study_id: str, round_no: int | None, data_pa
     records = load_records(data_path, schema)
     try:
         with hospital_session(cfg) as session:
-            study = session.contracts["Study"].evaluate("Get", {"study_id": study_id})
+            study = session.ledger.evaluate(Study.get(study_id))
             fit = model_fit(study["params"], schema)
             if fit.spec is None or not fit.ok:
                 raise EvaluationError("; ".join(fit.problems))
-            rnd = finalized_round(session.contracts["Round"], study, round_no)
+            rnd = finalized_round(session.ledger, study, round_no)
             weights = fetch_model(session.hospital(), rnd["aggregate"], fit.spec)
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from None

@@ -11,16 +11,10 @@ from rich.table import Table
 
 from agent.keys import load_or_create_x25519, public_b64
 from clients.fabric import GatewayError
+from clients.ledger import Registry
 from fedledger.network import open_network, state_dir_option
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 console = Console(width=None if Console().is_terminal else 130)
-
-
-def registry_contract(state_dir: Path | None, org: str, user: str):
-    net = open_network(state_dir)
-    gateway = net.gateway(org, user)
-    return net, gateway.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
 
 
 @click.group("registry")
@@ -40,24 +34,24 @@ def register(
 ) -> None:
     """Register (or --update) your org, as its admin. Creates the org's X25519 share key on
     first use under the network state directory and publishes its public half."""
-    net, contract = registry_contract(state_dir, org, "Admin")
+    net = open_network(state_dir)
     o = net.topology.org(org)
     key = load_or_create_x25519(net.state.root / "keys" / o.short / "share_x25519.pem")
-    args = {"msp_id": o.msp_id, "display_name": display_name, "contact": contact, "share_key": public_b64(key)}
-    if ipfs_peer_id:
-        args["ipfs_peer_id"] = ipfs_peer_id
-    try:
-        result = contract.submit("Update" if update else "Register", args)
-    except GatewayError as exc:
-        if exc.chaincode_status == 409 and not update:
-            entry = contract.evaluate("Get", {"msp_id": o.msp_id})
-            if entry.get("share_key") != args["share_key"]:
+    entry = {"msp_id": o.msp_id, "display_name": display_name, "share_key": public_b64(key), "contact": contact,
+             "ipfs_peer_id": ipfs_peer_id or None}  # fmt: skip
+    with net.ledger(org, "Admin") as ledger:
+        try:
+            result = ledger.submit(Registry.update(**entry) if update else Registry.register(**entry))
+        except GatewayError as exc:
+            if exc.chaincode_status != 409 or update:
+                raise click.ClickException(str(exc)) from None
+            current = ledger.evaluate(Registry.get(o.msp_id))
+            if current.get("share_key") != entry["share_key"]:
                 raise click.ClickException(f"{o.msp_id} is registered already with another share key than this "
                                            "machine's: --update replaces it (artifacts encrypted to the old key "
                                            "can then no longer be opened here)") from None  # fmt: skip
-            console.print(f"{o.msp_id} is registered already (version {entry['version']}, the same share key)")
+            console.print(f"{o.msp_id} is registered already (version {current['version']}, the same share key)")
             return
-        raise click.ClickException(str(exc)) from None
     version = result.json()["version"]
     console.print(f"{o.msp_id} registered, version {version} (tx {result.tx_id[:16]}…, block {result.block_number})")
 
@@ -69,8 +63,8 @@ def register(
 @click.option("--json", "as_json", is_flag=True)
 def list_cmd(state_dir: Path | None, as_org: str, user: str, as_json: bool) -> None:
     """List every registered hospital."""
-    _, contract = registry_contract(state_dir, as_org, user)
-    entries = contract.evaluate("List")
+    with open_network(state_dir).ledger(as_org, user) as ledger:
+        entries = ledger.evaluate(Registry.list())
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
@@ -83,8 +77,8 @@ def list_cmd(state_dir: Path | None, as_org: str, user: str, as_json: bool) -> N
 @click.option("--as", "as_org", default="Regulator", show_default=True)
 def history(state_dir: Path | None, msp_id: str, as_org: str) -> None:
     """Every committed version of an org's entry (compliance view)."""
-    _, contract = registry_contract(state_dir, as_org, "User1")
-    click.echo(json.dumps(contract.evaluate("History", {"msp_id": msp_id}), indent=2))
+    with open_network(state_dir).ledger(as_org, "User1") as ledger:
+        click.echo(json.dumps(ledger.evaluate(Registry.history(msp_id)), indent=2))
 
 
 def print_registry(entries: list[dict], title: str) -> None:

@@ -88,8 +88,7 @@ def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: i
     try:
         with hospital_session(cfg) as session:
             has_pk = bool(zk_key) and (cfg.keys_dir / "zk" / f"{zk_key}.pk").exists()
-            params = init_study(choices, schema, session.hospital(), session.contracts["Registry"],
-                                session.contracts["Zk"], has_pk)  # fmt: skip
+            params = init_study(choices, schema, session.hospital(), session.ledger, has_pk)
     except StudyInitError as exc:
         raise click.ClickException(str(exc)) from None
     except (GatewayError, IPFSError, OSError) as exc:

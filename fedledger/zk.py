@@ -19,6 +19,7 @@ from agent.study_init import StudyInitError, circuit_for
 from agent.zk.binary import ZkError
 from chaincode.contracts import zk_circuits
 from fedledger.network import open_network, state_dir_option
+from network.admins import Admins
 
 console = Console()
 
@@ -42,7 +43,6 @@ def zk_group() -> None:
 def ceremony_cmd(state_dir: Path | None, model: str | None, circuit: str | None, cache: Path | None) -> None:
     """Run the setup ceremony (cached per ledger, circuit and prover build), register the
     verifying key and give every hospital's agent the proving key."""
-    from demo.consortium_admin import Admins
     from demo.zk_setup import consortium_ceremony, distribute_to_keys_dirs, register
 
     if (model is None) == (circuit is None):

@@ -17,7 +17,7 @@ from typing import Any
 
 from chaincode.contracts.consent_vc import CONTEXT, credential_id, revocation_key
 from clients.acapy import AcaPy
-from clients.fabric import Contract
+from clients.ledger import Consent, LedgerClient
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def stored_consents(hospital_agent: AcaPy, subject_ids: list[str] | None = None)
     return [vc for vc in hospital_agent.w3c_credentials(subject_ids) if "ConsentCredential" in vc.get("type", [])]
 
 
-def register(consent: Contract, vc: dict[str, Any], endorsers: list[str]) -> dict[str, Any]:
+def register(ledger: LedgerClient, vc: dict[str, Any], endorsers: list[str]) -> dict[str, Any]:
     """Register ``vc`` on the ledger; the credential travels in the transient map only.
 
     Every endorser must verify the credential, so it reaches the endorsing peers (in memory,
@@ -99,9 +99,9 @@ def register(consent: Contract, vc: dict[str, Any], endorsers: list[str]) -> dic
     keep its hash. Fabric's gateway refuses to send transient data to peers outside the
     collection unless the client names the endorsing orgs it trusts with it: ``endorsers``
     (the consortium's hospitals, enough to satisfy the MAJORITY policy)."""
-    transient = {"credential": json.dumps(vc).encode()}
-    return consent.submit("Register", {}, transient=transient, endorsing_orgs=endorsers).json()
+    return ledger.submit(Consent.register(json.dumps(vc).encode()), endorsing_orgs=endorsers).json()
 
 
-def relay_revocation(consent: Contract, consent_id: str, jws: str) -> dict[str, Any]:
-    return consent.submit("Revoke", {"consent_id": consent_id}, transient={"revocation": jws.encode()}).json()
+def relay_revocation(ledger: LedgerClient, consent_id: str, jws: str) -> dict[str, Any]:
+    """Relay the patient's signed revocation (``PatientSide.revocation``) to the ledger."""
+    return ledger.submit(Consent.revoke(consent_id, jws)).json()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clients.fabric import Contract
+from clients.ledger import Consent, LedgerClient
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,11 @@ def _drop_rows(path: Path, column: str, value: str) -> int:
     return removed
 
 
-def erase_patient(admin_consent: Contract, consent_id: str, pseudonym: str, pseudonym_column: str,
+def erase_patient(admin: LedgerClient, consent_id: str, pseudonym: str, pseudonym_column: str,
                   data_files: list[Path], links: Path | None) -> Erasure:  # fmt: skip
-    """Erase the patient behind ``pseudonym`` (holder of consent ``consent_id``) at this hospital."""
-    result = admin_consent.submit("Erase", {"consent_id": consent_id})
+    """Erase the patient behind ``pseudonym`` (holder of consent ``consent_id``) at this hospital;
+    ``admin``: the chaincode as the hospital's admin sees it."""
+    result = admin.submit(Consent.erase(consent_id))
     removed = {str(p): _drop_rows(p, pseudonym_column, pseudonym) for p in data_files}
     if links is not None and links.exists():
         removed[str(links)] = _drop_rows(links, "pseudonym", pseudonym)

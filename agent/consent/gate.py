@@ -26,6 +26,7 @@ import pandas as pd
 
 from agent.data.schema import Records
 from clients.fabric import Contract, GatewayError
+from clients.ledger import Consent
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class SubjectIndex:
     """Consent id -> the patient's pairwise DID, for this hospital's own consents.
 
     Read once per consent from the hospital's private data; an erased consent is dropped from
-    memory as soon as the ledger says so (its credential is gone from private data too)."""
+    memory as soon as the ledger says so (its credential is gone from private data too).
+    ``consent``: the hospital's handle of the Consent contract (``LedgerClient.contract``)."""
 
     def __init__(self, consent: Contract) -> None:
         self._consent = consent
@@ -51,7 +53,8 @@ class SubjectIndex:
     def subject(self, consent_id: str) -> str | None:
         if consent_id not in self._subjects:
             try:
-                raw = self._consent.evaluate("GetCredential", {"consent_id": consent_id})["credential_json"]
+                call = Consent.get_credential(consent_id)
+                raw = self._consent.evaluate(call.function, call.args)["credential_json"]
                 self._subjects[consent_id] = json.loads(raw)["credentialSubject"]["id"]
             except GatewayError as exc:
                 if exc.chaincode_status != 404:
@@ -69,10 +72,12 @@ class SubjectIndex:
 
 
 def snapshot(consent: Contract, grantee: str, purpose: str, at_ms: int) -> ConsentSnapshot:
-    """Read every page of the hospital's consents for ``purpose`` and keep the valid ones."""
+    """Read every page of the hospital's consents for ``purpose`` and keep the valid ones
+    (``consent``: the hospital's handle of the Consent contract, ``LedgerClient.contract``)."""
     valid, erased, invalid, bookmark = set(), set(), 0, ""
     while True:
-        page = consent.evaluate("List", {"grantee": grantee, "purpose": purpose, "bookmark": bookmark})
+        call = Consent.list(grantee, purpose, bookmark=bookmark)
+        page = consent.evaluate(call.function, call.args)
         for item in page["items"]:
             if item.get("erased_at_ms") is not None:
                 erased.add(item["consent_id"])

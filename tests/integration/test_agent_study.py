@@ -28,12 +28,13 @@ from agent.daemon.submitter import FAULT_ENV
 from agent.data.demo_split import DemoData
 from agent.data.schema import Schema, fit_scaler, load_records
 from agent.models import ModelSpec
+from clients.ledger import Compliance, Round
 from demo import example_data
 from demo.agent_study import StudyPlan, run_agent_study
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
 from demo.study_report import write_html
+from network.admins import Admins
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.integration
 def registered(network: LocalConsortium) -> LocalConsortium:
     """Every hospital registered with the share key its agent holds."""
     with Admins(network) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
     return network
 
 
@@ -51,9 +52,8 @@ def _console() -> Console:
 
 
 def _committed_entries(net: LocalConsortium, msp_id: str, study_id: str, round_no: int) -> list[dict]:
-    with net.gateway("Regulator", "User1") as gw:
-        activity = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("OrgActivity",
-                                                                                       {"msp_id": msp_id})  # fmt: skip
+    with net.ledger("Regulator", "User1") as regulator:
+        activity = regulator.evaluate(Compliance.org_activity(msp_id))
     return [e for e in activity if e["action"] == "round.committed" and e["study"] == study_id
             and e["round"] == round_no]  # fmt: skip
 
@@ -65,10 +65,9 @@ def test_three_agents_run_a_three_round_study(registered: LocalConsortium, tmp_p
     r = run.report
     assert [row["state"] for row in r.rounds] == ["FINALIZED"] * 3
     assert r.aggregation == "secure" and r.update_bytes == {"masked": 31 * 6}  # 6 bytes per coordinate
-    with registered.gateway("Regulator", "User1") as gw:
-        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
+    with registered.ledger("Regulator", "User1") as regulator:
         for n in range(3):
-            rnd = rounds.evaluate("Get", {"study_id": sid, "round": n})
+            rnd = regulator.evaluate(Round.get(sid, n))
             assert len(rnd["committee"]) == 3 and rnd["threshold"] == 2 and rnd["unmask_ready"]
             assert rnd["reveal"] == {"seed": rnd["inclusion"], "key": []}
             assert len(rnd["aggregate"]["members"]) >= 2  # two members unmasked the same weights

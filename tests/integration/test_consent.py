@@ -28,11 +28,12 @@ from agent.data import demo_split
 from agent.data.schema import Records
 from chaincode.contracts.consent_vc import credential_id
 from clients.fabric import GatewayError
+from clients.ledger import Consent, Diagnostics, Round
 from demo.agent_study import StudyPlan, run_agent_study
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
+from network.admins import Admins
 from network.aries import read_connections
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 HOUR_MS = 3_600_000
@@ -40,7 +41,7 @@ HOUR_MS = 3_600_000
 
 def test_consent_through_acapy_gates_training_and_erasure_is_real(network: LocalConsortium) -> None:
     with Admins(network) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
     purpose = f"consent-{uuid.uuid4().hex[:6]}"
     a_msp = network.org("HospitalA").msp_id
     patients_side = PatientSide(network.aries("patients"), read_connections(network.state))
@@ -53,25 +54,24 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Local
     vcs = {vc["credentialSubject"]["id"]: vc for vc in stored_consents(network.aries("HospitalA"), subjects)}
     assert set(vcs) == set(subjects)
 
-    with network.gateway("HospitalA", "User1") as a, network.gateway("HospitalA", "Admin") as a_admin, \
-            network.gateway("HospitalB", "User1") as b:  # fmt: skip
-        consent_a = a.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
+    with network.ledger("HospitalA", "User1") as a, network.ledger("HospitalA", "Admin") as a_admin, \
+            network.ledger("HospitalB", "User1") as b:  # fmt: skip
+        consent_a = a.contract(Consent.NAME)  # the training gate reads through the Consent contract's handle
         hospitals = [network.org(n).msp_id for n in ("HospitalA", "HospitalB", "HospitalC")]
-        ids = {s: register(consent_a, vcs[s], hospitals)["consent_id"] for s in subjects}
+        ids = {s: register(a, vcs[s], hospitals)["consent_id"] for s in subjects}
         assert ids == {s: credential_id(vcs[s]) for s in subjects} == {g.subject: g.consent_id for g in grants}
 
         # forged and tampered credentials are refused and change nothing
-        height = a.network(CHANNEL).height()
+        height = a.network.height()
         forged = copy.deepcopy(vcs[subjects[0]])
         forged["credentialSubject"]["purpose"] = "another-study"
         with pytest.raises(GatewayError) as refused:
-            register(consent_a, forged, hospitals)
+            register(a, forged, hospitals)
         assert refused.value.chaincode_status == 400 and "signature does not verify" in str(refused.value)
-        consent_b = b.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
         with pytest.raises(GatewayError) as wrong:  # HospitalB presenting A's credential
-            register(consent_b, vcs[subjects[1]], hospitals)
+            register(b, vcs[subjects[1]], hospitals)
         assert "not to HospitalBMSP" in str(wrong.value)
-        assert a.network(CHANNEL).height() == height
+        assert a.network.height() == height
 
         # the gate: three consented patients and two without consent
         records = Records(np.zeros((5, 2), np.float32), np.zeros(5, np.float32),
@@ -82,53 +82,50 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Local
 
         # the patient revokes (signed in their own wallet); HospitalB relays it
         jws = patients_side.revocation(patients[1], ids[subjects[1]], grants[1].revocation_key)
-        revoked = b.network(CHANNEL).contract(CHAINCODE_NAME, "Consent").submit(
-            "Revoke", {"consent_id": ids[subjects[1]]}, transient={"revocation": jws.encode()})  # fmt: skip
-        a.network(CHANNEL).wait_for_commit(revoked.tx_id)
+        revoked = b.submit(Consent.revoke(ids[subjects[1]], jws))
+        a.wait_for_commit(revoked.tx_id)
         with pytest.raises(GatewayError) as twice:
-            relay_revocation(consent_b, ids[subjects[1]], jws)
+            relay_revocation(b, ids[subjects[1]], jws)
         assert twice.value.chaincode_status == 409
         later = int(time.time() * 1000) + 1
         kept = consented(records, snapshot(consent_a, a_msp, purpose, later), index)
         assert list(kept.pseudonyms) == [subjects[0], subjects[2]]
         # the revoked credential re-encoded (key order, spacing, escapes) is the same consent: 409
-        height = a.network(CHANNEL).height()
+        height = a.network.height()
         for variant in (json.dumps(vcs[subjects[1]], sort_keys=True, indent=2),
                         json.dumps(dict(reversed(list(vcs[subjects[1]].items()))), ensure_ascii=True)):  # fmt: skip
             with pytest.raises(GatewayError) as again:
-                consent_a.submit("Register", {}, transient={"credential": variant.encode()}, endorsing_orgs=hospitals)
+                a.submit(Consent.register(variant.encode()), endorsing_orgs=hospitals)
             assert again.value.chaincode_status == 409 and "(revoked)" in str(again.value)
         # a blank-node graph under a member a consent does not have: refused before any JSON-LD work
         bomb = copy.deepcopy(vcs[subjects[0]])
         bomb["credentialSubject"]["evidence"] = [{"@type": "x", "p": [{"q": i % 2}] * 3} for i in range(40)]
         started_bomb = time.monotonic()
         with pytest.raises(GatewayError) as refused_bomb:
-            register(consent_a, bomb, hospitals)
+            register(a, bomb, hospitals)
         bomb_s = time.monotonic() - started_bomb
         assert refused_bomb.value.chaincode_status == 400 and "'evidence'" in str(refused_bomb.value)
-        assert a.network(CHANNEL).height() == height
+        assert a.network.height() == height
 
         # erasure: the credential is purged from private data on every peer
         target = ids[subjects[2]]
-        assert json.loads(consent_a.evaluate("GetCredential", {"consent_id": target})["credential_json"]) == vcs[
-            subjects[2]]  # fmt: skip
-        diagnostics = a.network(CHANNEL).contract(CHAINCODE_NAME, "Diagnostics")
+        assert json.loads(a.evaluate(Consent.get_credential(target))["credential_json"]) == vcs[subjects[2]]
         peer_orgs = [o.msp_id for o in network.topology.peer_orgs]
 
         def private_hashes() -> list[str | None]:  # what each org's own peer holds for it
-            return [diagnostics.evaluate("GetPrivateHash", {"key": target, "msp_id": a_msp}, target_orgs=[m])[
-                "sha256"] for m in peer_orgs]  # fmt: skip
+            return [a.evaluate(Diagnostics.get_private_hash(target, a_msp), target_orgs=[m])["sha256"]
+                    for m in peer_orgs]  # fmt: skip
 
         assert all(private_hashes())  # every peer holds the hash; only A's peer the credential
-        erased = a_admin.network(CHANNEL).contract(CHAINCODE_NAME, "Consent").submit("Erase", {"consent_id": target})
+        erased = a_admin.submit(Consent.erase(target))
         for n in ("HospitalA", "HospitalB", "HospitalC", "Regulator"):
-            with network.gateway(n, "User1") as g:
-                g.network(CHANNEL).wait_for_commit(erased.tx_id)
+            with network.ledger(n, "User1") as g:
+                g.wait_for_commit(erased.tx_id)
         assert private_hashes() == [None] * len(peer_orgs)  # purged on every peer
         with pytest.raises(GatewayError) as gone:
-            consent_a.evaluate("GetCredential", {"consent_id": target})
+            a.evaluate(Consent.get_credential(target))
         assert gone.value.chaincode_status == 404
-        assert consent_a.evaluate("Get", {"consent_id": target})["status"] == "erased"
+        assert a.evaluate(Consent.get(target))["status"] == "erased"
         later = int(time.time() * 1000) + 1
         assert list(consented(records, snapshot(consent_a, a_msp, purpose, later), index).pseudonyms) == [
             subjects[0]]  # fmt: skip
@@ -138,7 +135,7 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Local
         # (the erased patient's credential is gone from private data: nothing names them any more)
 
         # an auditor's scan of every block: no patient DID, issuer or subject, nor its hash, anywhere
-        network_a = a.network(CHANNEL)
+        network_a = a.network
         blocks = b"".join(network_a.block_bytes(n) for n in range(network_a.height()))
         for p in patients:
             for did in (p.did, *p.pairwise.values()):
@@ -158,7 +155,7 @@ def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_ro
     trained on (committed on the ledger) lose exactly the revoked (HospitalA, after round 0) and
     the erased (HospitalB, after round 1) patient."""
     with Admins(network) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
     small = _small_split(tmp_path, rows=12)
     run = run_agent_study(network, Console(width=120, force_terminal=False),
                           StudyPlan(rounds=3, consent="ledger", data=small),
@@ -172,15 +169,12 @@ def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_ro
     assert records[0] == consented_count  # only consented records, all of them
     # each later round lacks exactly the patients whose consent ended before it opened (the
     # ledger's own order decides); an erased patient's rows are also gone from the hospital's file
-    with network.gateway("Regulator", "User1") as gw:
-        consent = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Consent")
-        revoked_at = consent.evaluate("Get", {"consent_id": sorted(cohort.consent_ids["HospitalA"].items())[0][1]})[
+    with network.ledger("Regulator", "User1") as regulator:
+        revoked_at = regulator.evaluate(Consent.get(sorted(cohort.consent_ids["HospitalA"].items())[0][1]))[
             "revoked_at_ms"]  # fmt: skip
-        erased_at = consent.evaluate("Get", {"consent_id": sorted(cohort.consent_ids["HospitalB"].items())[0][1]})[
+        erased_at = regulator.evaluate(Consent.get(sorted(cohort.consent_ids["HospitalB"].items())[0][1]))[
             "erased_at_ms"]  # fmt: skip
-        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
-        opened = [rounds.evaluate("Get", {"study_id": run.study_id, "round": r})["transitions"][0]["ts_ms"]
-                  for r in range(3)]  # fmt: skip
+        opened = [regulator.evaluate(Round.get(run.study_id, r))["transitions"][0]["ts_ms"] for r in range(3)]
     assert opened[0] < revoked_at < erased_at
     for r in (1, 2):
         assert records[r][a] == consented_count[a] - (1 if revoked_at < opened[r] else 0)
@@ -195,8 +189,8 @@ def test_a_consent_gated_study_drops_a_revoked_and_an_erased_patient_in_later_ro
     assert erased_row not in set(train_b["patient_pseudonym"])  # gone from the hospital's own copy
 
     # an auditor scans every block: no record pseudonym, patient DID or raw record value
-    with network.gateway("Regulator", "User1") as gw:
-        net_r = gw.network(CHANNEL)
+    with network.ledger("Regulator", "User1") as regulator:
+        net_r = regulator.network
         blocks = b"".join(net_r.block_bytes(n) for n in range(net_r.height()))
     needles = set()
     for n, path in small.train_paths.items():

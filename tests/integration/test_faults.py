@@ -30,10 +30,11 @@ from rich.console import Console
 
 from agent.daemon.journal import Journal
 from clients.fabric import GatewayError
+from clients.ledger import Compliance, Round, Token
 from demo.agent_study import StudyPlan, StudyRun, run_agent_study
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
+from network.admins import Admins
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
 
@@ -52,10 +53,9 @@ def network_whole_afterwards(network: LocalConsortium):
 
 
 def _round_state(net: LocalConsortium, study_id: str, round_no: int) -> str | None:
-    with net.gateway("Regulator", "User1") as gw:
-        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
+    with net.ledger("Regulator", "User1") as regulator:
         try:
-            return rounds.evaluate("Get", {"study_id": study_id, "round": round_no})["state"]
+            return regulator.evaluate(Round.get(study_id, round_no))["state"]
         except GatewayError as exc:
             if exc.chaincode_status == 404:  # not opened yet
                 return None
@@ -63,9 +63,8 @@ def _round_state(net: LocalConsortium, study_id: str, round_no: int) -> str | No
 
 
 def _commitments(net: LocalConsortium, msp_id: str, study_id: str) -> list[int]:
-    with net.gateway("Regulator", "User1") as gw:
-        activity = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("OrgActivity",
-                                                                                       {"msp_id": msp_id})  # fmt: skip
+    with net.ledger("Regulator", "User1") as regulator:
+        activity = regulator.evaluate(Compliance.org_activity(msp_id))
     return sorted(e["round"] for e in activity if e["action"] == "round.committed" and e["study"] == study_id)
 
 
@@ -80,7 +79,7 @@ def _study_under_fault(
     """Run a study with ``script(study_id, over)`` injecting faults from a thread; once the study
     ends (or fails) ``over`` is set and the script is waited for, so no fault outlives its test."""
     with Admins(net) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
     sid = f"{prefix}-{uuid.uuid4().hex[:6]}"
     over = threading.Event()
     thread = threading.Thread(target=script, args=(sid, over), daemon=True)
@@ -133,9 +132,9 @@ def _wait_phase(net: LocalConsortium, sid: str, wanted: Callable[[int, str], boo
 
 def _check_no_loss_no_duplicate(net: LocalConsortium, run: StudyRun, rounds: int) -> None:
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * rounds
-    with net.gateway("Regulator", "User1") as gw:
-        supply = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Token").evaluate("Supply")
-        ledger = gw.network(CHANNEL)
+    with net.ledger("Regulator", "User1") as regulator:
+        supply = regulator.evaluate(Token.supply())
+        ledger = regulator.network
         for msp, cfg in run.agents.items():
             assert _commitments(net, msp, run.study_id) == list(range(rounds)), f"{msp}: lost or duplicated"
             journal = Journal(cfg.journal_path)
@@ -193,8 +192,8 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Lo
         _wait_phase(network, sid, lambda r, s: r == 2 and s in ("KEYS", "OPEN"), over)
         down = [o.name for o in network.topology.orderers][:2]
         try:
-            with network.gateway("Regulator", "User1") as gw:
-                net_r = gw.network(CHANNEL)
+            with network.ledger("Regulator", "User1") as regulator:
+                net_r = regulator.network
                 for name in down:
                     assert network.kill(name)
                 time.sleep(2)  # blocks in flight settle

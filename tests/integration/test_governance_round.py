@@ -1,5 +1,6 @@
 """A whole study round on the real network, driven by each org's own identities: admins mint,
-stake, propose, approve and enroll; agents (client identities) open, commit concurrently,
+stake, propose, approve and enroll (the first test checks each step; the other sets up with the
+consortium's sequence, network/admins.py); agents (client identities) open, commit concurrently,
 advance, aggregate, validate and settle; the Regulator audits the result."""
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import uuid
 
 import pytest
 
-from clients.fabric import Checkpoint, Contract, GatewayError, SubmitResult
+from clients.fabric import Checkpoint, GatewayError, SubmitResult
+from clients.ledger import CommitArgs, Compliance, Registry, Round, Study, StudyParams, Token
 from network import channel
-from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
+from network.admins import Admins
+from network.consortium import LocalConsortium, ledger_client
+from network.topology import CHAINCODE_NAME
 
 pytestmark = pytest.mark.integration
 HOSPITALS = ("HospitalA", "HospitalB", "HospitalC")
@@ -32,54 +35,44 @@ def cid(text: str) -> str:
 class Org:
     """One hospital's two identities on the network: its admin and its agent."""
 
-    def __init__(self, net: LocalConsortium, name: str) -> None:
+    def __init__(self, net: LocalConsortium, name: str, admins: Admins) -> None:
         self.name = name
         self.msp = net.org(name).msp_id
-        self._gws = [net.gateway(name, "Admin"), net.gateway(name, "User1")]
-        self.admin_net, self.agent_net = (g.network(CHANNEL) for g in self._gws)
-
-    def admin(self, contract: str) -> Contract:
-        return self.admin_net.contract(CHAINCODE_NAME, contract)
-
-    def agent(self, contract: str) -> Contract:
-        return self.agent_net.contract(CHAINCODE_NAME, contract)
+        self.admin = admins.ledger(name)
+        self._gw = net.gateway(name, "User1")
+        self.agent = ledger_client(self._gw)
 
     def close(self) -> None:
-        for g in self._gws:
-            g.close()
+        self._gw.close()
 
 
 def everywhere(orgs: dict[str, Org], result: SubmitResult) -> SubmitResult:
     """Wait until every hospital's peer committed ``result``'s transaction, as an event-driven
     agent would (it reacts to events its own peer delivers after committing the block)."""
     for o in orgs.values():
-        assert o.agent_net.wait_for_commit(result.tx_id)[0] == 0
+        assert o.agent.wait_for_commit(result.tx_id)[0] == 0
     return result
 
 
 @pytest.fixture(scope="module")
-def orgs(network: LocalConsortium):
-    out = {n: Org(network, n) for n in HOSPITALS}
-    for o in out.values():
-        try:
-            registered = o.admin("Registry").submit(
-                "Register",
-                {
-                    "msp_id": o.msp,
-                    "display_name": o.name,
-                    "share_key": base64.b64encode(os.urandom(32)).decode(),
-                    "contact": f"fl@{o.name.lower()}.org",
-                },
-            )
-            everywhere(out, registered)
-        except GatewayError as exc:
-            assert exc.chaincode_status == 409, exc
+def admins(network: LocalConsortium):
+    """The hospitals' admins, registered (with fresh share keys) unless they are already."""
+    with Admins(network, list(HOSPITALS)) as out:
+        registered = {e["msp_id"] for e in out.ledger(HOSPITALS[0]).evaluate(Registry.list())}
+        out.register({n: base64.b64encode(os.urandom(32)).decode() for n in HOSPITALS
+                      if network.org(n).msp_id not in registered})  # fmt: skip
+        yield out
+
+
+@pytest.fixture(scope="module")
+def orgs(network: LocalConsortium, admins: Admins):
+    out = {n: Org(network, n, admins) for n in HOSPITALS}
     yield out
     for o in out.values():
         o.close()
 
 
-def study_args(study_id: str) -> dict:
+def study_args(study_id: str) -> StudyParams:
     return {
         "study_id": study_id,
         "title": "Integration study",
@@ -114,42 +107,38 @@ def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]
     run = uuid.uuid4().hex[:6]
     study_id = f"it-{run}"
     regulator_gw = network.gateway("Regulator", "User1")
-    reg = regulator_gw.network(CHANNEL)
-    supply_before = reg.contract(CHAINCODE_NAME, "Token").evaluate("Supply")
+    reg = ledger_client(regulator_gw)
+    supply_before = reg.evaluate(Token.supply())
 
     # tokens enter by majority-approved mints (2 of 3 registered hospitals)
     for o in (a, b, c):
-        proposed = a.admin("Token").submit(
-            "ProposeMint", {"mint_id": f"m-{run}-{o.msp.lower()}", "to": o.msp, "amount": 5000}
-        )
+        proposed = a.admin.submit(Token.propose_mint(f"m-{run}-{o.msp.lower()}", o.msp, 5000))
         mint = everywhere(orgs, proposed).json()  # B's peer must know the proposal before B approves
         assert mint["status"] == "PROPOSED"
-        approved = b.admin("Token").submit("ApproveMint", {"mint_id": mint["mint_id"]})
+        approved = b.admin.submit(Token.approve_mint(mint["mint_id"]))
         assert approved.json()["status"] == "EXECUTED"
         # the recipient acts on its own peer, which must have committed the mint first
-        assert o.admin_net.wait_for_commit(approved.tx_id)[0] == 0
-        o.admin("Token").submit("Stake", {"amount": 1000})
+        assert o.admin.wait_for_commit(approved.tx_id)[0] == 0
+        o.admin.submit(Token.stake(1000))
 
     # the Regulator may not write, a client identity may not propose
-    with pytest.raises(GatewayError) as refused:
-        network.gateway("Regulator", "Admin").network(CHANNEL).contract(CHAINCODE_NAME, "Study").submit(
-            "Propose", study_args(study_id)
-        )
+    with network.ledger("Regulator", "Admin") as regulator_admin, pytest.raises(GatewayError) as refused:
+        regulator_admin.submit(Study.propose(study_args(study_id)))
     assert refused.value.chaincode_status == 403
     with pytest.raises(GatewayError) as refused:
-        a.agent("Study").submit("Propose", study_args(study_id))
+        a.agent.submit(Study.propose(study_args(study_id)))
     assert refused.value.chaincode_status == 403
 
-    study = everywhere(orgs, a.admin("Study").submit("Propose", study_args(study_id))).json()
+    study = everywhere(orgs, a.admin.submit(Study.propose(study_args(study_id)))).json()
     assert study["status"] == "PROPOSED"
-    approved = everywhere(orgs, b.admin("Study").submit("Approve", {"study_id": study_id}))
+    approved = everywhere(orgs, b.admin.submit(Study.approve(study_id)))
     assert approved.json()["status"] == "ACTIVE"
     for o in (a, b, c):
-        everywhere(orgs, o.admin("Study").submit("Enroll", {"study_id": study_id}))
+        everywhere(orgs, o.admin.submit(Study.enroll(study_id)))
 
     # agents learn about the round from chaincode events
     start = channel.peer_height(network.topology, network.state, network.org("HospitalC"))
-    stream = c.agent_net.chaincode_events(CHAINCODE_NAME, Checkpoint(start))
+    stream = c.agent.network.chaincode_events(CHAINCODE_NAME, Checkpoint(start))
     seen: list = []
 
     def watch() -> None:
@@ -160,7 +149,7 @@ def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    rnd = everywhere(orgs, a.agent("Round").submit("Open", {"study_id": study_id})).json()
+    rnd = everywhere(orgs, a.agent.submit(Round.open(study_id))).json()
     watcher.join(timeout=30)
     stream.close()
     assert seen and seen[-1].name == "round.opened" and seen[-1].json()["participants"] == rnd["participants"]
@@ -169,7 +158,7 @@ def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]
     # an org that was not selected cannot commit; the selected ones commit concurrently
     by_msp = {o.msp: o for o in (a, b, c)}
     outsider = next(o for m, o in by_msp.items() if m not in rnd["participants"])
-    commit = {
+    commit: CommitArgs = {
         "study_id": study_id,
         "round": 0,
         "update_hash": h("u"),
@@ -180,13 +169,13 @@ def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]
         "consented_records": 120,
     }
     with pytest.raises(GatewayError) as refused:
-        outsider.agent("Round").submit("Commit", commit)
+        outsider.agent.submit(Round.commit(commit))
     assert refused.value.chaincode_status == 403
     errors: list = []
 
     def do_commit(o: Org) -> None:
         try:
-            everywhere(orgs, o.agent("Round").submit("Commit", {**commit, "update_hash": h(f"u-{o.msp}")}))
+            everywhere(orgs, o.agent.submit(Round.commit({**commit, "update_hash": h(f"u-{o.msp}")})))
         except Exception as exc:
             errors.append(exc)
 
@@ -197,78 +186,58 @@ def test_a_study_round_end_to_end(network: LocalConsortium, orgs: dict[str, Org]
         t.join()
     assert not errors, errors
 
-    rnd = everywhere(orgs, c.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})).json()
+    rnd = everywhere(orgs, c.agent.submit(Round.advance(study_id, 0))).json()
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == rnd["participants"]
     for m in rnd["committee"][:2]:
-        agg = {"study_id": study_id, "round": 0, "model_cid": cid(f"g-{run}"), "model_hash": h(run)}
-        everywhere(orgs, by_msp[m].agent("Round").submit("SubmitAggregate", agg))
+        everywhere(orgs, by_msp[m].agent.submit(Round.submit_aggregate(study_id, 0, cid(f"g-{run}"), h(run))))
     for o in (a, b, c):
-        report = {"study_id": study_id, "round": 0, "metric_ppm": 930_000, "previous_metric_ppm": 900_000}
-        everywhere(orgs, o.agent("Round").submit("ReportValidation", report))
-    settled_tx = b.agent("Round").submit("Settle", {"study_id": study_id, "round": 0})
+        everywhere(orgs, o.agent.submit(Round.report_validation(study_id, 0, 930_000, previous_metric_ppm=900_000)))
+    settled_tx = b.agent.submit(Round.settle(study_id, 0))
     reg.wait_for_commit(settled_tx.tx_id)  # the compliance officer reads the Regulator's own peer
     settled = settled_tx.json()
     assert settled["state"] == "FINALIZED" and settled["settled"]
     assert sorted(settled["rewards"]) == rnd["participants"] and sum(settled["rewards"].values()) <= 1000
 
     # the compliance officer's view
-    lineage = reg.contract(CHAINCODE_NAME, "Compliance").evaluate("ModelLineage", {"study_id": study_id})
+    lineage = reg.evaluate(Compliance.model_lineage(study_id))
     v0 = lineage["versions"][0]
     assert v0["model_out"]["hash"] == h(run) and v0["contributors"] == rnd["participants"]
     assert v0["audited"] is False and "unaudited" in v0["audit_note"]
-    timeline = reg.contract(CHAINCODE_NAME, "Compliance").evaluate("StudyTimeline", {"study_id": study_id})
+    timeline = reg.evaluate(Compliance.study_timeline(study_id))
     assert [e["action"] for e in timeline][:2] == ["study.proposed", "study.approved"]
-    supply = reg.contract(CHAINCODE_NAME, "Token").evaluate("Supply")
+    supply = reg.evaluate(Token.supply())
     assert supply["conserved"] and supply["minted"] == supply_before["minted"] + 15_000
     regulator_gw.close()
 
 
 def test_deadlines_in_transaction_time_slash_a_missing_participant(
-    network: LocalConsortium, orgs: dict[str, Org]
+    network: LocalConsortium, admins: Admins, orgs: dict[str, Org]
 ) -> None:
-    a, b, c = (orgs[n] for n in HOSPITALS)
+    a, _, _ = (orgs[n] for n in HOSPITALS)
     run = uuid.uuid4().hex[:6]
     study_id = f"dl-{run}"
-    for o in (a, b, c):  # fund and stake (a fresh mint each, so the test stands alone)
-        mint = everywhere(
-            orgs,
-            a.admin("Token").submit(
-                "ProposeMint", {"mint_id": f"d-{run}-{o.msp.lower()}", "to": o.msp, "amount": 1000}
-            ),
-        )
-        approved = b.admin("Token").submit("ApproveMint", {"mint_id": mint.json()["mint_id"]})
-        o.admin_net.wait_for_commit(approved.tx_id)
-        o.admin("Token").submit("Stake", {"amount": 500})
-    args = {
-        **study_args(study_id),
-        "participants_per_round": 3,
-        "min_participants": 2,
-        "commit_window_s": 2,
-        "rounds": 1,
-        "reward_pool": 1000,
-    }
-    everywhere(orgs, a.admin("Study").submit("Propose", args))
-    everywhere(orgs, b.admin("Study").submit("Approve", {"study_id": study_id}))
-    for o in (a, b, c):
-        everywhere(orgs, o.admin("Study").submit("Enroll", {"study_id": study_id}))
-    rnd = everywhere(orgs, a.agent("Round").submit("Open", {"study_id": study_id})).json()
-    by_msp = {o.msp: o for o in (a, b, c)}
+    admins.fund(f"d-{run}", 1000)  # a fresh mint each and stake, so the test stands alone
+    admins.stake(500)
+    admins.create_study({**study_args(study_id), "participants_per_round": 3, "min_participants": 2,
+                         "commit_window_s": 2, "rounds": 1, "reward_pool": 1000})  # fmt: skip
+    rnd = everywhere(orgs, a.agent.submit(Round.open(study_id))).json()
+    by_msp = {o.msp: o for o in orgs.values()}
     absent = rnd["participants"][-1]
     commit = {"study_id": study_id, "round": 0, "step_root": h("r"), "sample_bucket": 3, "epsilon_micro": 500_000}
     for m in rnd["participants"][:-1]:
-        everywhere(orgs, by_msp[m].agent("Round").submit("Commit", {**commit, "update_hash": h(m)}))
+        everywhere(orgs, by_msp[m].agent.submit(Round.commit({**commit, "update_hash": h(m)})))
     with pytest.raises(GatewayError) as early:
-        a.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})
+        a.agent.submit(Round.advance(study_id, 0))
     assert early.value.chaincode_status == 409 and "2/3 committed" in str(early.value)
-    staked = by_msp[absent].agent("Token").evaluate("Account", {"msp_id": absent})["staked"]
+    staked = by_msp[absent].agent.evaluate(Token.account(absent))["staked"]
     import time
 
     time.sleep(2.5)  # the commit window, measured in transaction timestamps, closes
     with pytest.raises(GatewayError) as late:
-        by_msp[absent].agent("Round").submit("Commit", {**commit, "update_hash": h(absent)})
+        by_msp[absent].agent.submit(Round.commit({**commit, "update_hash": h(absent)}))
     assert late.value.chaincode_status == 409 and "deadline passed" in str(late.value)
-    rnd = everywhere(orgs, a.agent("Round").submit("Advance", {"study_id": study_id, "round": 0})).json()
+    rnd = everywhere(orgs, a.agent.submit(Round.advance(study_id, 0))).json()
     assert rnd["missing"] == [absent] and rnd["state"] == "AGGREGATE"
-    assert by_msp[absent].agent("Token").evaluate("Account", {"msp_id": absent})["staked"] == staked - 50
-    slashes = a.agent("Compliance").evaluate("Slashings", {"msp_id": absent})
+    assert by_msp[absent].agent.evaluate(Token.account(absent))["staked"] == staked - 50
+    slashes = a.agent.evaluate(Compliance.slashings(absent))
     assert any(s["study"] == study_id and s["reason"] == "missed the commit deadline" for s in slashes)

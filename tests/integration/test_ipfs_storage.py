@@ -68,20 +68,19 @@ def test_key_shared_through_the_registry_opens_the_artifact_for_that_hospital_on
     from agent.keys import public_b64
     from agent.storage.keywrap import KeyWrapError, unwrap, wrap
     from clients.fabric import GatewayError
-    from network.topology import CHAINCODE_NAME, CHANNEL
+    from clients.ledger import Registry
 
     b_private = x25519.X25519PrivateKey.generate()
-    with network.gateway("HospitalB", "Admin") as gw:
-        registry = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
+    with network.ledger("HospitalB", "Admin") as b_admin:
         entry = {"msp_id": "HospitalBMSP", "display_name": "B", "share_key": public_b64(b_private),
                  "contact": "fl@b.org"}  # fmt: skip
         try:
-            result = registry.submit("Register", entry)
+            result = b_admin.submit(Registry.register(**entry))
         except GatewayError:
-            result = registry.submit("Update", entry)
-    with network.gateway("HospitalA", "User1") as gw:
-        gw.network(CHANNEL).wait_for_commit(result.tx_id)
-        b_key = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry").evaluate("Get", {"msp_id": "HospitalBMSP"})
+            result = b_admin.submit(Registry.update(**entry))
+    with network.ledger("HospitalA", "User1") as a_agent:
+        a_agent.wait_for_commit(result.tx_id)
+        b_key = a_agent.evaluate(Registry.get("HospitalBMSP"))
     a = Vault(IPFSClient(network.ipfs_api("HospitalA")), KeyStore(tmp_path / "a"))
     payload = os.urandom(4096)
     ref = a.put(payload, "s/r0/update-of-A")

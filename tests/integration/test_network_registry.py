@@ -11,6 +11,7 @@ import time
 import pytest
 
 from clients.fabric import Checkpoint, GatewayError
+from clients.ledger import Registry
 from network import channel, lifecycle
 from network.consortium import LocalConsortium
 from network.topology import CHAINCODE_NAME, CHANNEL
@@ -31,21 +32,15 @@ def entry(msp_id: str, name: str | None = None) -> dict[str, str]:
     }
 
 
-def registry(net: LocalConsortium, org: str, user: str = "Admin"):
-    gw = net.gateway(org, user)
-    return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Registry")
-
-
 def heights(net: LocalConsortium) -> dict[str, int]:
     return {o.name: channel.peer_height(net.topology, net.state, o) for o in net.topology.peer_orgs}
 
 
 def registered(net: LocalConsortium, org: str) -> str | None:
     """Register ``org`` unless it already is; returns the registration's tx id."""
-    gw, contract = registry(net, org)
-    with gw:
+    with net.ledger(org) as ledger:
         try:
-            return contract.submit("Register", entry(net.org(org).msp_id)).tx_id
+            return ledger.submit(Registry.register(**entry(net.org(org).msp_id))).tx_id
         except GatewayError as exc:
             assert exc.chaincode_status == 409, exc
             return None
@@ -54,9 +49,9 @@ def registered(net: LocalConsortium, org: str) -> str | None:
 def committed_everywhere(net: LocalConsortium, tx_ids: list[str | None]) -> None:
     """Wait until every peer committed these transactions (peers commit blocks independently)."""
     for o in net.topology.peer_orgs:
-        with net.gateway(o.name, "User1") as gw:
+        with net.ledger(o.name, "User1") as ledger:
             for tx_id in filter(None, tx_ids):
-                gw.network(CHANNEL).wait_for_commit(tx_id)
+                ledger.wait_for_commit(tx_id)
 
 
 def test_bring_up_gives_a_healthy_consortium(network: LocalConsortium) -> None:
@@ -80,9 +75,8 @@ def test_bring_up_gives_a_healthy_consortium(network: LocalConsortium) -> None:
 def test_each_hospital_registers_and_every_peer_agrees(network: LocalConsortium) -> None:
     committed_everywhere(network, [registered(network, org.name) for org in network.topology.hospitals])
     # every org's peer answers the same registry (queries pinned to that org's peer)
-    gw, contract = registry(network, "Regulator", "User1")
-    with gw:
-        views = {o.msp_id: contract.evaluate("List", target_orgs=[o.msp_id]) for o in network.topology.peer_orgs}
+    with network.ledger("Regulator", "User1") as reader:
+        views = {o.msp_id: reader.evaluate(Registry.list(), target_orgs=[o.msp_id]) for o in network.topology.peer_orgs}
     first = next(iter(views.values()))
     assert {e["msp_id"] for e in first} >= {o.msp_id for o in network.topology.hospitals}
     assert all(v == first for v in views.values())
@@ -100,24 +94,22 @@ def test_wrong_caller_is_refused_and_nothing_changes(
     network: LocalConsortium, caller_org: str, user: str, target: str, status: int, fragment: str
 ) -> None:
     registered(network, "HospitalA")
-    gw_r, reader = registry(network, "Regulator", "User1")
-    before_list = reader.evaluate("List")
-    before_heights = heights(network)
-    gw, contract = registry(network, caller_org, user)
-    with gw, gw_r:
+    with network.ledger("Regulator", "User1") as reader, network.ledger(caller_org, user) as caller:
+        before_list = reader.evaluate(Registry.list())
+        before_heights = heights(network)
         with pytest.raises(GatewayError) as info:
-            contract.submit("Update", entry(target, "hijacked"))
+            caller.submit(Registry.update(**entry(target, "hijacked")))
         assert info.value.chaincode_status == status
         assert fragment in str(info.value)
         # every endorsing peer's refusal is reported with its address and org
         assert all(d.address and d.msp_id for d in info.value.details)
-        assert reader.evaluate("List") == before_list
+        assert reader.evaluate(Registry.list()) == before_list
     assert heights(network) == before_heights
 
 
 def test_malformed_arguments_are_refused(network: LocalConsortium) -> None:
-    gw, contract = registry(network, "HospitalA")
-    with gw:
+    with network.ledger("HospitalA") as ledger:
+        contract = ledger.contract(Registry.NAME)  # raw arguments, which the catalog cannot build
         for bad, fragment in [
             ({**entry("HospitalAMSP"), "share_key": "short"}, "share_key"),
             ({**entry("HospitalAMSP"), "display_name": "x" * 5000}, "display_name"),
@@ -132,12 +124,11 @@ def test_malformed_arguments_are_refused(network: LocalConsortium) -> None:
 
 def test_events_arrive_and_resume_from_checkpoint(network: LocalConsortium) -> None:
     registered(network, "HospitalC")
-    gw, contract = registry(network, "HospitalC")
     start_height = heights(network)["HospitalC"]
     checkpoint = Checkpoint(block_number=start_height)
     received = []
-    with gw:
-        stream = contract.network.chaincode_events(CHAINCODE_NAME, checkpoint)
+    with network.ledger("HospitalC") as ledger:
+        stream = ledger.network.chaincode_events(CHAINCODE_NAME, checkpoint)
 
         def consume() -> None:
             for event in stream:
@@ -147,15 +138,15 @@ def test_events_arrive_and_resume_from_checkpoint(network: LocalConsortium) -> N
 
         reader = threading.Thread(target=consume, daemon=True)
         reader.start()
-        first = contract.submit("Update", entry("HospitalCMSP", "C v-next"))
-        second = contract.submit("Update", entry("HospitalCMSP", "C v-next-next"))
+        first = ledger.submit(Registry.update(**entry("HospitalCMSP", "C v-next")))
+        second = ledger.submit(Registry.update(**entry("HospitalCMSP", "C v-next-next")))
         reader.join(timeout=30)
         stream.close()
         assert [e.tx_id for e in received] == [first.tx_id, second.tx_id]
         assert received[0].name == "registry.updated"
         assert received[1].json()["version"] == received[0].json()["version"] + 1
         # resume after the first event: only the second arrives again, nothing is repeated
-        resumed = contract.network.chaincode_events(CHAINCODE_NAME, Checkpoint(received[0].block_number, first.tx_id))
+        resumed = ledger.network.chaincode_events(CHAINCODE_NAME, Checkpoint(received[0].block_number, first.tx_id))
         got = next(iter(resumed))
         resumed.close()
         assert got.tx_id == second.tx_id
@@ -163,15 +154,16 @@ def test_events_arrive_and_resume_from_checkpoint(network: LocalConsortium) -> N
 
 def test_concurrent_updates_of_one_key_are_retried_not_lost(network: LocalConsortium) -> None:
     registered(network, "HospitalB")
-    gw, contract = registry(network, "HospitalB")
-    with gw:
-        version_before = contract.evaluate("Get", {"msp_id": "HospitalBMSP"})["version"]
+    with network.ledger("HospitalB") as ledger:
+        version_before = ledger.evaluate(Registry.get("HospitalBMSP"))["version"]
         results: list = []
         errors: list = []
 
         def update(i: int) -> None:
             try:
-                results.append(contract.submit("Update", entry("HospitalBMSP", f"B concurrent {i}"), max_attempts=10))
+                results.append(
+                    ledger.submit(Registry.update(**entry("HospitalBMSP", f"B concurrent {i}")), max_attempts=10)
+                )
             except Exception as exc:
                 errors.append(exc)
 
@@ -181,7 +173,7 @@ def test_concurrent_updates_of_one_key_are_retried_not_lost(network: LocalConsor
         for t in threads:
             t.join()
         assert not errors, errors
-        after = contract.evaluate("Get", {"msp_id": "HospitalBMSP"})
+        after = ledger.evaluate(Registry.get("HospitalBMSP"))
     assert after["version"] == version_before + 6
     assert any(r.attempts > 1 for r in results), "expected at least one MVCC conflict to be retried"
 
@@ -189,11 +181,10 @@ def test_concurrent_updates_of_one_key_are_retried_not_lost(network: LocalConsor
 def test_killed_peer_restarts_and_catches_up(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
     assert network.kill("peer0.hospitalc")
-    gw, contract = registry(network, "HospitalA")
-    with gw:
+    with network.ledger("HospitalA") as ledger:
         # MAJORITY (3 of 4 orgs) still holds without HospitalC's peer
         for i in range(3):
-            contract.submit("Update", entry("HospitalAMSP", f"A while C is down {i}"))
+            ledger.submit(Registry.update(**entry("HospitalAMSP", f"A while C is down {i}")))
     network.restart("peer0.hospitalc")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -202,32 +193,29 @@ def test_killed_peer_restarts_and_catches_up(network: LocalConsortium) -> None:
             break
         time.sleep(0.5)
     assert len(set(h.values())) == 1, f"heights differ after restart: {h}"
-    gw_r, reader = registry(network, "Regulator", "User1")
-    with gw_r:
+    with network.ledger("Regulator", "User1") as reader:
         # the other peers' gateways learn through gossip that C is back, within seconds
         deadline = time.monotonic() + 30
         while True:
             try:
-                on_c = reader.evaluate("Get", {"msp_id": "HospitalAMSP"}, target_orgs=["HospitalCMSP"])
+                on_c = reader.evaluate(Registry.get("HospitalAMSP"), target_orgs=["HospitalCMSP"])
                 break
             except GatewayError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        on_a = reader.evaluate("Get", {"msp_id": "HospitalAMSP"}, target_orgs=["HospitalAMSP"])
+        on_a = reader.evaluate(Registry.get("HospitalAMSP"), target_orgs=["HospitalAMSP"])
     assert on_c == on_a and on_c["display_name"] == "A while C is down 2"
     network.wait_endorsable()
 
 
 def test_history_is_visible_to_the_regulator(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
-    gw, contract = registry(network, "HospitalA")
-    with gw:
-        written = contract.submit("Update", entry("HospitalAMSP", "A historic"))
-    gw_r, reader = registry(network, "Regulator", "User1")
-    with gw_r:
-        gw_r.network(CHANNEL).wait_for_commit(written.tx_id)  # the Regulator reads its own peer
-        history = reader.evaluate("History", {"msp_id": "HospitalAMSP"})
+    with network.ledger("HospitalA") as ledger:
+        written = ledger.submit(Registry.update(**entry("HospitalAMSP", "A historic")))
+    with network.ledger("Regulator", "User1") as reader:
+        reader.wait_for_commit(written.tx_id)  # the Regulator reads its own peer
+        history = reader.evaluate(Registry.history("HospitalAMSP"))
     versions = [h["entry"]["version"] for h in history]
     assert versions == sorted(versions) and versions[0] == 1
     assert history[-1]["entry"]["display_name"] == "A historic"
@@ -235,19 +223,18 @@ def test_history_is_visible_to_the_regulator(network: LocalConsortium) -> None:
 
 def test_replayed_transaction_is_rejected_and_changes_nothing(network: LocalConsortium) -> None:
     registered(network, "HospitalA")
-    gw, contract = registry(network, "HospitalA")
-    with gw:
-        tx = contract.endorse(contract.new_proposal("Update", entry("HospitalAMSP", "A once")))
+    with network.ledger("HospitalA") as ledger:
+        tx = ledger.endorse(Registry.update(**entry("HospitalAMSP", "A once")))
         code, first_block = tx.submit().status()
         assert code == 0
-        version = contract.evaluate("Get", {"msp_id": "HospitalAMSP"})["version"]
+        version = ledger.evaluate(Registry.get("HospitalAMSP"))["version"]
         # the very same signed envelope sent again must not apply a second time: peers mark the
         # duplicate tx id invalid. A later write is committed after it and proves it was seen.
         try:
             tx.submit()
         except GatewayError:
             pass  # refusing it at the door is fine too
-        later = contract.submit("Update", entry("HospitalAMSP", "A later"))
+        later = ledger.submit(Registry.update(**entry("HospitalAMSP", "A later")))
         assert later.block_number > first_block
-        after = contract.evaluate("Get", {"msp_id": "HospitalAMSP"})
+        after = ledger.evaluate(Registry.get("HospitalAMSP"))
     assert after["version"] == version + 1 and after["display_name"] == "A later"

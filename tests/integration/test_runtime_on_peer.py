@@ -10,55 +10,46 @@ import uuid
 import pytest
 
 from clients.fabric import GatewayError
+from clients.ledger import Diagnostics
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 
 pytestmark = pytest.mark.integration
-
-
-def diagnostics(net: LocalConsortium, org: str, user: str = "User1"):
-    gw = net.gateway(org, user)
-    return gw, gw.network(CHANNEL).contract(CHAINCODE_NAME, "Diagnostics")
 
 
 def test_private_data_put_hash_and_purge(network: LocalConsortium) -> None:
     key = f"k{uuid.uuid4().hex[:12]}"
     secret = b"consent details never on the public ledger"
-    gw_a, a = diagnostics(network, "HospitalA")
-    gw_r, reg = diagnostics(network, "Regulator")
-    with gw_a, gw_r:
-        put = a.submit("PutPrivate", {"key": key}, transient={"value": secret})
+    with network.ledger("HospitalA", "User1") as a, network.ledger("Regulator", "User1") as reg:
+        put = a.submit(Diagnostics.put_private(key, secret))
         assert put.json()["sha256"] == hashlib.sha256(secret).hexdigest()
-        assert a.evaluate("GetPrivate", {"key": key})["value"] == secret.decode()
+        assert a.evaluate(Diagnostics.get_private(key))["value"] == secret.decode()
         # another org sees only the hash, on its own peer
-        seen = reg.evaluate("GetPrivateHash", {"key": key, "msp_id": "HospitalAMSP"}, target_orgs=["RegulatorMSP"])
+        seen = reg.evaluate(Diagnostics.get_private_hash(key, "HospitalAMSP"), target_orgs=["RegulatorMSP"])
         assert seen["sha256"] == hashlib.sha256(secret).hexdigest()
-        a.submit("PurgePrivate", {"key": key})
+        a.submit(Diagnostics.purge_private(key))
         with pytest.raises(GatewayError) as info:
-            a.evaluate("GetPrivate", {"key": key})
+            a.evaluate(Diagnostics.get_private(key))
         assert "no private value" in str(info.value)
-        gone = reg.evaluate("GetPrivateHash", {"key": key, "msp_id": "HospitalAMSP"}, target_orgs=["RegulatorMSP"])
+        gone = reg.evaluate(Diagnostics.get_private_hash(key, "HospitalAMSP"), target_orgs=["RegulatorMSP"])
         assert gone["sha256"] is None
 
 
 def test_private_value_must_come_in_transient_data(network: LocalConsortium) -> None:
-    gw, a = diagnostics(network, "HospitalB")
-    with gw:
+    with network.ledger("HospitalB", "User1") as a:
         with pytest.raises(GatewayError) as info:
-            a.submit("PutPrivate", {"key": "x"})
+            a.submit(Diagnostics.put_private("x"))
         assert info.value.chaincode_status == 400 and "transient" in str(info.value)
 
 
 def test_paginated_range_query_walks_every_key_once(network: LocalConsortium) -> None:
     prefix = f"p{uuid.uuid4().hex[:8]}"
-    gw, a = diagnostics(network, "HospitalC")
-    with gw:
-        a.submit("Fill", {"prefix": prefix, "count": 25})
+    with network.ledger("HospitalC", "User1") as a:
+        a.submit(Diagnostics.fill(prefix, 25))
         seen: list[int] = []
         bookmark = ""
         pages = 0
         while True:
-            page = a.evaluate("Page", {"prefix": prefix, "page_size": 10, "bookmark": bookmark})
+            page = a.evaluate(Diagnostics.page(prefix, 10, bookmark=bookmark))
             seen += page["items"]
             pages += 1
             bookmark = page["bookmark"]

@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 from agent.data.schema import Schema, load_records
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
 from demo.study_report import baseline
+from network.admins import Admins
 from network.consortium import LocalConsortium
 
 pytestmark = pytest.mark.integration
@@ -87,7 +88,7 @@ def run_walkthrough(env: dict[str, str], cwd: Path, timeout_s: float) -> list[Ra
 
 def test_a_study_on_your_own_data_from_the_walkthrough(network: LocalConsortium, tmp_path: Path) -> None:
     with Admins(network) as admins:  # as on a fresh network: the registry holds each key store's share key
-        admins.register_hospitals()
+        register_hospitals(admins)
     env = {**os.environ, "PATH": f"{ROOT / 'scripts'}:{os.environ['PATH']}",
            "FEDLEDGER_NETWORK_DIR": str(network.state.root), "COLUMNS": "200"}  # fmt: skip
     ran = run_walkthrough(env, tmp_path, timeout_s=1500)

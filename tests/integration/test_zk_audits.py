@@ -21,11 +21,12 @@ import pytest
 from rich.console import Console
 
 from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec
+from clients.ledger import Compliance, Round
 from demo.agent_study import StudyPlan, run_agent_study
-from demo.consortium_admin import Admins
+from demo.consortium_admin import register_hospitals
 from demo.zk_setup import dev_keys
+from network.admins import Admins
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.hospitals import NAMES
 from tests.integration.zk_rounds import audited_round
 from tests.unit import zk_sim
@@ -38,17 +39,15 @@ def test_agents_prove_their_audited_steps_and_the_round_finalizes(
     network: LocalConsortium, tmp_path: Path, circuit: str, spec: ModelSpec
 ) -> None:
     with Admins(network) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
     keys = dev_keys(tmp_path / "zk", circuit, network.org(NAMES[0]).msp_id)
     sid = f"audited-{uuid.uuid4().hex[:6]}"
     plan = StudyPlan(rounds=1, epsilon_per_round=1.0, zk=keys, audit_rate_ppm=100_000, local_steps=20, spec=spec)
     run = run_agent_study(network, Console(width=120, force_terminal=False), plan, study_id=sid, timeout_s=900)
     assert [row["state"] for row in run.report.rounds] == ["FINALIZED"]
-    with network.gateway("Regulator", "User1") as gw:
-        rounds = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Round")
-        rnd = rounds.evaluate("Get", {"study_id": sid, "round": 0})
-        lineage = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Compliance").evaluate("ModelLineage",
-                                                                                       {"study_id": sid})  # fmt: skip
+    with network.ledger("Regulator", "User1") as regulator:
+        rnd = regulator.evaluate(Round.get(sid, 0))
+        lineage = regulator.evaluate(Compliance.model_lineage(sid))
     assert rnd["audited"] and all(len(steps) == 2 for steps in rnd["audits"].values())
     assert {m: p["status"] for m, p in rnd["proofs"].items()} == {m: "verified" for m in rnd["participants"]}
     assert rnd["aggregate"]["commitment"] and rnd["inclusion"] == rnd["participants"]

@@ -16,11 +16,12 @@ import pytest
 from click.testing import CliRunner
 
 from agent.zk import binary
-from demo.consortium_admin import Admins
+from clients.ledger import Zk
+from demo.consortium_admin import register_hospitals
 from demo.zk_setup import consortium_ceremony, register, setup_power
 from fedledger.cli import cli
+from network.admins import Admins
 from network.consortium import LocalConsortium
-from network.topology import CHAINCODE_NAME, CHANNEL
 from tests.integration.zk_rounds import audited_round
 from tests.unit import zk_sim
 
@@ -42,11 +43,11 @@ def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_k
     again = consortium_ceremony(network, zk_sim.CIRCUIT, tmp_path / "cache", said.append)
     assert again == keys and time.monotonic() - t < 5  # cached per circuit and prover build
     with Admins(network) as admins:
-        admins.register_hospitals()
+        register_hospitals(admins)
         vk_hash = register(admins, keys)
         keys_dirs = [admins.share_key_path(n).parent for n in admins.names]
-    with network.gateway("Regulator", "User1") as gw:
-        stored = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Zk").evaluate("GetKey", {"vk_hash": vk_hash})
+    with network.ledger("Regulator", "User1") as regulator:
+        stored = regulator.evaluate(Zk.get_key(vk_hash))
     assert stored["ceremony"] == record and stored["circuit"] == zk_sim.CIRCUIT
     assert hashlib.sha256(keys.vk.read_bytes()).hexdigest() == vk_hash
 
@@ -58,8 +59,8 @@ def test_every_hospital_contributes_and_the_ledger_verifies_under_the_ceremony_k
     assert "phase 1 (powers of tau, 2^13) reused" in said_text and said_text.count("contributed") == 3
     other_hash = re.search(r"circuit logreg-d2-b2: verifying key ([0-9a-f]{64}) registered", said_text)
     assert other_hash and other_hash.group(1) != vk_hash, out.output
-    with network.gateway("Regulator", "User1") as gw:
-        other = gw.network(CHANNEL).contract(CHAINCODE_NAME, "Zk").evaluate("GetKey", {"vk_hash": other_hash.group(1)})
+    with network.ledger("Regulator", "User1") as regulator:
+        other = regulator.evaluate(Zk.get_key(other_hash.group(1)))
     assert other["circuit"] == "logreg-d2-b2" and other["ceremony"]["phase1"] == record["phase1"]
     assert all((d / "zk" / f"{other_hash.group(1)}.pk").exists() for d in keys_dirs)
     refused = CliRunner().invoke(cli, ["zk", "ceremony", "--state-dir", str(network.state.root), "--model",

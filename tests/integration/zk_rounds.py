@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.data import demo_split
 from agent.data.schema import Schema
+from clients.ledger import Round, Token, Zk
 from network.consortium import LocalConsortium
 from tests.integration.hospitals import NAMES, consortium
 from tests.unit import zk_sim
@@ -32,7 +33,7 @@ def study_params(model: dict[str, str], schema: Schema, keys: zk_sim.Keys) -> di
 
 def _registered(cons: Any, keys: zk_sim.Keys) -> bool:
     try:
-        cons.c(NAMES[0], "Zk").evaluate("GetKey", {"vk_hash": keys.vk_hash})
+        cons.ledger(NAMES[0]).evaluate(Zk.get_key(keys.vk_hash))
         return True
     except Exception:
         return False
@@ -51,11 +52,10 @@ def audited_round(
         if not _registered(cons, keys):
             ceremony = {"phase1": [keys.vk_hash], "phase2": [keys.vk_hash], "beacon1": "00", "beacon2": "00",
                         "contributors": [network.org(NAMES[0]).msp_id]}  # fmt: skip
-            cons.submit(NAMES[0], "Zk", "RegisterKey", {"circuit": zk_sim.CIRCUIT, "vk": keys.vk_b64,
-                                                        "ceremony": ceremony}, admin=True)  # fmt: skip
+            cons.tx(NAMES[0], Zk.register_key(zk_sim.CIRCUIT, keys.vk_b64, ceremony), admin=True)
         _, model0 = cons.initial_model(f"{sid}/initial")
         cons.study(sid, study_params(model0, schema, keys))
-        rnd = cons.submit(NAMES[0], "Round", "Open", {"study_id": sid})
+        rnd = cons.tx(NAMES[0], Round.open(sid))
         people = {m: zk_sim.Participant(m, sid, 0, 8, seed=30 + k) for k, m in enumerate(rnd["participants"])}
         cheater = rnd["participants"][1] if cheat else None
         honest = [m for m in rnd["participants"] if m != cheater]
@@ -66,20 +66,20 @@ def audited_round(
         for m, p in people.items():
             commit = {"study_id": sid, "round": 0, "sample_bucket": 3, "epsilon_micro": 1_000_000,
                       "consented_records": 10, **p.commit_args()}  # fmt: skip
-            cons.everywhere(cons.as_msp(m, "Round").submit("Commit", commit))
-        rnd = cons.submit(NAMES[0], "Round", "Advance", {"study_id": sid, "round": 0})
+            cons.everywhere(cons.agent_of(m).submit(Round.commit(commit)))
+        rnd = cons.tx(NAMES[0], Round.advance(sid, 0))
         assert rnd["state"] == "PROVE"
         if cheat:
             args = zk_sim.cheating_proofs(cheat, people[cheater], people[honest[0]], rnd["audits"][cheater], keys)
-            staked = cons.c(NAMES[0], "Token").evaluate("Account", {"msp_id": cheater})["staked"]
-            out = cons.everywhere(cons.as_msp(cheater, "Round").submit("SubmitProof", {"study_id": sid, "round": 0,
-                                                                                        **args})).json()  # fmt: skip
+            staked = cons.ledger(NAMES[0]).evaluate(Token.account(cheater))["staked"]
+            out = cons.everywhere(cons.agent_of(cheater).submit(Round.submit_proof({"study_id": sid, "round": 0,
+                                                                                   **args}))).json()  # fmt: skip
             assert out["status"] == "failed" and out["reason"], out
-            assert cons.c(NAMES[0], "Token").evaluate("Account", {"msp_id": cheater})["staked"] == staked - 100
+            assert cons.ledger(NAMES[0]).evaluate(Token.account(cheater))["staked"] == staked - 100
         for m in honest:
             args = {"study_id": sid, "round": 0, **people[m].proof_args(rnd["audits"][m], keys)}
-            assert cons.everywhere(cons.as_msp(m, "Round").submit("SubmitProof", args)).json()["status"] == "verified"
-        rnd = cons.submit(NAMES[0], "Round", "Advance", {"study_id": sid, "round": 0})
+            assert cons.everywhere(cons.agent_of(m).submit(Round.submit_proof(args))).json()["status"] == "verified"
+        rnd = cons.tx(NAMES[0], Round.advance(sid, 0))
         assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(honest)
         if cheat:
             assert "audit failed" in rnd["dropped"][cheater]

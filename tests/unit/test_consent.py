@@ -15,6 +15,7 @@ import pytest
 from chaincode.contracts import consent_vc
 from chaincode.contracts.consent_vc import CredentialError, check_consent, credential_id, revocation_key
 from chaincode.hostile.vc_signer import Patient
+from clients.ledger import Call, Consent
 from tests.unit.consortium_sim import Consortium
 
 A, B = "HospitalAMSP", "HospitalBMSP"
@@ -207,13 +208,13 @@ def test_erasure_deletes_the_patients_rows_at_the_hospital(tmp_path: Path) -> No
 
     calls = []
 
-    class FakeConsent:  # the ledger side is tested on the real network
-        def submit(self, fn: str, args: dict[str, Any]) -> Submitted:
-            calls.append((fn, args))
+    class FakeLedger:  # the ledger side is tested on the real network
+        def submit(self, call: Call) -> Submitted:
+            calls.append(call)
             return Submitted()
 
-    erased = erase_patient(FakeConsent(), "c" * 64, "p2", "patient_pseudonym", [train], links)  # type: ignore[arg-type]
-    assert calls == [("Erase", {"consent_id": "c" * 64})]
+    erased = erase_patient(FakeLedger(), "c" * 64, "p2", "patient_pseudonym", [train], links)  # type: ignore[arg-type]
+    assert calls == [Consent.erase("c" * 64)]
     assert erased.rows_removed == {str(train): 1, str(links): 1}
     assert list(pd.read_csv(train)["patient_pseudonym"]) == ["p1", "p3"]
     assert list(pd.read_csv(links)["did"]) == ["d1", "d3"]
