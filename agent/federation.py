@@ -16,6 +16,7 @@ from agent.storage.vault import ArtifactError, Vault
 from agent.zk.participant import weights_commitment
 from clients.fabric import Contract
 from clients.kubo import BlobStore
+from clients.ledger.calls import Registry
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Hospital:
 
 def share_keys(registry: Contract, msp_ids: list[str]) -> dict[str, str]:
     """The registry's X25519 share keys (base64) of the given hospitals."""
-    return {m: registry.evaluate("Get", {"msp_id": m})["share_key"] for m in msp_ids}
+    calls = [Registry.get(m) for m in msp_ids]
+    return {m: registry.evaluate(c.function, c.args)["share_key"] for m, c in zip(msp_ids, calls, strict=True)}
 
 
 def fetch_model(h: Hospital, model_ref: dict[str, str], spec: ModelSpec) -> np.ndarray:

@@ -3,10 +3,11 @@ real code (its worker, round modes and vault) in one process without Fabric or K
 
 * :class:`MemoryBlobStore` answers Kubo's ``add`` / ``cat`` / ``unpin`` with content-derived
   CIDs of the shape Kubo returns (CIDv1, raw, base32), shared by every hospital in a test.
-* :class:`MemoryContract` is a ``clients.fabric.Contract``-shaped front of one identity on
-  chaincode/runtime/testing.py's ``InMemoryLedger`` running the real contracts: ``evaluate``
-  commits nothing, ``submit`` commits, and a refusal raises the same ``EndorseError`` (with the
-  contract's status) that a Fabric gateway raises.
+* :class:`MemoryNetwork` and :class:`MemoryContract` are ``clients.fabric.Network`` and
+  ``Contract``-shaped fronts of one identity on chaincode/runtime/testing.py's
+  ``InMemoryLedger`` running the real contracts (``LedgerClient(MemoryNetwork(...), name)``
+  works as on Fabric): ``evaluate`` commits nothing, ``submit`` commits, and a refusal raises
+  the same ``EndorseError`` (with the contract's status) that a Fabric gateway raises.
 
 Test doubles only: every behaviour that matters is also tested on the real network and Kubo.
 """
@@ -79,6 +80,20 @@ class MemoryContract:
         if not res.ok:
             raise EndorseError(f"endorse {self.name}:{function} failed", details=(_detail(self.caller, res),))
         return SubmitResult(tx_id=res.tx_id, block_number=len(self.ledger.events), payload=res.payload, attempts=1)
+
+
+@dataclass
+class MemoryNetwork:
+    """A ``clients.fabric.Network``-shaped front: ``contract`` hands out :class:`MemoryContract`
+    handles of ``caller``, so that clients/ledger's ``LedgerClient`` runs on the in-memory ledger."""
+
+    ledger: InMemoryLedger
+    router: Router
+    caller: ClientIdentity
+    clock: Callable[[], int]
+
+    def contract(self, chaincode: str, contract_name: str = "") -> MemoryContract:
+        return MemoryContract(self.ledger, self.router, self.caller, contract_name, self.clock)
 
 
 def _detail(caller: ClientIdentity, res: Result) -> PeerDetail:

@@ -37,6 +37,7 @@ from agent.storage.vault import ArtifactError
 from agent.zk.binary import ZkError
 from clients.fabric import ChaincodeEvent, Checkpoint, CommitError, Gateway, GatewayError
 from clients.kubo import IPFSError
+from clients.ledger.calls import Study
 
 log = logging.getLogger("fedledger.agent")
 SAFETY_WAKE_S = 30.0  # a look at the ledger even without events (e.g. while the stream reconnects)
@@ -97,7 +98,7 @@ class AgentRunner:
         while not self.stop.is_set():
             try:
                 worker.check_registration()
-                for action, state in worker.submitter.recover(worker.contracts["Round"]):
+                for action, state in worker.submitter.recover():
                     log.info("journal: %s was unresolved at start-up; now %s", action, state)
                 return True
             except GatewayError as exc:
@@ -193,7 +194,7 @@ class AgentRunner:
         if self.cfg.studies:
             wanted = list(self.cfg.studies)
         else:
-            wanted = [s["study_id"] for s in worker.contracts["Study"].evaluate("List") if s["status"] != "PROPOSED"]
+            wanted = [s["study_id"] for s in worker.ledger.evaluate(Study.list()) if s["status"] != "PROPOSED"]
         return [s for s in wanted if s not in finished]
 
     def _reconcile(self, worker: HospitalWorker, sid: str, backoff: dict[str, _Backoff],

@@ -1,7 +1,8 @@
 """Exactly-once ledger actions for the agent: journal first, then send, and re-send the same
 signed envelope after a crash.
 
-``submit_once(action, ...)``:
+``submit_once(action, call, is_done)`` (``call``: clients/ledger's description of one
+transaction):
 
 1. If the journal holds an envelope for the action whose fate is unknown (the agent stopped
    around sending it), the ledger is asked about that transaction id (qscc); if the ledger has
@@ -34,8 +35,9 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 
 from agent.daemon.journal import Journal, Submission
-from clients.fabric import CommitError, Contract, EndorseError
+from clients.fabric import CommitError, EndorseError
 from clients.fabric.gateway import RETRYABLE_COMMIT_CODES, Transaction, endorsers_disagreed
+from clients.ledger import Call, LedgerClient
 
 log = logging.getLogger("fedledger.agent")
 FAULT_ENV = "FEDLEDGER_AGENT_FAULT"
@@ -50,21 +52,14 @@ class Outcome:
 
 
 class JournaledSubmitter:
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, ledger: LedgerClient) -> None:
         self.journal = journal
+        self.ledger = ledger
 
-    def submit_once(
-        self,
-        action: str,
-        contract: Contract,
-        function: str,
-        args: dict[str, Any],
-        is_done: Callable[[], bool],
-        max_attempts: int = 5,
-    ) -> Outcome:
+    def submit_once(self, action: str, call: Call, is_done: Callable[[], bool], max_attempts: int = 5) -> Outcome:
         previous = self.journal.submission(action)
         if previous is not None and previous.state in ("endorsed", "sent"):
-            code = self._resolve(previous, contract)
+            code = self._resolve(previous, call.contract)
             if code == transaction_pb2.VALID:
                 return Outcome(previous.tx_id, previous.block, None, recovered=True)
         if is_done():
@@ -73,7 +68,7 @@ class JournaledSubmitter:
         for attempt in range(1, max_attempts + 1):
             started = time.monotonic()
             try:
-                tx = contract.endorse(contract.new_proposal(function, args))
+                tx = self.ledger.endorse(call)
             except EndorseError as exc:
                 if exc.chaincode_status == 409 and is_done():
                     return Outcome(None, None, None)
@@ -97,7 +92,7 @@ class JournaledSubmitter:
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
-    def recover(self, contract: Contract) -> list[tuple[str, str]]:
+    def recover(self, contract: str = "Round") -> list[tuple[str, str]]:
         """Resolve every journaled transaction whose fate is unknown (sent, or about to be,
         when the agent stopped): look it up on the ledger, re-send the same envelope if it is not
         there, and record the outcome. Returns (action, final state) per resolved entry."""
@@ -109,16 +104,17 @@ class JournaledSubmitter:
                 out.append((sub.action, resolved.state if resolved else "?"))
         return out
 
-    def _resolve(self, sub: Submission, contract: Contract) -> int:
+    def _resolve(self, sub: Submission, contract: str) -> int:
         """Learn what became of a journaled transaction; send its envelope again if the
         ledger has never seen it (the same transaction id commits at most once)."""
-        network = contract.network
+        network = self.ledger.network
         code = network.transaction_code(sub.tx_id)
         spent = 0.0
         if code is None:
             log.info("%s: tx %s is not on the ledger; re-sending its journaled envelope", sub.action, sub.tx_id)
             envelope = common_pb2.Envelope.FromString(sub.envelope)
-            code, _, spent = self._send(sub.action, Transaction(contract, sub.tx_id, envelope, b""))
+            tx = Transaction(self.ledger.contract(contract), sub.tx_id, envelope, b"")
+            code, _, spent = self._send(sub.action, tx)
             if code != transaction_pb2.VALID:  # e.g. DUPLICATE_TXID if the first copy landed meanwhile
                 code = network.transaction_code(sub.tx_id)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.consent.gate import SubjectIndex, consented, read_links, snapshot
@@ -31,8 +31,10 @@ from agent.storage.vault import KeyStore, Vault
 from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.training import StepPlan, evaluate, train_round
 from agent.zk import participant as zkp
-from clients.fabric import Contract, Gateway
+from clients.fabric import Gateway
 from clients.kubo import BlobStore, IPFSClient
+from clients.ledger import Call, LedgerClient
+from clients.ledger.calls import Consent, Registry, Round, Study
 
 log = logging.getLogger("fedledger.agent")
 # Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below
@@ -47,29 +49,26 @@ class StudyMismatch(RuntimeError):
 class Submitter(Protocol):
     """Sends one ledger action at most once (agent/daemon/submitter.py on Fabric)."""
 
-    def submit_once(self, action: str, contract: Contract, function: str, args: dict[str, Any],
-                    is_done: Callable[[], bool]) -> Outcome: ...  # fmt: skip
-
-
-CONTRACTS = ("Registry", "Study", "Round", "Consent")
+    def submit_once(self, action: str, call: Call, is_done: Callable[[], bool]) -> Outcome: ...
+    def recover(self) -> list[tuple[str, str]]: ...
 
 
 class HospitalWorker:
-    """One hospital's duties. ``contracts``: the chaincode's Registry, Study, Round and Consent
-    contracts as this hospital's agent identity; ``submitter`` sends each action once;
-    ``ipfs``: the hospital's blob store. :meth:`connect` wires the real ones."""
+    """One hospital's duties. ``ledger``: the chaincode as this hospital's agent identity sees
+    it; ``submitter`` sends each action once; ``ipfs``: the hospital's blob store.
+    :meth:`connect` wires the real ones."""
 
-    def __init__(self, cfg: AgentConfig, contracts: Mapping[str, Contract], submitter: Submitter, ipfs: BlobStore,
+    def __init__(self, cfg: AgentConfig, ledger: LedgerClient, submitter: Submitter, ipfs: BlobStore,
                  journal: Journal) -> None:  # fmt: skip
         self.cfg = cfg
         self.me = cfg.msp_id
         self.journal = journal
         self.submitter = submitter
-        self.contracts = dict(contracts)
+        self.ledger = ledger
         self.links = read_links(cfg.links) if cfg.links else None
-        self.subjects = SubjectIndex(self.contracts["Consent"])  # who each of our consents is about
+        self.subjects = SubjectIndex(ledger.contract(Consent.NAME))  # who each of our consents is about
         self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
-                                 load_or_create_x25519(cfg.share_key_path), self.contracts["Registry"])  # fmt: skip
+                                 load_or_create_x25519(cfg.share_key_path), ledger.contract(Registry.NAME))  # fmt: skip
         self.schema = Schema.load(cfg.schema)
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
@@ -78,14 +77,13 @@ class HospitalWorker:
     @classmethod
     def connect(cls, cfg: AgentConfig, gateway: Gateway, journal: Journal) -> HospitalWorker:
         """The worker on the hospital's Fabric gateway and Kubo node."""
-        network = gateway.network(cfg.channel)
-        contracts = {n: network.contract(cfg.chaincode, n) for n in CONTRACTS}
-        return cls(cfg, contracts, JournaledSubmitter(journal), IPFSClient(cfg.ipfs_api), journal)
+        ledger = LedgerClient(gateway.network(cfg.channel), cfg.chaincode)
+        return cls(cfg, ledger, JournaledSubmitter(journal, ledger), IPFSClient(cfg.ipfs_api), journal)
 
     # --- reading the ledger ------------------------------------------------------------------
     def check_registration(self) -> None:
         """The registry must hold this hospital with the share key this agent can decrypt with."""
-        entry = self.contracts["Registry"].evaluate("Get", {"msp_id": self.me})
+        entry = self.ledger.evaluate(Registry.get(self.me))
         if entry.get("share_key") != public_b64(self.hospital.share_key):
             raise ConfigError(
                 f"the registry's share key for {self.me} is not the public half of {self.cfg.share_key_path}: "
@@ -93,10 +91,10 @@ class HospitalWorker:
             )
 
     def study(self, study_id: str) -> dict[str, Any]:
-        return self.contracts["Study"].evaluate("Get", {"study_id": study_id})
+        return self.ledger.evaluate(Study.get(study_id))
 
     def round(self, study_id: str, n: int) -> dict[str, Any]:
-        return self.contracts["Round"].evaluate("Get", {"study_id": study_id, "round": n})
+        return self.ledger.evaluate(Round.get(study_id, n))
 
     def current(self, study_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         study = self.study(study_id)
@@ -112,7 +110,7 @@ class HospitalWorker:
 
     def fit(self, study: dict[str, Any]) -> Fit:
         """Every reason this hospital cannot serve ``study`` (agent/study_fit.py)."""
-        return hospital_fit(self.cfg, study, self.contracts["Consent"], self.subjects)
+        return hospital_fit(self.cfg, study, self.ledger.contract(Consent.NAME), self.subjects)
 
     # --- duties ------------------------------------------------------------------------------
     def perform(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
@@ -120,11 +118,10 @@ class HospitalWorker:
         handler = getattr(self, f"_do_{duty.kind}")
         return handler(duty, study, rnd)
 
-    def _submit(self, duty: Duty, fn: str, args: dict[str, Any], is_done: Callable[[], bool],
-                action: str | None = None) -> Outcome:  # fmt: skip
-        """Send ``Round:<fn>`` once for ``duty`` and record the ledger time of its phase."""
+    def _submit(self, duty: Duty, call: Call, is_done: Callable[[], bool], action: str | None = None) -> Outcome:
+        """Send ``call`` once for ``duty`` and record the ledger time of its phase."""
         started = time.monotonic()
-        outcome = self.submitter.submit_once(action or duty.action, self.contracts["Round"], fn, args, is_done)
+        outcome = self.submitter.submit_once(action or duty.action, call, is_done)
         self.journal.add_timing(duty.study_id, duty.round, duty.kind, "ledger", time.monotonic() - started)
         return outcome
 
@@ -135,18 +132,18 @@ class HospitalWorker:
 
     def _do_open(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         sid, n = duty.study_id, duty.round
-        out = self._submit(duty, "Open", {"study_id": sid}, lambda: self.study(sid)["current_round"] >= n)
+        out = self._submit(duty, Round.open(sid), lambda: self.study(sid)["current_round"] >= n)
         return f"round {n} opened ({duty.why})" if out.tx_id else f"round {n} was already open"
 
     def _do_advance(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None
         sid, n, state = duty.study_id, duty.round, rnd["state"]
-        self._submit(duty, "Advance", {"study_id": sid, "round": n}, lambda: self.round(sid, n)["state"] != state,
+        self._submit(duty, Round.advance(sid, n), lambda: self.round(sid, n)["state"] != state,
                      action=f"{duty.action}/{state}")  # fmt: skip
         return f"round {n} advanced from {state} to {self.round(sid, n)['state']} ({duty.why})"
 
     def _epsilon_for_round(self, study: dict[str, Any], n: int) -> float:
-        budget = self.contracts["Round"].evaluate("Budget", {"study_id": study["study_id"], "msp_id": self.me})
+        budget = self.ledger.evaluate(Round.budget(study["study_id"], self.me))
         left_micro = budget["budget_micro"] - budget["spent_micro"]
         rounds_left = max(1, study["params"]["rounds"] - n)
         epsilon = left_micro / rounds_left / 1e6 - EPSILON_MARGIN
@@ -170,7 +167,7 @@ class HospitalWorker:
             saved = {"args": publish_keys(self.hospital, rnd, secrets)}
             self._timed(sid, n, "keys", "ipfs", t)
             self.journal.put_artifact(name, saved)
-        self._submit(duty, "PublishKeys", saved["args"], lambda: self.me in self.round(sid, n)["keys"])
+        self._submit(duty, Round.publish_keys(saved["args"]), lambda: self.me in self.round(sid, n)["keys"])
         return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}"
 
     def mode(self, study: dict[str, Any], rnd: dict[str, Any]) -> RoundMode:
@@ -227,7 +224,7 @@ class HospitalWorker:
             }
             self.journal.put_artifact(name, saved)  # before anything is sent: never retrain
             self.journal.forget_artifact(f"{sid}/r{n}/secrets")  # the committee holds the shares now
-        out = self._submit(duty, "Commit", saved["commit"], lambda: self.me in self.round(sid, n)["commitments"])
+        out = self._submit(duty, Round.commit(saved["commit"]), lambda: self.me in self.round(sid, n)["commitments"])
         how = "committed" if out.tx_id else "already on the ledger"
         how = "recovered from before the restart" if out.recovered else how
         return (
@@ -244,7 +241,7 @@ class HospitalWorker:
             return self.train_records
         self.links = read_links(self.cfg.links) if self.cfg.links else None
         opened_ms = rnd["transitions"][0]["ts_ms"]
-        snap = snapshot(self.contracts["Consent"], self.me, study_id, opened_ms)
+        snap = snapshot(self.ledger.contract(Consent.NAME), self.me, study_id, opened_ms)
         kept = consented(self.train_records, snap, self.subjects, self.links)
         log.info("round %d: %d of %d records have a valid consent for %s at the round's start (%d consents on "
                  "the ledger are revoked, erased or outside their window)", rnd["round"], len(kept),
@@ -272,11 +269,9 @@ class HospitalWorker:
             self.journal.put_artifact(name, saved)
         for e in saved["excluded"]:
             log.warning("round %d: left %s's update out: %s", n, e["msp_id"], e["reason"])
-        args = {"study_id": sid, "round": n, "model_cid": saved["model"]["cid"], "model_hash": saved["model"]["hash"],
-                "excluded": saved["excluded"]}  # fmt: skip
-        if saved["model"].get("commitment"):
-            args["model_commitment"] = saved["model"]["commitment"]
-        self._submit(duty, "SubmitAggregate", args, lambda: self.me in self.round(sid, n)["aggregates"])
+        model = saved["model"]
+        call = Round.submit_aggregate(sid, n, model["cid"], model["hash"], saved["excluded"], model.get("commitment"))
+        self._submit(duty, call, lambda: self.me in self.round(sid, n)["aggregates"])
         return f"round {n}: aggregated {saved['included']} updates ({mode.account()}), new model published"
 
     def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
@@ -294,7 +289,7 @@ class HospitalWorker:
             self.journal.put_artifact(name, saved)
         for c in saved["args"]["complaints"]:
             log.warning("round %d: share dealt by %s unusable: %s", n, c["msp_id"], c["reason"])
-        self._submit(duty, "SubmitShares", saved["args"], lambda: self.me in self.round(sid, n)["shares"])
+        self._submit(duty, Round.submit_shares(saved["args"]), lambda: self.me in self.round(sid, n)["shares"])
         reveal = rnd["reveal"]
         return (f"round {n}: shares published (seeds of {len(reveal['seed'])} included, round keys of "
                 f"{len(reveal['key'])} dropped)")  # fmt: skip
@@ -310,14 +305,13 @@ class HospitalWorker:
         t = time.monotonic()
         now_m, before_m = evaluate(spec, new, self.validation), evaluate(spec, before, self.validation)
         self._timed(sid, n, "validate", "evaluation", t)
-        args = {"study_id": sid, "round": n, "metric_ppm": round(now_m["accuracy"] * 1e6),
-                "previous_metric_ppm": round(before_m["accuracy"] * 1e6)}  # fmt: skip
-        self._submit(duty, "ReportValidation", args, lambda: self.me in self.round(sid, n)["validations"])
+        call = Round.report_validation(sid, n, round(now_m["accuracy"] * 1e6), round(before_m["accuracy"] * 1e6))
+        self._submit(duty, call, lambda: self.me in self.round(sid, n)["validations"])
         return f"round {n}: validation accuracy {before_m['accuracy']:.3f} -> {now_m['accuracy']:.3f} reported"
 
     def _do_settle(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         sid, n = duty.study_id, duty.round
-        self._submit(duty, "Settle", {"study_id": sid, "round": n}, lambda: self.round(sid, n)["settled"])
+        self._submit(duty, Round.settle(sid, n), lambda: self.round(sid, n)["settled"])
         return f"round {n} settled: rewards {self.round(sid, n).get('rewards')}"
 
     def _do_prove(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
@@ -336,6 +330,6 @@ class HospitalWorker:
             args = zkp.proof_args(study, n, self.me, saved["zk"], audits, pk)
             self._timed(sid, n, "prove", "proving", t)
             self.journal.put_artifact(name, args)
-        self._submit(duty, "SubmitProof", args, lambda: self.me in self.round(sid, n)["proofs"])
+        self._submit(duty, Round.submit_proof(args), lambda: self.me in self.round(sid, n)["proofs"])
         status = self.round(sid, n)["proofs"].get(self.me, {}).get("status")
         return f"round {n}: proved audited steps {audits} (ledger says: {status})"

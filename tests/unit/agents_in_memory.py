@@ -14,14 +14,15 @@ from agent.daemon.config import AgentConfig
 from agent.daemon.duties import plan
 from agent.daemon.journal import Journal
 from agent.daemon.submitter import Outcome
-from agent.daemon.worker import CONTRACTS, HospitalWorker
+from agent.daemon.worker import HospitalWorker
 from agent.data import demo_split
 from agent.data.schema import Schema
 from agent.federation import publish_model, share_keys
 from agent.keys import public_b64
 from agent.models import LOGREG_30, get_weights
 from clients.fabric import EndorseError
-from clients.memory import MemoryBlobStore, MemoryContract
+from clients.ledger import Call, LedgerClient
+from clients.memory import MemoryBlobStore, MemoryNetwork
 from tests.unit.consortium_sim import Consortium
 
 
@@ -30,21 +31,24 @@ class MemorySubmitter:
     synchronously: the journaled submitter's envelope recovery is tested on the real network).
     ``sent`` counts the transactions each action sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: LedgerClient) -> None:
+        self.ledger = ledger
         self.sent: Counter[str] = Counter()
 
-    def submit_once(self, action: str, contract: Any, function: str, args: dict[str, Any],
-                    is_done: Callable[[], bool]) -> Outcome:  # fmt: skip
+    def submit_once(self, action: str, call: Call, is_done: Callable[[], bool]) -> Outcome:
         if is_done():
             return Outcome(None, None, None)
         try:
-            res = contract.submit(function, args)
+            res = self.ledger.submit(call)
         except EndorseError as exc:
             if exc.chaincode_status == 409 and is_done():
                 return Outcome(None, None, None)
             raise
         self.sent[action] += 1
         return Outcome(res.tx_id, res.block_number, res.json())
+
+    def recover(self) -> list[tuple[str, str]]:
+        return []  # nothing is ever in flight: the in-memory ledger answers at once
 
 
 class InMemoryAgents:
@@ -64,11 +68,11 @@ class InMemoryAgents:
                               state_dir=tmp / name / "state", schema=self.data.schema_path,
                               train=self.data.train_paths[name], validation=self.data.validation_paths[name],
                               consent="none")  # fmt: skip
-            contracts = {c: MemoryContract(self.cons.ledger, self.cons.router, self.cons.agents[msp], c, self._clock)
-                         for c in CONTRACTS}  # fmt: skip
-            self.submitters[msp] = MemorySubmitter()
+            network = MemoryNetwork(self.cons.ledger, self.cons.router, self.cons.agents[msp], self._clock)
+            ledger = LedgerClient(network, cfg.chaincode)  # type: ignore[arg-type]
+            self.submitters[msp] = MemorySubmitter(ledger)
             journal = Journal(cfg.journal_path)
-            self.workers[msp] = HospitalWorker(cfg, contracts, self.submitters[msp], self.blobs, journal)
+            self.workers[msp] = HospitalWorker(cfg, ledger, self.submitters[msp], self.blobs, journal)
             self.cons.ok(self.cons.admins[msp], "Registry:Register", {
                 "msp_id": msp, "display_name": name, "contact": f"it@{name.lower()}.org",
                 "share_key": public_b64(self.workers[msp].hospital.share_key)})  # fmt: skip
