@@ -36,7 +36,7 @@ from agent.merkle import MerkleTree
 from agent.models import ModelSpec, get_weights, set_weights
 from agent.training import StepLog, StepRecorder, calibrated_noise
 from agent.zk import binary
-from agent.zk.fixedpoint import ONE, feature_ints, grid_features, new_salt, quantize
+from agent.zk.circuit_grid import ONE, feature_ints, grid_features, new_salt, quantize
 from chaincode.contracts import zk_circuits
 
 log = logging.getLogger("fedledger.agent")

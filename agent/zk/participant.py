@@ -21,7 +21,7 @@ from agent.merkle import MerkleTree
 from agent.training import RoundResult
 from agent.zk import binary
 from agent.zk.audited_training import AuditedTraining, AuditTrail
-from agent.zk.fixedpoint import ONE, quantize
+from agent.zk.circuit_grid import ONE, quantize
 from chaincode.contracts import zk_audit, zk_circuits
 
 

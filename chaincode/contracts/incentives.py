@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from chaincode.contracts.fixedpoint import median
+from chaincode.contracts.micro_units import median
 from chaincode.contracts.reputation import quality_target
 from chaincode.contracts.selection import MAX_BUCKET
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaincode.contracts.fixedpoint import fmt
+from chaincode.contracts.micro_units import fmt
 from chaincode.runtime.errors import Conflict
 from chaincode.runtime.stub import Stub
 

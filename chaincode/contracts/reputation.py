@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaincode.contracts.fixedpoint import SCALE, clamp, mul
+from chaincode.contracts.micro_units import SCALE, clamp, mul
 
 DECAY_PER_MILLE = 900
 ALPHA = 300_000  # EMA weight of the newest quality observation

@@ -45,7 +45,7 @@ from typing import Any
 
 from chaincode.contracts import ledger_log, model_names, tokens, zk_audit, zk_circuits
 from chaincode.contracts.access import require_hospital_admin
-from chaincode.contracts.fixedpoint import SCALE, ceil_div
+from chaincode.contracts.micro_units import SCALE, ceil_div
 from chaincode.contracts.registry import majority, registered_hospitals, require_registered
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query, transaction

@@ -18,7 +18,7 @@ from agent.models import LOGREG_30, MLP_30_16_1, ModelSpec, get_weights
 from agent.training import train_round
 from agent.zk import binary
 from agent.zk.audited_training import AuditedTraining, fixed_params
-from agent.zk.fixedpoint import quantize
+from agent.zk.circuit_grid import quantize
 from chaincode.contracts import zk_audit
 
 MODELS = {"logreg-d30-b32": LOGREG_30, "mlp-d30-h16-b32": MLP_30_16_1}

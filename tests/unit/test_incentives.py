@@ -9,7 +9,7 @@ import random
 import pytest
 
 from chaincode.contracts import incentives, selection
-from chaincode.contracts.fixedpoint import SCALE, ceil_div
+from chaincode.contracts.micro_units import SCALE, ceil_div
 
 
 def test_split_never_exceeds_budget_and_ignores_self_reports() -> None:

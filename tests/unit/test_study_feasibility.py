@@ -28,7 +28,7 @@ from agent.models import ModelSpec
 from agent.secagg.protocol import RoundSecrets, bundle_bytes, context, deal_bundle, keys_args, member_shares
 from agent.zk import binary
 from chaincode.contracts import model_names, zk_audit, zk_circuits
-from chaincode.contracts.fixedpoint import SCALE
+from chaincode.contracts.micro_units import SCALE
 from chaincode.contracts.studies import PARAMS
 from tests.unit.consortium_sim import Consortium, cid, h, study_params
 

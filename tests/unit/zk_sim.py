@@ -15,7 +15,7 @@ import numpy as np
 from agent.merkle import MerkleTree
 from agent.zk import binary
 from agent.zk.audited_training import leaf
-from agent.zk.fixedpoint import ONE, new_salt
+from agent.zk.circuit_grid import ONE, new_salt
 from chaincode.contracts import zk_audit
 
 CIRCUIT, D, B = "logreg-d2-b4", 2, 4

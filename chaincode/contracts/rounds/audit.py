@@ -11,7 +11,7 @@ from typing import Any
 
 from chaincode.contracts import tokens, zk_audit, zk_circuits, zk_keys
 from chaincode.contracts.access import require_hospital
-from chaincode.contracts.fixedpoint import ceil_div
+from chaincode.contracts.micro_units import ceil_div
 from chaincode.contracts.rounds.args import MAX_AUDITED, PROOF
 from chaincode.contracts.rounds.records import (
     deadline_passed,

@@ -13,7 +13,7 @@ from typing import Any
 
 from chaincode.contracts import incentives, ledger_log, privacy_budget, selection, tokens
 from chaincode.contracts.access import require_hospital
-from chaincode.contracts.fixedpoint import median
+from chaincode.contracts.micro_units import median
 from chaincode.contracts.registry import require_registered
 from chaincode.contracts.rounds import audit, phases, secure
 from chaincode.contracts.rounds.args import (

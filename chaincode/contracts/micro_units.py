@@ -1,4 +1,4 @@
-"""Fixed-point numbers for values every endorser must compute identically.
+"""Fixed-point micro units (millionths) for values every endorser must compute identically.
 
 Scores, rates and privacy budgets are integers in millionths ("ppm" / micro units): 0.25 is
 250_000. Division rounds toward zero, always the same way on every peer.

@@ -1,4 +1,4 @@
-"""The fixed-point format of the training-step circuits, on the agent's side (zk/fixed/fixed.go
+"""The training-step circuits' fixed-point grid, on the agent's side (zk/fixed/fixed.go
 is the reference: 12 fractional bits; |w| < 128; features clamped to [-8, 8)).
 
 An audited study trains on features that are already clamped and on the 2^-12 grid, so the
