@@ -16,7 +16,7 @@ from agent.federation import Hospital, publish_model
 from agent.keys import public_b64
 from agent.models import LOGREG_30, get_weights
 from agent.storage.vault import KeyStore, Vault
-from clients.fabric import Contract, SubmitResult
+from clients.fabric import SubmitResult
 from clients.kubo import IPFSClient
 from clients.ledger import Call, LedgerClient, Registry
 from network.admins import Admins
@@ -59,16 +59,6 @@ class Consortium:
         initial = get_weights(LOGREG_30.build(seed=0))
         keys = {m: public_b64(h.share_key) for m, h in self.hospitals.items()}
         return initial, publish_model(next(iter(self.hospitals.values())), initial, label, keys)
-
-    # by contract and function name, for tests not yet written with the catalog (clients/ledger)
-    def c(self, name: str, contract: str, admin: bool = False) -> Contract:
-        return self.ledger(name, admin).contract(contract)
-
-    def as_msp(self, msp_id: str, contract: str) -> Contract:
-        return self.agent_of(msp_id).contract(contract)
-
-    def submit(self, name: str, contract: str, fn: str, args: dict[str, Any], admin: bool = False) -> Any:
-        return self.tx(name, Call(contract, fn, args), admin)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from agent.secagg.protocol import RoundSecrets
 from agent.storage.envelope import open_envelope
 from agent.storage.vault import ArtifactError
 from agent.training import DPConfig, train_round
+from clients.ledger import Round, Token
 from network.consortium import LocalConsortium
 from tests.integration.hospitals import NAMES, Consortium, consortium
 
@@ -57,11 +58,11 @@ def _params(model: dict[str, str], schema: Schema, **over: Any) -> dict[str, Any
 
 
 def _get(cons: Consortium, sid: str) -> dict[str, Any]:
-    return cons.c(NAMES[0], "Round").evaluate("Get", {"study_id": sid, "round": 0})
+    return cons.ledger(NAMES[0]).evaluate(Round.get(sid, 0))
 
 
 def _advance(cons: Consortium, sid: str) -> dict[str, Any]:
-    return cons.submit(NAMES[0], "Round", "Advance", {"study_id": sid, "round": 0})
+    return cons.tx(NAMES[0], Round.advance(sid, 0))
 
 
 def _publish_shares(cons: Consortium, member: str, rnd: dict[str, Any], forge: str | None = None) -> dict[str, Any]:
@@ -71,17 +72,17 @@ def _publish_shares(cons: Consortium, member: str, rnd: dict[str, Any], forge: s
         raw = bytearray(base64.b64decode(args["shares"][forge]))
         raw[10] ^= 0xFF
         args["shares"][forge] = base64.b64encode(bytes(raw)).decode()
-    return cons.everywhere(cons.as_msp(member, "Round").submit("SubmitShares", args)).json()
+    return cons.tx(cons.name_of(member), Round.submit_shares(args))
 
 
 def _keys_then_train(cons: Consortium, sid: str, data: demo_split.DemoData, schema: Schema) -> tuple[dict, dict]:
     """Open round 0; every participant publishes its round key, then trains (before masking)."""
-    rnd = cons.submit(NAMES[0], "Round", "Open", {"study_id": sid})
+    rnd = cons.tx(NAMES[0], Round.open(sid))
     assert rnd["state"] == "KEYS" and rnd["committee"] == sorted(cons.hospitals)
     secrets, results = {}, {}
     for m in rnd["participants"]:
         secrets[m] = RoundSecrets.new()
-        cons.everywhere(cons.as_msp(m, "Round").submit("PublishKeys", publish_keys(cons.hospitals[m], rnd, secrets[m])))
+        cons.tx(cons.name_of(m), Round.publish_keys(publish_keys(cons.hospitals[m], rnd, secrets[m])))
         records = load_records(data.train_paths[cons.name_of(m)], schema)
         weights_in = fetch_model(cons.hospitals[m], rnd["model_in"], LOGREG_30)
         results[m] = train_round(LOGREG_30, weights_in, records, DPConfig(epsilon=2.0, delta=1e-5, epochs=5), seed=1)
@@ -105,7 +106,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
             stored = SecureMode(lambda m=m: secrets[m]).store_update(cons.hospitals[m], rnd, results[m])
             assert stored.size == LOGREG_30.parameter_count() * 6
             commit = commit_args(rnd, results[m], stored)
-            cons.everywhere(cons.as_msp(m, "Round").submit("Commit", commit))
+            cons.tx(cons.name_of(m), Round.commit(commit))
 
         # only committee members can open a masked update, and what they open is masked
         rnd = _get(cons, sid)
@@ -125,10 +126,10 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
 
         honest, liar, second = rnd["committee"][0], rnd["committee"][1], rnd["committee"][2]
         assert not _publish_shares(cons, honest, rnd)["unmask_ready"]
-        staked = cons.c(NAMES[0], "Token").evaluate("Account", {"msp_id": liar})["staked"]
+        staked = cons.ledger(NAMES[0]).evaluate(Token.account(liar))["staked"]
         out = _publish_shares(cons, liar, rnd, forge=a)
         assert out["record"]["status"] == "wrong" and not out["unmask_ready"]
-        assert cons.c(NAMES[0], "Token").evaluate("Account", {"msp_id": liar})["staked"] == staked - 100
+        assert cons.ledger(NAMES[0]).evaluate(Token.account(liar))["staked"] == staked - 100
         assert _publish_shares(cons, second, rnd)["unmask_ready"]
 
         rnd = _get(cons, sid)
@@ -136,8 +137,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         for m in (honest, second):
             refs[m] = SecureMode(lambda m=m: secrets[m]).aggregate(cons.hospitals[m], rnd, LOGREG_30,
                                                                    sorted(cons.hospitals)).model  # fmt: skip
-            args = {"study_id": sid, "round": 0, "model_cid": refs[m]["cid"], "model_hash": refs[m]["hash"]}
-            state = cons.everywhere(cons.as_msp(m, "Round").submit("SubmitAggregate", args)).json()["state"]
+            state = cons.tx(cons.name_of(m), Round.submit_aggregate(sid, 0, refs[m]["cid"], refs[m]["hash"]))["state"]
         assert state == "FINALIZED" and refs[honest]["hash"] == refs[second]["hash"]
         assert refs[honest]["cid"] != refs[second]["cid"]  # each member encrypted its own copy
         final_round = _get(cons, sid)
@@ -147,7 +147,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         expected = initial + sum(r.update * r.sample_count for r in included) / sum(r.sample_count for r in included)
         bound = 2 * 2**-17 / sum(r.sample_count for r in included) + 1e-6  # fixed point + float32 rounding
         assert np.max(np.abs(final - expected)) <= bound
-        assert cons.c(NAMES[0], "Token").evaluate("Supply", {})["conserved"]
+        assert cons.ledger(NAMES[0]).evaluate(Token.supply())["conserved"]
 
 
 def test_below_t_members_the_round_aborts_and_nothing_is_unmasked(network: LocalConsortium, tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_below_t_members_the_round_aborts_and_nothing_is_unmasked(network: Local
         for m in rnd["masking_set"]:
             stored = SecureMode(lambda m=m: secrets[m]).store_update(cons.hospitals[m], rnd, results[m])
             commit = commit_args(rnd, results[m], stored)
-            cons.everywhere(cons.as_msp(m, "Round").submit("Commit", commit))
+            cons.tx(cons.name_of(m), Round.commit(commit))
         rnd = _advance(cons, sid)
         assert rnd["state"] == "AGGREGATE"
         rnd = _get(cons, sid)
