@@ -23,8 +23,8 @@ from typing import Any
 from chaincode.runtime.contract import Router
 from chaincode.runtime.identity import ClientIdentity
 from chaincode.runtime.testing import InMemoryLedger, Result
+from clients.fabric.contract import SubmitResult
 from clients.fabric.errors import EndorseError, EvaluateError, PeerDetail
-from clients.fabric.gateway import SubmitResult
 from clients.kubo import DEFAULT_MAX_BYTES, IPFSError
 
 

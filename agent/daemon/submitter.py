@@ -36,7 +36,8 @@ from fabric_protos.peer import transaction_pb2
 
 from agent.daemon.journal import Journal, Submission
 from clients.fabric import CommitError, EndorseError
-from clients.fabric.gateway import RETRYABLE_COMMIT_CODES, Transaction, endorsers_disagreed
+from clients.fabric.contract import endorsers_disagreed
+from clients.fabric.transaction import RETRYABLE_COMMIT_CODES, Transaction
 from clients.ledger import Call, LedgerClient
 
 log = logging.getLogger("fedledger.agent")
@@ -59,7 +60,7 @@ class JournaledSubmitter:
     def submit_once(self, action: str, call: Call, is_done: Callable[[], bool], max_attempts: int = 5) -> Outcome:
         previous = self.journal.submission(action)
         if previous is not None and previous.state in ("endorsed", "sent"):
-            code = self._resolve(previous, call.contract)
+            code = self._resolve(previous)
             if code == transaction_pb2.VALID:
                 return Outcome(previous.tx_id, previous.block, None, recovered=True)
         if is_done():
@@ -92,19 +93,19 @@ class JournaledSubmitter:
             delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
-    def recover(self, contract: str = "Round") -> list[tuple[str, str]]:
+    def recover(self) -> list[tuple[str, str]]:
         """Resolve every journaled transaction whose fate is unknown (sent, or about to be,
         when the agent stopped): look it up on the ledger, re-send the same envelope if it is not
         there, and record the outcome. Returns (action, final state) per resolved entry."""
         out = []
         for sub in self.journal.submissions():
             if sub.state in ("endorsed", "sent"):
-                self._resolve(sub, contract)
+                self._resolve(sub)
                 resolved = self.journal.submission(sub.action)
                 out.append((sub.action, resolved.state if resolved else "?"))
         return out
 
-    def _resolve(self, sub: Submission, contract: str) -> int:
+    def _resolve(self, sub: Submission) -> int:
         """Learn what became of a journaled transaction; send its envelope again if the
         ledger has never seen it (the same transaction id commits at most once)."""
         network = self.ledger.network
@@ -113,8 +114,7 @@ class JournaledSubmitter:
         if code is None:
             log.info("%s: tx %s is not on the ledger; re-sending its journaled envelope", sub.action, sub.tx_id)
             envelope = common_pb2.Envelope.FromString(sub.envelope)
-            tx = Transaction(self.ledger.contract(contract), sub.tx_id, envelope, b"")
-            code, _, spent = self._send(sub.action, tx)
+            code, _, spent = self._send(sub.action, network.prepared(sub.tx_id, envelope))
             if code != transaction_pb2.VALID:  # e.g. DUPLICATE_TXID if the first copy landed meanwhile
                 code = network.transaction_code(sub.tx_id)
         else:

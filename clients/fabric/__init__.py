@@ -1,5 +1,6 @@
 """Fabric Gateway client: Gateway -> Network -> Contract, as in fabric-gateway."""
 
+from clients.fabric.contract import Contract, SubmitResult
 from clients.fabric.errors import (
     CommitError,
     CommitStatusError,
@@ -10,13 +11,17 @@ from clients.fabric.errors import (
     SubmitError,
 )
 from clients.fabric.events import ChaincodeEvent, ChaincodeEventStream, Checkpoint
-from clients.fabric.gateway import Contract, Gateway, Network, SubmitResult, Timeouts
+from clients.fabric.gateway import Gateway
 from clients.fabric.identity import Identity, Signer, load_msp_identity
+from clients.fabric.network import Network
+from clients.fabric.service import GatewayService, Timeouts
+from clients.fabric.transaction import Commit, Transaction
 
 __all__ = [
     "ChaincodeEvent",
     "ChaincodeEventStream",
     "Checkpoint",
+    "Commit",
     "CommitError",
     "CommitStatusError",
     "Contract",
@@ -24,6 +29,7 @@ __all__ = [
     "EvaluateError",
     "Gateway",
     "GatewayError",
+    "GatewayService",
     "Identity",
     "Network",
     "PeerDetail",
@@ -31,5 +37,6 @@ __all__ = [
     "SubmitError",
     "SubmitResult",
     "Timeouts",
+    "Transaction",
     "load_msp_identity",
 ]

@@ -22,7 +22,7 @@ from fabric_protos.orderer import ab_pb2
 from clients.fabric.errors import GatewayError, from_rpc_error
 
 if TYPE_CHECKING:
-    from clients.fabric.gateway import Gateway
+    from clients.fabric.service import GatewayService
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ class Checkpoint:
 class ChaincodeEventStream:
     """Iterate chaincode events; ``close()`` from another thread ends the iteration."""
 
-    def __init__(self, gateway: Gateway, channel: str, chaincode: str, checkpoint: Checkpoint | None) -> None:
-        self._gateway = gateway
+    def __init__(self, service: GatewayService, channel: str, chaincode: str, checkpoint: Checkpoint | None) -> None:
+        self._service = service
         self._channel = channel
         self._chaincode = chaincode
         self.checkpoint = checkpoint or Checkpoint()
@@ -71,7 +71,7 @@ class ChaincodeEventStream:
         request = gateway_pb2.ChaincodeEventsRequest(
             channel_id=self._channel,
             chaincode_id=self._chaincode,
-            identity=self._gateway.identity.serialize(),
+            identity=self._service.identity.serialize(),
             after_transaction_id=self.checkpoint.tx_id,
         )
         # without a start position the gateway delivers from the next block it commits
@@ -81,10 +81,10 @@ class ChaincodeEventStream:
                 ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=self.checkpoint.block_number))
             )
         raw = request.SerializeToString()
-        return gateway_pb2.SignedChaincodeEventsRequest(request=raw, signature=self._gateway.signer.sign(raw))
+        return gateway_pb2.SignedChaincodeEventsRequest(request=raw, signature=self._service.signer.sign(raw))
 
     def __iter__(self) -> Iterator[ChaincodeEvent]:
-        self._call = self._gateway._chaincode_events(self._request())
+        self._call = self._service.chaincode_events(self._request())
         if self._closed.is_set():
             self._call.cancel()
         try:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clients.fabric import Contract, Network, SubmitResult
-from clients.fabric.gateway import Transaction
+from clients.fabric.transaction import Transaction
 from clients.ledger.calls import Call
 
 
