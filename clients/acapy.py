@@ -22,7 +22,7 @@ class AcaPyError(RuntimeError):
 @dataclass(frozen=True)
 class AcaPy:
     label: str
-    admin_url: str  # http://127.0.0.1:<admin port>
+    admin_url: str  # http://<host>:<admin port>
     api_key: str
     timeout_s: float = 30.0
 

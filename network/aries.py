@@ -1,9 +1,10 @@
-"""ACA-Py agents on loopback: one patient-side agent and one per hospital.
+"""ACA-Py agents: one patient-side agent and one per hospital, each on its party's host.
 
 The patient-side agent stands for the patients' wallets (in the demo it holds many patients'
 did:keys) and issues consent credentials; each hospital's agent holds the credentials it is
 given. All run offline (``--no-ledger``) with askar wallets under the network's state
-directory, an admin API key per agent (0600 file), and DIDComm over HTTP on 127.0.0.1. After
+directory, an admin API key per agent (0600 file), and DIDComm over HTTP on the host's address
+(loopback on one machine). After
 start-up the patient agent connects to every hospital by out-of-band invitation.
 
 Ports: a hospital's agent uses its peer slot (+3 DIDComm, +4 admin); the patient agent takes
@@ -69,7 +70,7 @@ def api_key(state: StateDir, who: Org | str) -> str:
 def client(topology: Topology, state: StateDir, who: Org | str) -> AcaPy:
     _, admin = ports(topology, who)
     label = "patients' agent" if who == PATIENTS else f"{_short(who)} agent"
-    return AcaPy(label, f"http://127.0.0.1:{admin}", api_key(state, who))
+    return AcaPy(label, f"http://{_host(topology, who)}:{admin}", api_key(state, who))
 
 
 def _secret_args(state: StateDir, who: Org | str) -> Path:
@@ -85,16 +86,17 @@ def _secret_args(state: StateDir, who: Org | str) -> Path:
 
 def aries_spec(topology: Topology, state: StateDir, who: Org | str) -> LaunchSpec:
     inbound, admin = ports(topology, who)
+    host = _host(topology, who)
     label = "Patients" if who == PATIENTS else who.name  # type: ignore[union-attr]
     script = Path(acapy_bin())
     argv = [  # through the venv's python, so the process table shows what the pid file recorded
         str(script.parent / "python"), str(script), "start",
         "--arg-file", str(_secret_args(state, who)),
         "--label", label,
-        "--inbound-transport", "http", "127.0.0.1", str(inbound),
+        "--inbound-transport", "http", host, str(inbound),
         "--outbound-transport", "http",
-        "--endpoint", f"http://127.0.0.1:{inbound}",
-        "--admin", "127.0.0.1", str(admin),
+        "--endpoint", f"http://{host}:{inbound}",
+        "--admin", host, str(admin),
         "--no-ledger",
         "--wallet-type", "askar",
         "--wallet-name", f"fedledger-{_short(who)}",
@@ -106,7 +108,13 @@ def aries_spec(topology: Topology, state: StateDir, who: Org | str) -> LaunchSpe
     else:  # a holder: accept invitations, answer offers, store what it receives
         argv += ["--auto-accept-invites", "--auto-respond-credential-offer", "--auto-store-credential"]
     env = {"ACAPY_HOME": str(home(state, who))}
-    return LaunchSpec(node_name(who), argv, env, f"http://127.0.0.1:{admin}/status/ready", admin, (inbound,))
+    return LaunchSpec(node_name(who), argv, env, f"http://{host}:{admin}/status/ready", admin, (inbound,), host)
+
+
+def _host(topology: Topology, who: Org | str) -> str:
+    """Where ``who``'s agent listens: its org's host (the patients' agent: "Patients" in the
+    topology's hosts, else loopback)."""
+    return topology.host_of("Patients" if who == PATIENTS else who)
 
 
 def all_agents(topology: Topology) -> list[Org | str]:

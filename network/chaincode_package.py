@@ -66,8 +66,10 @@ def _load_ca(cert_file: Path, key_file: Path) -> tuple[x509.Certificate, ec.Elli
     return cert, key
 
 
-def issue_tls_pair(ca_cert_file: Path, ca_key_file: Path, common_name: str, out_dir: Path, stem: str) -> None:
-    """Issue ``<stem>.crt``/``<stem>.key`` for loopback from the org's TLS CA."""
+def issue_tls_pair(ca_cert_file: Path, ca_key_file: Path, common_name: str, out_dir: Path, stem: str,
+                   host: str = "127.0.0.1") -> None:  # fmt: skip
+    """Issue ``<stem>.crt``/``<stem>.key`` from the org's TLS CA, valid for ``host`` (the org's
+    host address) and loopback."""
     ca_cert, ca_key = _load_ca(ca_cert_file, ca_key_file)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
@@ -84,7 +86,7 @@ def issue_tls_pair(ca_cert_file: Path, ca_key_file: Path, common_name: str, out_
                 [
                     x509.DNSName("localhost"),
                     x509.DNSName(common_name),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(("127.0.0.1", host))),
                 ]
             ),
             critical=False,

@@ -37,7 +37,7 @@ def orderer_admin_args(state: StateDir, node: Node) -> list[str]:
     admin_tls = state.user_dir(ORDERER_ORG) / "tls"
     return [
         "-o",
-        f"127.0.0.1:{node.admin_port}",
+        f"{node.host}:{node.admin_port}",
         "--ca-file",
         str(state.tls_ca_cert(ORDERER_ORG)),
         "--client-cert",

@@ -30,7 +30,8 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     for org in topology.application_orgs:
         anchors = ""
         if org.has_peer:
-            anchors = f"    AnchorPeers:\n      - Host: 127.0.0.1\n        Port: {topology.peer_of(org).port}\n"
+            peer = topology.peer_of(org)
+            anchors = f"    AnchorPeers:\n      - Host: {peer.host}\n        Port: {peer.port}\n"
         orgs.append(
             org_template.substitute(
                 NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors
@@ -41,10 +42,10 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     for node in topology.orderers:
         tls = state.node_dir(node) / "tls" / "server.crt"
         consenters.append(
-            f"      - Host: 127.0.0.1\n        Port: {node.port}\n"
+            f"      - Host: {node.host}\n        Port: {node.port}\n"
             f"        ClientTLSCert: {tls}\n        ServerTLSCert: {tls}"
         )
-    ports = {f"ORDERER{i + 1}_PORT": n.port for i, n in enumerate(topology.orderers)}
+    endpoints = "\n".join(f"      - {n.address}" for n in topology.orderers)
     text = Template((TEMPLATES / "configtx.yaml.tmpl").read_text()).substitute(
         CRYPTO=state.crypto,
         APPLICATION_ORGS="\n".join(orgs),
@@ -53,7 +54,7 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
         BATCH_TIMEOUT=batch_timeout,
         BATCH_MAX_MESSAGES=batch_max_messages,
         ENDORSEMENT_POLICY=endorsement_policy(topology),
-        **ports,
+        ORDERER_ENDPOINTS=endpoints,
     )
     out = state.config / "configtx" / "configtx.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)

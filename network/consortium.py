@@ -271,10 +271,11 @@ class LocalConsortium:
         for org in self.topology.peer_orgs:
             cc_dir = self.state.chaincode_dir(org)
             ca_cert, ca_key = self.state.tls_ca_cert(org), self.state.tls_ca_key(org)
-            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", cc_dir / "tls", "server")
+            host = self.topology.host_of(org)
+            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", cc_dir / "tls", "server", host)
             issue_tls_pair(ca_cert, ca_key, f"peer-client.{org.domain}", cc_dir / "tls", "client")
             connection = {
-                "address": f"127.0.0.1:{self.topology.peer_of(org).chaincode_service_port}",
+                "address": f"{host}:{self.topology.peer_of(org).chaincode_service_port}",
                 "dial_timeout": "10s",
                 "tls_required": True,
                 "client_auth_required": True,

@@ -1,10 +1,11 @@
-"""One Kubo (IPFS) daemon per hospital, on loopback, peered with the other hospitals only.
+"""One Kubo (IPFS) daemon per hospital, on its org's host, peered with the other hospitals only.
 
 Each repository is created with Kubo's ``test`` profile (loopback addresses, no bootstrap
-peers, no mDNS), then given fixed loopback ports from the topology, content routing off
+peers, no mDNS), then given the org's host address and fixed ports from the topology, content routing off
 (``Routing.Type: none``: nothing is announced to any DHT) and the other hospitals' daemons as
 permanent peers (``Peering.Peers``), so that bitswap fetches a CID from whichever hospital
-holds it and from no one else. The RPC API listens on 127.0.0.1 only.
+holds it and from no one else. The RPC API listens on the org's host address only (loopback on
+one machine).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def repo_dir(state: StateDir, org: Org) -> Path:
 
 
 def api_address(topology: Topology, org: Org) -> str:
-    return f"http://127.0.0.1:{ports(topology, org)[0]}"
+    return f"http://{topology.host_of(org)}:{ports(topology, org)[0]}"
 
 
 def node_name(org: Org) -> str:
@@ -59,19 +60,18 @@ def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
         config_file = repo_dir(state, org) / "config"
         config = json.loads(config_file.read_text())
         api, gateway, swarm = ports(topology, org)
+        host = topology.host_of(org)
         config["Addresses"].update(
-            {"API": f"/ip4/127.0.0.1/tcp/{api}", "Gateway": f"/ip4/127.0.0.1/tcp/{gateway}",
-             "Swarm": [f"/ip4/127.0.0.1/tcp/{swarm}"], "Announce": [], "AppendAnnounce": []}
+            {"API": f"/ip4/{host}/tcp/{api}", "Gateway": f"/ip4/{host}/tcp/{gateway}",
+             "Swarm": [f"/ip4/{host}/tcp/{swarm}"], "Announce": [], "AppendAnnounce": []}
         )  # fmt: skip
         config["Bootstrap"] = []
         config.setdefault("Routing", {})["Type"] = "none"
+        others = [o for o in ipfs_orgs(topology) if o != org]
         config["Peering"] = {
-            "Peers": [
-                {"ID": peer_ids[other.msp_id], "Addrs": [f"/ip4/127.0.0.1/tcp/{ports(topology, other)[2]}"]}
-                for other in ipfs_orgs(topology)
-                if other != org
-            ]
-        }
+            "Peers": [{"ID": peer_ids[o.msp_id], "Addrs": [f"/ip4/{topology.host_of(o)}/tcp/{ports(topology, o)[2]}"]}
+                      for o in others]
+        }  # fmt: skip
         config_file.write_text(json.dumps(config, indent=2))
     return peer_ids
 
@@ -79,4 +79,5 @@ def init_repos(topology: Topology, state: StateDir) -> dict[str, str]:
 def ipfs_spec(topology: Topology, state: StateDir, org: Org) -> LaunchSpec:
     api, _, _ = ports(topology, org)
     env = {"IPFS_PATH": str(repo_dir(state, org)), "GOGC": "200"}
-    return LaunchSpec(node_name(org), [ipfs_bin(), "daemon", "--enable-gc=false"], env, None, api)
+    return LaunchSpec(node_name(org), [ipfs_bin(), "daemon", "--enable-gc=false"], env, None, api, (),
+                      topology.host_of(org))  # fmt: skip

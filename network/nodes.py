@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from network.binaries import fabric_bin
 from network.state import StateDir
-from network.topology import PPROF, Node, Org, Topology
+from network.topology import LOOPBACK, PPROF, Node, Org, Topology
 
 # INFO for what an operator needs (start-up, channel joins, blocks committed, chaincode
 # launches); per-call gRPC access lines and gossip chatter only from WARNING.
@@ -34,6 +34,7 @@ class LaunchSpec:
     # Ports that must also accept connections before the node counts as up: the
     # operations endpoint answers /healthz before a peer's gRPC listener is open.
     extra_ports: tuple[int, ...] = ()
+    host: str = LOOPBACK  # where the ports listen
 
 
 def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
@@ -43,7 +44,7 @@ def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
     env = {
         "FABRIC_CFG_PATH": str(state.orderer_config),
         "FABRIC_LOGGING_SPEC": ORDERER_LOGGING,
-        "ORDERER_GENERAL_LISTENADDRESS": "127.0.0.1",
+        "ORDERER_GENERAL_LISTENADDRESS": node.host,
         "ORDERER_GENERAL_LISTENPORT": str(node.port),
         "ORDERER_GENERAL_LOCALMSPID": node.org.msp_id,
         "ORDERER_GENERAL_LOCALMSPDIR": str(state.node_dir(node) / "msp"),
@@ -59,9 +60,9 @@ def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
         "ORDERER_FILELEDGER_LOCATION": str(data / "ledger"),
         "ORDERER_CONSENSUS_WALDIR": str(data / "etcdraft" / "wal"),
         "ORDERER_CONSENSUS_SNAPDIR": str(data / "etcdraft" / "snapshot"),
-        "ORDERER_OPERATIONS_LISTENADDRESS": f"127.0.0.1:{node.operations_port}",
+        "ORDERER_OPERATIONS_LISTENADDRESS": f"{node.host}:{node.operations_port}",
         "ORDERER_METRICS_PROVIDER": "prometheus",
-        "ORDERER_ADMIN_LISTENADDRESS": f"127.0.0.1:{node.admin_port}",
+        "ORDERER_ADMIN_LISTENADDRESS": f"{node.host}:{node.admin_port}",
         "ORDERER_ADMIN_TLS_ENABLED": "true",
         "ORDERER_ADMIN_TLS_CERTIFICATE": str(tls / "server.crt"),
         "ORDERER_ADMIN_TLS_PRIVATEKEY": str(tls / "server.key"),
@@ -74,9 +75,10 @@ def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
         node.name,
         [fabric_bin("orderer")],
         env,
-        f"http://127.0.0.1:{node.operations_port}/healthz",
+        f"http://{node.host}:{node.operations_port}/healthz",
         node.port,
         (node.admin_port,),
+        node.host,
     )
 
 
@@ -89,8 +91,8 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
         "CORE_PEER_ID": node.fqdn,
         "CORE_PEER_ADDRESS": node.address,
         "CORE_PEER_LISTENADDRESS": node.address,
-        "CORE_PEER_CHAINCODEADDRESS": f"127.0.0.1:{node.chaincode_listen_port}",
-        "CORE_PEER_CHAINCODELISTENADDRESS": f"127.0.0.1:{node.chaincode_listen_port}",
+        "CORE_PEER_CHAINCODEADDRESS": f"{node.host}:{node.chaincode_listen_port}",
+        "CORE_PEER_CHAINCODELISTENADDRESS": f"{node.host}:{node.chaincode_listen_port}",
         "CORE_PEER_GOSSIP_BOOTSTRAP": node.address,
         "CORE_PEER_GOSSIP_EXTERNALENDPOINT": node.address,
         "CORE_PEER_GOSSIP_USELEADERELECTION": "false",
@@ -112,18 +114,20 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
         "CORE_PEER_TLS_ROOTCERT_FILE": str(tls / "ca.crt"),
         "CORE_PEER_FILESYSTEMPATH": str(data),
         "CORE_LEDGER_SNAPSHOTS_ROOTDIR": str(data / "snapshots"),
-        "CORE_OPERATIONS_LISTENADDRESS": f"127.0.0.1:{node.operations_port}",
+        "CORE_OPERATIONS_LISTENADDRESS": f"{node.host}:{node.operations_port}",
         "CORE_METRICS_PROVIDER": "prometheus",
         "CORE_PEER_PROFILE_ENABLED": os.environ.get("FEDLEDGER_PEER_PPROF", "false"),
-        "CORE_PEER_PROFILE_LISTENADDRESS": f"127.0.0.1:{node.slot_base + PPROF}",
+        "CORE_PEER_PROFILE_LISTENADDRESS": f"{node.host}:{node.slot_base + PPROF}",
         **GO_RUNTIME,
     }
     return LaunchSpec(
         node.name,
         [fabric_bin("peer"), "node", "start"],
         env,
-        f"http://127.0.0.1:{node.operations_port}/healthz",
+        f"http://{node.host}:{node.operations_port}/healthz",
         node.port,
+        (),
+        node.host,
     )
 
 
@@ -135,7 +139,7 @@ def chaincode_spec(
     cc_dir = state.chaincode_dir(org)
     env = {
         "CHAINCODE_ID": package_id,
-        "CHAINCODE_SERVER_ADDRESS": f"127.0.0.1:{peer.chaincode_service_port}",
+        "CHAINCODE_SERVER_ADDRESS": f"{peer.host}:{peer.chaincode_service_port}",
         "CHAINCODE_TLS_CERT": str(cc_dir / "tls" / "server.crt"),
         "CHAINCODE_TLS_KEY": str(cc_dir / "tls" / "server.key"),
         "CHAINCODE_CLIENT_CA_CERT": str(state.tls_ca_cert(org)),
@@ -148,6 +152,8 @@ def chaincode_spec(
         env,
         None,
         peer.chaincode_service_port,
+        (),
+        peer.host,
     )
 
 

@@ -28,7 +28,7 @@ def is_healthy(spec: LaunchSpec) -> bool:
     for port in (spec.port, *spec.extra_ports):
         with socket.socket() as s:
             s.settimeout(1)
-            if s.connect_ex(("127.0.0.1", port)) != 0:
+            if s.connect_ex((spec.host, port)) != 0:
                 return False
     if spec.health_url is None:
         return True
@@ -64,7 +64,7 @@ def raft_leader(topology: Topology) -> str | None:
     metrics), or None while there is no leader (an election, or no quorum)."""
     for node in topology.orderers:
         try:
-            url = f"http://127.0.0.1:{node.operations_port}/metrics"
+            url = f"http://{node.host}:{node.operations_port}/metrics"
             with urllib.request.urlopen(url, timeout=2) as resp:
                 text = resp.read().decode()
         except (urllib.error.URLError, OSError):

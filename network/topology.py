@@ -1,8 +1,10 @@
-"""The shape of the local consortium: orgs, nodes and the loopback ports they use.
+"""The shape of the local consortium: orgs, nodes, the hosts they run on and their ports.
 
 Pure data, no side effects. Ports come from one base (``FEDLEDGER_PORT_BASE``, default 7100)
 so that a test network and a demo network can run side by side: every node gets a slot of ten
-ports and each port has a fixed offset inside its slot.
+ports and each port has a fixed offset inside its slot. Every org's nodes and services listen
+on the org's host address: loopback on one machine, or the address ``hosts`` gives the org
+(its own host, e.g. a namespace host of network/hosts.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 CHANNEL = "fedledger"
 CHAINCODE_NAME = "fedledger"
 DEFAULT_PORT_BASE = 7100
+LOOPBACK = "127.0.0.1"
 
 # offsets inside a node's slot of ten ports
 LISTEN, PEER_CC_LISTEN, OPERATIONS, ORDERER_ADMIN = 0, 1, 2, 3
@@ -38,6 +41,7 @@ class Node:
     kind: str  # "orderer" | "peer"
     org: Org
     slot_base: int
+    host: str = LOOPBACK  # the address its org's host listens on
 
     @property
     def fqdn(self) -> str:
@@ -68,7 +72,7 @@ class Node:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
 
 ORDERER_ORG = Org("OrdererOrg", "OrdererMSP", "orderer.fedledger.local", "orderer")
@@ -92,6 +96,7 @@ class Topology:
     port_base: int = DEFAULT_PORT_BASE
     orderer_count: int = 3
     simulated_hospitals: int = 0
+    hosts: tuple[tuple[str, str], ...] = ()  # (org name, host address); unnamed orgs: loopback
     application_orgs: tuple[Org, ...] = field(init=False)
     nodes: tuple[Node, ...] = field(init=False)
 
@@ -101,16 +106,22 @@ class Topology:
         nodes: list[Node] = []
         slot = 0
         for i in range(1, self.orderer_count + 1):
-            nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot))
+            nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot,
+                              self.host_of(ORDERER_ORG)))  # fmt: skip
             slot += 1
         for org in self.peer_orgs:
-            nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot))
+            nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot, self.host_of(org)))
             slot += 1
         object.__setattr__(self, "nodes", tuple(nodes))
 
     @classmethod
     def from_env(cls) -> Topology:
         return cls(port_base=int(os.environ.get("FEDLEDGER_PORT_BASE", DEFAULT_PORT_BASE)))
+
+    def host_of(self, org: Org | str) -> str:
+        """The address the nodes and services of ``org`` (or of a party named so, e.g. the
+        patients' agent) listen on."""
+        return dict(self.hosts).get(org if isinstance(org, str) else org.name, LOOPBACK)
 
     @property
     def orderers(self) -> list[Node]:

@@ -105,3 +105,38 @@ def test_process_start_stop_kill(tmp_path: Path) -> None:
     assert not process.stop(pid_file)  # stopping twice is harmless
     time.sleep(0.05)
     assert "hello" in log.read_text()
+
+
+def test_every_org_listens_on_its_own_host_when_the_topology_names_one(tmp_path: Path) -> None:
+    """With a host per org (namespace hosts), no node, service or channel endpoint of a hosted
+    org stays on loopback; an org the topology does not name keeps loopback."""
+    from network import aries, ipfs_nodes
+    from network.nodes import chaincode_spec, orderer_spec, peer_spec
+
+    hosts = (("OrdererOrg", "10.77.0.20"), ("HospitalA", "10.77.0.10"), ("HospitalB", "10.77.0.11"),
+             ("HospitalC", "10.77.0.12"), ("Regulator", "10.77.0.13"), ("Patients", "10.77.0.14"))  # fmt: skip
+    topo = Topology(port_base=21000, orderer_count=4, hosts=hosts)
+    state = StateDir(tmp_path)
+    a = topo.org("HospitalA")
+    peer = topo.peer_of(a)
+    assert peer.address == f"10.77.0.10:{peer.port}" and topo.orderers[0].host == "10.77.0.20"
+    env = peer_spec(peer, state).env
+    assert {env["CORE_PEER_LISTENADDRESS"], env["CORE_PEER_GOSSIP_EXTERNALENDPOINT"]} == {peer.address}
+    assert all(v.startswith("10.77.0.10:") for k, v in env.items() if k.endswith("LISTENADDRESS"))
+    orderer = orderer_spec(topo.orderers[0], state)
+    assert orderer.host == "10.77.0.20" and orderer.env["ORDERER_GENERAL_LISTENADDRESS"] == "10.77.0.20"
+    assert chaincode_spec(topo, a, state, "pkg:1").env["CHAINCODE_SERVER_ADDRESS"].startswith("10.77.0.10:")
+    assert ipfs_nodes.api_address(topo, a).startswith("http://10.77.0.10:")
+    assert aries.client(topo, state, a).admin_url.startswith("http://10.77.0.10:")
+    doc = yaml.safe_load(render_configtx(topo, state, "150ms", 10).read_text())
+    profile = doc["Profiles"]["FedLedgerChannel"]
+    assert [c["Host"] for c in profile["Orderer"]["EtcdRaft"]["Consenters"]] == ["10.77.0.20"] * 4
+    orderer_org = next(o for o in doc["Organizations"] if o["ID"] == "OrdererMSP")
+    assert orderer_org["OrdererEndpoints"] == [n.address for n in topo.orderers]
+    anchors = {
+        o["ID"]: o["AnchorPeers"][0]["Host"] for o in profile["Application"]["Organizations"] if "AnchorPeers" in o
+    }
+    assert anchors == {"HospitalAMSP": "10.77.0.10", "HospitalBMSP": "10.77.0.11", "HospitalCMSP": "10.77.0.12",
+                       "RegulatorMSP": "10.77.0.13"}  # fmt: skip
+    assert "127.0.0.1" not in (state.config / "configtx" / "configtx.yaml").read_text()
+    assert Topology(port_base=21000, orderer_count=4).peer_of(a).address == f"127.0.0.1:{peer.port}"  # loopback
