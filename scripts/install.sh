@@ -61,6 +61,18 @@ else
   say "fabric $FABRIC_RELEASE: cached"
 fi
 
+# --- Fabric CA ------------------------------------------------------------------------------
+FABRIC_CA_DIR=$CACHE/fabric-ca-$FABRIC_CA_VERSION
+if [ ! -f "$FABRIC_CA_DIR/.done" ]; then
+  say "building Hyperledger Fabric CA $FABRIC_CA_VERSION with go build (cgo, for its sqlite store); first time takes 1-3 min"
+  go_build_tools "$FABRIC_CA_DIR" fabric-ca github.com/hyperledger/fabric-ca "$FABRIC_CA_VERSION" \
+    github.com/hyperledger/fabric-ca/cmd/fabric-ca-server github.com/hyperledger/fabric-ca/cmd/fabric-ca-client
+  echo "$FABRIC_CA_VERSION" > "$FABRIC_CA_DIR/.done"
+  say "fabric-ca ready in $FABRIC_CA_DIR/bin"
+else
+  say "fabric-ca $FABRIC_CA_VERSION: cached"
+fi
+
 # --- Kubo -----------------------------------------------------------------------------------
 KUBO_DIR=$CACHE/kubo-$KUBO_VERSION
 if [ ! -f "$KUBO_DIR/.done" ]; then
@@ -151,6 +163,7 @@ cat > "$ROOT/.fedledger/paths.env" <<EOF
 FEDLEDGER_FABRIC_BIN=$FABRIC_DIR/bin
 FEDLEDGER_FABRIC_SAMPLECONFIG=$FABRIC_DIR/sampleconfig
 FEDLEDGER_FABRIC_RELEASE=$FABRIC_RELEASE
+FEDLEDGER_FABRIC_CA_BIN=$FABRIC_CA_DIR/bin
 FEDLEDGER_IPFS_BIN=$KUBO_DIR/bin/ipfs
 FEDLEDGER_ZK=$ZK_DIR/bin/fedledger-zk
 FEDLEDGER_VENV=$VENV
