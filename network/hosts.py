@@ -4,9 +4,14 @@ joined through veth pairs to one bridge, each with its own address.
 A *lab* is a switch namespace ``<lab>-sw`` holding a bridge, and one namespace per host
 ``<lab>-<host>`` whose only interface, ``eth0``, is one end of a veth pair; the other end sits
 in the switch namespace, enslaved to the bridge. Host i gets ``<subnet>.<i + 10>/24``. The
-root namespace is never touched (no bridge, address or route is added there), so a lab cannot
-disturb the machine's own networking, and removing a lab is deleting its namespaces (their
-veths go with them).
+root namespace is not touched (no bridge, address or route is added there) unless a workstation
+leg is asked for, so a lab cannot disturb the machine's own networking, and removing a lab is
+deleting its namespaces (their veths go with them).
+
+With ``workstation=True`` the machine's own namespace gets one leg on the bridge too
+(``<lab>-ws``, address ``<subnet>.2``): the operator's workstation, from which tests and the
+CLI reach the hosts' services; it is the only change to the machine's own namespace and goes
+away with the lab.
 
 A host is cut from the others by taking its switch-side link down (a partition as the host
 would see a pulled cable: no error, just silence) and joined again by bringing it up.
@@ -76,9 +81,14 @@ class HostLab:
         number = index + 10
         return Host(name, f"{self.lab}-{name}", str(self.subnet.network_address + number), f"p{number}")
 
-    def up(self, names: Sequence[str]) -> list[Host]:
-        """Make the switch and one host per name (in order); a lab that exists is removed first,
-        so that every run starts from the same wiring."""
+    @property
+    def workstation_address(self) -> str:
+        return str(self.subnet.network_address + 2)
+
+    def up(self, names: Sequence[str], workstation: bool = False) -> list[Host]:
+        """Make the switch and one host per name (in order), and with ``workstation`` the
+        machine's own leg on the bridge; a lab that exists is removed first, so that every run
+        starts from the same wiring."""
         if len(set(names)) != len(names):
             raise ValueError(f"host names repeat: {list(names)}")
         hosts = [self.host(n, i) for i, n in enumerate(names)]
@@ -96,6 +106,12 @@ class HostLab:
             _ip("-n", h.namespace, "addr", "add", f"{h.address}/24", "dev", "eth0")
             _ip("-n", h.namespace, "link", "set", "eth0", "up")
             _ip("-n", h.namespace, "link", "set", "lo", "up")
+        if workstation:
+            _ip("link", "add", f"{self.lab}-ws", "type", "veth", "peer", "name", "pws", "netns", self.switch)
+            _ip("-n", self.switch, "link", "set", "pws", "master", "br0")
+            _ip("-n", self.switch, "link", "set", "pws", "up")
+            _ip("addr", "add", f"{self.workstation_address}/24", "dev", f"{self.lab}-ws")
+            _ip("link", "set", f"{self.lab}-ws", "up")
         return hosts
 
     def down(self) -> list[str]:

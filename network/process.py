@@ -63,13 +63,16 @@ def alive(record: ProcessRecord | None) -> bool:
     cmd = _cmdline(record.pid)
     if not cmd:
         return True  # between fork and exec, or exiting: /proc shows no command line yet
+    if Path(cmd[0]).name == "ip" and cmd[1:3] == ["netns", "exec"]:
+        cmd = cmd[4:] or cmd  # `ip netns exec NS` about to exec the node in its namespace
     return cmd[0] == record.argv[0] or Path(cmd[0]).name == Path(record.argv[0]).name
 
 
-def start(
-    name: str, argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file: Path, cwd: Path | None = None
-) -> ProcessRecord:
-    """Start ``argv`` detached with output appended to ``log_file``; refuse if already running."""
+def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_file: Path, pid_file: Path,
+          cwd: Path | None = None, netns: str | None = None) -> ProcessRecord:  # fmt: skip
+    """Start ``argv`` detached with output appended to ``log_file``; refuse if already running.
+    ``netns``: run it inside that network namespace (a host of network/hosts.py); ``ip netns
+    exec`` execs the program in place, so the recorded pid and program are the node's own."""
     existing = read_record(pid_file)
     if alive(existing):
         raise RuntimeError(f"{name} is already running (pid {existing.pid})")  # type: ignore[union-attr]
@@ -81,7 +84,7 @@ def start(
         log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}: {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            list(argv),
+            (["ip", "netns", "exec", netns] if netns else []) + list(argv),
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@ and removing the lab leaves no namespace behind."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -70,3 +71,52 @@ def test_names_and_subnets_are_checked_before_anything_is_made() -> None:
         HostLab("fl").host("hospital-a", 0)
     with pytest.raises(ValueError, match="repeat"):
         HostLab("fl").up(["a", "a"])
+
+
+def test_hospitals_kubo_on_their_own_hosts_share_a_cid_and_a_partition_stops_it(tmp_path: Path) -> None:
+    """Two hospitals' Kubo daemons, each in its own host and listening on its own address only,
+    peer across the bridge (the topology's host addresses); a CID stored at one is fetched by
+    the other; while the first is cut off, content only it holds does not reach the other, and
+    does once the link is back. The test talks to both from the workstation leg."""
+    from clients.kubo import IPFSClient, IPFSError
+    from network import ipfs_nodes, process, readiness
+    from network.state import StateDir
+    from network.topology import Topology
+
+    lab = HostLab("flkubo", "10.77.8.0/24")
+    state = StateDir(tmp_path / "state")
+    try:
+        a, b = lab.up(["hospitala", "hospitalb"], workstation=True)
+        base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100")) + 800
+        topo = Topology(port_base=base, hosts=(("HospitalA", a.address), ("HospitalB", b.address)))
+        ipfs_nodes.init_repos(topo, state)
+        orgs = {h.name: topo.org(h.name) for h in (a, b)}  # host names are the orgs' short names
+        for host in (a, b):
+            spec = ipfs_nodes.ipfs_spec(topo, state, orgs[host.name])
+            assert spec.host == host.address
+            process.start(spec.name, spec.argv, spec.env, state.log(spec.name), state.pid(spec.name),
+                          netns=host.namespace)  # fmt: skip
+            readiness.wait_healthy(state, spec)
+        at_a = IPFSClient(ipfs_nodes.api_address(topo, orgs[a.name]), timeout_s=20)
+        at_b = IPFSClient(ipfs_nodes.api_address(topo, orgs[b.name]), timeout_s=20)
+        assert at_a.api.startswith(f"http://{a.address}:") and at_b.api.startswith(f"http://{b.address}:")
+        cid = at_a.add(b"stored at hospital A")
+        assert at_b.cat(cid) == b"stored at hospital A"  # bitswap from A's host to B's
+
+        cut_off = at_a.add(b"not yet fetched when A is cut off")
+        lab.cut(a)  # A's cable pulled: B and the workstation lose it alike
+        with pytest.raises(IPFSError):
+            IPFSClient(at_b.api, timeout_s=4).cat(cut_off)
+        lab.restore(a)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert IPFSClient(at_b.api, timeout_s=10).cat(cut_off) == b"not yet fetched when A is cut off"
+                break
+            except IPFSError:
+                if time.monotonic() > deadline:
+                    raise
+    finally:
+        for name in ("ipfs.hospitala", "ipfs.hospitalb"):
+            process.stop(state.pid(name))
+        lab.down()
