@@ -124,6 +124,23 @@ def restart(state_dir: Path | None, node: str) -> None:
     console.print(f"{node} restarted")
 
 
+@network_group.command("upgrade-chaincode")
+@state_dir_option
+@click.option("--version", "version", required=True, help="The new chaincode version, e.g. 1.1.")
+def upgrade_chaincode_cmd(state_dir: Path | None, version: str) -> None:
+    """Upgrade the chaincode on the running channel (sequence + 1), studies and agents running:
+    every org starts a service of the new version beside the old one, installs and approves
+    it, the definition is committed, then the old services stop."""
+    from network.chaincode_upgrade import upgrade_chaincode
+
+    net = open_network(state_dir)
+    try:
+        record = upgrade_chaincode(net, version, say=lambda line: console.print(f"  {line}"))
+    except ToolError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"chaincode {record['name']} {record['version']} (sequence {record['sequence']}) is live")
+
+
 def _print_status(net: LocalConsortium) -> None:
     table = Table(title=f"fedledger network ({net.state.root})")
     for col in ("node", "kind", "org", "port", "pid", "state"):

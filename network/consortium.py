@@ -21,7 +21,7 @@ from network import aries, channel, ipfs_nodes, lifecycle, process, readiness
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
-from network.nodes import LaunchSpec, chaincode_spec, orderer_spec, peer_spec
+from network.nodes import LaunchSpec, chaincode_spec, chaincode_tls_dir, orderer_spec, peer_spec
 from network.state import StateDir, default_state_dir
 from network.topology import CHAINCODE_NAME, CHANNEL, Org, Topology
 
@@ -132,7 +132,7 @@ class LocalConsortium:
 
         self.progress(f"starting {len(self.topology.orderers)} Raft orderers")
         for node in self.topology.orderers:
-            self._launch(orderer_spec(node, self.state))
+            self.launch(orderer_spec(node, self.state))
         for node in self.topology.orderers:
             readiness.wait_healthy(self.state, orderer_spec(node, self.state))
         self.progress(f"joining orderers to channel '{CHANNEL}' (osnadmin)")
@@ -141,7 +141,7 @@ class LocalConsortium:
 
         self.progress(f"starting {len(self.topology.peers)} peers")
         for node in self.topology.peers:
-            self._launch(peer_spec(node, self.state))
+            self.launch(peer_spec(node, self.state))
         for node in self.topology.peers:
             readiness.wait_healthy(self.state, peer_spec(node, self.state))
         self.progress("joining peers to the channel")
@@ -149,21 +149,20 @@ class LocalConsortium:
             channel.join_peer(self.topology, self.state, org)
 
         self.progress("packaging the chaincode as a service, one package per org")
-        package_ids = self._package_chaincode()
+        package_ids = self.package_chaincode(CHAINCODE_VERSION)
         manifest["chaincode"] = {
             "name": CHAINCODE_NAME,
             "version": CHAINCODE_VERSION,
             "sequence": CHAINCODE_SEQUENCE,
             "package_ids": package_ids,
+            "generation": 0,
         }
         self.state.write_manifest(manifest)
         for org in self.topology.peer_orgs:
-            self._launch(self._chaincode_spec(org, package_ids[org.msp_id]))
+            self.launch(self.chaincode_service_spec(org, package_ids[org.msp_id]))
         self.progress("installing the chaincode on every peer")
         for org in self.topology.peer_orgs:
-            lifecycle.install(
-                self.topology, self.state, org, str(self.state.chaincode_dir(org) / f"{self._label()}.tar.gz")
-            )
+            lifecycle.install(self.topology, self.state, org, str(self.package_path(org, CHAINCODE_VERSION)))
         self.progress("approving the chaincode definition (every org)")
         for org in self.topology.peer_orgs:
             lifecycle.approve(
@@ -172,7 +171,7 @@ class LocalConsortium:
         self.progress("committing the chaincode definition (MAJORITY endorsement)")
         lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
         for org in self.topology.peer_orgs:
-            readiness.wait_healthy(self.state, self._chaincode_spec(org, package_ids[org.msp_id]))
+            readiness.wait_healthy(self.state, self.chaincode_service_spec(org, package_ids[org.msp_id]))
         if self.with_ipfs:
             self._start_ipfs(manifest)
         if self.with_aries:
@@ -181,7 +180,7 @@ class LocalConsortium:
             self.state.write_manifest(manifest)
             specs = [aries.aries_spec(self.topology, self.state, w) for w in aries.all_agents(self.topology)]
             for spec in specs:
-                self._launch(spec)
+                self.launch(spec)
             for spec in specs:
                 readiness.wait_healthy(self.state, spec, timeout=90.0)
             aries.write_connections(self.state, aries.connect_all(self.topology, self.state))
@@ -197,7 +196,7 @@ class LocalConsortium:
         self.state.write_manifest(manifest)
         specs = [ipfs_nodes.ipfs_spec(self.topology, self.state, o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
         for spec in specs:
-            self._launch(spec)
+            self.launch(spec)
         for spec in specs:
             readiness.wait_healthy(self.state, spec)
 
@@ -224,7 +223,7 @@ class LocalConsortium:
     def down(self, purge: bool = False) -> list[str]:
         """Stop every node (chaincode services first); with ``purge`` delete all state."""
         stopped = []
-        names = [self.topology.chaincode_service_name(o) for o in self.topology.peer_orgs]
+        names = [self.topology.chaincode_service_name(o, g) for o in self.topology.peer_orgs for g in (0, 1)]
         names += [ipfs_nodes.node_name(o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
         names += [aries.node_name(w) for w in aries.all_agents(self.topology)]
         names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
@@ -249,7 +248,7 @@ class LocalConsortium:
         """Stop (if running) and start one node, then wait until it is healthy."""
         spec = self._spec_by_name(name)
         process.stop(self.state.pid(spec.name))
-        self._launch(spec)
+        self.launch(spec)
         readiness.wait_healthy(self.state, spec)
 
     def kill(self, name: str) -> bool:
@@ -260,39 +259,43 @@ class LocalConsortium:
         return self.state.log(self._spec_by_name(name).name)
 
     # --- helpers ----------------------------------------------------------------------------
-    def _chaincode_spec(self, org: Org, package_id: str) -> LaunchSpec:
-        return chaincode_spec(self.topology, org, self.state, package_id, self.test_contracts)
+    def chaincode_service_spec(self, org: Org, package_id: str, generation: int = 0) -> LaunchSpec:
+        return chaincode_spec(self.topology, org, self.state, package_id, self.test_contracts, generation)
 
-    def _label(self) -> str:
-        return f"{CHAINCODE_NAME}_{CHAINCODE_VERSION}"
+    def package_path(self, org: Org, version: str) -> Path:
+        return self.state.chaincode_dir(org) / f"{CHAINCODE_NAME}_{version}.tar.gz"
 
-    def _package_chaincode(self) -> dict[str, str]:
+    def package_chaincode(self, version: str, generation: int = 0) -> dict[str, str]:
+        """Each org's ccaas package of ``version``, pointing at that generation's service."""
         ids = {}
         for org in self.topology.peer_orgs:
-            cc_dir = self.state.chaincode_dir(org)
+            tls = chaincode_tls_dir(self.state, org, generation)
             ca_cert, ca_key = self.state.tls_ca_cert(org), self.state.tls_ca_key(org)
             host = self.topology.host_of(org)
-            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", cc_dir / "tls", "server", host)
-            issue_tls_pair(ca_cert, ca_key, f"peer-client.{org.domain}", cc_dir / "tls", "client")
+            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", tls, "server", host)
+            issue_tls_pair(ca_cert, ca_key, f"peer-client.{org.domain}", tls, "client")
             connection = {
-                "address": f"{host}:{self.topology.peer_of(org).chaincode_service_port}",
+                "address": f"{host}:{self.topology.chaincode_port(org, generation)}",
                 "dial_timeout": "10s",
                 "tls_required": True,
                 "client_auth_required": True,
                 "root_cert": ca_cert.read_text(),
-                "client_cert": (cc_dir / "tls" / "client.crt").read_text(),
-                "client_key": (cc_dir / "tls" / "client.key").read_text(),
+                "client_cert": (tls / "client.crt").read_text(),
+                "client_key": (tls / "client.key").read_text(),
             }
-            ids[org.msp_id] = build_package(cc_dir, self._label(), connection).package_id
+            package = build_package(self.state.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection)
+            ids[org.msp_id] = package.package_id
         return ids
 
     def _all_specs(self, manifest: dict) -> list[tuple[LaunchSpec, str, str]]:
         specs = [(orderer_spec(n, self.state), "orderer", n.org.name) for n in self.topology.orderers]
         specs += [(peer_spec(n, self.state), "peer", n.org.name) for n in self.topology.peers]
         package_ids = manifest.get("chaincode", {}).get("package_ids", {})
+        generation = manifest.get("chaincode", {}).get("generation", 0)
         for org in self.topology.peer_orgs:
             if org.msp_id in package_ids:
-                specs.append((self._chaincode_spec(org, package_ids[org.msp_id]), "chaincode", org.name))
+                spec = self.chaincode_service_spec(org, package_ids[org.msp_id], generation)
+                specs.append((spec, "chaincode", org.name))
         if manifest.get("ipfs_peers"):
             for org in ipfs_nodes.ipfs_orgs(self.topology):
                 specs.append((ipfs_nodes.ipfs_spec(self.topology, self.state, org), "ipfs", org.name))
@@ -315,11 +318,11 @@ class LocalConsortium:
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
                 if not process.alive(process.read_record(self.state.pid(spec.name))):
-                    self._launch(spec)
+                    self.launch(spec)
             for spec in batch:
                 readiness.wait_healthy(self.state, spec)
 
-    def _launch(self, spec: LaunchSpec) -> None:
+    def launch(self, spec: LaunchSpec) -> None:
         self.state.data(spec.name).mkdir(parents=True, exist_ok=True)
         process.start(spec.name, spec.argv, spec.env, self.state.log(spec.name), self.state.pid(spec.name))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from network.binaries import fabric_bin
 from network.state import StateDir
@@ -131,27 +132,33 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
     )
 
 
-def chaincode_spec(
-    topology: Topology, org: Org, state: StateDir, package_id: str, test_contracts: bool = False
-) -> LaunchSpec:
+def chaincode_tls_dir(state: StateDir, org: Org, generation: int = 0) -> Path:
+    """Where a generation's chaincode service keeps its TLS pair (the two an upgrade overlaps
+    keep theirs apart)."""
+    return state.chaincode_dir(org) / ("tls" if generation % 2 == 0 else "tls2")
+
+
+def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: str, test_contracts: bool = False,
+                   generation: int = 0) -> LaunchSpec:  # fmt: skip
     """The org's chaincode service: fedledger's Python chaincode behind mutual TLS."""
     peer = topology.peer_of(org)
-    cc_dir = state.chaincode_dir(org)
+    port = topology.chaincode_port(org, generation)
+    tls = chaincode_tls_dir(state, org, generation)
     env = {
         "CHAINCODE_ID": package_id,
-        "CHAINCODE_SERVER_ADDRESS": f"{peer.host}:{peer.chaincode_service_port}",
-        "CHAINCODE_TLS_CERT": str(cc_dir / "tls" / "server.crt"),
-        "CHAINCODE_TLS_KEY": str(cc_dir / "tls" / "server.key"),
+        "CHAINCODE_SERVER_ADDRESS": f"{peer.host}:{port}",
+        "CHAINCODE_TLS_CERT": str(tls / "server.crt"),
+        "CHAINCODE_TLS_KEY": str(tls / "server.key"),
         "CHAINCODE_CLIENT_CA_CERT": str(state.tls_ca_cert(org)),
         "PYTHONUNBUFFERED": "1",
         "FEDLEDGER_TEST_CONTRACTS": "1" if test_contracts else "0",
     }
     return LaunchSpec(
-        topology.chaincode_service_name(org),
+        topology.chaincode_service_name(org, generation),
         [sys.executable, "-m", "chaincode"],
         env,
         None,
-        peer.chaincode_service_port,
+        port,
         (),
         peer.host,
     )

@@ -169,5 +169,18 @@ class Topology:
                 return n
         raise KeyError(f"unknown node {name!r}; known: {', '.join(n.name for n in self.nodes)}")
 
-    def chaincode_service_name(self, org: Org) -> str:
-        return f"chaincode.{org.short}"
+    def chaincode_service_name(self, org: Org, generation: int = 0) -> str:
+        """The chaincode service's node name; the two generations an upgrade overlaps differ."""
+        return f"chaincode.{org.short}" if generation % 2 == 0 else f"chaincode2.{org.short}"
+
+    def chaincode_port(self, org: Org, generation: int = 0) -> int:
+        """Port of ``org``'s chaincode service. An upgrade starts the new version's services
+        beside the running ones (odd generations on a slot after the last node's, even ones in
+        the peer's slot), so that a peer switches to its new service only when the new
+        definition commits: no call ever finds no service."""
+        if generation % 2 == 0:
+            return self.peer_of(org).chaincode_service_port
+        index = self.peer_orgs.index(org)
+        if index >= 10:
+            raise ValueError("chaincode upgrades support at most 10 orgs with peers")
+        return self.port_base + 10 * (len(self.nodes) + 1) + index

@@ -275,12 +275,12 @@ def test_an_agent_started_while_its_peer_is_down_waits_for_it(tmp_path: Path, mo
     monkeypatch.setattr(runner_module, "RETRY_START_S", 0.01)
 
     class Submitter:
-        def recover(self, contract: object) -> list[tuple[str, str]]:
+        def recover(self) -> list[tuple[str, str]]:
             return [("s/r0/commit", "committed")]
 
     class Worker:
         def __init__(self, failures: list[GatewayError]) -> None:
-            self.failures, self.checks, self.submitter, self.contracts = failures, 0, Submitter(), {"Round": None}
+            self.failures, self.checks, self.submitter = failures, 0, Submitter()
 
         def check_registration(self) -> None:
             self.checks += 1
