@@ -61,6 +61,19 @@ class Consortium:
         return initial, publish_model(next(iter(self.hospitals.values())), initial, label, keys)
 
 
+def one_round_study(model0: dict[str, str], data_schema_hash: str, title: str) -> dict[str, Any]:
+    """Parameters of a one-round trusted study of the demo's model (LOGREG_30, initial model
+    ``model0``) in which all three hospitals take part."""
+    return {
+        "title": title, "model": LOGREG_30.name, "model_spec_hash": LOGREG_30.hash, "model_cid": model0["cid"],
+        "model_hash": model0["hash"], "data_schema_hash": data_schema_hash, "epsilon_budget_micro": 6_000_000,
+        "delta_e12": 10_000_000, "rounds": 1, "local_steps": 100, "audit_rate_ppm": 0, "committee_size": 1,
+        "committee_threshold": 1, "participants_per_round": 3, "min_participants": 3, "min_stake": 100,
+        "reward_pool": 300, "reward_per_round": 300, "missing_slash": 0, "cheat_slash": 0, "commit_window_s": 600,
+        "prove_window_s": 600, "aggregate_window_s": 600, "validation_window_s": 600,
+    }  # fmt: skip
+
+
 @contextmanager
 def consortium(network: LocalConsortium, tmp_path: Path, run: str, stake: int = 500) -> Iterator[Consortium]:
     """Register the three hospitals with fresh share keys, mint 1000 to each (mint ids

@@ -14,7 +14,7 @@ from clients.ledger import Round
 from network import lifecycle, process
 from network.chaincode_upgrade import upgrade_chaincode
 from network.consortium import LocalConsortium
-from tests.integration.hospitals import NAMES, consortium
+from tests.integration.hospitals import NAMES, consortium, one_round_study
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +28,7 @@ def test_an_upgrade_mid_round_loses_nothing_and_the_round_finishes(network: Loca
     sid = f"up-{run}"
     with consortium(network, tmp_path, f"up-{run}") as cons:
         _, model0 = cons.initial_model(f"{sid}/initial")
-        cons.study(sid, {
-            "title": "upgrade mid-study", "model": "logreg-d30-c2", "model_spec_hash": _h("spec"),
-            "model_cid": model0["cid"], "model_hash": model0["hash"], "data_schema_hash": _h("schema"),
-            "epsilon_budget_micro": 6_000_000, "delta_e12": 10_000_000, "rounds": 1, "local_steps": 100,
-            "audit_rate_ppm": 0, "committee_size": 1, "committee_threshold": 1, "participants_per_round": 3,
-            "min_participants": 3, "min_stake": 100, "reward_pool": 300, "reward_per_round": 300,
-            "missing_slash": 0, "cheat_slash": 0, "commit_window_s": 600, "prove_window_s": 600,
-            "aggregate_window_s": 600, "validation_window_s": 600,
-        })  # fmt: skip
+        cons.study(sid, one_round_study(model0, _h("schema"), "upgrade mid-study"))
         rnd = cons.tx(NAMES[0], Round.open(sid))
         stored = {m: h.ipfs.add(f"update of {m} {run}".encode()) for m, h in cons.hospitals.items()}
 

@@ -21,7 +21,7 @@ from agent.storage.vault import ArtifactError
 from agent.training import DPConfig, evaluate, train_round
 from clients.ledger import Round
 from network.consortium import LocalConsortium
-from tests.integration.hospitals import NAMES, consortium
+from tests.integration.hospitals import NAMES, consortium, one_round_study
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +34,7 @@ def test_one_federated_round_with_dp_ipfs_and_the_ledger(network: LocalConsortiu
     with consortium(network, tmp_path, f"fl-{run}") as cons:
         # the proposer publishes the initial model for every hospital; its hash goes on the ledger
         initial, model0 = cons.initial_model(f"{study_id}/initial")
-        cons.study(study_id, {
-            "title": "DP logistic regression", "model": LOGREG_30.name, "model_spec_hash": LOGREG_30.hash,
-            "model_cid": model0["cid"], "model_hash": model0["hash"], "data_schema_hash": schema.hash,
-            "epsilon_budget_micro": 6_000_000, "delta_e12": 10_000_000, "rounds": 1, "local_steps": 100,
-            "audit_rate_ppm": 0, "committee_size": 1, "committee_threshold": 1, "participants_per_round": 3,
-            "min_participants": 3, "min_stake": 100, "reward_pool": 300, "reward_per_round": 300,
-            "missing_slash": 0, "cheat_slash": 0, "commit_window_s": 600, "prove_window_s": 600,
-            "aggregate_window_s": 600, "validation_window_s": 600,
-        })  # fmt: skip
+        cons.study(study_id, one_round_study(model0, schema.hash, "DP logistic regression"))
         a = NAMES[0]
         rnd = cons.tx(a, Round.open(study_id))
 
