@@ -42,13 +42,17 @@ def upgrade_chaincode(net: LocalConsortium, version: str, say: Callable[[str], N
     if version == current["version"]:
         raise ToolError(f"the chaincode already runs version {version}; an upgrade needs a new version")
     topo, old, new = net.topology, current.get("generation", 0), current.get("generation", 0) + 1
-    sequence = current["sequence"] + 1
+    # the ledger's committed sequence, not only the manifest's: an upgrade stopped after its commit
+    # left the ledger ahead of the manifest, and the next definition must follow the ledger
+    committed = lifecycle.committed_sequence(topo, net.state, topo.peer_orgs[0])
+    sequence = max(current["sequence"], committed) + 1
     started = time.monotonic()
-    say(f"upgrade: version {current['version']} -> {version}, sequence {current['sequence']} -> {sequence}")
+    say(f"upgrade: version {current['version']} -> {version}, sequence {sequence - 1} -> {sequence}")
     ids = net.package_chaincode(version, new)
     say("upgrade: each org starts its new chaincode service beside the running one")
     specs = {o.msp_id: net.chaincode_service_spec(o, ids[o.msp_id], new) for o in topo.peer_orgs}
     for spec in specs.values():
+        process.stop(net.state.pid(spec.name))  # left by an upgrade that stopped half-way: start afresh
         net.launch(spec)
     for spec in specs.values():
         readiness.wait_healthy(net.state, spec)
