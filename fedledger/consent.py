@@ -82,11 +82,10 @@ def status_cmd(state_dir: Path | None, study: str, org_name: str, as_org: str) -
 def revoke_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str) -> None:
     """The patient revokes: their wallet signs, the hospital relays the revocation."""
     from agent.consent.credentials import Patient, PatientSide, relay_revocation
-    from network.aries import read_connections
 
     net = open_network(state_dir)
     entry = _entry(load_index(net.state.root, study), org_name, pseudonym)
-    side = PatientSide(net.aries("patients"), read_connections(net.state))
+    side = PatientSide(net.aries("patients"), net.aries_connections())
     patient = Patient(entry["did"], {net.org(org_name).msp_id: entry["pairwise"]})
     with net.ledger(org_name, "User1") as ledger:
         record = relay_revocation(ledger, entry["consent_id"],
@@ -132,13 +131,12 @@ def grant_cmd(state_dir: Path | None, study: str, org_name: str, pseudonym: str,
     """A patient (e.g. one who declined) grants consent: issued through ACA-Py, registered by the
     hospital on the ledger."""
     from agent.consent.credentials import Patient, PatientSide, iso, register, stored_consents
-    from network.aries import read_connections
 
     net = open_network(state_dir)
     index = load_index(net.state.root, study)
     entry = _entry(index, org_name, pseudonym)
     msp = net.org(org_name).msp_id
-    side = PatientSide(net.aries("patients"), read_connections(net.state))
+    side = PatientSide(net.aries("patients"), net.aries_connections())
     patient = Patient(entry["did"], {msp: entry["pairwise"]})
     now = int(time.time() * 1000)
     given = side.grant(patient, msp, study, now, now + days * DAY_MS)

@@ -57,7 +57,7 @@ class Admins:
 
     def share_key_path(self, name: str) -> Path:
         """Where this machine keeps ``name``'s X25519 share key (in the network's state directory)."""
-        return self.net.state.root / "keys" / self.net.org(name).short / "share_x25519.pem"
+        return self.net.state_of(self.net.org(name)).root / "keys" / self.net.org(name).short / "share_x25519.pem"
 
     def register(self, share_keys: Mapping[str, str]) -> list[dict[str, Any]]:
         """Each named hospital's admin registers its entry with the given share key (base64

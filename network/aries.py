@@ -8,20 +8,21 @@ directory, an admin API key per agent (0600 file), and DIDComm over HTTP on the 
 start-up the patient agent connects to every hospital by out-of-band invitation.
 
 Ports: a hospital's agent uses its peer slot (+3 DIDComm, +4 admin); the patient agent takes
-the slot after the last node (+0 DIDComm, +1 admin).
+the topology's patients' agent slot (+0 DIDComm, +1 admin).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from clients.acapy import AcaPy
 from network.binaries import setting
 from network.nodes import LaunchSpec
 from network.state import StateDir
-from network.topology import Org, Topology
+from network.topology import PATIENTS_AGENT_SLOT, Org, Topology
 
 ARIES_INBOUND, ARIES_ADMIN = 3, 4
 PATIENTS = "patients"
@@ -38,8 +39,7 @@ def aries_orgs(topology: Topology) -> list[Org]:
 
 def ports(topology: Topology, who: Org | str) -> tuple[int, int]:
     if who == PATIENTS:
-        base = topology.port_base + 10 * len(topology.nodes)
-        return base, base + 1
+        return topology.service_port(PATIENTS_AGENT_SLOT, 0), topology.service_port(PATIENTS_AGENT_SLOT, 1)
     assert isinstance(who, Org)
     base = topology.peer_of(who).slot_base
     return base + ARIES_INBOUND, base + ARIES_ADMIN
@@ -108,7 +108,8 @@ def aries_spec(topology: Topology, state: StateDir, who: Org | str) -> LaunchSpe
     else:  # a holder: accept invitations, answer offers, store what it receives
         argv += ["--auto-accept-invites", "--auto-respond-credential-offer", "--auto-store-credential"]
     env = {"ACAPY_HOME": str(home(state, who))}
-    return LaunchSpec(node_name(who), argv, env, f"http://{host}:{admin}/status/ready", admin, (inbound,), host)
+    return LaunchSpec(node_name(who), argv, env, f"http://{host}:{admin}/status/ready", admin, (inbound,), host,
+                      label)  # fmt: skip
 
 
 def _host(topology: Topology, who: Org | str) -> str:
@@ -121,24 +122,27 @@ def all_agents(topology: Topology) -> list[Org | str]:
     return [PATIENTS, *aries_orgs(topology)]
 
 
-def connect_all(topology: Topology, state: StateDir) -> dict[str, str]:
+def connect_all(topology: Topology, state_of: Callable[[Org | str], StateDir]) -> dict[str, str]:
     """Connect the patient agent to every hospital's agent (idempotent); returns MSP ID ->
-    connection id on the patient side."""
-    patients = client(topology, state, PATIENTS)
-    known = read_connections(state)
+    connection id on the patient side. ``state_of``: where each agent's home is."""
+    patients = client(topology, state_of(PATIENTS), PATIENTS)
+    known = read_connections(state_of(PATIENTS))
     out = {}
     for org in aries_orgs(topology):
         existing = known.get(org.msp_id)
         if existing is None or not patients.connection_active(existing):
             created = patients.create_invitation(org.msp_id)
-            client(topology, state, org).receive_invitation(created["invitation"], "patients")
+            client(topology, state_of(org), org).receive_invitation(created["invitation"], "patients")
             existing = patients.wait_invitation_used(created["invi_msg_id"])
         out[org.msp_id] = existing
     return out
 
 
 def write_connections(state: StateDir, connections: dict[str, str]) -> None:
-    (state.root / "aries" / "connections.json").write_text(json.dumps(connections, indent=2))
+    """Record the patients' connections in the patients' agent's state directory."""
+    path = state.root / "aries" / "connections.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(connections, indent=2))
 
 
 def read_connections(state: StateDir) -> dict[str, str]:

@@ -16,7 +16,7 @@ import yaml
 
 from network.binaries import sampleconfig_dir
 from network.state import StateDir
-from network.topology import Topology
+from network.topology import Org, Topology
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BUILDER_DIR = Path(__file__).resolve().parent / "ccaas_builder"
@@ -24,20 +24,8 @@ BUILDER_DIR = Path(__file__).resolve().parent / "ccaas_builder"
 
 def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, batch_max_messages: int) -> Path:
     """Write configtx.yaml for the consortium's channel and return its path."""
-    org_template = Template((TEMPLATES / "application-org.yaml.tmpl").read_text())
-    orgs = []
-    refs = []
-    for org in topology.application_orgs:
-        anchors = ""
-        if org.has_peer:
-            peer = topology.peer_of(org)
-            anchors = f"    AnchorPeers:\n      - Host: {peer.host}\n        Port: {peer.port}\n"
-        orgs.append(
-            org_template.substitute(
-                NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors
-            ).rstrip()
-        )
-        refs.append(f"        - *{org.name}")
+    orgs = [application_org(topology, state, org) for org in topology.application_orgs]
+    refs = [f"        - *{org.name}" for org in topology.application_orgs]
     consenters = []
     for node in topology.orderers:
         tls = state.node_dir(node) / "tls" / "server.crt"
@@ -60,6 +48,25 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def application_org(topology: Topology, state: StateDir, org: Org) -> str:
+    """configtx.yaml's entry for an application org: its MSP (read from ``state``), policies
+    and anchor peer."""
+    anchors = ""
+    if org.has_peer:
+        peer = topology.peer_of(org)
+        anchors = f"    AnchorPeers:\n      - Host: {peer.host}\n        Port: {peer.port}\n"
+    return Template((TEMPLATES / "application-org.yaml.tmpl").read_text()).substitute(
+        NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors
+    ).rstrip()
+
+
+def render_org_configtx(topology: Topology, state: StateDir, org: Org, out_dir: Path) -> Path:
+    """A configtx.yaml holding only ``org`` (configtxgen -printOrg reads it); returns its folder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "configtx.yaml").write_text("Organizations:\n" + application_org(topology, state, org) + "\n")
+    return out_dir
 
 
 def endorsement_policy(topology: Topology) -> str:

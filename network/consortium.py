@@ -1,8 +1,14 @@
-"""Bringing the local consortium up and down: the consortium admin's view of the network.
+"""Bringing the consortium up and down: the consortium admin's view of the network.
 
 ``up`` is idempotent: on a fresh state directory it generates keys, renders configs, creates
 the channel, starts every node and deploys the chaincode; on an existing one it just starts
 whatever is not running, and the ledgers carry on where they stopped.
+
+Two layouts (network/sites.py): on one machine every org shares one state directory, keys come
+from one ``cryptogen`` run and everything listens on loopback (the demo: one operator runs
+every org); on hosts (a ``HostPlan``) every org has its own namespace host, its own state
+directory and its own CA, orgs exchange only their org definitions and the genesis block, and
+every process runs on its org's host.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ from pathlib import Path
 from clients.acapy import AcaPy
 from clients.fabric import Gateway
 from clients.ledger import LedgerClient
-from network import aries, channel, ipfs_nodes, lifecycle, process, readiness
+from network import aries, channel, ipfs_nodes, lifecycle, org_definitions, process, readiness
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
+from network.host_plan import HostPlan
+from network.hosts import HostLab
 from network.nodes import LaunchSpec, chaincode_spec, chaincode_tls_dir, orderer_spec, peer_spec
+from network.org_keys import chaincode_tls, enroll_org, org_ca
+from network.sites import PATIENTS, Sites
 from network.state import StateDir, default_state_dir
-from network.topology import CHAINCODE_NAME, CHANNEL, Org, Topology
+from network.topology import CHAINCODE_NAME, CHANNEL, ORDERER_ORG, Org, Topology
 
 CRYPTO_CONFIG = Path(__file__).resolve().parent.parent / "crypto-config" / "crypto-config.yaml"
 CHAINCODE_VERSION = "1.0"
@@ -61,9 +71,14 @@ class LocalConsortium:
         test_contracts: bool = False,
         with_ipfs: bool = True,
         with_aries: bool = True,
+        hosts: HostPlan | None = None,
     ) -> None:
+        if hosts is not None and dict(topology.hosts) != dict(hosts.addresses()):
+            raise ValueError("the topology's host addresses must be the host plan's (use LocalConsortium.on_hosts)")
         self.state = state
         self.topology = topology
+        self.hosts = hosts
+        self.sites = Sites(state, separate=hosts is not None, namespaces=hosts.namespaces() if hosts else ())
         self.progress = progress or (lambda _msg: None)
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
@@ -72,24 +87,38 @@ class LocalConsortium:
         self.with_aries = with_aries
 
     @classmethod
+    def on_hosts(cls, state: StateDir, plan: HostPlan, port_base: int, joined: tuple[Org, ...] = (),
+                 **options: object) -> LocalConsortium:  # fmt: skip
+        """A consortium laid out by ``plan``: every org on its own host, with its own state
+        directory and CA. ``joined``: orgs admitted after the channel was created."""
+        topology = Topology(port_base=port_base, hosts=plan.addresses(), joined=joined)
+        return cls(state, topology, hosts=plan, **options)  # type: ignore[arg-type]
+
+    @classmethod
     def open(cls, state_dir: Path | None = None, progress: Progress | None = None) -> LocalConsortium:
-        """Open the network at ``state_dir``, keeping the ports it was created with."""
+        """Open the network at ``state_dir``, keeping the ports (and hosts) it was created with."""
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()
+        options = {
+            "test_contracts": bool(manifest.get("test_contracts", False)),
+            "with_ipfs": bool(manifest.get("ipfs_peers", True)),
+            "with_aries": bool(manifest.get("aries", True)),
+        }
+        if manifest.get("hosts"):
+            joined = tuple(Org(j["name"], j["msp_id"], j["domain"], j["kind"]) for j in manifest.get("joined", []))
+            plan = HostPlan.from_json(manifest["hosts"])
+            return cls.on_hosts(state, plan, manifest["port_base"], joined, progress=progress, **options)
         if "port_base" in manifest:
             topology = Topology(
                 port_base=manifest["port_base"], simulated_hospitals=manifest.get("simulated_hospitals", 0)
             )
         else:
             topology = Topology.from_env()
-        return cls(
-            state,
-            topology,
-            progress,
-            test_contracts=bool(manifest.get("test_contracts", False)),
-            with_ipfs=bool(manifest.get("ipfs_peers", True)),
-            with_aries=bool(manifest.get("aries", True)),
-        )
+        return cls(state, topology, progress, **options)  # type: ignore[arg-type]
+
+    def state_of(self, owner: Org | str) -> StateDir:
+        """The state directory of ``owner`` (an org, or the patients): its own on hosts."""
+        return self.sites.state(owner)
 
     # --- lifecycle of the whole network -----------------------------------------------------
     def up(self) -> None:
@@ -97,6 +126,7 @@ class LocalConsortium:
         manifest = self.state.read_manifest()
         if manifest.get("ready"):
             self.progress(f"network exists in {self.state.root}; starting stopped nodes")
+            self._hosts_up()
             self._start_all(manifest)
             self.wait_ordering()
             self.wait_endorsable()
@@ -105,18 +135,18 @@ class LocalConsortium:
         if self.state.root.exists() and any(self.state.root.iterdir()):
             self.progress("found an unfinished network; removing it and starting over")
             self.down(purge=True)
-        self._check_ports_free()
-        self.progress("generating keys and certificates (cryptogen)")
-        crypto_config = render_crypto_config(self.topology, self.state, CRYPTO_CONFIG)
-        run_tool(
-            [fabric_bin("cryptogen"), "generate", f"--config={crypto_config}", f"--output={self.state.crypto}"],
-            what="cryptogen",
-        )
-        self.progress("rendering configs and the channel genesis block (configtxgen)")
-        configtx = render_configtx(self.topology, self.state, self.batch_timeout, self.batch_max_messages)
-        render_core_yaml(self.state)
-        copy_orderer_yaml(self.state)
-        channel.create_genesis_block(self.state, str(configtx.parent))
+        if self.hosts is None:
+            self._check_ports_free()
+        self._hosts_up()
+        self._make_keys()
+        self.progress("rendering configs and the channel genesis block (configtxgen, by the orderer org)")
+        orderer_site = self.state_of(ORDERER_ORG)
+        configtx = render_configtx(self.topology, orderer_site, self.batch_timeout, self.batch_max_messages)
+        for site in self._sites():
+            render_core_yaml(site)
+            copy_orderer_yaml(site)
+        channel.create_genesis_block(orderer_site, str(configtx.parent))
+        self._hand_out(orderer_site.genesis_block, "genesis.block", lambda site: site.genesis_block)
         manifest = {
             "port_base": self.topology.port_base,
             "simulated_hospitals": self.topology.simulated_hospitals,
@@ -127,26 +157,21 @@ class LocalConsortium:
             "test_contracts": self.test_contracts,
             "batch_timeout": self.batch_timeout,
             "batch_max_messages": self.batch_max_messages,
+            "hosts": self.hosts.to_json() if self.hosts else None,
         }
         self.state.write_manifest(manifest)
 
         self.progress(f"starting {len(self.topology.orderers)} Raft orderers")
-        for node in self.topology.orderers:
-            self.launch(orderer_spec(node, self.state))
-        for node in self.topology.orderers:
-            readiness.wait_healthy(self.state, orderer_spec(node, self.state))
+        self._launch_and_wait([orderer_spec(n, self.state_of(n.org)) for n in self.topology.orderers])
         self.progress(f"joining orderers to channel '{CHANNEL}' (osnadmin)")
         for node in self.topology.orderers:
-            channel.join_orderer(self.state, node)
+            channel.join_orderer(orderer_site, node)
 
         self.progress(f"starting {len(self.topology.peers)} peers")
-        for node in self.topology.peers:
-            self.launch(peer_spec(node, self.state))
-        for node in self.topology.peers:
-            readiness.wait_healthy(self.state, peer_spec(node, self.state))
+        self._launch_and_wait([peer_spec(n, self.state_of(n.org)) for n in self.topology.peers])
         self.progress("joining peers to the channel")
         for org in self.topology.peer_orgs:
-            channel.join_peer(self.topology, self.state, org)
+            channel.join_peer(self.topology, self.state_of(org), org)
 
         self.progress("packaging the chaincode as a service, one package per org")
         package_ids = self.package_chaincode(CHAINCODE_VERSION)
@@ -162,43 +187,101 @@ class LocalConsortium:
             self.launch(self.chaincode_service_spec(org, package_ids[org.msp_id]))
         self.progress("installing the chaincode on every peer")
         for org in self.topology.peer_orgs:
-            lifecycle.install(self.topology, self.state, org, str(self.package_path(org, CHAINCODE_VERSION)))
+            lifecycle.install(self.topology, self.state_of(org), org, str(self.package_path(org, CHAINCODE_VERSION)))
         self.progress("approving the chaincode definition (every org)")
         for org in self.topology.peer_orgs:
-            lifecycle.approve(
-                self.topology, self.state, org, package_ids[org.msp_id], CHAINCODE_VERSION, CHAINCODE_SEQUENCE
-            )
+            lifecycle.approve(self.topology, self.state_of(org), org, package_ids[org.msp_id], CHAINCODE_VERSION,
+                              CHAINCODE_SEQUENCE)  # fmt: skip
         self.progress("committing the chaincode definition (MAJORITY endorsement)")
-        lifecycle.commit(self.topology, self.state, CHAINCODE_VERSION, CHAINCODE_SEQUENCE)
+        lifecycle.commit(self.topology, self.state_of(self.topology.hospitals[0]), CHAINCODE_VERSION,
+                         CHAINCODE_SEQUENCE)  # fmt: skip
         for org in self.topology.peer_orgs:
-            readiness.wait_healthy(self.state, self.chaincode_service_spec(org, package_ids[org.msp_id]))
+            self.wait_healthy(self.chaincode_service_spec(org, package_ids[org.msp_id]))
         if self.with_ipfs:
             self._start_ipfs(manifest)
         if self.with_aries:
             self.progress("starting ACA-Py agents (patients + one per hospital) and connecting them")
             manifest["aries"] = True
             self.state.write_manifest(manifest)
-            specs = [aries.aries_spec(self.topology, self.state, w) for w in aries.all_agents(self.topology)]
-            for spec in specs:
-                self.launch(spec)
-            for spec in specs:
-                readiness.wait_healthy(self.state, spec, timeout=90.0)
-            aries.write_connections(self.state, aries.connect_all(self.topology, self.state))
+            specs = [aries.aries_spec(self.topology, self.state_of(w), w) for w in aries.all_agents(self.topology)]
+            self._launch_and_wait(specs, timeout=90.0)
+            aries.write_connections(self.state_of(PATIENTS), aries.connect_all(self.topology, self.state_of))
         self.progress("waiting until every org can gather endorsements (gossip + discovery)")
         self.wait_endorsable()
         manifest["ready"] = True
         self.state.write_manifest(manifest)
         self.progress(f"network up in {time.monotonic() - started:.1f}s")
 
-    def _start_ipfs(self, manifest: dict) -> None:
-        self.progress("starting one Kubo (IPFS) daemon per hospital, peered on loopback")
-        manifest["ipfs_peers"] = ipfs_nodes.init_repos(self.topology, self.state)
-        self.state.write_manifest(manifest)
-        specs = [ipfs_nodes.ipfs_spec(self.topology, self.state, o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
+    def _hosts_up(self) -> None:
+        """On hosts: make the lab (a namespace host per member, the workstation's leg)."""
+        if self.hosts is None:
+            return
+        names = [h.name for h in self.hosts.hosts()]
+        self.progress(f"making {len(names)} hosts on lab {self.hosts.lab} ({self.hosts.subnet}): {', '.join(names)}")
+        self.hosts.hostlab.up(names, workstation=True)
+
+    def _make_keys(self) -> None:
+        """One machine: cryptogen makes every org's keys. On hosts: each org's own CA does."""
+        if not self.sites.separate:
+            self.progress("generating keys and certificates (cryptogen)")
+            crypto_config = render_crypto_config(self.topology, self.state, CRYPTO_CONFIG)
+            run_tool(
+                [fabric_bin("cryptogen"), "generate", f"--config={crypto_config}", f"--output={self.state.crypto}"],
+                what="cryptogen",
+            )
+            return
+        self.progress("each org starts its own CA and enrolls its admin, its agent's client and its nodes")
+        cas = [org_ca(self.topology, self.state_of(o), o) for o in self.topology.orgs]
+        self._launch_and_wait([ca.spec() for ca in cas])
+        for ca in cas:
+            enroll_org(ca, self.topology, self.state_of(ca.org))
+        self.progress("orgs hand each other their org definitions (certificates and endpoints, no keys)")
+        for org in self.topology.orgs:
+            self.export_definition(org)
+        for org in self.topology.orgs:
+            for other in self.topology.orgs:
+                if other != org:
+                    org_definitions.receive(self.definition_path(other), self.state_of(org), other)
+
+    def definition_path(self, org: Org) -> Path:
+        """Where ``org``'s definition is handed to the others."""
+        return self.sites.exchange / "definitions" / org.short
+
+    def export_definition(self, org: Org) -> Path:
+        return org_definitions.export(self.state_of(org), self.topology, org, self.definition_path(org))
+
+    def _sites(self) -> list[StateDir]:
+        """Every distinct state directory of the orgs (one, on one machine)."""
+        return list({self.state_of(o).root: self.state_of(o) for o in self.topology.orgs}.values())
+
+    def _hand_out(self, source: Path, name: str, where: Callable[[StateDir], Path]) -> None:
+        """Hand the file ``source`` to every org: through the exchange, into ``where(site)``."""
+        if not self.sites.separate:
+            return
+        shared = self.sites.exchange / name
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, shared)
+        for site in self._sites():
+            target = where(site)
+            if target != source:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(shared, target)
+
+    def _launch_and_wait(self, specs: list[LaunchSpec], timeout: float = 60.0) -> None:
         for spec in specs:
             self.launch(spec)
         for spec in specs:
-            readiness.wait_healthy(self.state, spec)
+            self.wait_healthy(spec, timeout)
+
+    def wait_healthy(self, spec: LaunchSpec, timeout: float = 60.0) -> None:
+        readiness.wait_healthy(self.state_of(spec.owner), spec, timeout)
+
+    def _start_ipfs(self, manifest: dict) -> None:
+        self.progress("starting one Kubo (IPFS) daemon per hospital, peered with the other hospitals")
+        manifest["ipfs_peers"] = ipfs_nodes.init_repos(self.topology, self.state_of)
+        self.state.write_manifest(manifest)
+        specs = [ipfs_nodes.ipfs_spec(self.topology, self.state_of(o), o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
+        self._launch_and_wait(specs)
 
     def up_storage_only(self) -> None:
         """Start only the hospitals' Kubo daemons, no ledger: for storage benchmarks in a fresh
@@ -221,24 +304,34 @@ class LocalConsortium:
         readiness.wait_endorsable(self.topology, self.gateway, timeout)
 
     def down(self, purge: bool = False) -> list[str]:
-        """Stop every node (chaincode services first); with ``purge`` delete all state."""
+        """Stop every node (chaincode services first, CAs last) and, on hosts, remove the
+        hosts; with ``purge`` delete all state."""
         stopped = []
-        names = [self.topology.chaincode_service_name(o, g) for o in self.topology.peer_orgs for g in (0, 1)]
-        names += [ipfs_nodes.node_name(o) for o in ipfs_nodes.ipfs_orgs(self.topology)]
-        names += [aries.node_name(w) for w in aries.all_agents(self.topology)]
-        names += [n.name for n in self.topology.peers] + [n.name for n in self.topology.orderers]
-        for name in names:
-            if process.stop(self.state.pid(name)):
+        for site, name in self._stoppable():
+            if process.stop(site.pid(name)):
                 stopped.append(name)
+        if self.hosts is not None:
+            self.hosts.hostlab.down()
         if purge and self.state.root.exists():
             shutil.rmtree(self.state.root)
         return stopped
+
+    def _stoppable(self) -> list[tuple[StateDir, str]]:
+        """(state directory, name) of everything this network may run, in stopping order."""
+        topo, out = self.topology, []
+        out += [(self.state_of(o), topo.chaincode_service_name(o, g)) for o in topo.peer_orgs for g in (0, 1)]
+        out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in ipfs_nodes.ipfs_orgs(topo)]
+        out += [(self.state_of(w), aries.node_name(w)) for w in aries.all_agents(topo)]
+        out += [(self.state_of(n.org), n.name) for n in (*topo.peers, *topo.orderers)]
+        if self.sites.separate:
+            out += [(self.state_of(o), org_ca(topo, self.state_of(o), o).name) for o in topo.orgs]
+        return out
 
     def status(self) -> list[NodeStatus]:
         manifest = self.state.read_manifest()
         out = []
         for spec, kind, org in self._all_specs(manifest):
-            record = process.read_record(self.state.pid(spec.name))
+            record = process.read_record(self.state_of(spec.owner).pid(spec.name))
             running = process.alive(record)
             healthy = running and readiness.is_healthy(spec)
             out.append(NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy))
@@ -247,62 +340,94 @@ class LocalConsortium:
     def restart(self, name: str) -> None:
         """Stop (if running) and start one node, then wait until it is healthy."""
         spec = self._spec_by_name(name)
-        process.stop(self.state.pid(spec.name))
+        process.stop(self.state_of(spec.owner).pid(spec.name))
         self.launch(spec)
-        readiness.wait_healthy(self.state, spec)
+        self.wait_healthy(spec)
 
     def kill(self, name: str) -> bool:
         """SIGKILL one node, as a crash would (tests use this)."""
-        return process.kill(self.state.pid(self._spec_by_name(name).name))
+        spec = self._spec_by_name(name)
+        return process.kill(self.state_of(spec.owner).pid(spec.name))
 
     def log_path(self, name: str) -> Path:
-        return self.state.log(self._spec_by_name(name).name)
+        spec = self._spec_by_name(name)
+        return self.state_of(spec.owner).log(spec.name)
+
+    def pid_file(self, org: Org | str, name: str) -> Path:
+        """Where the pid of ``org``'s node ``name`` is recorded."""
+        return self.state_of(org).pid(name)
+
+    # --- hosts --------------------------------------------------------------------------------
+    def cut(self, org_name: str) -> None:
+        """Pull ``org_name``'s host's cable (hosts only): its nodes go silent for the others."""
+        self._hostlab_required().cut(self.hosts.host(self._member(org_name)))  # type: ignore[union-attr]
+
+    def restore(self, org_name: str) -> None:
+        """Plug ``org_name``'s host back in."""
+        self._hostlab_required().restore(self.hosts.host(self._member(org_name)))  # type: ignore[union-attr]
+
+    def _member(self, name: str) -> str:
+        return ORDERER_ORG.name if name.lower() in ("orderers", ORDERER_ORG.name.lower()) else self.org(name).name
+
+    def _hostlab_required(self) -> HostLab:
+        if self.hosts is None:
+            raise ToolError("this network runs on one machine; only a network on hosts has cables to pull")
+        return self.hosts.hostlab
 
     # --- helpers ----------------------------------------------------------------------------
     def chaincode_service_spec(self, org: Org, package_id: str, generation: int = 0) -> LaunchSpec:
-        return chaincode_spec(self.topology, org, self.state, package_id, self.test_contracts, generation)
+        return chaincode_spec(self.topology, org, self.state_of(org), package_id, self.test_contracts, generation)
 
     def package_path(self, org: Org, version: str) -> Path:
-        return self.state.chaincode_dir(org) / f"{CHAINCODE_NAME}_{version}.tar.gz"
+        return self.state_of(org).chaincode_dir(org) / f"{CHAINCODE_NAME}_{version}.tar.gz"
 
     def package_chaincode(self, version: str, generation: int = 0) -> dict[str, str]:
-        """Each org's ccaas package of ``version``, pointing at that generation's service."""
-        ids = {}
-        for org in self.topology.peer_orgs:
-            tls = chaincode_tls_dir(self.state, org, generation)
-            ca_cert, ca_key = self.state.tls_ca_cert(org), self.state.tls_ca_key(org)
-            host = self.topology.host_of(org)
-            issue_tls_pair(ca_cert, ca_key, f"chaincode.{org.domain}", tls, "server", host)
-            issue_tls_pair(ca_cert, ca_key, f"peer-client.{org.domain}", tls, "client")
-            connection = {
-                "address": f"{host}:{self.topology.chaincode_port(org, generation)}",
-                "dial_timeout": "10s",
-                "tls_required": True,
-                "client_auth_required": True,
-                "root_cert": ca_cert.read_text(),
-                "client_cert": (tls / "client.crt").read_text(),
-                "client_key": (tls / "client.key").read_text(),
-            }
-            package = build_package(self.state.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection)
-            ids[org.msp_id] = package.package_id
-        return ids
+        """Each org's ccaas package of ``version``, pointing at that generation's service; each
+        org builds its own in its own state directory, TLS pairs from its own CA (or cryptogen's
+        TLS CA on one machine)."""
+        return {org.msp_id: self.package_org_chaincode(org, version, generation) for org in self.topology.peer_orgs}
+
+    def package_org_chaincode(self, org: Org, version: str, generation: int = 0) -> str:
+        """``org``'s package of ``version``; returns its package id."""
+        site = self.state_of(org)
+        tls = chaincode_tls_dir(site, org, generation)
+        ca_cert = site.tls_ca_cert(org)
+        host = self.topology.host_of(org)
+        if self.sites.separate:
+            chaincode_tls(org_ca(self.topology, site, org), tls, host)
+        else:
+            issue_tls_pair(ca_cert, site.tls_ca_key(org), f"chaincode.{org.domain}", tls, "server", host)
+            issue_tls_pair(ca_cert, site.tls_ca_key(org), f"peer-client.{org.domain}", tls, "client")
+        connection = {
+            "address": f"{host}:{self.topology.chaincode_port(org, generation)}",
+            "dial_timeout": "10s",
+            "tls_required": True,
+            "client_auth_required": True,
+            "root_cert": ca_cert.read_text(),
+            "client_cert": (tls / "client.crt").read_text(),
+            "client_key": (tls / "client.key").read_text(),
+        }
+        return build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection).package_id
 
     def _all_specs(self, manifest: dict) -> list[tuple[LaunchSpec, str, str]]:
-        specs = [(orderer_spec(n, self.state), "orderer", n.org.name) for n in self.topology.orderers]
-        specs += [(peer_spec(n, self.state), "peer", n.org.name) for n in self.topology.peers]
+        topo, specs = self.topology, []
+        if self.sites.separate:
+            specs += [(org_ca(topo, self.state_of(o), o).spec(), "ca", o.name) for o in topo.orgs]
+        specs += [(orderer_spec(n, self.state_of(n.org)), "orderer", n.org.name) for n in topo.orderers]
+        specs += [(peer_spec(n, self.state_of(n.org)), "peer", n.org.name) for n in topo.peers]
         package_ids = manifest.get("chaincode", {}).get("package_ids", {})
         generation = manifest.get("chaincode", {}).get("generation", 0)
-        for org in self.topology.peer_orgs:
+        for org in topo.peer_orgs:
             if org.msp_id in package_ids:
                 spec = self.chaincode_service_spec(org, package_ids[org.msp_id], generation)
                 specs.append((spec, "chaincode", org.name))
         if manifest.get("ipfs_peers"):
-            for org in ipfs_nodes.ipfs_orgs(self.topology):
-                specs.append((ipfs_nodes.ipfs_spec(self.topology, self.state, org), "ipfs", org.name))
+            for org in ipfs_nodes.ipfs_orgs(topo):
+                specs.append((ipfs_nodes.ipfs_spec(topo, self.state_of(org), org), "ipfs", org.name))
         if manifest.get("aries"):
-            for who in aries.all_agents(self.topology):
-                owner = "Patients" if who == aries.PATIENTS else who.name  # type: ignore[union-attr]
-                specs.append((aries.aries_spec(self.topology, self.state, who), "aries", owner))
+            for who in aries.all_agents(topo):
+                owner = PATIENTS if who == aries.PATIENTS else who.name  # type: ignore[union-attr]
+                specs.append((aries.aries_spec(topo, self.state_of(who), who), "aries", owner))
         return specs
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
@@ -314,17 +439,20 @@ class LocalConsortium:
 
     def _start_all(self, manifest: dict) -> None:
         specs = self._all_specs(manifest)
-        for kind in ("orderer", "peer", "chaincode", "ipfs", "aries"):
+        for kind in ("ca", "orderer", "peer", "chaincode", "ipfs", "aries"):
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
-                if not process.alive(process.read_record(self.state.pid(spec.name))):
+                if not process.alive(process.read_record(self.state_of(spec.owner).pid(spec.name))):
                     self.launch(spec)
             for spec in batch:
-                readiness.wait_healthy(self.state, spec)
+                self.wait_healthy(spec)
 
     def launch(self, spec: LaunchSpec) -> None:
-        self.state.data(spec.name).mkdir(parents=True, exist_ok=True)
-        process.start(spec.name, spec.argv, spec.env, self.state.log(spec.name), self.state.pid(spec.name))
+        """Start ``spec``'s process on its owner's host, its files in its owner's state directory."""
+        site = self.state_of(spec.owner)
+        site.data(spec.name).mkdir(parents=True, exist_ok=True)
+        process.start(spec.name, spec.argv, spec.env, site.log(spec.name), site.pid(spec.name),
+                      netns=self.sites.netns(spec.host))  # fmt: skip
 
     def _check_ports_free(self) -> None:
         """Every port this network would listen on must be free (see readiness.check_ports_free)."""
@@ -343,24 +471,29 @@ class LocalConsortium:
     def aries(self, who: str) -> AcaPy:
         """The admin client of ``who``'s ACA-Py agent: a hospital org name, or "patients"."""
         target = aries.PATIENTS if who == aries.PATIENTS else self.topology.org(who)
-        return aries.client(self.topology, self.state, target)
+        return aries.client(self.topology, self.state_of(target), target)
+
+    def aries_connections(self) -> dict[str, str]:
+        """The patient agent's connection ids: MSP ID -> connection id."""
+        return aries.read_connections(self.state_of(PATIENTS))
 
     def aries_connection(self, org_name: str) -> str:
         """The patient agent's connection id to ``org_name``'s agent."""
-        return aries.read_connections(self.state)[self.topology.org(org_name).msp_id]
+        return self.aries_connections()[self.topology.org(org_name).msp_id]
 
     def ipfs_api(self, org_name: str) -> str:
-        """Base URL of ``org_name``'s Kubo RPC API (loopback)."""
+        """Base URL of ``org_name``'s Kubo RPC API (on the org's host)."""
         return ipfs_nodes.api_address(self.topology, self.topology.org(org_name))
 
     def gateway(self, org_name: str, user: str = "Admin", **kw: object) -> Gateway:
         """A Gateway client for ``user`` of ``org_name`` (Admin or User1), on that org's peer."""
         org = self.topology.org(org_name)
         peer = self.topology.gateway_peer_of(org)
+        site = self.state_of(org)
         return Gateway.connect(
             peer.address,
-            self.state.node_dir(peer) / "tls" / "ca.crt",
-            self.state.user_dir(org, user) / "msp",
+            site.node_dir(peer) / "tls" / "ca.crt",
+            site.user_dir(org, user) / "msp",
             org.msp_id,
             **kw,  # type: ignore[arg-type]
         )

@@ -98,14 +98,7 @@ class HostLab:
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
         for h in hosts:
-            _ip("netns", "add", h.namespace)
-            _ip("-n", self.switch, "link", "add", h.switch_port, "type", "veth", "peer", "name", "eth0",
-                "netns", h.namespace)  # fmt: skip
-            _ip("-n", self.switch, "link", "set", h.switch_port, "master", "br0")
-            _ip("-n", self.switch, "link", "set", h.switch_port, "up")
-            _ip("-n", h.namespace, "addr", "add", f"{h.address}/24", "dev", "eth0")
-            _ip("-n", h.namespace, "link", "set", "eth0", "up")
-            _ip("-n", h.namespace, "link", "set", "lo", "up")
+            self._wire(h)
         if workstation:
             _ip("link", "add", f"{self.lab}-ws", "type", "veth", "peer", "name", "pws", "netns", self.switch)
             _ip("-n", self.switch, "link", "set", "pws", "master", "br0")
@@ -113,6 +106,26 @@ class HostLab:
             _ip("addr", "add", f"{self.workstation_address}/24", "dev", f"{self.lab}-ws")
             _ip("link", "set", f"{self.lab}-ws", "up")
         return hosts
+
+    def attach(self, name: str, index: int) -> Host:
+        """Add host ``name`` as the ``index``-th to the running lab (a new org's machine)."""
+        h = self.host(name, index)
+        if h.namespace in self.namespaces():
+            raise HostLabError(f"host {h.namespace} exists already")
+        if self.switch not in self.namespaces():
+            raise HostLabError(f"lab {self.lab} is not up (no {self.switch})")
+        self._wire(h)
+        return h
+
+    def _wire(self, h: Host) -> None:
+        _ip("netns", "add", h.namespace)
+        _ip("-n", self.switch, "link", "add", h.switch_port, "type", "veth", "peer", "name", "eth0",
+            "netns", h.namespace)  # fmt: skip
+        _ip("-n", self.switch, "link", "set", h.switch_port, "master", "br0")
+        _ip("-n", self.switch, "link", "set", h.switch_port, "up")
+        _ip("-n", h.namespace, "addr", "add", f"{h.address}/24", "dev", "eth0")
+        _ip("-n", h.namespace, "link", "set", "eth0", "up")
+        _ip("-n", h.namespace, "link", "set", "lo", "up")
 
     def down(self) -> list[str]:
         """Remove every namespace of this lab; returns what was removed."""

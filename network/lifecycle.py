@@ -17,7 +17,9 @@ from network.state import StateDir
 from network.topology import CHAINCODE_NAME, CHANNEL, ORDERER_ORG, Org, Topology
 
 
-def _orderer_args(topology: Topology, state: StateDir) -> list[str]:
+def orderer_args(topology: Topology, state: StateDir) -> list[str]:
+    """The peer CLI's arguments to reach the ordering service over TLS, with ``state``'s copy
+    of the orderer org's TLS CA."""
     orderer = topology.orderers[0]
     return ["-o", orderer.address, "--tls", "--cafile", str(state.tls_ca_cert(ORDERER_ORG))]
 
@@ -43,7 +45,7 @@ def approve(
         "lifecycle",
         "chaincode",
         "approveformyorg",
-        *_orderer_args(topology, state),
+        *orderer_args(topology, state),
         "--channelID",
         CHANNEL,
         "--name",
@@ -68,7 +70,7 @@ def commit(topology: Topology, state: StateDir, version: str, sequence: int, att
         "lifecycle",
         "chaincode",
         "commit",
-        *_orderer_args(topology, state),
+        *orderer_args(topology, state),
         "--channelID",
         CHANNEL,
         "--name",

@@ -36,6 +36,7 @@ class LaunchSpec:
     # operations endpoint answers /healthz before a peer's gRPC listener is open.
     extra_ports: tuple[int, ...] = ()
     host: str = LOOPBACK  # where the ports listen
+    owner: str = ""  # the org (or the patients) whose site keeps its files (network/sites.py)
 
 
 def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
@@ -80,6 +81,7 @@ def orderer_spec(node: Node, state: StateDir) -> LaunchSpec:
         node.port,
         (node.admin_port,),
         node.host,
+        node.org.name,
     )
 
 
@@ -129,6 +131,7 @@ def peer_spec(node: Node, state: StateDir) -> LaunchSpec:
         node.port,
         (),
         node.host,
+        node.org.name,
     )
 
 
@@ -161,6 +164,7 @@ def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: st
         port,
         (),
         peer.host,
+        org.name,
     )
 
 

@@ -108,7 +108,7 @@ class OrgCA:
         }
         argv = [ca_bin("fabric-ca-server"), "start", "-b", f"registrar:{self._secret('registrar')}"]
         return LaunchSpec(self.name, argv, env, f"http://{self.host}:{self.ops_port}/healthz", self.port, (),
-                          self.host)  # fmt: skip
+                          self.host, self.org.name)  # fmt: skip
 
     # --- the client ----------------------------------------------------------------------------
     def _client(self, *args: str, home: Path, what: str) -> str:
@@ -140,24 +140,34 @@ class OrgCA:
         written where cryptogen would put them."""
         self.register(name, kind)
         where = self._identity_dir(name, kind)
-        login = f"https://{name}:{self._secret(name)}@{self.host}:{self.port}"
         scratch = self.home / "enroll" / name
         shutil.rmtree(scratch, ignore_errors=True)
-        self._client("enroll", "-u", login, "--mspdir", str(scratch / "msp"), home=scratch,
+        self._client("enroll", "-u", self._login(name), "--mspdir", str(scratch / "msp"), home=scratch,
                      what=f"enroll {name} at {self.name}")  # fmt: skip
-        self._client("enroll", "-u", login, "--mspdir", str(scratch / "tls"), "--enrollment.profile", "tls",
-                     "--csr.hosts", ",".join(dict.fromkeys((*hosts, "localhost", "127.0.0.1"))), home=scratch,
-                     what=f"enroll {name}'s TLS certificate at {self.name}")  # fmt: skip
         msp, tls = where / "msp", where / "tls"
         shutil.rmtree(where, ignore_errors=True)
         _msp_folder(scratch / "msp", msp, self.ca_cert)
-        role = "server" if kind in ("peer", "orderer") else "client"
-        tls.mkdir(parents=True)
-        shutil.copy(self.ca_cert, tls / "ca.crt")
-        shutil.copy(_only(scratch / "tls" / "signcerts"), tls / f"{role}.crt")
-        _copy_private(_only(scratch / "tls" / "keystore"), tls / f"{role}.key")
         shutil.rmtree(scratch)
+        self.tls_pair(name, kind, hosts, tls, "server" if kind in ("peer", "orderer") else "client")
         return Identity(name, kind, msp, tls)
+
+    def tls_pair(self, name: str, kind: str, hosts: tuple[str, ...], out: Path, stem: str) -> None:
+        """A TLS certificate of ``name`` (registered as ``kind``; valid for ``hosts``, usable as
+        server and client) as ``out/<stem>.crt`` and ``.key``, with the CA as ``out/ca.crt``."""
+        self.register(name, kind)
+        scratch = self.home / "enroll" / f"{name}-tls"
+        shutil.rmtree(scratch, ignore_errors=True)
+        self._client("enroll", "-u", self._login(name), "--mspdir", str(scratch / "tls"), "--enrollment.profile",
+                     "tls", "--csr.hosts", ",".join(dict.fromkeys((*hosts, "localhost", "127.0.0.1"))),
+                     home=scratch, what=f"enroll {name}'s TLS certificate at {self.name}")  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.ca_cert, out / "ca.crt")
+        shutil.copy(_only(scratch / "tls" / "signcerts"), out / f"{stem}.crt")
+        _copy_private(_only(scratch / "tls" / "keystore"), out / f"{stem}.key")
+        shutil.rmtree(scratch)
+
+    def _login(self, name: str) -> str:
+        return f"https://{name}:{self._secret(name)}@{self.host}:{self.port}"
 
     def org_msp(self) -> Path:
         """The org definition's MSP folder (certificates only: what the org hands to others)."""

@@ -2,7 +2,10 @@
 
 Pure data, no side effects. Ports come from one base (``FEDLEDGER_PORT_BASE``, default 7100)
 so that a test network and a demo network can run side by side: every node gets a slot of ten
-ports and each port has a fixed offset inside its slot. Every org's nodes and services listen
+ports and each port has a fixed offset inside its slot. Services that are not a node's (the
+patients' agent, the second generation of chaincode services an upgrade starts, each org's CA)
+have fixed slots after the node slots (``SERVICE_SLOT``), so that an org joining later, whose
+peer takes the next node slot, moves no one's ports. Every org's nodes and services listen
 on the org's host address: loopback on one machine, or the address ``hosts`` gives the org
 (its own host, e.g. a namespace host of network/hosts.py).
 """
@@ -20,6 +23,10 @@ LOOPBACK = "127.0.0.1"
 # offsets inside a node's slot of ten ports
 LISTEN, PEER_CC_LISTEN, OPERATIONS, ORDERER_ADMIN = 0, 1, 2, 3
 CHAINCODE_SERVICE, IPFS_API, IPFS_GATEWAY, IPFS_SWARM, PPROF = 5, 6, 7, 8, 9
+# slots after the nodes' (at most SERVICE_SLOT of them): one per kind of service, one port per org
+SERVICE_SLOT = 40
+PATIENTS_AGENT_SLOT, UPGRADE_SLOT, CA_SLOT, CA_OPERATIONS_SLOT = 40, 41, 42, 43
+MAX_ORGS = 10  # orderer org included: one port per org in each service slot
 
 
 @dataclass(frozen=True)
@@ -97,21 +104,31 @@ class Topology:
     orderer_count: int = 3
     simulated_hospitals: int = 0
     hosts: tuple[tuple[str, str], ...] = ()  # (org name, host address); unnamed orgs: loopback
+    joined: tuple[Org, ...] = ()  # orgs admitted to the running channel, in the order they joined
+    removed: tuple[str, ...] = ()  # names of orgs removed from the channel (their slots stay taken)
     application_orgs: tuple[Org, ...] = field(init=False)
+    ever: tuple[Org, ...] = field(init=False)  # every org the channel has had: port indexes never move
     nodes: tuple[Node, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         sims = tuple(simulated_hospital(i) for i in range(1, self.simulated_hospitals + 1))
-        object.__setattr__(self, "application_orgs", (*HOSPITALS, *sims, REGULATOR))
+        every = (*HOSPITALS, *sims, REGULATOR, *self.joined)
+        if len(every) + 1 > MAX_ORGS and self.simulated_hospitals == 0:
+            raise ValueError(f"at most {MAX_ORGS} orgs (orderer org included)")
+        object.__setattr__(self, "application_orgs", tuple(o for o in every if o.name not in self.removed))
+        object.__setattr__(self, "ever", (ORDERER_ORG, *every))
         nodes: list[Node] = []
         slot = 0
         for i in range(1, self.orderer_count + 1):
             nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot,
                               self.host_of(ORDERER_ORG)))  # fmt: skip
             slot += 1
-        for org in self.peer_orgs:
-            nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot, self.host_of(org)))
+        for org in (o for o in every if o.has_peer):  # a removed org's slot stays taken: no one's ports move
+            if org.name not in self.removed:
+                nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot, self.host_of(org)))
             slot += 1
+        if slot > SERVICE_SLOT:
+            raise ValueError(f"at most {SERVICE_SLOT} nodes")
         object.__setattr__(self, "nodes", tuple(nodes))
 
     @classmethod
@@ -122,6 +139,19 @@ class Topology:
         """The address the nodes and services of ``org`` (or of a party named so, e.g. the
         patients' agent) listen on."""
         return dict(self.hosts).get(org if isinstance(org, str) else org.name, LOOPBACK)
+
+    @property
+    def orgs(self) -> list[Org]:
+        """Every org: the orderer org first, then the application orgs."""
+        return [ORDERER_ORG, *self.application_orgs]
+
+    def service_port(self, slot: int, offset: int) -> int:
+        return self.port_base + 10 * slot + offset
+
+    def ca_ports(self, org: Org) -> tuple[int, int]:
+        """Listen and operations port of ``org``'s certificate authority."""
+        index = self.ever.index(org)
+        return self.service_port(CA_SLOT, index), self.service_port(CA_OPERATIONS_SLOT, index)
 
     @property
     def orderers(self) -> list[Node]:
@@ -175,12 +205,12 @@ class Topology:
 
     def chaincode_port(self, org: Org, generation: int = 0) -> int:
         """Port of ``org``'s chaincode service. An upgrade starts the new version's services
-        beside the running ones (odd generations on a slot after the last node's, even ones in
+        beside the running ones (odd generations on the upgrade slot, even ones in
         the peer's slot), so that a peer switches to its new service only when the new
         definition commits: no call ever finds no service."""
         if generation % 2 == 0:
             return self.peer_of(org).chaincode_service_port
-        index = self.peer_orgs.index(org)
+        index = [o for o in self.ever if o.has_peer].index(org)
         if index >= 10:
             raise ValueError("chaincode upgrades support at most 10 orgs with peers")
-        return self.port_base + 10 * (len(self.nodes) + 1) + index
+        return self.service_port(UPGRADE_SLOT, index)

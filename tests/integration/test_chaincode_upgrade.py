@@ -48,9 +48,9 @@ def test_an_upgrade_mid_round_loses_nothing_and_the_round_finishes(network: Loca
         assert record["sequence"] == old["sequence"] + 1 and record["generation"] == old.get("generation", 0) + 1
         assert any("committing" in line for line in said) and "old chaincode services are stopped" in said[-1]
         for org in network.topology.peer_orgs:
-            assert lifecycle.committed_sequence(network.topology, network.state, org) == record["sequence"]
-            gone = network.state.pid(network.topology.chaincode_service_name(org, old.get("generation", 0)))
-            live = network.state.pid(network.topology.chaincode_service_name(org, record["generation"]))
+            assert lifecycle.committed_sequence(network.topology, network.state_of(org), org) == record["sequence"]
+            gone = network.pid_file(org, network.topology.chaincode_service_name(org, old.get("generation", 0)))
+            live = network.pid_file(org, network.topology.chaincode_service_name(org, record["generation"]))
             assert not process.alive(process.read_record(gone)) and process.alive(process.read_record(live))
 
         # the same connections read the same round, and the round goes on to the end

@@ -32,7 +32,6 @@ from clients.ledger import Consent, Diagnostics, Round
 from demo.agent_study import StudyPlan, run_agent_study
 from demo.consortium_admin import register_hospitals
 from network.admins import Admins
-from network.aries import read_connections
 from network.consortium import LocalConsortium
 
 pytestmark = pytest.mark.integration
@@ -44,7 +43,7 @@ def test_consent_through_acapy_gates_training_and_erasure_is_real(network: Local
         register_hospitals(admins)
     purpose = f"consent-{uuid.uuid4().hex[:6]}"
     a_msp = network.org("HospitalA").msp_id
-    patients_side = PatientSide(network.aries("patients"), read_connections(network.state))
+    patients_side = PatientSide(network.aries("patients"), network.aries_connections())
     now = int(time.time() * 1000)
     patients = [patients_side.new_patient([a_msp]) for _ in range(3)]
     started = time.monotonic()

@@ -89,7 +89,7 @@ def test_hospitals_kubo_on_their_own_hosts_share_a_cid_and_a_partition_stops_it(
         a, b = lab.up(["hospitala", "hospitalb"], workstation=True)
         base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100")) + 800
         topo = Topology(port_base=base, hosts=(("HospitalA", a.address), ("HospitalB", b.address)))
-        ipfs_nodes.init_repos(topo, state)
+        ipfs_nodes.init_repos(topo, lambda _org: state)
         orgs = {h.name: topo.org(h.name) for h in (a, b)}  # host names are the orgs' short names
         for host in (a, b):
             spec = ipfs_nodes.ipfs_spec(topo, state, orgs[host.name])
