@@ -75,6 +75,29 @@ def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
         console.print(f"wrote {json_path}")
 
 
+@bench_group.command("consortium")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--port-base", default=27500, show_default=True, help="Ports of the throw-away bench networks.")
+@click.option("--lab", default="flbench", show_default=True, help="Name of the namespace hosts' lab (needs root).")
+def consortium(json_path: Path | None, port_base: int, lab: str) -> None:
+    """A round on one machine and on namespace hosts, a hospital joining the running channel,
+    and a chaincode upgrade with a round open."""
+    from bench import consortium as bench_consortium
+    from bench.ledger import write_json
+
+    result = bench_consortium.run(port_base, lab, console.print)
+    console.print(
+        f"[bold]round[/bold]: {result['round_ledger_s_one_machine']:.2f} s on one machine, "
+        f"{result['multihost_round_s']:.2f} s on hosts ({result['multihost_vs_one_machine']:.2f}x); "
+        f"[bold]join[/bold] {result['join_s']:.1f} s (target < 60 s); [bold]upgrade[/bold] {result['upgrade_s']:.1f} s"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")
+
+
 @bench_group.command("round")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."

@@ -81,7 +81,7 @@ def _parallel(fn: Callable[[Hospital], SubmitResult], hospitals: list[Hospital])
         return list(pool.map(fn, hospitals))
 
 
-def _study_args(study_id: str, n: int) -> StudyParams:
+def study_args(study_id: str, n: int) -> StudyParams:
     return {
         "study_id": study_id, "title": f"bench {n}", "model": "logreg-d30-c2", "model_spec_hash": _h("spec"),
         "model_cid": _cid("m0"), "model_hash": _h("w0"), "data_schema_hash": _h("schema"),
@@ -113,7 +113,7 @@ def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: P
     group = hospitals[:n]
     study_id = f"bench-{n}-{int(time.time())}"
     proposer = group[0]
-    admins.create_study(_study_args(study_id, n), enroll=[h.name for h in group])
+    admins.create_study(study_args(study_id, n), enroll=[h.name for h in group])
 
     phases: dict[str, float] = {}
     t0 = time.monotonic()

@@ -21,6 +21,7 @@ from fedledger.errors import USER_ERRORS, as_click_error
 from fedledger.governance import audit_group, round_group, study_group, token_group
 from fedledger.model import model_group
 from fedledger.network import network_group
+from fedledger.org import org_group
 from fedledger.registry import registry_group
 from fedledger.zk import zk_group
 
@@ -57,8 +58,8 @@ def cli() -> None:
     without moving patient data."""
 
 
-for command in (network_group, registry_group, token_group, study_group, round_group, audit_group, agent_group,
-                data_group, model_group, consent_group, zk_group, demo):  # fmt: skip
+for command in (network_group, org_group, registry_group, token_group, study_group, round_group, audit_group,
+                agent_group, data_group, model_group, consent_group, zk_group, demo):  # fmt: skip
     cli.add_command(command)
 
 

@@ -3,7 +3,8 @@ message and exit status 1, never a traceback.
 
 The ledger's refusals keep every peer's answer (which peer refused and why); the other
 failures (a bad config or data file, an unreachable IPFS node, an ACA-Py agent's error, an
-artifact that does not match the ledger) carry their own message. Anything else is a bug and
+artifact that does not match the ledger, a Fabric tool or a host that failed) carry their own
+message. Anything else is a bug and
 keeps its traceback.
 """
 
@@ -19,9 +20,12 @@ from agent.study_file import StudyFileError
 from clients.acapy import AcaPyError
 from clients.fabric import GatewayError
 from clients.kubo import IPFSError
+from network.binaries import ToolError
+from network.hosts import HostLabError
 
 USER_ERRORS: tuple[type[Exception], ...] = (GatewayError, AcaPyError, IPFSError, ArtifactError, ConfigError,
-                                            DataError, StudyFileError, LinkTableError)  # fmt: skip
+                                            DataError, StudyFileError, LinkTableError, ToolError,
+                                            HostLabError)  # fmt: skip
 
 
 def as_click_error(exc: Exception) -> click.ClickException:

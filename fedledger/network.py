@@ -14,8 +14,9 @@ from rich.table import Table
 
 from network.binaries import ToolError
 from network.consortium import LocalConsortium
+from network.host_plan import HostPlan, consortium_plan
 from network.state import StateDir, default_state_dir
-from network.topology import Topology
+from network.topology import ORDERER_ORG, Topology
 
 console = Console(stderr=True)
 
@@ -27,14 +28,21 @@ state_dir_option = click.option(
 )
 
 
-def open_network(state_dir: Path | None, port_base: int | None = None) -> LocalConsortium:
+def open_network(
+    state_dir: Path | None, port_base: int | None = None, hosts: HostPlan | None = None
+) -> LocalConsortium:
+    """The network at ``state_dir`` as its manifest records it; for a new one, on ``port_base``
+    and, with ``hosts``, laid out on namespace hosts."""
     started = time.monotonic()
 
     def progress(msg: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {msg}")
 
-    if port_base is not None:
-        state = StateDir(state_dir or default_state_dir())
+    state = StateDir(state_dir or default_state_dir())
+    if hosts is not None and not state.read_manifest():
+        base = port_base if port_base is not None else Topology.from_env().port_base
+        return LocalConsortium.on_hosts(state, hosts, base, progress=progress, with_aries=False)
+    if port_base is not None and not state.read_manifest():
         return LocalConsortium(state, Topology(port_base=port_base), progress)
     return LocalConsortium.open(state_dir, progress)
 
@@ -49,10 +57,22 @@ def network_group() -> None:
 @click.option(
     "--port-base", type=int, default=None, help="First loopback port [default: 7100 or $FEDLEDGER_PORT_BASE]."
 )
-def up(state_dir: Path | None, port_base: int | None) -> None:
+@click.option(
+    "--hosts",
+    "lab",
+    default=None,
+    metavar="LAB",
+    help="Put every org on its own namespace host of lab LAB (needs root), with its own CA and state directory.",
+)
+@click.option("--subnet", default="10.77.0.0/24", show_default=True, help="The hosts' /24 (with --hosts).")
+def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: str) -> None:
     """Create (first time) or restart the consortium: 3 Raft orderers, peers of HospitalA/B/C
-    and the Regulator, channel 'fedledger', and the governance chaincode as a service."""
-    net = open_network(state_dir, port_base)
+    and the Regulator, channel 'fedledger', and the governance chaincode as a service. On one
+    machine by default; with --hosts every org runs on a host of its own."""
+    plan = None
+    if lab is not None:
+        plan = consortium_plan(lab, subnet, [ORDERER_ORG, *Topology().application_orgs])
+    net = open_network(state_dir, port_base, plan)
     try:
         net.up()
     except ToolError as exc:

@@ -44,26 +44,26 @@ def upgrade_chaincode(net: LocalConsortium, version: str, say: Callable[[str], N
     topo, old, new = net.topology, current.get("generation", 0), current.get("generation", 0) + 1
     # the ledger's committed sequence, not only the manifest's: an upgrade stopped after its commit
     # left the ledger ahead of the manifest, and the next definition must follow the ledger
-    committed = lifecycle.committed_sequence(topo, net.state_of(topo.peer_orgs[0]), topo.peer_orgs[0])
+    committed = lifecycle.committed_sequence(topo, net.state_of(topo.hospitals[0]), topo.hospitals[0])
     sequence = max(current["sequence"], committed) + 1
     started = time.monotonic()
     say(f"upgrade: version {current['version']} -> {version}, sequence {sequence - 1} -> {sequence}")
-    ids = net.package_chaincode(version, new)
+    ids = {o.msp_id: net.package_org_chaincode(o, version, new) for o in net.member_peer_orgs}
     say("upgrade: each org starts its new chaincode service beside the running one")
-    specs = {o.msp_id: net.chaincode_service_spec(o, ids[o.msp_id], new) for o in topo.peer_orgs}
+    specs = {o.msp_id: net.chaincode_service_spec(o, ids[o.msp_id], new) for o in net.member_peer_orgs}
     for spec in specs.values():
         process.stop(net.state_of(spec.owner).pid(spec.name))  # left by an upgrade that stopped half-way: start afresh
         net.launch(spec)
     for spec in specs.values():
         net.wait_healthy(spec)
-    for org in topo.peer_orgs:
+    for org in net.member_peer_orgs:
         say(f"upgrade: {org.name} installs and approves {ids[org.msp_id][:40]}...")
         lifecycle.install(topo, net.state_of(org), org, str(net.package_path(org, version)))
         lifecycle.approve(topo, net.state_of(org), org, ids[org.msp_id], version, sequence)
     say("upgrade: committing the new definition (a majority of orgs approved it)")
-    lifecycle.commit(topo, net.state_of(topo.hospitals[0]), version, sequence)
+    lifecycle.commit(topo, net.state_of(topo.hospitals[0]), version, sequence, orgs=net.member_peer_orgs)
     deadline = time.monotonic() + timeout_s
-    for org in topo.peer_orgs:
+    for org in net.member_peer_orgs:
         while lifecycle.committed_sequence(topo, net.state_of(org), org) < sequence:
             if time.monotonic() > deadline:
                 raise ToolError(f"{org.name}'s peer still does not show sequence {sequence} after {timeout_s:.0f}s")
@@ -72,7 +72,7 @@ def upgrade_chaincode(net: LocalConsortium, version: str, say: Callable[[str], N
     manifest["chaincode"] = record
     net.state.write_manifest(manifest)
     net.wait_endorsable()
-    for org in topo.peer_orgs:
+    for org in net.member_peer_orgs:
         process.stop(net.pid_file(org, topo.chaincode_service_name(org, old)))
     say(f"upgrade: done in {time.monotonic() - started:.1f}s; the old chaincode services are stopped")
     return record

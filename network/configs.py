@@ -57,9 +57,11 @@ def application_org(topology: Topology, state: StateDir, org: Org) -> str:
     if org.has_peer:
         peer = topology.peer_of(org)
         anchors = f"    AnchorPeers:\n      - Host: {peer.host}\n        Port: {peer.port}\n"
-    return Template((TEMPLATES / "application-org.yaml.tmpl").read_text()).substitute(
-        NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors
-    ).rstrip()
+    return (
+        Template((TEMPLATES / "application-org.yaml.tmpl").read_text())
+        .substitute(NAME=org.name, MSP_ID=org.msp_id, DOMAIN=org.domain, CRYPTO=state.crypto, ANCHOR_PEERS=anchors)
+        .rstrip()
+    )
 
 
 def render_org_configtx(topology: Topology, state: StateDir, org: Org, out_dir: Path) -> Path:

@@ -79,6 +79,8 @@ class LocalConsortium:
         self.topology = topology
         self.hosts = hosts
         self.sites = Sites(state, separate=hosts is not None, namespaces=hosts.namespaces() if hosts else ())
+        # orgs being admitted (network/org_admission.py): in the topology, not yet on the channel
+        self.pending: frozenset[str] = frozenset()
         self.progress = progress or (lambda _msg: None)
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
@@ -88,10 +90,11 @@ class LocalConsortium:
 
     @classmethod
     def on_hosts(cls, state: StateDir, plan: HostPlan, port_base: int, joined: tuple[Org, ...] = (),
-                 **options: object) -> LocalConsortium:  # fmt: skip
+                 removed: tuple[str, ...] = (), **options: object) -> LocalConsortium:  # fmt: skip
         """A consortium laid out by ``plan``: every org on its own host, with its own state
-        directory and CA. ``joined``: orgs admitted after the channel was created."""
-        topology = Topology(port_base=port_base, hosts=plan.addresses(), joined=joined)
+        directory and CA. ``joined``: orgs admitted after the channel was created; ``removed``:
+        orgs removed from it since."""
+        topology = Topology(port_base=port_base, hosts=plan.addresses(), joined=joined, removed=removed)
         return cls(state, topology, hosts=plan, **options)  # type: ignore[arg-type]
 
     @classmethod
@@ -105,9 +108,13 @@ class LocalConsortium:
             "with_aries": bool(manifest.get("aries", True)),
         }
         if manifest.get("hosts"):
-            joined = tuple(Org(j["name"], j["msp_id"], j["domain"], j["kind"]) for j in manifest.get("joined", []))
+            entries = manifest.get("joined", [])
+            joined = tuple(Org(j["name"], j["msp_id"], j["domain"], j["kind"]) for j in entries)
             plan = HostPlan.from_json(manifest["hosts"])
-            return cls.on_hosts(state, plan, manifest["port_base"], joined, progress=progress, **options)
+            net = cls.on_hosts(state, plan, manifest["port_base"], joined, tuple(manifest.get("removed", [])),
+                               progress=progress, **options)  # fmt: skip
+            net.pending = frozenset(j["name"] for j in entries if j["status"] != "joined")
+            return net
         if "port_base" in manifest:
             topology = Topology(
                 port_base=manifest["port_base"], simulated_hospitals=manifest.get("simulated_hospitals", 0)
@@ -115,6 +122,15 @@ class LocalConsortium:
         else:
             topology = Topology.from_env()
         return cls(state, topology, progress, **options)  # type: ignore[arg-type]
+
+    def is_pending(self, org: Org) -> bool:
+        """Whether ``org`` is being admitted: its identities exist, its peer is not on the channel."""
+        return org.name in self.pending
+
+    @property
+    def member_peer_orgs(self) -> list[Org]:
+        """Orgs with a peer on the channel (founders and orgs that have joined)."""
+        return [o for o in self.topology.peer_orgs if not self.is_pending(o)]
 
     def state_of(self, owner: Org | str) -> StateDir:
         """The state directory of ``owner`` (an org, or the patients): its own on hosts."""
@@ -301,7 +317,7 @@ class LocalConsortium:
 
     def wait_endorsable(self, timeout: float = 90.0) -> None:
         """Block until each org's gateway can gather endorsements for the chaincode."""
-        readiness.wait_endorsable(self.topology, self.gateway, timeout)
+        readiness.wait_endorsable(self.topology, self.gateway, timeout, self.member_peer_orgs)
 
     def down(self, purge: bool = False) -> list[str]:
         """Stop every node (chaincode services first, CAs last) and, on hosts, remove the
@@ -319,12 +335,14 @@ class LocalConsortium:
     def _stoppable(self) -> list[tuple[StateDir, str]]:
         """(state directory, name) of everything this network may run, in stopping order."""
         topo, out = self.topology, []
-        out += [(self.state_of(o), topo.chaincode_service_name(o, g)) for o in topo.peer_orgs for g in (0, 1)]
-        out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in ipfs_nodes.ipfs_orgs(topo)]
+        peer_orgs = [o for o in topo.ever if o.has_peer]  # removed orgs too: nothing is left running
+        out += [(self.state_of(o), topo.chaincode_service_name(o, g)) for o in peer_orgs for g in (0, 1)]
+        out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in peer_orgs if o.kind == "hospital"]
         out += [(self.state_of(w), aries.node_name(w)) for w in aries.all_agents(topo)]
-        out += [(self.state_of(n.org), n.name) for n in (*topo.peers, *topo.orderers)]
+        out += [(self.state_of(o), f"peer0.{o.short}") for o in peer_orgs]
+        out += [(self.state_of(n.org), n.name) for n in topo.orderers]
         if self.sites.separate:
-            out += [(self.state_of(o), org_ca(topo, self.state_of(o), o).name) for o in topo.orgs]
+            out += [(self.state_of(o), org_ca(topo, self.state_of(o), o).name) for o in topo.ever]
         return out
 
     def status(self) -> list[NodeStatus]:
@@ -429,6 +447,10 @@ class LocalConsortium:
                 owner = PATIENTS if who == aries.PATIENTS else who.name  # type: ignore[union-attr]
                 specs.append((aries.aries_spec(topo, self.state_of(who), who), "aries", owner))
         return specs
+
+    def launch_specs(self) -> list[LaunchSpec]:
+        """How every process of the network is launched (the manifest says which exist)."""
+        return [spec for spec, _, _ in self._all_specs(self.state.read_manifest())]
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
         for spec, _, _ in self._all_specs(self.state.read_manifest()):

@@ -60,10 +60,13 @@ def approve(
     _retry(lambda: run_tool(argv, env=admin_env(topology, org, state), what=f"approve for {org.name}"), attempts)
 
 
-def commit(topology: Topology, state: StateDir, version: str, sequence: int, attempts: int = 20) -> None:
+def commit(topology: Topology, state: StateDir, version: str, sequence: int, attempts: int = 20,
+           orgs: list[Org] | None = None) -> None:  # fmt: skip
+    """Commit the definition as the first hospital's admin, endorsed by the peers of ``orgs``
+    (default: every org with a peer)."""
     org = topology.hospitals[0]
     peers: list[str] = []
-    for peer in topology.peers:
+    for peer in [topology.peer_of(o) for o in (topology.peer_orgs if orgs is None else orgs)]:
         peers += ["--peerAddresses", peer.address, "--tlsRootCertFiles", str(state.node_dir(peer) / "tls" / "ca.crt")]
     argv = [
         fabric_bin("peer"),

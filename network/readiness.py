@@ -20,7 +20,7 @@ from network import process
 from network.binaries import ToolError
 from network.nodes import LaunchSpec
 from network.state import StateDir
-from network.topology import CHAINCODE_NAME, CHANNEL, Topology
+from network.topology import CHAINCODE_NAME, CHANNEL, Org, Topology
 
 
 def is_healthy(spec: LaunchSpec) -> bool:
@@ -86,16 +86,18 @@ def wait_ordering(topology: Topology, timeout: float = 60.0) -> str:
     raise ToolError(f"the ordering service elected no Raft leader within {timeout:.0f}s")
 
 
-def wait_endorsable(topology: Topology, gateway: Callable[[str, str], Gateway], timeout: float = 90.0) -> None:
+def wait_endorsable(topology: Topology, gateway: Callable[[str, str], Gateway], timeout: float = 90.0,
+                    orgs: list[Org] | None = None) -> None:  # fmt: skip
     """Block until each org's gateway can build an endorsement plan for the chaincode.
 
     Peers learn about each other and about the committed chaincode through gossip, a few
     seconds after the definition commits; until then the gateway answers "no combination
     of peers can be derived". An endorsement of a read-only call is requested (and never
-    submitted) to probe exactly what a real submit needs. ``gateway(org, user)`` connects.
+    submitted) to probe exactly what a real submit needs. ``gateway(org, user)`` connects;
+    ``orgs``: whose gateways (default: every org with a peer).
     """
     deadline = time.monotonic() + timeout
-    for org in topology.peer_orgs:
+    for org in topology.peer_orgs if orgs is None else orgs:
         with gateway(org.name, "User1") as gw:
             ledger = LedgerClient(gw.network(CHANNEL), CHAINCODE_NAME)
             while True:

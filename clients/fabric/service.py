@@ -5,8 +5,10 @@ handed, so that none of them reaches into another's internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 from fabric_protos.common import common_pb2
@@ -16,6 +18,8 @@ from clients.fabric.errors import CommitStatusError, EndorseError, EvaluateError
 from clients.fabric.identity import Identity, Signer
 from clients.fabric.proposal import SignedProposal
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -23,6 +27,19 @@ class Timeouts:
     endorse_s: float = 30.0
     submit_s: float = 30.0
     commit_status_s: float = 60.0
+
+
+def _once_more_if_unavailable(call: Callable[[], T]) -> T:
+    """``call``, asked a second time if the first found the connection broken (UNAVAILABLE:
+    e.g. the peer's host was cut off and is back; gRPC reconnects on the next call). Only for
+    the calls that change nothing (evaluate, endorse): submitting is never repeated here."""
+    try:
+        return call()
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.UNAVAILABLE:  # type: ignore[attr-defined]
+            raise
+        time.sleep(0.5)
+        return call()
 
 
 class GatewayService:
@@ -57,7 +74,7 @@ class GatewayService:
             target_organizations=list(target_orgs),
         )
         try:
-            response = self._stub.Evaluate(request, timeout=self.timeouts.evaluate_s)
+            response = _once_more_if_unavailable(lambda: self._stub.Evaluate(request, timeout=self.timeouts.evaluate_s))
         except grpc.RpcError as err:
             raise from_rpc_error(EvaluateError, err, "evaluate") from None
         if response.result.status >= 400:
@@ -74,7 +91,7 @@ class GatewayService:
             endorsing_organizations=list(endorsing_orgs),
         )
         try:
-            response = self._stub.Endorse(request, timeout=self.timeouts.endorse_s)
+            response = _once_more_if_unavailable(lambda: self._stub.Endorse(request, timeout=self.timeouts.endorse_s))
         except grpc.RpcError as err:
             raise from_rpc_error(EndorseError, err, "endorse") from None
         envelope = response.prepared_transaction
