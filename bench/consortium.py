@@ -1,10 +1,13 @@
 """Consortium benchmark: a round on one machine and on hosts, a hospital joining, an upgrade.
 
-Two throw-away networks, one after the other, in one run:
+Three throw-away networks, one after the other, in one run:
 
-* **one machine** (loopback, cryptogen): the governance round of bench/governance.py with the
-  three hospitals (Open -> 3 x Commit -> Advance -> 2 x SubmitAggregate -> 3 x Report ->
-  Settle, each phase committed on every hospital's peer): ``round_ledger_s_one_machine``.
+* **one machine, Raft** (loopback, cryptogen, 3 etcdraft orderers): the governance round of
+  bench/governance.py with the three hospitals (Open -> 3 x Commit -> Advance -> 2 x
+  SubmitAggregate -> 3 x Report -> Settle, each phase committed on every hospital's peer):
+  ``round_ledger_s_raft`` (also ``round_ledger_s_one_machine``).
+* **one machine, BFT** (4 SmartBFT orderers, the same batch interval): the same round,
+  ``round_ledger_s_bft``.
 * **on hosts** (every org in its own network namespace with its own CA, network/hosts.py): the
   same round, same workload: ``multihost_round_s``; then a fourth hospital joins the running
   channel, every step of the runbook by its party in turn (org init, propose, one more
@@ -43,11 +46,13 @@ HOSPITALS = ("HospitalA", "HospitalB", "HospitalC")
 
 
 @contextmanager
-def _network(port_base: int, lab: str | None, progress: Progress) -> Iterator[LocalConsortium]:
+def _network(port_base: int, lab: str | None, progress: Progress, bft: bool = False) -> Iterator[LocalConsortium]:
     root = Path(tempfile.mkdtemp(prefix="fedledger-consortium-bench-")) / "network"
     options: dict[str, Any] = {"progress": lambda m: progress(f"  network: {m}"), "with_aries": False}
     if lab is None:
-        net = LocalConsortium(StateDir(root), Topology(port_base=port_base), with_ipfs=False, **options)
+        ordering = {"orderer_count": 4, "consensus": "BFT"} if bft else {}
+        topology = Topology(port_base=port_base, **ordering)  # type: ignore[arg-type]
+        net = LocalConsortium(StateDir(root), topology, with_ipfs=False, **options)
     else:
         plan = consortium_plan(lab, "10.77.30.0/24", [ORDERER_ORG, *Topology().application_orgs])
         net = LocalConsortium.on_hosts(StateDir(root), plan, port_base, **options)
@@ -99,9 +104,12 @@ def _upgrade_mid_round(net: LocalConsortium, progress: Progress) -> float:
 
 
 def run(port_base: int, lab: str = "flbench", progress: Progress = print) -> dict[str, Any]:
-    progress("one machine: the governance round with three hospitals")
+    progress("one machine, 3 Raft orderers: the governance round with three hospitals")
     with _network(port_base, None, progress) as net:
         one_machine = _round(net, progress)
+    progress("one machine, 4 SmartBFT orderers: the same round")
+    with _network(port_base, None, progress, bft=True) as net:
+        bft = _round(net, progress)
     progress(f"hosts (lab {lab}): the same round, then a hospital joins, then an upgrade mid-round")
     with _network(port_base + 1000, lab, progress) as net:
         hosts = _round(net, progress)
@@ -110,8 +118,12 @@ def run(port_base: int, lab: str = "flbench", progress: Progress = print) -> dic
         upgrade_s = _upgrade_mid_round(LocalConsortium.open(net.state.root), progress)
     return {
         "benchmark": "consortium",
-        "what": "one governance round (Open .. Settle committed, 3 hospitals) on one machine and on namespace "
-        "hosts; a hospital joining the running channel; a chaincode upgrade with a round open",
+        "what": "one governance round (Open .. Settle committed, 3 hospitals) on one machine with Raft and with "
+        "SmartBFT ordering, and on namespace hosts; a hospital joining the running channel; a chaincode upgrade "
+        "with a round open",
+        "round_ledger_s_raft": one_machine["round_ledger_s"],
+        "round_ledger_s_bft": bft["round_ledger_s"],
+        "bft_vs_raft": round(bft["round_ledger_s"] / one_machine["round_ledger_s"], 3),
         "round_ledger_s_one_machine": one_machine["round_ledger_s"],
         "multihost_round_s": hosts["round_ledger_s"],
         "multihost_vs_one_machine": round(hosts["round_ledger_s"] / one_machine["round_ledger_s"], 3),
@@ -119,6 +131,6 @@ def run(port_base: int, lab: str = "flbench", progress: Progress = print) -> dic
         "join_includes": "org init (host, CA, identities, definition), propose + sign + submit (3 admins, turns "
         "taking no time), join (peer, chaincode, Kubo), registration committed",
         "upgrade_s": round(upgrade_s, 3),
-        "rounds": {"one_machine": one_machine, "hosts": hosts},
-        "targets": {"join_s": "< 60 s of machine time plus the signers' turns"},
+        "rounds": {"raft": one_machine, "bft": bft, "hosts": hosts},
+        "targets": {"join_s": "< 60 s of machine time plus the signers' turns", "bft_vs_raft": "<= 1.5"},
     }

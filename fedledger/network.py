@@ -7,6 +7,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -29,22 +30,23 @@ state_dir_option = click.option(
 
 
 def open_network(
-    state_dir: Path | None, port_base: int | None = None, hosts: HostPlan | None = None
+    state_dir: Path | None, port_base: int | None = None, hosts: HostPlan | None = None, bft: bool = False
 ) -> LocalConsortium:
-    """The network at ``state_dir`` as its manifest records it; for a new one, on ``port_base``
-    and, with ``hosts``, laid out on namespace hosts."""
+    """The network at ``state_dir`` as its manifest records it; a new one on ``port_base``,
+    with ``hosts`` laid out on namespace hosts, with ``bft`` ordered by 4 SmartBFT orderers."""
     started = time.monotonic()
 
     def progress(msg: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {msg}")
 
     state = StateDir(state_dir or default_state_dir())
-    if hosts is not None and not state.read_manifest():
-        base = port_base if port_base is not None else Topology.from_env().port_base
-        return LocalConsortium.on_hosts(state, hosts, base, progress=progress, with_aries=False)
-    if port_base is not None and not state.read_manifest():
-        return LocalConsortium(state, Topology(port_base=port_base), progress)
-    return LocalConsortium.open(state_dir, progress)
+    if state.read_manifest():
+        return LocalConsortium.open(state_dir, progress)
+    ordering: dict[str, Any] = {"orderer_count": 4, "consensus": "BFT"} if bft else {}
+    base = port_base if port_base is not None else Topology.from_env().port_base
+    if hosts is not None:
+        return LocalConsortium.on_hosts(state, hosts, base, progress=progress, with_aries=False, **ordering)
+    return LocalConsortium(state, Topology(port_base=base, **ordering), progress)
 
 
 @click.group("network")
@@ -65,14 +67,22 @@ def network_group() -> None:
     help="Put every org on its own namespace host of lab LAB (needs root), with its own CA and state directory.",
 )
 @click.option("--subnet", default="10.77.0.0/24", show_default=True, help="The hosts' /24 (with --hosts).")
-def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: str) -> None:
-    """Create (first time) or restart the consortium: 3 Raft orderers, peers of HospitalA/B/C
-    and the Regulator, channel 'fedledger', and the governance chaincode as a service. On one
-    machine by default; with --hosts every org runs on a host of its own."""
+@click.option(
+    "--consensus",
+    type=click.Choice(["raft", "bft"]),
+    default="raft",
+    show_default=True,
+    help="Ordering: 3 Raft orderers (crash faults), or 4 SmartBFT orderers (one Byzantine orderer tolerated).",
+)
+def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: str, consensus: str) -> None:
+    """Create (first time) or restart the consortium: 3 Raft orderers (or 4 SmartBFT ones),
+    peers of HospitalA/B/C and the Regulator, channel 'fedledger', and the governance
+    chaincode as a service. On one machine by default; with --hosts every org runs on a host
+    of its own. A network that exists restarts as it was created (the options are ignored)."""
     plan = None
     if lab is not None:
         plan = consortium_plan(lab, subnet, [ORDERER_ORG, *Topology().application_orgs])
-    net = open_network(state_dir, port_base, plan)
+    net = open_network(state_dir, port_base, plan, bft=consensus == "bft")
     try:
         net.up()
     except ToolError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from network.binaries import ToolError, fabric_bin, run_tool
 from network.nodes import admin_env
@@ -47,7 +48,9 @@ def orderer_admin_args(state: StateDir, node: Node) -> list[str]:
     ]
 
 
-def join_orderer(state: StateDir, node: Node) -> None:
+def join_orderer(state: StateDir, node: Node, block: Path | None = None) -> None:
+    """Join ``node`` to the channel from ``block`` (default: the genesis block; an orderer added
+    later joins from the latest config block and catches up from the others)."""
     argv = [
         fabric_bin("osnadmin"),
         "channel",
@@ -55,12 +58,20 @@ def join_orderer(state: StateDir, node: Node) -> None:
         "--channelID",
         CHANNEL,
         "--config-block",
-        str(state.genesis_block),
+        str(block or state.genesis_block),
     ]
     out = run_tool(argv + orderer_admin_args(state, node), what=f"osnadmin join on {node.name}")
     if "Status: 201" not in out and "Status: 405" not in out:
         # 405: the orderer already has this channel (re-run of `up`)
         raise ToolError(f"osnadmin could not join {node.name} to {CHANNEL}:\n{out.strip()}")
+
+
+def remove_orderer_channel(state: StateDir, node: Node) -> None:
+    """Drop the channel from ``node`` (after the channel's config no longer names it)."""
+    argv = [fabric_bin("osnadmin"), "channel", "remove", "--channelID", CHANNEL]
+    out = run_tool(argv + orderer_admin_args(state, node), what=f"osnadmin remove on {node.name}")
+    if "Status: 204" not in out and "Status: 404" not in out:
+        raise ToolError(f"osnadmin could not remove {CHANNEL} from {node.name}:\n{out.strip()}")
 
 
 def orderer_channel_status(state: StateDir, node: Node) -> dict[str, object]:

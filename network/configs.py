@@ -26,19 +26,13 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     """Write configtx.yaml for the consortium's channel and return its path."""
     orgs = [application_org(topology, state, org) for org in topology.application_orgs]
     refs = [f"        - *{org.name}" for org in topology.application_orgs]
-    consenters = []
-    for node in topology.orderers:
-        tls = state.node_dir(node) / "tls" / "server.crt"
-        consenters.append(
-            f"      - Host: {node.host}\n        Port: {node.port}\n"
-            f"        ClientTLSCert: {tls}\n        ServerTLSCert: {tls}"
-        )
     endpoints = "\n".join(f"      - {n.address}" for n in topology.orderers)
     text = Template((TEMPLATES / "configtx.yaml.tmpl").read_text()).substitute(
         CRYPTO=state.crypto,
         APPLICATION_ORGS="\n".join(orgs),
         APPLICATION_ORG_REFS="\n".join(refs),
-        CONSENTERS="\n".join(consenters),
+        ORDERER_TYPE=topology.consensus,
+        CONSENSUS=consensus_section(topology, state, batch_timeout),
         BATCH_TIMEOUT=batch_timeout,
         BATCH_MAX_MESSAGES=batch_max_messages,
         ENDORSEMENT_POLICY=endorsement_policy(topology),
@@ -48,6 +42,55 @@ def render_configtx(topology: Topology, state: StateDir, batch_timeout: str, bat
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+RAFT_OPTIONS = """    Options:
+      TickInterval: 500ms
+      ElectionTick: 10
+      HeartbeatTick: 1
+      MaxInflightBlocks: 5
+      SnapshotIntervalSize: 16 MB"""
+# every key set: configtxgen fills SmartBFT's defaults only when the whole block is absent.
+# RequestBatchMaxCount/Bytes are replaced at run time by BatchSize; the batch interval takes
+# the place of Raft's BatchTimeout (SmartBFT ignores BatchTimeout).
+SMARTBFT_OPTIONS = """  SmartBFT:
+    RequestBatchMaxCount: 500
+    RequestBatchMaxInterval: {interval}
+    RequestForwardTimeout: 2s
+    RequestComplainTimeout: 20s
+    RequestAutoRemoveTimeout: 3m0s
+    ViewChangeResendInterval: 5s
+    ViewChangeTimeout: 20s
+    LeaderHeartbeatTimeout: 1m0s
+    CollectTimeout: 1s
+    RequestBatchMaxBytes: 10485760
+    IncomingMessageBufferSize: 200
+    RequestPoolSize: 100000
+    LeaderHeartbeatCount: 10"""
+
+
+def consensus_section(topology: Topology, state: StateDir, batch_timeout: str) -> str:
+    """The orderers as consenters: Raft's ``EtcdRaft`` block, or SmartBFT's ``ConsenterMapping``
+    (each orderer also named by its enrollment certificate, so that block signatures can be
+    checked against a quorum of them) and options."""
+    lines = []
+    if topology.consensus == "etcdraft":
+        lines.append("  EtcdRaft:\n    Consenters:")
+        for node in topology.orderers:
+            tls = state.node_dir(node) / "tls" / "server.crt"
+            lines.append(f"      - Host: {node.host}\n        Port: {node.port}\n"
+                         f"        ClientTLSCert: {tls}\n        ServerTLSCert: {tls}")  # fmt: skip
+        lines.append(RAFT_OPTIONS)
+        return "\n".join(lines)
+    lines.append("  ConsenterMapping:")
+    for i, node in enumerate(topology.orderers, start=1):
+        tls = state.node_dir(node) / "tls" / "server.crt"
+        identity = sorted((state.node_dir(node) / "msp" / "signcerts").glob("*.pem"))
+        lines.append(f"    - ID: {i}\n      Host: {node.host}\n      Port: {node.port}\n"
+                     f"      MSPID: {node.org.msp_id}\n      Identity: {identity[0] if identity else ''}\n"
+                     f"      ClientTLSCert: {tls}\n      ServerTLSCert: {tls}")  # fmt: skip
+    lines.append(SMARTBFT_OPTIONS.format(interval=batch_timeout))
+    return "\n".join(lines)
 
 
 def application_org(topology: Topology, state: StateDir, org: Org) -> str:
@@ -86,10 +129,11 @@ def endorsement_policy(topology: Topology) -> str:
 
 
 def render_crypto_config(topology: Topology, state: StateDir, base: Path) -> Path:
-    """cryptogen input: the committed file, plus peerless orgs for simulated hospitals."""
-    if topology.simulated_hospitals == 0:
-        return base
+    """cryptogen input: the committed file, with the topology's orderers (BFT runs four) and
+    peerless orgs for simulated hospitals."""
     doc = yaml.safe_load(base.read_text())
+    doc["OrdererOrgs"][0]["Specs"] = [{"Hostname": n.name, "SANS": ["localhost", "127.0.0.1"]}
+                                      for n in topology.orderers]  # fmt: skip
     for org in topology.application_orgs:
         if not org.has_peer:
             doc["PeerOrgs"].append(

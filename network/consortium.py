@@ -94,7 +94,9 @@ class LocalConsortium:
         """A consortium laid out by ``plan``: every org on its own host, with its own state
         directory and CA. ``joined``: orgs admitted after the channel was created; ``removed``:
         orgs removed from it since."""
-        topology = Topology(port_base=port_base, hosts=plan.addresses(), joined=joined, removed=removed)
+        ordering = {k: options.pop(k) for k in ("consensus", "orderer_count", "added_orderers") if k in options}
+        topology = Topology(port_base=port_base, hosts=plan.addresses(), joined=joined, removed=removed,
+                            **ordering)  # type: ignore[arg-type]  # fmt: skip
         return cls(state, topology, hosts=plan, **options)  # type: ignore[arg-type]
 
     @classmethod
@@ -102,6 +104,7 @@ class LocalConsortium:
         """Open the network at ``state_dir``, keeping the ports (and hosts) it was created with."""
         state = StateDir(state_dir or default_state_dir())
         manifest = state.read_manifest()
+        ordering = {k: manifest[k] for k in ("consensus", "orderer_count", "added_orderers") if k in manifest}
         options = {
             "test_contracts": bool(manifest.get("test_contracts", False)),
             "with_ipfs": bool(manifest.get("ipfs_peers", True)),
@@ -112,13 +115,13 @@ class LocalConsortium:
             joined = tuple(Org(j["name"], j["msp_id"], j["domain"], j["kind"]) for j in entries)
             plan = HostPlan.from_json(manifest["hosts"])
             net = cls.on_hosts(state, plan, manifest["port_base"], joined, tuple(manifest.get("removed", [])),
-                               progress=progress, **options)  # fmt: skip
+                               progress=progress, **ordering, **options)  # fmt: skip
             net.pending = frozenset(j["name"] for j in entries if j["status"] != "joined")
             return net
         if "port_base" in manifest:
-            topology = Topology(
-                port_base=manifest["port_base"], simulated_hospitals=manifest.get("simulated_hospitals", 0)
-            )
+            sims = manifest.get("simulated_hospitals", 0)
+            topology = Topology(port_base=manifest["port_base"], simulated_hospitals=sims,
+                                removed=tuple(manifest.get("removed", [])), **ordering)  # fmt: skip
         else:
             topology = Topology.from_env()
         return cls(state, topology, progress, **options)  # type: ignore[arg-type]
@@ -174,10 +177,13 @@ class LocalConsortium:
             "batch_timeout": self.batch_timeout,
             "batch_max_messages": self.batch_max_messages,
             "hosts": self.hosts.to_json() if self.hosts else None,
+            "consensus": self.topology.consensus,
+            "orderer_count": self.topology.orderer_count,
         }
         self.state.write_manifest(manifest)
 
-        self.progress(f"starting {len(self.topology.orderers)} Raft orderers")
+        kind = "Raft" if self.topology.consensus == "etcdraft" else "SmartBFT"
+        self.progress(f"starting {len(self.topology.orderers)} {kind} orderers")
         self._launch_and_wait([orderer_spec(n, self.state_of(n.org)) for n in self.topology.orderers])
         self.progress(f"joining orderers to channel '{CHANNEL}' (osnadmin)")
         for node in self.topology.orderers:
@@ -307,12 +313,12 @@ class LocalConsortium:
         self._check_ports_free()
         self._start_ipfs({"port_base": self.topology.port_base, "storage_only": True})
 
-    def raft_leader(self) -> str | None:
-        """The orderer that leads the channel's Raft cluster now, or None (network/readiness.py)."""
-        return readiness.raft_leader(self.topology)
+    def ordering_leader(self) -> str | None:
+        """The orderer that leads the channel's consensus now, or None (network/readiness.py)."""
+        return readiness.ordering_leader(self.topology)
 
     def wait_ordering(self, timeout: float = 60.0) -> str:
-        """Block until the channel's Raft cluster has a leader; returns the leader's name."""
+        """Block until the channel's ordering service has a leader; returns the leader's name."""
         return readiness.wait_ordering(self.topology, timeout)
 
     def wait_endorsable(self, timeout: float = 90.0) -> None:
@@ -340,7 +346,8 @@ class LocalConsortium:
         out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in peer_orgs if o.kind == "hospital"]
         out += [(self.state_of(w), aries.node_name(w)) for w in aries.all_agents(topo)]
         out += [(self.state_of(o), f"peer0.{o.short}") for o in peer_orgs]
-        out += [(self.state_of(n.org), n.name) for n in topo.orderers]
+        every_orderer = [f"orderer{i}" for i in range(1, topo.orderer_count + topo.added_orderers + 1)]
+        out += [(self.state_of(ORDERER_ORG), name) for name in every_orderer]  # removed ones too
         if self.sites.separate:
             out += [(self.state_of(o), org_ca(topo, self.state_of(o), o).name) for o in topo.ever]
         return out

@@ -169,16 +169,19 @@ def chaincode_spec(topology: Topology, org: Org, state: StateDir, package_id: st
 
 
 def admin_env(topology: Topology, org: Org, state: StateDir, user: str = "Admin") -> dict[str, str]:
-    """Environment for the `peer` CLI acting as ``user`` of ``org`` against the org's peer."""
-    peer = topology.peer_of(org)
-    return {
+    """Environment for the `peer` CLI acting as ``user`` of ``org`` against the org's peer (the
+    orderer org has none: its admin uses the CLI only towards the orderers)."""
+    env = {
         "FABRIC_CFG_PATH": str(state.peer_config),
         "FABRIC_LOGGING_SPEC": "warning",
         "CORE_PEER_LOCALMSPID": org.msp_id,
         "CORE_PEER_MSPCONFIGPATH": str(state.user_dir(org, user) / "msp"),
-        "CORE_PEER_ADDRESS": peer.address,
         "CORE_PEER_TLS_ENABLED": "true",
-        "CORE_PEER_TLS_ROOTCERT_FILE": str(state.node_dir(peer) / "tls" / "ca.crt"),
         "CORE_PEER_TLS_CLIENTCERT_FILE": str(state.user_dir(org, user) / "tls" / "client.crt"),
         "CORE_PEER_TLS_CLIENTKEY_FILE": str(state.user_dir(org, user) / "tls" / "client.key"),
     }
+    if org.kind != "orderer":
+        peer = topology.peer_of(org)
+        env["CORE_PEER_ADDRESS"] = peer.address
+        env["CORE_PEER_TLS_ROOTCERT_FILE"] = str(state.node_dir(peer) / "tls" / "ca.crt")
+    return env

@@ -1,5 +1,5 @@
 """Is a node, or the whole network, ready for what comes next? The probes the consortium waits
-on: a node's ports and health endpoint, the ordering service's Raft leader, each org's gateway
+on: a node's ports and health endpoint, the ordering service's leader, each org's gateway
 being able to gather endorsements, and ports being free before anything starts on them.
 
 Fabric reports readiness in several places (operations endpoints, Prometheus metrics, the
@@ -8,6 +8,7 @@ gateway's endorsement plan); each probe here asks the one that answers the quest
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import urllib.error
@@ -59,9 +60,10 @@ def log_tail(state: StateDir, name: str, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def raft_leader(topology: Topology) -> str | None:
-    """The orderer that leads the channel's Raft cluster now (from the orderers' Prometheus
-    metrics), or None while there is no leader (an election, or no quorum)."""
+def ordering_leader(topology: Topology) -> str | None:
+    """The orderer that leads the channel's consensus now (from the orderers' Prometheus
+    metrics: Raft's ``is_leader``, SmartBFT's ``leader_id``), or None while there is none (an
+    election or view change, no quorum, or a BFT cluster that has not reported yet)."""
     for node in topology.orderers:
         try:
             url = f"http://{node.host}:{node.operations_port}/metrics"
@@ -69,21 +71,26 @@ def raft_leader(topology: Topology) -> str | None:
                 text = resp.read().decode()
         except (urllib.error.URLError, OSError):
             continue
-        if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
-            return node.name
+        if topology.consensus == "etcdraft":
+            if f'consensus_etcdraft_is_leader{{channel="{CHANNEL}"}} 1' in text:
+                return node.name
+            continue
+        match = re.search(rf'^consensus_BFT_leader_id{{channel="{CHANNEL}"}} (\d+)', text, re.MULTILINE)
+        if match and 1 <= int(match.group(1)) <= len(topology.orderers):
+            return topology.orderers[int(match.group(1)) - 1].name  # consenter IDs are 1..n in order
     return None
 
 
 def wait_ordering(topology: Topology, timeout: float = 60.0) -> str:
-    """Block until the channel's Raft cluster has a leader, so that the first submit after a
-    restart is not refused; returns the leader's name."""
+    """Block until the channel's ordering service has a leader, so that the first submit after
+    a restart is not refused; returns the leader's name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        leader = raft_leader(topology)
+        leader = ordering_leader(topology)
         if leader is not None:
             return leader
         time.sleep(0.3)
-    raise ToolError(f"the ordering service elected no Raft leader within {timeout:.0f}s")
+    raise ToolError(f"the ordering service ({topology.consensus}) has no leader after {timeout:.0f}s")
 
 
 def wait_endorsable(topology: Topology, gateway: Callable[[str, str], Gateway], timeout: float = 90.0,

@@ -26,6 +26,8 @@ CHAINCODE_SERVICE, IPFS_API, IPFS_GATEWAY, IPFS_SWARM, PPROF = 5, 6, 7, 8, 9
 # slots after the nodes' (at most SERVICE_SLOT of them): one per kind of service, one port per org
 SERVICE_SLOT = 40
 PATIENTS_AGENT_SLOT, UPGRADE_SLOT, CA_SLOT, CA_OPERATIONS_SLOT = 40, 41, 42, 43
+ADDED_ORDERER_SLOTS = (44, 45, 46, 47)  # orderers added to the running channel
+CONSENSUS_TYPES = ("etcdraft", "BFT")
 MAX_ORGS = 10  # orderer org included: one port per org in each service slot
 
 
@@ -102,27 +104,36 @@ def simulated_hospital(i: int) -> Org:
 class Topology:
     port_base: int = DEFAULT_PORT_BASE
     orderer_count: int = 3
+    consensus: str = "etcdraft"  # or "BFT": Fabric v3's SmartBFT, which needs at least 4 orderers
     simulated_hospitals: int = 0
     hosts: tuple[tuple[str, str], ...] = ()  # (org name, host address); unnamed orgs: loopback
     joined: tuple[Org, ...] = ()  # orgs admitted to the running channel, in the order they joined
-    removed: tuple[str, ...] = ()  # names of orgs removed from the channel (their slots stay taken)
+    added_orderers: int = 0  # orderers added to the running channel's consenter set, after the first ones
+    removed: tuple[str, ...] = ()  # orgs (or orderers) removed from the channel; their slots stay taken
     application_orgs: tuple[Org, ...] = field(init=False)
     ever: tuple[Org, ...] = field(init=False)  # every org the channel has had: port indexes never move
     nodes: tuple[Node, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         sims = tuple(simulated_hospital(i) for i in range(1, self.simulated_hospitals + 1))
+        if self.consensus not in CONSENSUS_TYPES:
+            raise ValueError(f"consensus {self.consensus!r}: one of {', '.join(CONSENSUS_TYPES)}")
+        if self.consensus == "BFT" and self.orderer_count < 4:
+            raise ValueError("BFT ordering needs at least 4 orderers (3f + 1 tolerates f faulty ones)")
         every = (*HOSPITALS, *sims, REGULATOR, *self.joined)
         if len(every) + 1 > MAX_ORGS and self.simulated_hospitals == 0:
             raise ValueError(f"at most {MAX_ORGS} orgs (orderer org included)")
         object.__setattr__(self, "application_orgs", tuple(o for o in every if o.name not in self.removed))
         object.__setattr__(self, "ever", (ORDERER_ORG, *every))
         nodes: list[Node] = []
-        slot = 0
-        for i in range(1, self.orderer_count + 1):
-            nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * slot,
-                              self.host_of(ORDERER_ORG)))  # fmt: skip
-            slot += 1
+        if self.added_orderers > len(ADDED_ORDERER_SLOTS):
+            raise ValueError(f"at most {len(ADDED_ORDERER_SLOTS)} orderers can be added to a running channel")
+        orderer_slots = [*range(self.orderer_count), *ADDED_ORDERER_SLOTS[: self.added_orderers]]
+        for i, orderer_slot in enumerate(orderer_slots, start=1):
+            if f"orderer{i}" not in self.removed:
+                nodes.append(Node(f"orderer{i}", "orderer", ORDERER_ORG, self.port_base + 10 * orderer_slot,
+                                  self.host_of(ORDERER_ORG)))  # fmt: skip
+        slot = self.orderer_count
         for org in (o for o in every if o.has_peer):  # a removed org's slot stays taken: no one's ports move
             if org.name not in self.removed:
                 nodes.append(Node(f"peer0.{org.short}", "peer", org, self.port_base + 10 * slot, self.host_of(org)))
