@@ -171,6 +171,29 @@ def upgrade_chaincode_cmd(state_dir: Path | None, version: str) -> None:
     console.print(f"chaincode {record['name']} {record['version']} (sequence {record['sequence']}) is live")
 
 
+@network_group.command("add-orderer")
+@state_dir_option
+def add_orderer_cmd(state_dir: Path | None) -> None:
+    """Add an orderer to the running channel's Raft consenter set (by the orderer org's admin):
+    its identities, its process, the config update, its join from the latest config block."""
+    from network.orderer_set import add_orderer
+
+    net = add_orderer(open_network(state_dir), lambda line: console.print(f"  {line}", soft_wrap=True))
+    console.print(f"orderers: {', '.join(n.name for n in net.topology.orderers)}")
+
+
+@network_group.command("remove-orderer")
+@state_dir_option
+@click.argument("name")
+def remove_orderer_cmd(state_dir: Path | None, name: str) -> None:
+    """Take orderer NAME out of the Raft consenter set (one at a time, at least 3 stay), drop
+    the channel from it and stop it."""
+    from network.orderer_set import remove_orderer
+
+    net = remove_orderer(open_network(state_dir), name, lambda line: console.print(f"  {line}", soft_wrap=True))
+    console.print(f"orderers: {', '.join(n.name for n in net.topology.orderers)}")
+
+
 def _print_status(net: LocalConsortium) -> None:
     table = Table(title=f"fedledger network ({net.state.root})")
     for col in ("node", "kind", "org", "port", "pid", "state"):

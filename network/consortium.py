@@ -355,7 +355,7 @@ class LocalConsortium:
     def status(self) -> list[NodeStatus]:
         manifest = self.state.read_manifest()
         out = []
-        for spec, kind, org in self._all_specs(manifest):
+        for spec, kind, org in self.specs_for(manifest):
             record = process.read_record(self.state_of(spec.owner).pid(spec.name))
             running = process.alive(record)
             healthy = running and readiness.is_healthy(spec)
@@ -434,9 +434,11 @@ class LocalConsortium:
         }
         return build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection).package_id
 
-    def _all_specs(self, manifest: dict) -> list[tuple[LaunchSpec, str, str]]:
+    def specs_for(self, manifest: dict, with_cas: bool = True) -> list[tuple[LaunchSpec, str, str]]:
+        """(launch spec, kind, owner) of every process a network with ``manifest`` runs; the
+        CAs' only with ``with_cas`` (their specs hold the org's registrar secret)."""
         topo, specs = self.topology, []
-        if self.sites.separate:
+        if self.sites.separate and with_cas:
             specs += [(org_ca(topo, self.state_of(o), o).spec(), "ca", o.name) for o in topo.orgs]
         specs += [(orderer_spec(n, self.state_of(n.org)), "orderer", n.org.name) for n in topo.orderers]
         specs += [(peer_spec(n, self.state_of(n.org)), "peer", n.org.name) for n in topo.peers]
@@ -457,17 +459,17 @@ class LocalConsortium:
 
     def launch_specs(self) -> list[LaunchSpec]:
         """How every process of the network is launched (the manifest says which exist)."""
-        return [spec for spec, _, _ in self._all_specs(self.state.read_manifest())]
+        return [spec for spec, _, _ in self.specs_for(self.state.read_manifest())]
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
-        for spec, _, _ in self._all_specs(self.state.read_manifest()):
+        for spec, _, _ in self.specs_for(self.state.read_manifest()):
             if spec.name == name or spec.name.split(".")[0] + "." + spec.name.split(".")[-1] == name:
                 return spec
-        known = ", ".join(s.name for s, _, _ in self._all_specs(self.state.read_manifest()))
+        known = ", ".join(s.name for s, _, _ in self.specs_for(self.state.read_manifest()))
         raise KeyError(f"unknown node {name!r}; known: {known}")
 
     def _start_all(self, manifest: dict) -> None:
-        specs = self._all_specs(manifest)
+        specs = self.specs_for(manifest)
         for kind in ("ca", "orderer", "peer", "chaincode", "ipfs", "aries"):
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
@@ -485,7 +487,7 @@ class LocalConsortium:
 
     def _check_ports_free(self) -> None:
         """Every port this network would listen on must be free (see readiness.check_ports_free)."""
-        wanted = [(spec.name, spec.port) for spec, _, _ in self._all_specs({})]
+        wanted = [(spec.name, spec.port) for spec, _, _ in self.specs_for({})]
         if self.with_ipfs:
             for org in ipfs_nodes.ipfs_orgs(self.topology):
                 wanted += [(ipfs_nodes.node_name(org), p) for p in ipfs_nodes.ports(self.topology, org)]

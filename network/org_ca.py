@@ -92,9 +92,13 @@ class OrgCA:
             path.write_text(secrets.token_urlsafe(18))
         return path.read_text().strip()
 
-    def spec(self) -> LaunchSpec:
-        """The org's CA server: TLS on, listening on the org's host only."""
-        self.server_home.mkdir(parents=True, exist_ok=True)
+    def spec(self, registrar_secret: str | None = None) -> LaunchSpec:
+        """The org's CA server: TLS on, listening on the org's host only. ``registrar_secret``:
+        written into the command instead of the org's own secret (a deployment file's
+        placeholder); without it the secret is created on first use."""
+        if registrar_secret is None:
+            self.server_home.mkdir(parents=True, exist_ok=True)
+            registrar_secret = self._secret("registrar")
         env = {
             "FABRIC_CA_SERVER_HOME": str(self.server_home),
             "FABRIC_CA_SERVER_CA_NAME": self.name,
@@ -106,7 +110,7 @@ class OrgCA:
             "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{self.host}:{self.ops_port}",
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "disabled",
         }
-        argv = [ca_bin("fabric-ca-server"), "start", "-b", f"registrar:{self._secret('registrar')}"]
+        argv = [ca_bin("fabric-ca-server"), "start", "-b", f"registrar:{registrar_secret}"]
         return LaunchSpec(self.name, argv, env, f"http://{self.host}:{self.ops_port}/healthz", self.port, (),
                           self.host, self.org.name)  # fmt: skip
 

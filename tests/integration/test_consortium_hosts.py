@@ -272,3 +272,33 @@ def test_a_study_across_hosts_survives_a_partition_admits_a_hospital_and_an_upgr
     assert d.name not in [o.name for o in net.topology.application_orgs]
     assert {s.name for s in net.status()} >= {f"peer0.{o.short}" for o in net.topology.peer_orgs}
     print(f"[hosts] join_s={join_s:.1f}")
+
+
+def test_an_orderer_joins_the_consenter_set_and_another_leaves(hosted: LocalConsortium) -> None:
+    """The orderer org's admin adds orderer4 (enrolled from its own CA, started on its host, named
+    a consenter by a config update, joined from the latest config block), then removes
+    orderer1; writes commit throughout, with the three that remain."""
+    root = hosted.state.root
+
+    def write(net: LocalConsortium, tag: str) -> None:
+        with Admins(net, ["HospitalA"]) as admins:
+            admins.register({"HospitalA": public_b64(x25519.X25519PrivateKey.generate())})
+        assert net.ordering_leader() in [n.name for n in net.topology.orderers], tag
+
+    done = CliRunner().invoke(cli, ["network", "add-orderer", "--state-dir", str(root)], catch_exceptions=False)
+    assert done.exit_code == 0 and "orderer4 joined" in done.output, done.output
+    net = LocalConsortium.open(root)
+    orderer4 = net.topology.node("orderer4")
+    assert orderer4.host == net.topology.host_of(ORDERER_ORG)
+    status = channel.orderer_channel_status(net.state_of(ORDERER_ORG), orderer4)
+    assert status["consensusRelation"] == "consenter" and status["status"] == "active"
+    write(net, "with four orderers")
+
+    done = CliRunner().invoke(cli, ["network", "remove-orderer", "orderer1", "--state-dir", str(root)],
+                              catch_exceptions=False)  # fmt: skip
+    assert done.exit_code == 0 and "orderers: orderer2, orderer3, orderer4" in done.output, done.output
+    net = LocalConsortium.open(root)
+    assert not process.alive(process.read_record(net.pid_file(ORDERER_ORG, "orderer1")))
+    write(net, "without orderer1")
+    refused = CliRunner().invoke(cli, ["network", "remove-orderer", "orderer2", "--state-dir", str(root)])
+    assert refused.exit_code == 1 and "fewer than 3 orderers" in refused.output
