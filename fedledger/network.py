@@ -194,6 +194,29 @@ def remove_orderer_cmd(state_dir: Path | None, name: str) -> None:
     console.print(f"orderers: {', '.join(n.name for n in net.topology.orderers)}")
 
 
+@network_group.command("compose")
+@state_dir_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write it [default: docker-compose.fabric.yml in the checkout].",
+)
+@click.option("--subnet", default="10.77.0.0/24", show_default=True, help="The hosts' /24, for a network not on hosts.")
+def compose_cmd(state_dir: Path | None, out: Path | None, subnet: str) -> None:
+    """Write docker-compose.fabric.yml: the consortium on hosts as Docker services, one profile
+    per org (each org runs `docker compose --profile <org> up -d` on its own machine). From the
+    network at --state-dir if it runs on hosts, else from the default hosts layout."""
+    from network.compose import DEFAULT_FILE, render
+
+    net = open_network(state_dir)
+    plan = net.hosts or consortium_plan("fl", subnet, [ORDERER_ORG, *net.topology.application_orgs])
+    target = out or DEFAULT_FILE
+    target.write_text(render(plan, net.topology.port_base))
+    console.print(f"wrote {target}: {len(plan.members)} orgs' services; set <ORG>_CA_REGISTRAR_SECRET and "
+                  "<ORG>_CHAINCODE_ID in each org's .env")  # fmt: skip
+
+
 def _print_status(net: LocalConsortium) -> None:
     table = Table(title=f"fedledger network ({net.state.root})")
     for col in ("node", "kind", "org", "port", "pid", "state"):

@@ -31,6 +31,7 @@ from fedledger.cli import cli
 from network import channel, lifecycle, process
 from network.admins import Admins
 from network.chaincode_upgrade import upgrade_chaincode
+from network.compose import MOUNT, compose_document
 from network.consortium import LocalConsortium
 from network.host_plan import consortium_plan
 from network.hosts import HostLab
@@ -110,6 +111,17 @@ def test_every_org_runs_on_its_own_host_and_holds_only_its_own_keys(hosted: Loca
             keys = [p for p in held if holds_private_key(p)]
             assert held, f"{org.name} holds nothing of {other.name}"
             assert (keys != []) == (other == org), f"{org.name} holds {len(keys)} private keys of {other.name}"
+    # docker-compose.fabric.yml, generated from this topology, names certificate and key files
+    # that exist in each service's own org directory (its volume)
+    doc = compose_document(plan, topo.port_base)
+    checked = 0
+    for name, service in doc["services"].items():
+        org_dir = hosted.state.root / "orgs" / service["volumes"][0].split(":")[0].removeprefix("./orgs/")
+        for value in service["environment"].values():
+            if value.startswith(f"{MOUNT}/") and ("/crypto/" in value or "/tls/" in value):
+                assert (org_dir / value.removeprefix(f"{MOUNT}/")).exists(), f"{name}: {value} is not in {org_dir}"
+                checked += 1
+    assert checked >= 3 * len(doc["services"]) // 2
     # each org's identities come from its own CA, and no other org's CA vouches for them
     for org in topo.peer_orgs:
         site = hosted.state_of(org)
