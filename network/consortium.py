@@ -38,6 +38,7 @@ from network.topology import CHAINCODE_NAME, CHANNEL, ORDERER_ORG, Org, Topology
 CRYPTO_CONFIG = Path(__file__).resolve().parent.parent / "crypto-config" / "crypto-config.yaml"
 CHAINCODE_VERSION = "1.0"
 CHAINCODE_SEQUENCE = 1
+LAYOUT = 2  # 2: fixed service slots (network/topology.py); a manifest without it is older
 
 Progress = Callable[[str], None]
 
@@ -120,7 +121,8 @@ class LocalConsortium:
             return net
         if "port_base" in manifest:
             sims = manifest.get("simulated_hospitals", 0)
-            topology = Topology(port_base=manifest["port_base"], simulated_hospitals=sims,
+            legacy = manifest.get("layout", 1) < LAYOUT
+            topology = Topology(port_base=manifest["port_base"], simulated_hospitals=sims, legacy_service_slots=legacy,
                                 removed=tuple(manifest.get("removed", [])), **ordering)  # fmt: skip
         else:
             topology = Topology.from_env()
@@ -179,6 +181,7 @@ class LocalConsortium:
             "hosts": self.hosts.to_json() if self.hosts else None,
             "consensus": self.topology.consensus,
             "orderer_count": self.topology.orderer_count,
+            "layout": LAYOUT,
         }
         self.state.write_manifest(manifest)
 
@@ -341,7 +344,7 @@ class LocalConsortium:
     def _stoppable(self) -> list[tuple[StateDir, str]]:
         """(state directory, name) of everything this network may run, in stopping order."""
         topo, out = self.topology, []
-        peer_orgs = [o for o in topo.ever if o.has_peer]  # removed orgs too: nothing is left running
+        peer_orgs = topo.ever_peer_orgs  # removed orgs too: nothing is left running
         out += [(self.state_of(o), topo.chaincode_service_name(o, g)) for o in peer_orgs for g in (0, 1)]
         out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in peer_orgs if o.kind == "hospital"]
         out += [(self.state_of(w), aries.node_name(w)) for w in aries.all_agents(topo)]

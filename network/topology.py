@@ -110,6 +110,9 @@ class Topology:
     joined: tuple[Org, ...] = ()  # orgs admitted to the running channel, in the order they joined
     added_orderers: int = 0  # orderers added to the running channel's consenter set, after the first ones
     removed: tuple[str, ...] = ()  # orgs (or orderers) removed from the channel; their slots stay taken
+    # networks created before the fixed service slots keep their ports: the patients' agent on
+    # the slot after the last node, an upgrade's second generation on the one after that
+    legacy_service_slots: bool = False
     application_orgs: tuple[Org, ...] = field(init=False)
     ever: tuple[Org, ...] = field(init=False)  # every org the channel has had: port indexes never move
     nodes: tuple[Node, ...] = field(init=False)
@@ -156,7 +159,14 @@ class Topology:
         """Every org: the orderer org first, then the application orgs."""
         return [ORDERER_ORG, *self.application_orgs]
 
+    @property
+    def ever_peer_orgs(self) -> list[Org]:
+        """Application orgs with a peer the channel has had, removed ones included."""
+        return [o for o in self.ever if o.has_peer and o.kind != "orderer"]
+
     def service_port(self, slot: int, offset: int) -> int:
+        if self.legacy_service_slots and slot in (PATIENTS_AGENT_SLOT, UPGRADE_SLOT):
+            slot = len(self.nodes) + (slot - PATIENTS_AGENT_SLOT)
         return self.port_base + 10 * slot + offset
 
     def ca_ports(self, org: Org) -> tuple[int, int]:
@@ -221,7 +231,7 @@ class Topology:
         definition commits: no call ever finds no service."""
         if generation % 2 == 0:
             return self.peer_of(org).chaincode_service_port
-        index = [o for o in self.ever if o.has_peer].index(org)
+        index = self.ever_peer_orgs.index(org)
         if index >= 10:
             raise ValueError("chaincode upgrades support at most 10 orgs with peers")
         return self.service_port(UPGRADE_SLOT, index)

@@ -124,3 +124,15 @@ def test_the_runbook_refuses_what_it_cannot_do(tmp_path: Path) -> None:
         org_admission.join(hosted, "HospitalD", print)
     with pytest.raises(ToolError, match="still a channel member"):
         org_admission.leave(hosted, "HospitalB", print)
+
+
+def test_a_network_made_before_the_fixed_service_slots_keeps_its_ports() -> None:
+    """Its manifest has no layout version: the patients' agent stays on the slot after the last
+    node and an upgrade's second generation on the next one, where its packages point."""
+    from network.aries import PATIENTS as PATIENTS_AGENT
+    from network.aries import ports as aries_ports
+
+    old, new = Topology(port_base=7100, legacy_service_slots=True), Topology(port_base=7100)
+    assert aries_ports(old, PATIENTS_AGENT) == (7170, 7171) and aries_ports(new, PATIENTS_AGENT) == (7500, 7501)
+    assert [old.chaincode_port(o, 1) for o in old.peer_orgs] == [7180, 7181, 7182, 7183]
+    assert [new.chaincode_port(o, 1) for o in new.peer_orgs] == [7510, 7511, 7512, 7513]
