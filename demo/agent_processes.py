@@ -2,7 +2,8 @@
 
 Each agent is ``python -m fedledger agent run --config <its agent.yaml>``: its own process,
 identity, gateway connection, IPFS node, key store and journal, exactly as a hospital would
-run it. Output goes to ``<state_dir>/agent.out`` next to the agent's own log.
+run it; on a consortium on hosts, inside its hospital's host. Output goes to
+``<state_dir>/agent.out`` next to the agent's own log.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class AgentProcess:
     config_path: Path
     until_done: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    netns: str | None = None  # the hospital's host (network/hosts.py), or None: this machine's network
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -33,9 +35,14 @@ class AgentProcess:
         argv = [sys.executable, "-m", "fedledger", "agent", "run", "--config", str(self.config_path)]
         if self.until_done:
             argv += ["--until-done", self.until_done]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         out = (self.cfg.state_dir / "agent.out").open("ab")
+        when = time.strftime("%Y-%m-%dT%H:%M:%S")
+        out.write(f"\n==== {when} starting {self.cfg.org}'s agent: {' '.join(argv)}\n".encode())
+        out.flush()
         self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
                                      start_new_session=True)  # fmt: skip
         out.close()

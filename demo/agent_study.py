@@ -76,7 +76,11 @@ def agent_configs(net: LocalConsortium, names: list[str], plan: StudyPlan, data:
     out = {}
     for n in names:
         cfg = local_agent_config(net, n)
-        cfg = dataclasses.replace(cfg, schema=data.schema_path, train=data.train_paths[n],
+        schema = data.schema_path
+        if net.sites.separate:  # on hosts each hospital keeps its own copy of the schema too
+            schema = data.train_paths[n].parent / data.schema_path.name
+            shutil.copyfile(data.schema_path, schema)
+        cfg = dataclasses.replace(cfg, schema=schema, train=data.train_paths[n],
                                   validation=data.validation_paths[n], training=training,
                                   compression=plan.compression, consent=plan.consent,
                                   links=(links or {}).get(n),
@@ -87,14 +91,20 @@ def agent_configs(net: LocalConsortium, names: list[str], plan: StudyPlan, data:
 
 def hospital_copies(net: LocalConsortium, data: demo_split.DemoData, study_id: str) -> demo_split.DemoData:
     """Each hospital's own copy of its training records for this study (an erasure deletes rows
-    from it; the shared demo split stays as it is)."""
-    train = {}
-    for n, path in data.train_paths.items():
-        copy = net.state.root / "agents" / net.org(n).short / study_id / path.name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, copy)
-        train[n] = copy
-    return dataclasses.replace(data, train_paths=train)
+    from it; the shared demo split stays as it is); on hosts, of its validation records too,
+    in its own state directory."""
+
+    def copy(n: str, path: Path) -> Path:
+        target = net.state_of(net.org(n)).root / "agents" / net.org(n).short / study_id / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        return target
+
+    train = {n: copy(n, p) for n, p in data.train_paths.items()}
+    validation = data.validation_paths
+    if net.sites.separate:
+        validation = {n: copy(n, p) for n, p in validation.items()}
+    return dataclasses.replace(data, train_paths=train, validation_paths=validation)
 
 
 def run_agent_study(
@@ -119,15 +129,17 @@ def run_agent_study(
         console.print("  tokens: majority-approved mints where needed, then each hospital stakes")
         admins.fund_and_stake(sid)
         model = publish_initial_model(admins, sid, plan.spec)
-        if plan.consent == "ledger":
+        if plan.consent == "ledger" or net.sites.separate:  # on hosts each hospital reads only its own files
             data = hospital_copies(net, data, sid)
+        if plan.consent == "ledger":
             cohort = enroll_and_consent(net, data, sid, console)
         # each agent works on this study only (its config names it), not on whatever else is on the ledger
         configs = agent_configs(net, admins.names, plan, data, cohort.links if cohort else None, sid)
         agents = [
-            AgentProcess(cfg, cfg.state_dir / "agent.yaml", until_done=sid, env=(agent_env or {}).get(cfg.org, {}))
+            AgentProcess(cfg, cfg.state_dir / "agent.yaml", until_done=sid, env=(agent_env or {}).get(cfg.org, {}),
+                         netns=net.sites.netns(net.topology.host_of(net.org(cfg.org))))
             for cfg in configs.values()
-        ]
+        ]  # fmt: skip
         for a in agents:
             a.start()
         console.print(

@@ -1,5 +1,6 @@
 """Agent configurations for the hospitals of the local consortium: each org's gateway peer,
-client identity, Kubo node, key store and state directory as the local network laid them out."""
+client identity, Kubo node, key store and state directory as the local network laid them out
+(on hosts: in the org's own state directory, with its host's addresses)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def local_agent_config(net: LocalConsortium, org_name: str, data_dir: Path | Non
     if org.kind != "hospital" or not org.has_peer:
         raise ValueError(f"{org_name} is not a hospital org with its own peer")
     peer = net.topology.gateway_peer_of(org)
+    site = net.state_of(org)  # the org's own directory (the network's, on one machine)
     if data_dir is None:
         demo = demo_split.build(net.state.root / "demo-data")
         schema, train, validation = demo.schema_path, demo.train_paths[org_name], demo.validation_paths[org_name]
@@ -27,13 +29,13 @@ def local_agent_config(net: LocalConsortium, org_name: str, data_dir: Path | Non
         org=org_name,
         msp_id=org.msp_id,
         gateway_address=peer.address,
-        tls_ca=net.state.node_dir(peer) / "tls" / "ca.crt",
-        msp_dir=net.state.user_dir(org, "User1") / "msp",
+        tls_ca=site.node_dir(peer) / "tls" / "ca.crt",
+        msp_dir=site.user_dir(org, "User1") / "msp",
         channel=CHANNEL,
         chaincode=CHAINCODE_NAME,
         ipfs_api=net.ipfs_api(org_name),
-        keys_dir=net.state.root / "keys" / org.short,
-        state_dir=net.state.root / "agents" / org.short,
+        keys_dir=site.root / "keys" / org.short,
+        state_dir=site.root / "agents" / org.short,
         schema=schema,
         train=train,
         validation=validation,

@@ -45,7 +45,7 @@ def open_network(
     ordering: dict[str, Any] = {"orderer_count": 4, "consensus": "BFT"} if bft else {}
     base = port_base if port_base is not None else Topology.from_env().port_base
     if hosts is not None:
-        return LocalConsortium.on_hosts(state, hosts, base, progress=progress, with_aries=False, **ordering)
+        return LocalConsortium.on_hosts(state, hosts, base, progress=progress, **ordering)
     return LocalConsortium(state, Topology(port_base=base, **ordering), progress)
 
 
@@ -81,7 +81,7 @@ def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: s
     of its own. A network that exists restarts as it was created (the options are ignored)."""
     plan = None
     if lab is not None:
-        plan = consortium_plan(lab, subnet, [ORDERER_ORG, *Topology().application_orgs])
+        plan = consortium_plan(lab, subnet, [ORDERER_ORG, *Topology().application_orgs], patients=True)
     net = open_network(state_dir, port_base, plan, bft=consensus == "bft")
     try:
         net.up()

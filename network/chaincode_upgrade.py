@@ -48,9 +48,9 @@ def upgrade_chaincode(net: LocalConsortium, version: str, say: Callable[[str], N
     sequence = max(current["sequence"], committed) + 1
     started = time.monotonic()
     say(f"upgrade: version {current['version']} -> {version}, sequence {sequence - 1} -> {sequence}")
-    ids = {o.msp_id: net.package_org_chaincode(o, version, new) for o in net.member_peer_orgs}
+    ids = net.chaincode.package_all(net.member_peer_orgs, version, new)
     say("upgrade: each org starts its new chaincode service beside the running one")
-    specs = {o.msp_id: net.chaincode_service_spec(o, ids[o.msp_id], new) for o in net.member_peer_orgs}
+    specs = {o.msp_id: net.chaincode.spec(o, ids[o.msp_id], new) for o in net.member_peer_orgs}
     for spec in specs.values():
         process.stop(net.state_of(spec.owner).pid(spec.name))  # left by an upgrade that stopped half-way: start afresh
         net.launch(spec)
@@ -58,7 +58,7 @@ def upgrade_chaincode(net: LocalConsortium, version: str, say: Callable[[str], N
         net.wait_healthy(spec)
     for org in net.member_peer_orgs:
         say(f"upgrade: {org.name} installs and approves {ids[org.msp_id][:40]}...")
-        lifecycle.install(topo, net.state_of(org), org, str(net.package_path(org, version)))
+        lifecycle.install(topo, net.state_of(org), org, str(net.chaincode.package_path(org, version)))
         lifecycle.approve(topo, net.state_of(org), org, ids[org.msp_id], version, sequence)
     say("upgrade: committing the new definition (a majority of orgs approved it)")
     lifecycle.commit(topo, net.state_of(topo.hospitals[0]), version, sequence, orgs=net.member_peer_orgs)

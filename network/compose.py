@@ -103,7 +103,7 @@ def compose_document(plan: HostPlan, port_base: int) -> dict[str, Any]:
         secret = f"${{{variable(org, 'CA_REGISTRAR_SECRET')}}}"
         specs.append((org_ca(topo, net.state_of(org), org).spec(registrar_secret=secret), "ca", org))
     by_name = {o.name: o for o in topo.orgs}
-    for spec, kind, owner in net.specs_for(manifest, with_cas=False):
+    for spec, kind, owner in net.inventory.specs(manifest, with_cas=False):
         specs.append((spec, kind, by_name[owner]))
     services = {spec.name: _service(spec, kind, org, net.state_of(org).root) for spec, kind, org in specs}
     return {"name": "fedledger", "services": services}

@@ -23,14 +23,16 @@ from pathlib import Path
 from clients.acapy import AcaPy
 from clients.fabric import Gateway
 from clients.ledger import LedgerClient
-from network import aries, channel, ipfs_nodes, lifecycle, org_definitions, process, readiness
+from network import aries, channel, ipfs_nodes, lifecycle, process, readiness
 from network.binaries import ToolError, fabric_bin, fabric_release, run_tool
-from network.chaincode_package import build_package, issue_tls_pair
+from network.chaincode_services import ChaincodeServices
 from network.configs import copy_orderer_yaml, render_configtx, render_core_yaml, render_crypto_config
 from network.host_plan import HostPlan
 from network.hosts import HostLab
-from network.nodes import LaunchSpec, chaincode_spec, chaincode_tls_dir, orderer_spec, peer_spec
-from network.org_keys import chaincode_tls, enroll_org, org_ca
+from network.inventory import Inventory
+from network.nodes import LaunchSpec, orderer_spec, peer_spec
+from network.org_exchange import OrgExchange
+from network.org_keys import enroll_org, org_ca
 from network.sites import PATIENTS, Sites
 from network.state import StateDir, default_state_dir
 from network.topology import CHAINCODE_NAME, CHANNEL, ORDERER_ORG, Org, Topology
@@ -76,12 +78,17 @@ class LocalConsortium:
     ) -> None:
         if hosts is not None and dict(topology.hosts) != dict(hosts.addresses()):
             raise ValueError("the topology's host addresses must be the host plan's (use LocalConsortium.on_hosts)")
+        if hosts is not None and with_aries and PATIENTS not in hosts.members:
+            raise ValueError("ACA-Py agents on hosts need the patients' agent's host (consortium_plan(patients=True))")
         self.state = state
         self.topology = topology
         self.hosts = hosts
         self.sites = Sites(state, separate=hosts is not None, namespaces=hosts.namespaces() if hosts else ())
         # orgs being admitted (network/org_admission.py): in the topology, not yet on the channel
         self.pending: frozenset[str] = frozenset()
+        self.chaincode = ChaincodeServices(topology, self.sites, test_contracts)
+        self.exchange = OrgExchange(topology, self.sites)
+        self.inventory = Inventory(topology, self.sites, self.chaincode)
         self.progress = progress or (lambda _msg: None)
         self.batch_timeout = batch_timeout
         self.batch_max_messages = batch_max_messages
@@ -156,18 +163,18 @@ class LocalConsortium:
         if self.state.root.exists() and any(self.state.root.iterdir()):
             self.progress("found an unfinished network; removing it and starting over")
             self.down(purge=True)
-        if self.hosts is None:
-            self._check_ports_free()
+        if self.hosts is None:  # hosts are made afresh: nothing else can hold their ports
+            readiness.check_ports_free(self.inventory.ports(self.with_ipfs, self.with_aries))
         self._hosts_up()
         self._make_keys()
         self.progress("rendering configs and the channel genesis block (configtxgen, by the orderer org)")
         orderer_site = self.state_of(ORDERER_ORG)
         configtx = render_configtx(self.topology, orderer_site, self.batch_timeout, self.batch_max_messages)
-        for site in self._sites():
+        for site in self.exchange.site_states():
             render_core_yaml(site)
             copy_orderer_yaml(site)
         channel.create_genesis_block(orderer_site, str(configtx.parent))
-        self._hand_out(orderer_site.genesis_block, "genesis.block", lambda site: site.genesis_block)
+        self.exchange.hand_out(orderer_site.genesis_block, "genesis.block", lambda site: site.genesis_block)
         manifest = {
             "port_base": self.topology.port_base,
             "simulated_hospitals": self.topology.simulated_hospitals,
@@ -199,7 +206,7 @@ class LocalConsortium:
             channel.join_peer(self.topology, self.state_of(org), org)
 
         self.progress("packaging the chaincode as a service, one package per org")
-        package_ids = self.package_chaincode(CHAINCODE_VERSION)
+        package_ids = self.chaincode.package_all(self.topology.peer_orgs, CHAINCODE_VERSION)
         manifest["chaincode"] = {
             "name": CHAINCODE_NAME,
             "version": CHAINCODE_VERSION,
@@ -209,10 +216,11 @@ class LocalConsortium:
         }
         self.state.write_manifest(manifest)
         for org in self.topology.peer_orgs:
-            self.launch(self.chaincode_service_spec(org, package_ids[org.msp_id]))
+            self.launch(self.chaincode.spec(org, package_ids[org.msp_id]))
         self.progress("installing the chaincode on every peer")
         for org in self.topology.peer_orgs:
-            lifecycle.install(self.topology, self.state_of(org), org, str(self.package_path(org, CHAINCODE_VERSION)))
+            package = self.chaincode.package_path(org, CHAINCODE_VERSION)
+            lifecycle.install(self.topology, self.state_of(org), org, str(package))
         self.progress("approving the chaincode definition (every org)")
         for org in self.topology.peer_orgs:
             lifecycle.approve(self.topology, self.state_of(org), org, package_ids[org.msp_id], CHAINCODE_VERSION,
@@ -221,7 +229,7 @@ class LocalConsortium:
         lifecycle.commit(self.topology, self.state_of(self.topology.hospitals[0]), CHAINCODE_VERSION,
                          CHAINCODE_SEQUENCE)  # fmt: skip
         for org in self.topology.peer_orgs:
-            self.wait_healthy(self.chaincode_service_spec(org, package_ids[org.msp_id]))
+            self.wait_healthy(self.chaincode.spec(org, package_ids[org.msp_id]))
         if self.with_ipfs:
             self._start_ipfs(manifest)
         if self.with_aries:
@@ -262,35 +270,8 @@ class LocalConsortium:
             enroll_org(ca, self.topology, self.state_of(ca.org))
         self.progress("orgs hand each other their org definitions (certificates and endpoints, no keys)")
         for org in self.topology.orgs:
-            self.export_definition(org)
-        for org in self.topology.orgs:
-            for other in self.topology.orgs:
-                if other != org:
-                    org_definitions.receive(self.definition_path(other), self.state_of(org), other)
-
-    def definition_path(self, org: Org) -> Path:
-        """Where ``org``'s definition is handed to the others."""
-        return self.sites.exchange / "definitions" / org.short
-
-    def export_definition(self, org: Org) -> Path:
-        return org_definitions.export(self.state_of(org), self.topology, org, self.definition_path(org))
-
-    def _sites(self) -> list[StateDir]:
-        """Every distinct state directory of the orgs (one, on one machine)."""
-        return list({self.state_of(o).root: self.state_of(o) for o in self.topology.orgs}.values())
-
-    def _hand_out(self, source: Path, name: str, where: Callable[[StateDir], Path]) -> None:
-        """Hand the file ``source`` to every org: through the exchange, into ``where(site)``."""
-        if not self.sites.separate:
-            return
-        shared = self.sites.exchange / name
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, shared)
-        for site in self._sites():
-            target = where(site)
-            if target != source:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(shared, target)
+            self.exchange.export(org)
+        self.exchange.everyone_takes_everyone(self.topology.orgs)
 
     def _launch_and_wait(self, specs: list[LaunchSpec], timeout: float = 60.0) -> None:
         for spec in specs:
@@ -313,7 +294,7 @@ class LocalConsortium:
         state directory (``down`` stops them)."""
         if self.state.root.exists() and any(self.state.root.iterdir()):
             raise ToolError(f"{self.state.root} is not empty; storage-only nodes need a fresh state directory")
-        self._check_ports_free()
+        readiness.check_ports_free(self.inventory.ports(True, False))
         self._start_ipfs({"port_base": self.topology.port_base, "storage_only": True})
 
     def ordering_leader(self) -> str | None:
@@ -332,7 +313,7 @@ class LocalConsortium:
         """Stop every node (chaincode services first, CAs last) and, on hosts, remove the
         hosts; with ``purge`` delete all state."""
         stopped = []
-        for site, name in self._stoppable():
+        for site, name in self.inventory.stoppable():
             if process.stop(site.pid(name)):
                 stopped.append(name)
         if self.hosts is not None:
@@ -341,24 +322,10 @@ class LocalConsortium:
             shutil.rmtree(self.state.root)
         return stopped
 
-    def _stoppable(self) -> list[tuple[StateDir, str]]:
-        """(state directory, name) of everything this network may run, in stopping order."""
-        topo, out = self.topology, []
-        peer_orgs = topo.ever_peer_orgs  # removed orgs too: nothing is left running
-        out += [(self.state_of(o), topo.chaincode_service_name(o, g)) for o in peer_orgs for g in (0, 1)]
-        out += [(self.state_of(o), ipfs_nodes.node_name(o)) for o in peer_orgs if o.kind == "hospital"]
-        out += [(self.state_of(w), aries.node_name(w)) for w in aries.all_agents(topo)]
-        out += [(self.state_of(o), f"peer0.{o.short}") for o in peer_orgs]
-        every_orderer = [f"orderer{i}" for i in range(1, topo.orderer_count + topo.added_orderers + 1)]
-        out += [(self.state_of(ORDERER_ORG), name) for name in every_orderer]  # removed ones too
-        if self.sites.separate:
-            out += [(self.state_of(o), org_ca(topo, self.state_of(o), o).name) for o in topo.ever]
-        return out
-
     def status(self) -> list[NodeStatus]:
         manifest = self.state.read_manifest()
         out = []
-        for spec, kind, org in self.specs_for(manifest):
+        for spec, kind, org in self.inventory.specs(manifest):
             record = process.read_record(self.state_of(spec.owner).pid(spec.name))
             running = process.alive(record)
             healthy = running and readiness.is_healthy(spec)
@@ -403,76 +370,19 @@ class LocalConsortium:
         return self.hosts.hostlab
 
     # --- helpers ----------------------------------------------------------------------------
-    def chaincode_service_spec(self, org: Org, package_id: str, generation: int = 0) -> LaunchSpec:
-        return chaincode_spec(self.topology, org, self.state_of(org), package_id, self.test_contracts, generation)
-
-    def package_path(self, org: Org, version: str) -> Path:
-        return self.state_of(org).chaincode_dir(org) / f"{CHAINCODE_NAME}_{version}.tar.gz"
-
-    def package_chaincode(self, version: str, generation: int = 0) -> dict[str, str]:
-        """Each org's ccaas package of ``version``, pointing at that generation's service; each
-        org builds its own in its own state directory, TLS pairs from its own CA (or cryptogen's
-        TLS CA on one machine)."""
-        return {org.msp_id: self.package_org_chaincode(org, version, generation) for org in self.topology.peer_orgs}
-
-    def package_org_chaincode(self, org: Org, version: str, generation: int = 0) -> str:
-        """``org``'s package of ``version``; returns its package id."""
-        site = self.state_of(org)
-        tls = chaincode_tls_dir(site, org, generation)
-        ca_cert = site.tls_ca_cert(org)
-        host = self.topology.host_of(org)
-        if self.sites.separate:
-            chaincode_tls(org_ca(self.topology, site, org), tls, host)
-        else:
-            issue_tls_pair(ca_cert, site.tls_ca_key(org), f"chaincode.{org.domain}", tls, "server", host)
-            issue_tls_pair(ca_cert, site.tls_ca_key(org), f"peer-client.{org.domain}", tls, "client")
-        connection = {
-            "address": f"{host}:{self.topology.chaincode_port(org, generation)}",
-            "dial_timeout": "10s",
-            "tls_required": True,
-            "client_auth_required": True,
-            "root_cert": ca_cert.read_text(),
-            "client_cert": (tls / "client.crt").read_text(),
-            "client_key": (tls / "client.key").read_text(),
-        }
-        return build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection).package_id
-
-    def specs_for(self, manifest: dict, with_cas: bool = True) -> list[tuple[LaunchSpec, str, str]]:
-        """(launch spec, kind, owner) of every process a network with ``manifest`` runs; the
-        CAs' only with ``with_cas`` (their specs hold the org's registrar secret)."""
-        topo, specs = self.topology, []
-        if self.sites.separate and with_cas:
-            specs += [(org_ca(topo, self.state_of(o), o).spec(), "ca", o.name) for o in topo.orgs]
-        specs += [(orderer_spec(n, self.state_of(n.org)), "orderer", n.org.name) for n in topo.orderers]
-        specs += [(peer_spec(n, self.state_of(n.org)), "peer", n.org.name) for n in topo.peers]
-        package_ids = manifest.get("chaincode", {}).get("package_ids", {})
-        generation = manifest.get("chaincode", {}).get("generation", 0)
-        for org in topo.peer_orgs:
-            if org.msp_id in package_ids:
-                spec = self.chaincode_service_spec(org, package_ids[org.msp_id], generation)
-                specs.append((spec, "chaincode", org.name))
-        if manifest.get("ipfs_peers"):
-            for org in ipfs_nodes.ipfs_orgs(topo):
-                specs.append((ipfs_nodes.ipfs_spec(topo, self.state_of(org), org), "ipfs", org.name))
-        if manifest.get("aries"):
-            for who in aries.all_agents(topo):
-                owner = PATIENTS if who == aries.PATIENTS else who.name  # type: ignore[union-attr]
-                specs.append((aries.aries_spec(topo, self.state_of(who), who), "aries", owner))
-        return specs
-
     def launch_specs(self) -> list[LaunchSpec]:
         """How every process of the network is launched (the manifest says which exist)."""
-        return [spec for spec, _, _ in self.specs_for(self.state.read_manifest())]
+        return [spec for spec, _, _ in self.inventory.specs(self.state.read_manifest())]
 
     def _spec_by_name(self, name: str) -> LaunchSpec:
-        for spec, _, _ in self.specs_for(self.state.read_manifest()):
+        for spec, _, _ in self.inventory.specs(self.state.read_manifest()):
             if spec.name == name or spec.name.split(".")[0] + "." + spec.name.split(".")[-1] == name:
                 return spec
-        known = ", ".join(s.name for s, _, _ in self.specs_for(self.state.read_manifest()))
+        known = ", ".join(s.name for s, _, _ in self.inventory.specs(self.state.read_manifest()))
         raise KeyError(f"unknown node {name!r}; known: {known}")
 
     def _start_all(self, manifest: dict) -> None:
-        specs = self.specs_for(manifest)
+        specs = self.inventory.specs(manifest)
         for kind in ("ca", "orderer", "peer", "chaincode", "ipfs", "aries"):
             batch = [s for s, k, _ in specs if k == kind]
             for spec in batch:
@@ -487,17 +397,6 @@ class LocalConsortium:
         site.data(spec.name).mkdir(parents=True, exist_ok=True)
         process.start(spec.name, spec.argv, spec.env, site.log(spec.name), site.pid(spec.name),
                       netns=self.sites.netns(spec.host))  # fmt: skip
-
-    def _check_ports_free(self) -> None:
-        """Every port this network would listen on must be free (see readiness.check_ports_free)."""
-        wanted = [(spec.name, spec.port) for spec, _, _ in self.specs_for({})]
-        if self.with_ipfs:
-            for org in ipfs_nodes.ipfs_orgs(self.topology):
-                wanted += [(ipfs_nodes.node_name(org), p) for p in ipfs_nodes.ports(self.topology, org)]
-        if self.with_aries:
-            for who in aries.all_agents(self.topology):
-                wanted += [(aries.node_name(who), p) for p in aries.ports(self.topology, who)]
-        readiness.check_ports_free(wanted)
 
     def org(self, name: str) -> Org:
         return self.topology.org(name)

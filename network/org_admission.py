@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from network import channel, channel_config, ipfs_nodes, lifecycle, org_definitions, process
+from network import channel, channel_config, ipfs_nodes, lifecycle, process
 from network.binaries import ToolError, fabric_bin, run_tool
 from network.configs import copy_orderer_yaml, render_core_yaml, render_org_configtx
 from network.consortium import LocalConsortium, Progress
@@ -117,8 +117,8 @@ def init(net: LocalConsortium, name: str, say: Progress) -> LocalConsortium:
     say(f"{org.name}: its CA {ca.url} enrolled Admin, User1 and peer0 (keys stay in {site.root})")
     for other in net.topology.orgs:
         if other != org and not net.is_pending(other):
-            org_definitions.receive(net.definition_path(other), site, other)
-    out = net.export_definition(org)
+            net.exchange.take(other, into=org)
+    out = net.exchange.export(org)
     say(f"{org.name}: its org definition is at {out}; next, a member's admin runs "
         f"`fedledger org propose --org {org.name} --as <member>`")  # fmt: skip
     return net
@@ -154,7 +154,7 @@ def propose(net: LocalConsortium, name: str, as_name: str, say: Progress, remove
         org = net.org(entry["name"])
         if entry["status"] != "initialised":
             raise ToolError(f"{org.name} is {entry['status']} already")
-        org_definitions.receive(net.definition_path(org), site, org)
+        net.exchange.take(org, into=proposer)
         work = _work(net, proposer, f"print-{org.short}")
         printed = run_tool([fabric_bin("configtxgen"), "-printOrg", org.name, "-configPath",
                             str(render_org_configtx(net.topology, site, org, work))],
@@ -198,7 +198,7 @@ def _take(net: LocalConsortium, update: Update, org: Org) -> Path:
         raise ToolError(f"{org.name} has signed this update already")
     if update.action == "add":
         added = net.org(update.org)
-        org_definitions.receive(net.definition_path(added), net.state_of(org), added)
+        net.exchange.take(added, into=org)
     work = _work(net, org, f"{update.action}-{update.org.lower()}")
     shutil.copy(update.path, work / "update.pb")
     return work / "update.pb"
@@ -244,7 +244,7 @@ def submit(net: LocalConsortium, path: Path, as_name: str, say: Progress) -> Loc
         added = net.org(update.org)
         for member in net.topology.orgs:
             if member != added:
-                org_definitions.receive(net.definition_path(added), net.state_of(member), added)
+                net.exchange.take(added, into=member)
     return net
 
 
@@ -266,12 +266,12 @@ def join(net: LocalConsortium, name: str, say: Progress) -> LocalConsortium:
     channel.join_peer(topo, site, org)
     say(f"{org.name}: peer0 joined the channel and catches up from the orderers")
     record = manifest["chaincode"]
-    package_id = net.package_org_chaincode(org, record["version"], record["generation"])
-    service = net.chaincode_service_spec(org, package_id, record["generation"])
+    package_id = net.chaincode.package(org, record["version"], record["generation"])
+    service = net.chaincode.spec(org, package_id, record["generation"])
     process.stop(site.pid(service.name))
     net.launch(service)
     net.wait_healthy(service)
-    lifecycle.install(topo, site, org, str(net.package_path(org, record["version"])))
+    lifecycle.install(topo, site, org, str(net.chaincode.package_path(org, record["version"])))
     lifecycle.approve(topo, site, org, package_id, record["version"], record["sequence"])
     say(f"{org.name}: built its chaincode package {package_id[:40]}..., started its service, "
         f"installed it and approved version {record['version']} (sequence {record['sequence']})")  # fmt: skip

@@ -22,11 +22,15 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from rich.console import Console
 
+from agent.consent.credentials import PatientSide, register, stored_consents
 from agent.keys import public_b64
 from clients.fabric import GatewayError
 from clients.kubo import IPFSClient
 from clients.ledger import Call, LedgerClient, Round, Study, Token
+from demo.agent_study import StudyPlan, run_agent_study
+from demo.consortium_admin import register_hospitals
 from fedledger.cli import cli
 from network import channel, lifecycle, process
 from network.admins import Admins
@@ -41,7 +45,9 @@ from network.topology import ORDERER_ORG, Topology
 from tests.integration.hospitals import NAMES, consortium, one_round_study
 
 pytestmark = pytest.mark.integration
-LAB, SUBNET = "flmh", "10.77.20.0/24"
+# a second test session on this machine sets its own lab (and FEDLEDGER_TEST_PORT_BASE)
+LAB = os.environ.get("FEDLEDGER_TEST_LAB", "flmh")
+SUBNET = os.environ.get("FEDLEDGER_TEST_SUBNET", "10.77.20.0/24")
 COMMIT_WINDOW_S = 45
 
 
@@ -49,16 +55,16 @@ COMMIT_WINDOW_S = 45
 def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
     root = tmp_path_factory.mktemp("hosted") / "network"
     base = int(os.environ.get("FEDLEDGER_TEST_PORT_BASE", "17100")) + 1000
-    plan = consortium_plan(LAB, SUBNET, [ORDERER_ORG, *Topology().application_orgs])
+    plan = consortium_plan(LAB, SUBNET, [ORDERER_ORG, *Topology().application_orgs], patients=True)
     net = LocalConsortium.on_hosts(StateDir(root), plan, base, progress=lambda m: print(f"[hosts] {m}"),
-                                   test_contracts=True, with_aries=False)  # fmt: skip
+                                   test_contracts=True)  # fmt: skip
     started = time.monotonic()
     try:
         net.up()
     except Exception:
         net.down()
         raise
-    print(f"[hosts] five hosts up in {time.monotonic() - started:.1f}s")
+    print(f"[hosts] six hosts (five orgs, the patients' agent) up in {time.monotonic() - started:.1f}s")
     yield net
     net = LocalConsortium.open(root)  # the topology as the tests left it (orgs joined or removed)
     records = {s.name: s.pid for s in net.status() if s.pid}
@@ -89,7 +95,7 @@ def test_every_org_runs_on_its_own_host_and_holds_only_its_own_keys(hosted: Loca
     topo, plan = hosted.topology, hosted.hosts
     assert plan is not None
     statuses = hosted.status()
-    assert {s.kind for s in statuses} == {"ca", "orderer", "peer", "chaincode", "ipfs"}
+    assert {s.kind for s in statuses} == {"ca", "orderer", "peer", "chaincode", "ipfs", "aries"}
     for s in statuses:
         assert s.healthy, f"{s.name} is not healthy"
         assert _netns_of(s.pid) == plan.host(s.org).namespace, f"{s.name} runs outside {s.org}'s host"  # type: ignore[arg-type]
@@ -131,6 +137,49 @@ def test_every_org_runs_on_its_own_host_and_holds_only_its_own_keys(hosted: Loca
             assert _issued_by(peer_cert, ca) == (other == org)
 
 
+def test_consent_credentials_cross_hosts_through_acapy(hosted: LocalConsortium) -> None:
+    """The patients' ACA-Py agent, on a host of its own, issues consent credentials over DIDComm
+    to HospitalA's agent on HospitalA's host; HospitalA registers them on the ledger, where the
+    chaincode verifies them."""
+    net = LocalConsortium.open(hosted.state.root)
+    a_msp = net.org("HospitalA").msp_id
+    side = PatientSide(net.aries("patients"), net.aries_connections())
+    now = int(time.time() * 1000)
+    patients = [side.new_patient([a_msp]) for _ in range(2)]
+    grants = [side.grant(p, a_msp, f"hosts-{uuid.uuid4().hex[:6]}", now - 3_600_000, now + 86_400_000)
+              for p in patients]  # fmt: skip
+    subjects = [p.pairwise[a_msp] for p in patients]
+    vcs = {vc["credentialSubject"]["id"]: vc for vc in stored_consents(net.aries("HospitalA"), subjects)}
+    hospitals = [net.org(n).msp_id for n in NAMES]
+    with net.ledger("HospitalA", "User1") as a:
+        ids = {s: register(a, vcs[s], hospitals)["consent_id"] for s in subjects}
+    assert ids == {g.subject: g.consent_id for g in grants}
+    aries_agents = [s for s in net.status() if s.kind == "aries"]
+    assert len(aries_agents) == 4 and all(s.healthy for s in aries_agents)
+    for s in aries_agents:
+        assert _netns_of(s.pid) == net.hosts.host(s.org).namespace  # type: ignore[union-attr]
+
+
+def test_hospital_agents_on_their_own_hosts_run_a_study(hosted: LocalConsortium) -> None:
+    """Three hospital agents (`fedledger agent run`, DP training, secure committee), each inside
+    its hospital's host, reaching its own peer and Kubo daemon on its host's address and reading
+    only its own files, run a two-round study to the end."""
+    net = LocalConsortium.open(hosted.state.root)
+    with Admins(net) as admins:
+        register_hospitals(admins)
+    run = run_agent_study(net, Console(width=120, force_terminal=False), StudyPlan(rounds=2), timeout_s=600)
+    assert [row["state"] for row in run.report.rounds] == ["FINALIZED"] * 2
+    assert run.report.aggregation == "secure" and all(row["rewards"] for row in run.report.rounds)
+    for cfg in run.agents.values():
+        org, host = net.org(cfg.org), net.hosts.host(cfg.org)  # type: ignore[union-attr]
+        site = net.state_of(org).root
+        assert cfg.gateway_address == net.topology.peer_of(org).address and host.address in cfg.ipfs_api
+        for path in (cfg.state_dir, cfg.msp_dir, cfg.tls_ca, cfg.keys_dir, cfg.train, cfg.validation, cfg.schema):
+            assert path.is_relative_to(site), f"{cfg.org}'s agent reads {path}, outside {site}"
+        started = (cfg.state_dir / "agent.out").read_text()
+        assert f"ip netns exec {host.namespace} " in started, f"{cfg.org}'s agent did not run on its host"
+
+
 def _h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -170,6 +219,7 @@ def test_a_study_across_hosts_survives_a_partition_admits_a_hospital_and_an_upgr
     hosted: LocalConsortium, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:6]
+    hosted = LocalConsortium.open(hosted.state.root)  # as the earlier tests left it
     sid, root = f"hosts-{run}", hosted.state.root
     a, b, c = NAMES
     with consortium(hosted, tmp_path, run) as cons:
