@@ -2,7 +2,8 @@
 
 With chaincode as a service every org runs the chaincode itself; its package holds only the
 connection to its own service (address, TLS), so each org builds its own package in its own
-state directory and gets its own package id. The service's TLS pair and the peer's client
+state directory and gets its own package id, which it checks against Fabric's own
+(``peer lifecycle chaincode calculatepackageid``) before installing. The service's TLS pair and the peer's client
 pair come from the org's own CA on hosts, from cryptogen's TLS CA key on one machine. An
 upgrade runs two generations side by side (network/topology.py gives them different ports).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from network.binaries import ToolError, fabric_bin, run_tool
 from network.chaincode_package import build_package, issue_tls_pair
 from network.nodes import LaunchSpec, chaincode_spec, chaincode_tls_dir
 from network.org_keys import chaincode_tls, org_ca
@@ -55,7 +57,12 @@ class ChaincodeServices:
             "client_cert": (tls / "client.crt").read_text(),
             "client_key": (tls / "client.key").read_text(),
         }
-        return build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection).package_id
+        package = build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection)
+        fabric_id = run_tool([fabric_bin("peer"), "lifecycle", "chaincode", "calculatepackageid", str(package.path)],
+                             env={"FABRIC_CFG_PATH": str(site.peer_config)}, what="calculatepackageid").strip()
+        if fabric_id.splitlines()[-1] != package.package_id:  # the org checks its package as Fabric will name it
+            raise ToolError(f"{org.name}'s package {package.path} is {fabric_id!r} to Fabric, not {package.package_id}")
+        return package.package_id
 
     def package_all(self, orgs: list[Org], version: str, generation: int = 0) -> dict[str, str]:
         """Every org of ``orgs`` builds its package: MSP ID -> package id."""
