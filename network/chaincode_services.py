@@ -58,8 +58,11 @@ class ChaincodeServices:
             "client_key": (tls / "client.key").read_text(),
         }
         package = build_package(site.chaincode_dir(org), f"{CHAINCODE_NAME}_{version}", connection)
-        fabric_id = run_tool([fabric_bin("peer"), "lifecycle", "chaincode", "calculatepackageid", str(package.path)],
-                             env={"FABRIC_CFG_PATH": str(site.peer_config)}, what="calculatepackageid").strip()
+        fabric_id = run_tool(
+            [fabric_bin("peer"), "lifecycle", "chaincode", "calculatepackageid", str(package.path)],
+            env={"FABRIC_CFG_PATH": str(site.peer_config)},
+            what="calculatepackageid",
+        ).strip()
         if fabric_id.splitlines()[-1] != package.package_id:  # the org checks its package as Fabric will name it
             raise ToolError(f"{org.name}'s package {package.path} is {fabric_id!r} to Fabric, not {package.package_id}")
         return package.package_id
