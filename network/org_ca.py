@@ -94,7 +94,7 @@ class OrgCA:
 
     def spec(self, registrar_secret: str | None = None) -> LaunchSpec:
         """The org's CA server: TLS on, listening on the org's host only. ``registrar_secret``:
-        written into the command instead of the org's own secret (a deployment file's
+        set in its environment instead of the org's own secret (a deployment file's
         placeholder); without it the secret is created on first use."""
         if registrar_secret is None:
             self.server_home.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,10 @@ class OrgCA:
             "FABRIC_CA_SERVER_OPERATIONS_LISTENADDRESS": f"{self.host}:{self.ops_port}",
             "FABRIC_CA_SERVER_METRICS_PROVIDER": "disabled",
         }
-        argv = [ca_bin("fabric-ca-server"), "start", "-b", f"registrar:{registrar_secret}"]
+        # the registrar's password in the environment (readable by the CA's user only), not on
+        # the command line, which every user of the host can read in the process table
+        env["FABRIC_CA_SERVER_BOOT"] = f"registrar:{registrar_secret}"
+        argv = [ca_bin("fabric-ca-server"), "start"]
         return LaunchSpec(self.name, argv, env, f"http://{self.host}:{self.ops_port}/healthz", self.port, (),
                           self.host, self.org.name)  # fmt: skip
 

@@ -52,7 +52,9 @@ def test_every_process_of_the_topology_is_a_service_of_its_org_on_its_address() 
         assert services[f"ipfs.{org.short}"]["environment"]["IPFS_PATH"] == f"{MOUNT}/ipfs/{org.short}"
         assert ports(topo, org)[0] == topo.peer_of(org).slot_base + 6
     for org in topo.orgs:
-        assert f"registrar:${{{org.name.upper()}_CA_REGISTRAR_SECRET}}" in services[f"ca-{org.short}"]["command"]
+        ca = services[f"ca-{org.short}"]
+        assert ca["environment"]["FABRIC_CA_SERVER_BOOT"] == f"registrar:${{{org.name.upper()}_CA_REGISTRAR_SECRET}}"
+        assert ca["command"] == ["fabric-ca-server", "start"]
 
 
 def test_the_dockerfile_copies_what_exists_and_has_the_targets_compose_builds() -> None:
