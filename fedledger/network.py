@@ -219,11 +219,11 @@ def compose_cmd(state_dir: Path | None, out: Path | None, subnet: str) -> None:
 
 def _print_status(net: LocalConsortium) -> None:
     table = Table(title=f"fedledger network ({net.state.root})")
-    for col in ("node", "kind", "org", "port", "pid", "state"):
+    for col in ("node", "kind", "org", "address", "pid", "state"):
         table.add_column(col)
     for s in net.status():
         state = (
             "[green]healthy[/green]" if s.healthy else ("[yellow]starting[/yellow]" if s.running else "[red]down[/red]")
         )
-        table.add_row(s.name, s.kind, s.org, str(s.port), str(s.pid or "-"), state)
+        table.add_row(s.name, s.kind, s.org, f"{s.host}:{s.port}", str(s.pid or "-"), state)
     Console().print(table)

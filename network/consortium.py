@@ -59,6 +59,7 @@ class NodeStatus:
     pid: int | None
     running: bool
     healthy: bool
+    host: str = "127.0.0.1"  # the address it listens on (its org's host)
 
 
 class LocalConsortium:
@@ -329,7 +330,8 @@ class LocalConsortium:
             record = process.read_record(self.state_of(spec.owner).pid(spec.name))
             running = process.alive(record)
             healthy = running and readiness.is_healthy(spec)
-            out.append(NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy))
+            out.append(NodeStatus(spec.name, kind, org, spec.port, record.pid if record else None, running, healthy,
+                                  spec.host))  # fmt: skip
         return out
 
     def restart(self, name: str) -> None:
