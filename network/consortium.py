@@ -116,8 +116,9 @@ class LocalConsortium:
         ordering = {k: manifest[k] for k in ("consensus", "orderer_count", "added_orderers") if k in manifest}
         options = {
             "test_contracts": bool(manifest.get("test_contracts", False)),
-            "with_ipfs": bool(manifest.get("ipfs_peers", True)),
-            "with_aries": bool(manifest.get("aries", True)),
+            # what the network was created with (older manifests: what it started)
+            "with_ipfs": bool(manifest.get("with_ipfs", manifest.get("ipfs_peers", True))),
+            "with_aries": bool(manifest.get("with_aries", manifest.get("aries", True))),
         }
         if manifest.get("hosts"):
             entries = manifest.get("joined", [])
@@ -190,6 +191,8 @@ class LocalConsortium:
             "consensus": self.topology.consensus,
             "orderer_count": self.topology.orderer_count,
             "layout": LAYOUT,
+            "with_ipfs": self.with_ipfs,
+            "with_aries": self.with_aries,
         }
         self.state.write_manifest(manifest)
 

@@ -136,3 +136,19 @@ def test_a_network_made_before_the_fixed_service_slots_keeps_its_ports() -> None
     assert aries_ports(old, PATIENTS_AGENT) == (7170, 7171) and aries_ports(new, PATIENTS_AGENT) == (7500, 7501)
     assert [old.chaincode_port(o, 1) for o in old.peer_orgs] == [7180, 7181, 7182, 7183]
     assert [new.chaincode_port(o, 1) for o in new.peer_orgs] == [7510, 7511, 7512, 7513]
+
+
+def test_a_network_reopens_with_what_it_was_created_with(tmp_path: Path) -> None:
+    """A network on hosts made without ACA-Py (no patients' host) reopens without it, and with
+    its ordering; one whose manifest predates the flags keeps the old defaults."""
+    plan = consortium_plan("fl", "10.77.5.0/24", [ORDERER_ORG, *Topology().application_orgs])
+    state = StateDir(tmp_path / "hosts")
+    state.write_manifest({"port_base": 20000, "hosts": plan.to_json(), "with_aries": False, "with_ipfs": True,
+                          "consensus": "etcdraft", "orderer_count": 3, "added_orderers": 1, "layout": 2})  # fmt: skip
+    net = LocalConsortium.open(state.root)
+    assert not net.with_aries and net.with_ipfs and net.hosts == plan
+    assert [n.name for n in net.topology.orderers] == ["orderer1", "orderer2", "orderer3", "orderer4"]
+    old = StateDir(tmp_path / "old")
+    old.write_manifest({"port_base": 20000, "ready": True, "aries": True, "ipfs_peers": {"HospitalAMSP": "x"}})
+    reopened = LocalConsortium.open(old.root)
+    assert reopened.with_aries and reopened.with_ipfs and reopened.topology.legacy_service_slots
