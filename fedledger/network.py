@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from network.binaries import ToolError
 from network.consortium import LocalConsortium
 from network.host_plan import HostPlan, consortium_plan
 from network.state import StateDir, default_state_dir
-from network.topology import ORDERER_ORG, Topology
+from network.topology import ORDERER_ORG, Org, Topology
 
 console = Console(stderr=True)
 
@@ -81,7 +82,7 @@ def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: s
     of its own. A network that exists restarts as it was created (the options are ignored)."""
     plan = None
     if lab is not None:
-        plan = consortium_plan(lab, subnet, [ORDERER_ORG, *Topology().application_orgs], patients=True)
+        plan = _checked_plan(lab, subnet, Topology().application_orgs, patients=True)
     net = open_network(state_dir, port_base, plan, bft=consensus == "bft")
     try:
         net.up()
@@ -210,11 +211,21 @@ def compose_cmd(state_dir: Path | None, out: Path | None, subnet: str) -> None:
     from network.compose import DEFAULT_FILE, render
 
     net = open_network(state_dir)
-    plan = net.hosts or consortium_plan("fl", subnet, [ORDERER_ORG, *net.topology.application_orgs])
+    plan = net.hosts or _checked_plan("fl", subnet, net.topology.application_orgs)
     target = out or DEFAULT_FILE
     target.write_text(render(plan, net.topology.port_base))
     console.print(f"wrote {target}: {len(plan.members)} orgs' services; set <ORG>_CA_REGISTRAR_SECRET and "
                   "<ORG>_CHAINCODE_ID in each org's .env")  # fmt: skip
+
+
+def _checked_plan(lab: str, subnet: str, orgs: Sequence[Org], patients: bool = False) -> HostPlan:
+    """The hosts plan, its lab name and subnet checked before anything is made."""
+    plan = consortium_plan(lab, subnet, [ORDERER_ORG, *orgs], patients=patients)
+    try:
+        plan.hosts()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hosts/--subnet") from None
+    return plan
 
 
 def _print_status(net: LocalConsortium) -> None:

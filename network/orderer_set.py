@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 from typing import Any
 
 from network import channel, channel_config, process
@@ -27,7 +28,7 @@ from network.configs import render_crypto_config
 from network.consortium import CRYPTO_CONFIG, LocalConsortium, Progress
 from network.nodes import orderer_spec
 from network.org_keys import org_ca
-from network.topology import ORDERER_ORG, Node
+from network.topology import ADDED_ORDERER_SLOTS, ORDERER_ORG, Node
 
 
 def _raft_only(net: LocalConsortium) -> None:
@@ -38,7 +39,7 @@ def _raft_only(net: LocalConsortium) -> None:
         raise ToolError("the network is not up (run `fedledger network up` first)")
 
 
-def _b64(path: Any) -> str:
+def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
@@ -74,6 +75,9 @@ def add_orderer(net: LocalConsortium, say: Progress) -> LocalConsortium:
     """Add one orderer to the consenter set; returns the network with it."""
     _raft_only(net)
     manifest = net.state.read_manifest()
+    if manifest.get("added_orderers", 0) >= len(ADDED_ORDERER_SLOTS):
+        raise ToolError(f"{len(ADDED_ORDERER_SLOTS)} orderers have been added to this channel already; "
+                        "there are no slots for more")  # fmt: skip
     manifest["added_orderers"] = manifest.get("added_orderers", 0) + 1
     net.state.write_manifest(manifest)  # from here on the topology has the new orderer's slot
     net = LocalConsortium.open(net.state.root, net.progress)

@@ -82,7 +82,10 @@ def _entry(manifest: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _member(net: LocalConsortium, name: str) -> Org:
-    org = net.org(name)
+    try:
+        org = net.org(name)
+    except KeyError as exc:
+        raise ToolError(str(exc.args[0])) from None
     if net.is_pending(org):
         raise ToolError(f"{org.name} is not a member of the channel yet; a member's admin must act")
     return org

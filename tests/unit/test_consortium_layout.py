@@ -152,3 +152,24 @@ def test_a_network_reopens_with_what_it_was_created_with(tmp_path: Path) -> None
     old.write_manifest({"port_base": 20000, "ready": True, "aries": True, "ipfs_peers": {"HospitalAMSP": "x"}})
     reopened = LocalConsortium.open(old.root)
     assert reopened.with_aries and reopened.with_ipfs and reopened.topology.legacy_service_slots
+
+
+def test_refusals_name_the_problem_and_change_nothing(tmp_path: Path) -> None:
+    """An unknown org in the runbook, a BFT consenter change, and an orderer beyond the added
+    slots are refused with a message before anything is written."""
+    from network import orderer_set
+
+    plan = consortium_plan("fl", "10.77.5.0/24", [ORDERER_ORG, *Topology().application_orgs])
+    hosted = LocalConsortium.on_hosts(StateDir(tmp_path / "hosts"), plan, 20000, with_aries=False)
+    with pytest.raises(ToolError, match="unknown org 'HospitalZ'"):
+        org_admission.propose(hosted, "HospitalB", "HospitalZ", print, remove=True)
+    full = StateDir(tmp_path / "full")
+    full.write_manifest({"port_base": 20000, "ready": True, "layout": 2, "added_orderers": 4})
+    before = full.manifest.read_text()
+    with pytest.raises(ToolError, match="no slots for more"):
+        orderer_set.add_orderer(LocalConsortium.open(full.root), print)
+    assert full.manifest.read_text() == before
+    bft = StateDir(tmp_path / "bft")
+    bft.write_manifest({"port_base": 20000, "ready": True, "layout": 2, "consensus": "BFT", "orderer_count": 4})
+    with pytest.raises(ToolError, match="Raft ordering only"):
+        orderer_set.remove_orderer(LocalConsortium.open(bft.root), "orderer1", print)
