@@ -14,6 +14,7 @@ import click
 
 from fedledger import __version__
 from fedledger.agent import agent_group
+from fedledger.certificate import certificate_group
 from fedledger.consent import consent_group
 from fedledger.data import data_group
 from fedledger.demo import demo
@@ -59,7 +60,7 @@ def cli() -> None:
 
 
 for command in (network_group, org_group, registry_group, token_group, study_group, round_group, audit_group,
-                agent_group, data_group, model_group, consent_group, zk_group, demo):  # fmt: skip
+                agent_group, data_group, model_group, consent_group, zk_group, certificate_group, demo):  # fmt: skip
     cli.add_command(command)
 
 

@@ -22,10 +22,11 @@ from clients.fabric import GatewayError
 from clients.kubo import IPFSError
 from network.binaries import ToolError
 from network.hosts import HostLabError
+from provenance.errors import Refused
 
 USER_ERRORS: tuple[type[Exception], ...] = (GatewayError, AcaPyError, IPFSError, ArtifactError, ConfigError,
                                             DataError, StudyFileError, LinkTableError, ToolError,
-                                            HostLabError)  # fmt: skip
+                                            HostLabError, Refused)  # fmt: skip
 
 
 def as_click_error(exc: Exception) -> click.ClickException:

@@ -16,6 +16,7 @@ pseudonym is the patient's pairwise DID, or is mapped to it by the hospital's ow
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -108,6 +109,16 @@ def consented(
         count=len(records),
     )
     return records.subset(mask)
+
+
+def cohort_digest(records: Records, snap: ConsentSnapshot, index: SubjectIndex,
+                  links: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    """SHA-256 of the sorted ids of the consents the kept ``records`` rest on (canonical JSON
+    list): a commitment to the round's consented cohort that names no patient. Consent ids are
+    public on the ledger, so an auditor holding the claimed list recomputes the digest."""
+    present = {links.get(p, "") if links is not None else p for p in records.pseudonyms}
+    used = sorted(c for c in snap.valid if index.subject(c) in present)
+    return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
 
 
 class LinkTableError(ValueError):

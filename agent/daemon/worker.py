@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from agent.consent.gate import SubjectIndex, consented, read_links, snapshot
+from agent.consent.gate import SubjectIndex, cohort_digest, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import Duty
 from agent.daemon.journal import Journal
@@ -67,6 +67,7 @@ class HospitalWorker:
         self.ledger = ledger
         self.links = read_links(cfg.links) if cfg.links else None
         self.subjects = SubjectIndex(ledger.contract(Consent.NAME))  # who each of our consents is about
+        self.cohort: dict[str, str] = {}  # the last consented cohort's digest, sent with the commitment
         self.hospital = Hospital(self.me, ipfs, Vault(ipfs, KeyStore(cfg.artifact_keys_dir)),
                                  load_or_create_x25519(cfg.share_key_path), ledger.contract(Registry.NAME))  # fmt: skip
         self.schema = Schema.load(cfg.schema)
@@ -210,7 +211,7 @@ class HospitalWorker:
             stored = self.mode(study, rnd).store_update(self.hospital, rnd, result)
             ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
             saved = {
-                "commit": commit_args(rnd, result, stored),
+                "commit": {**commit_args(rnd, result, stored), **self.cohort},
                 "records": result.sample_count,
                 "records_available": len(self.train_records),
                 "steps": result.step_count,
@@ -237,12 +238,14 @@ class HospitalWorker:
         study that is valid at the round's opening (its transaction timestamp)."""
         # re-read every round: an erasure deletes rows from the hospital's files mid-study
         self.train_records = load_records(self.cfg.train, self.schema)
+        self.cohort = {}
         if self.cfg.consent == "none":
             return self.train_records
         self.links = read_links(self.cfg.links) if self.cfg.links else None
         opened_ms = rnd["transitions"][0]["ts_ms"]
         snap = snapshot(self.ledger.contract(Consent.NAME), self.me, study_id, opened_ms)
         kept = consented(self.train_records, snap, self.subjects, self.links)
+        self.cohort = {"consent_digest": cohort_digest(kept, snap, self.subjects, self.links)}
         log.info("round %d: %d of %d records have a valid consent for %s at the round's start (%d consents on "
                  "the ledger are revoked, erased or outside their window)", rnd["round"], len(kept),
                  len(self.train_records), study_id, snap.invalid)  # fmt: skip

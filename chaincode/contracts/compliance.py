@@ -12,12 +12,15 @@ from typing import Any
 from chaincode.contracts import ledger_log, tokens
 from chaincode.contracts.registry import MSP_ID
 from chaincode.contracts.rounds import get_round, parts
-from chaincode.contracts.studies import STUDY_ID, get_study
+from chaincode.contracts.rounds.records import round_key
+from chaincode.contracts.studies import STUDY_ID, get_study, study_key
+from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query
-from chaincode.runtime.schema import Schema, Str
+from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.stub import Stub
 
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
+ROUND_PARTS = ("rkeys", "rcommit", "rproof", "rshares", "ragg", "rval")
 ORG_REF = Schema({"msp_id": Str(max_len=64, pattern=MSP_ID)})
 
 
@@ -35,9 +38,38 @@ class ComplianceContract(Contract):
         """Everything an org did (or had done to it, such as slashing), oldest first."""
         return ledger_log.read_log(stub, ledger_log.ACTIVITY, args["msp_id"])
 
+    @query(ORG_REF)
+    def ReputationHistory(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """An org's reputation record after each change, oldest first (the last 500)."""
+        key = stub.create_composite_key("rep", [args["msp_id"]])
+        versions = [v for v in stub.get_history_for_key(key) if not v.is_delete][-500:]
+        return [{"tx_id": v.tx_id, "record": canonical.loads(v.value)} for v in versions]
+
     @query(Schema({"msp_id": Str(max_len=64, pattern=MSP_ID, required=False)}))
     def Slashings(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
         return tokens.slashes(stub, args["msp_id"])
+
+    @query(Schema({"study_id": Str(pattern=STUDY_ID), "round": Int(0, 999, required=False, default=None)}))
+    def RoundWrites(self, stub: Stub, args: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Which transaction wrote the current value of each record of a round (the round, every
+        participant's keys, commitment, audit, shares, aggregate and validation) and of the
+        study: the evidence a provenance certificate cites. Without ``round``, the study only."""
+        study = get_study(stub, args["study_id"])
+        keys = [study_key(stub, study["study_id"])]
+        n = args["round"]
+        if n is not None:
+            get_round(stub, study["study_id"], n)
+            keys.append(round_key(stub, study["study_id"], n))
+            for kind in ROUND_PARTS:
+                found = stub.get_state_by_partial_composite_key(kind, [study["study_id"], f"{n:06d}"])
+                keys += [kv.key for kv in found]
+        out = {}
+        for key in keys:
+            versions = [v for v in stub.get_history_for_key(key) if not v.is_delete]
+            if versions:
+                last = versions[-1]
+                out[key] = {"tx_id": last.tx_id, "ts_ms": last.timestamp_seconds * 1000 + last.timestamp_nanos // 10**6}
+        return out
 
     @query(STUDY_REF)
     def ModelLineage(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:

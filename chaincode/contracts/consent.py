@@ -57,6 +57,8 @@ MAX_CREDENTIAL = 4 * 1024  # a consent credential is about 1.5 KB
 MAX_REVOCATION = 1024  # a compact JWS of about 400 bytes
 JWS_PART = re.compile(r"[A-Za-z0-9_-]{1,700}")
 
+MAX_SUMMARY = 200_000  # consent records one summary reads at most
+
 ID_REF = Schema({"consent_id": Str(pattern=HEX64)})
 LIST = Schema(
     {
@@ -135,6 +137,22 @@ def verify_revocation(jws: bytes, consent_id: str, commitment: str) -> str:
 
 def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _day(ms: int) -> str:
+    """The UTC date of a transaction timestamp, computed without the clock or time zones."""
+    days = ms // 86_400_000
+    # civil-from-days (proleptic Gregorian), so that every endorser gets the same text
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    y = yoe + era * 400 + (1 if m <= 2 else 0)
+    return f"{y:04d}-{m:02d}-{d:02d}"
 
 
 class ConsentContract(Contract):
@@ -219,6 +237,33 @@ class ConsentContract(Contract):
         if raw is None:
             raise NotFound(f"consent {args['consent_id']} has no credential in private data ({record['status']})")
         return {"credential_json": raw.decode()}
+
+    @query(Schema({}))
+    def Summary(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Counts only, for compliance officers: consents per purpose (a study), grantee, status
+        and data category, and registrations, revocations and erasures per day. No consent id,
+        issuer commitment or credential hash leaves in the answer."""
+        counts: dict[str, dict[str, dict[str, Any]]] = {}
+        days: dict[str, dict[str, int]] = {}
+        scanned = 0
+        for kv in stub.get_state_by_partial_composite_key(CONSENT, []):
+            scanned += 1
+            if scanned > MAX_SUMMARY:
+                break
+            r = canonical.loads(kv.value)
+            row = counts.setdefault(r["purpose"], {}).setdefault(
+                r["grantee"], {"active": 0, "revoked": 0, "erased": 0, "categories": {}}
+            )
+            row[r["status"]] = row.get(r["status"], 0) + 1
+            for cat in r.get("data_categories", []):
+                row["categories"][cat] = row["categories"].get(cat, 0) + 1
+            for event, field in (("registered", "registered_at_ms"), ("revoked", "revoked_at_ms"),
+                                 ("erased", "erased_at_ms")):  # fmt: skip
+                if r.get(field) is not None:
+                    day = _day(r[field])
+                    days.setdefault(day, {"registered": 0, "revoked": 0, "erased": 0})[event] += 1
+        return {"by_purpose": counts, "per_day": dict(sorted(days.items())),
+                "truncated": scanned > MAX_SUMMARY}  # fmt: skip
 
     @query(LIST)
     def List(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:

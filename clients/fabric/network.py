@@ -51,6 +51,10 @@ class Network:
         auditor's scan of everything the ledger holds."""
         return self._qscc("GetBlockByNumber", self.channel, str(number))
 
+    def block_of_transaction(self, tx_id: str) -> bytes:
+        """The block that holds ``tx_id``, exactly as the peer stores it (qscc GetBlockByTxID)."""
+        return self._qscc("GetBlockByTxID", self.channel, tx_id)
+
     def transaction_code(self, tx_id: str) -> int | None:
         """The validation code this gateway's peer recorded for ``tx_id`` (VALID, MVCC_READ_CONFLICT,
         ...), or None when its ledger holds no such transaction. Unlike ``wait_for_commit`` it

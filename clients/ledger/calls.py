@@ -258,6 +258,17 @@ class Compliance:
         return Call(Compliance.NAME, "ModelLineage", {"study_id": study_id})
 
     @staticmethod
+    def round_writes(study_id: str, round_no: int | None) -> Call:
+        """Ledger key -> the transaction that wrote its current value, for a round's records and
+        its study's (the study's only when ``round_no`` is None)."""
+        return Call(Compliance.NAME, "RoundWrites", _present(study_id=study_id, round=round_no))
+
+    @staticmethod
+    def reputation_history(msp_id: str) -> Call:
+        """An org's reputation record after each change, oldest first."""
+        return Call(Compliance.NAME, "ReputationHistory", {"msp_id": msp_id})
+
+    @staticmethod
     def org_activity(msp_id: str) -> Call:
         return Call(Compliance.NAME, "OrgActivity", {"msp_id": msp_id})
 
@@ -290,6 +301,11 @@ class Consent:
     @staticmethod
     def get(consent_id: str) -> Call:
         return Call(Consent.NAME, "Get", {"consent_id": consent_id})
+
+    @staticmethod
+    def summary() -> Call:
+        """Counts only: consents per purpose, grantee, status and category, and events per day."""
+        return Call(Consent.NAME, "Summary", {})
 
     @staticmethod
     def get_credential(consent_id: str) -> Call:

@@ -12,8 +12,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from rich.console import Console
 
+from demo.agent_study import StudyPlan, StudyRun, run_agent_study
+from demo.consortium_admin import register_hospitals
 from network import process
+from network.admins import Admins
 from network.consortium import LocalConsortium
 from network.state import StateDir
 from network.topology import Topology
@@ -42,3 +46,20 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortiu
     survivors = [name for name, pid in records.items() if process.pid_alive(pid)]
     assert not survivors, f"processes survived `network down`: {survivors}"
     assert sorted(stopped) == sorted(records), "down did not report every node it stopped"
+
+
+@pytest.fixture(scope="session")
+def registered(network: LocalConsortium) -> LocalConsortium:
+    """Every hospital registered with the share key its agent holds."""
+    with Admins(network) as admins:
+        register_hospitals(admins)
+    return network
+
+
+@pytest.fixture(scope="session")
+def secure_study(registered: LocalConsortium) -> StudyRun:
+    """A 3-round study in the default secure-committee mode, run by three agent processes: run
+    once, then checked by the study tests, read by the certificate and console tests."""
+    return run_agent_study(registered, Console(width=120, force_terminal=False),
+                           StudyPlan(rounds=3, epsilon_per_round=1.0), study_id="agents-secure",
+                           timeout_s=600)  # fmt: skip

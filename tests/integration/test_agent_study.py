@@ -30,21 +30,11 @@ from agent.data.schema import Schema, fit_scaler, load_records
 from agent.models import ModelSpec
 from clients.ledger import Compliance, Round
 from demo import example_data
-from demo.agent_study import StudyPlan, run_agent_study
-from demo.consortium_admin import register_hospitals
+from demo.agent_study import StudyPlan, StudyRun, run_agent_study
 from demo.study_report import write_html
-from network.admins import Admins
 from network.consortium import LocalConsortium
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def registered(network: LocalConsortium) -> LocalConsortium:
-    """Every hospital registered with the share key its agent holds."""
-    with Admins(network) as admins:
-        register_hospitals(admins)
-    return network
 
 
 def _console() -> Console:
@@ -58,10 +48,10 @@ def _committed_entries(net: LocalConsortium, msp_id: str, study_id: str, round_n
             and e["round"] == round_no]  # fmt: skip
 
 
-def test_three_agents_run_a_three_round_study(registered: LocalConsortium, tmp_path: Path) -> None:
-    sid = f"agents-{uuid.uuid4().hex[:6]}"
-    run = run_agent_study(registered, _console(), StudyPlan(rounds=3, epsilon_per_round=1.0), study_id=sid,
-                          timeout_s=600)  # fmt: skip
+def test_three_agents_run_a_three_round_study(registered: LocalConsortium, secure_study: StudyRun,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    run = secure_study
+    sid = run.study_id
     r = run.report
     assert [row["state"] for row in r.rounds] == ["FINALIZED"] * 3
     assert r.aggregation == "secure" and r.update_bytes == {"masked": 31 * 6}  # 6 bytes per coordinate

@@ -94,6 +94,8 @@ COMMIT = Schema(
         "epsilon_micro": Int(1, 100_000_000),
         "share_cids": CidList(required=False, default=[]),
         "consented_records": Int(0, 10**9, required=False, default=None),
+        # SHA-256 of the sorted consent ids the round's records rest on (consent-gated studies)
+        "consent_digest": Str(pattern=HEX64, required=False, default=None),
         # audited studies: the number of steps (= the study's local_steps), the commitment of
         # the final weights (the last leaf's w_after) and the noise multiplier in millionths
         "step_count": Int(1, 100_000, required=False, default=None),

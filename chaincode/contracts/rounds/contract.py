@@ -189,6 +189,7 @@ class RoundContract(Contract):
             "epsilon_spent_total_micro": budget["spent_micro"],
             "share_cids": args["share_cids"],
             "consented_records": args["consented_records"],
+            "consent_digest": args["consent_digest"],
             "step_count": args["step_count"],
             "final_commitment": args["final_commitment"],
             "noise_multiplier_micro": args["noise_multiplier_micro"],
