@@ -16,6 +16,7 @@ from fedledger import __version__
 from fedledger.agent import agent_group
 from fedledger.certificate import certificate_group
 from fedledger.consent import consent_group
+from fedledger.console import console_cmd
 from fedledger.data import data_group
 from fedledger.demo import demo
 from fedledger.errors import USER_ERRORS, as_click_error
@@ -60,7 +61,8 @@ def cli() -> None:
 
 
 for command in (network_group, org_group, registry_group, token_group, study_group, round_group, audit_group,
-                agent_group, data_group, model_group, consent_group, zk_group, certificate_group, demo):  # fmt: skip
+                agent_group, data_group, model_group, consent_group, zk_group, certificate_group, console_cmd,
+                demo):  # fmt: skip
     cli.add_command(command)
 
 

@@ -99,7 +99,10 @@ def up(state_dir: Path | None, port_base: int | None, lab: str | None, subnet: s
 def down(state_dir: Path | None, purge: bool) -> None:
     """Stop every node; ledgers are kept unless --purge."""
     net = open_network(state_dir)
-    stopped = net.down(purge=purge)
+    from fedledger.console import stop_console
+
+    console_stopped = stop_console(net.state.root)
+    stopped = net.down(purge=purge) + (["console"] if console_stopped else [])
     console.print(f"stopped {len(stopped)} processes" + (" and deleted the network state" if purge else ""))
 
 

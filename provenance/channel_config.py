@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from fabric_protos.common import common_pb2, configtx_pb2
+from fabric_protos.common import configuration_pb2 as common_config
 from fabric_protos.orderer import configuration_pb2 as orderer_config
+from fabric_protos.peer import configuration_pb2 as peer_config
 from google.protobuf.message import DecodeError
 
 from provenance.blocks import parse_block
@@ -44,6 +46,9 @@ class ChannelTrust:
 
     def __init__(self, channel_id: str, sequence: int, msps: dict[str, Msp], root: Group,
                  consenters: dict[int, Consenter], orderer_type: str) -> None:  # fmt: skip
+        self.anchor_peers: dict[str, list[str]] = {}  # application MSP -> host:port
+        self.orderer_endpoints: dict[str, list[str]] = {}  # orderer MSP -> host:port
+        self.orderer_orgs: set[str] = set()
         self.channel_id = channel_id
         self.sequence = sequence
         self.msps = msps
@@ -79,7 +84,24 @@ class ChannelTrust:
                 mapping = orderer_config.Orderers.FromString(orderer.values["Orderers"].value).consenter_mapping
                 for c in mapping:
                     consenters[c.id] = Consenter(c.id, c.msp_id, _consenter_cert(c.identity))
-        return cls(header.channel_id, config.sequence, msps, root, consenters, orderer_type)
+        trust = cls(header.channel_id, config.sequence, msps, root, consenters, orderer_type)
+        trust._read_endpoints(config.channel_group)
+        return trust
+
+    def _read_endpoints(self, channel: configtx_pb2.ConfigGroup) -> None:
+        """Anchor peers and orderer endpoints, for people to read (nothing is verified with them)."""
+        for org in channel.groups.get("Application", configtx_pb2.ConfigGroup()).groups.values():
+            if "MSP" in org.values and "AnchorPeers" in org.values:
+                msp_id = Msp.from_config(org.values["MSP"].value).msp_id
+                anchors = peer_config.AnchorPeers.FromString(org.values["AnchorPeers"].value).anchor_peers
+                self.anchor_peers[msp_id] = [f"{a.host}:{a.port}" for a in anchors]
+        for org in channel.groups.get("Orderer", configtx_pb2.ConfigGroup()).groups.values():
+            if "MSP" in org.values:
+                msp_id = Msp.from_config(org.values["MSP"].value).msp_id
+                self.orderer_orgs.add(msp_id)
+                if "Endpoints" in org.values:
+                    addresses = common_config.OrdererAddresses.FromString(org.values["Endpoints"].value).addresses
+                    self.orderer_endpoints[msp_id] = list(addresses)
 
     @property
     def application_orgs(self) -> list[str]:

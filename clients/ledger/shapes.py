@@ -60,6 +60,7 @@ class CommitArgs(TypedDict, total=False):
     epsilon_micro: Required[int]
     share_cids: list[str]
     consented_records: int
+    consent_digest: str  # consent-gated studies: SHA-256 of the sorted consent ids used
     # audited studies
     step_count: int
     final_commitment: str

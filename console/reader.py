@@ -1,0 +1,225 @@
+"""What each console view reads from the ledger, through the org's own gateway peer.
+
+Every answer is cached per ledger height (the highest block the event stream has seen): the
+ledger cannot change without a new block, so a page asked for again at the same height costs
+no ledger call. Pages never see patient data: the ledger holds none, and the consent view
+reads counts only (``Consent:Summary``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import transaction_pb2
+
+from clients.fabric import EvaluateError, GatewayError
+from clients.ledger import Compliance, Consent, LedgerClient, Registry, Round, Study, Token
+from console.events import EventHub
+from provenance import statement as statements
+from provenance.blocks import link_of, orderer_signatures, parse_block, validation_flags
+from provenance.channel_config import ChannelTrust
+from provenance.msp import parse_serialized_identity
+from provenance.transactions import tx_id_of, unverified_writes
+
+POLICIES = ("/Channel/Application/Endorsement", "/Channel/Application/Writers", "/Channel/Application/Admins",
+            "/Channel/Application/LifecycleEndorsement", "/Channel/Orderer/BlockValidation")  # fmt: skip
+MAX_AGE_S = 10
+HEX64 = frozenset("0123456789abcdef")
+
+
+class LedgerReader:
+    def __init__(self, ledger: LedgerClient, trust: ChannelTrust, events: EventHub) -> None:
+        self.ledger = ledger
+        self.trust = trust
+        self.events = events
+        self._cache: dict[tuple, tuple[tuple[int, int], Any]] = {}
+        self._lock = threading.Lock()
+
+    # --- caching -----------------------------------------------------------------------------
+    def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
+        # a new block is the only way the ledger changes; the time bucket covers a block whose
+        # transactions set no event (the stream would not show it)
+        height = (self.events.height, int(time.monotonic() // MAX_AGE_S))
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] == height:
+            return hit[1]
+        value = load()
+        with self._lock:
+            if len(self._cache) > 2000:
+                self._cache.clear()
+            self._cache[key] = (height, value)
+        return value
+
+    def _q(self, call: Any) -> Any:
+        return self._cached(("q", call.contract, call.function, repr(sorted((call.args or {}).items()))),
+                            lambda: self.ledger.evaluate(call))  # fmt: skip
+
+    def height(self) -> int:
+        return self._cached(("height",), self.ledger.network.height)
+
+    # --- views ---------------------------------------------------------------------------------
+    def consortium(self) -> dict[str, Any]:
+        registry = {r["msp_id"]: r for r in self._q(Registry.list())}
+        orgs = []
+        for msp_id in sorted(self.trust.msps):
+            kind = "orderer" if msp_id in self.trust.orderer_orgs else "application"
+            orgs.append({"msp_id": msp_id, "kind": kind, "registered": registry.get(msp_id),
+                         "anchor_peers": self.trust.anchor_peers.get(msp_id, []),
+                         "orderers": self.trust.orderer_endpoints.get(msp_id, [])})  # fmt: skip
+        return {
+            "channel": self.trust.channel_id,
+            "config_sequence": self.trust.sequence,
+            "consensus": self.trust.orderer_type,
+            "consenters": [{"id": c.consenter_id, "msp_id": c.msp_id} for c in self.trust.consenters.values()],
+            "orgs": orgs,
+            "policies": [{"path": p, "rule": self.trust.describe(p)} for p in POLICIES],
+            "height": self.height(),
+        }
+
+    def studies(self) -> list[dict[str, Any]]:
+        out = []
+        for s in self._q(Study.list()):
+            full = self._q(Study.get(s["study_id"]))
+            out.append({**s, "params": full["params"], "enrolled": full["enrolled"], "pool": full["pool"]})
+        return out
+
+    def study(self, study_id: str) -> dict[str, Any]:
+        study = self._q(Study.get(study_id))
+        lineage = self._q(Compliance.model_lineage(study_id))
+        timeline = self._q(Compliance.study_timeline(study_id))
+        for entry in timeline:
+            entry["block"] = self.events.block_of(entry["tx_id"])
+        budgets = {m: self._q(Round.budget(study_id, m)) for m in study["enrolled"]}
+        slashings = [s for s in self._q(Compliance.slashings()) if s.get("study") == study_id]
+        return {"study": study, "lineage": lineage, "timeline": timeline, "budgets": budgets,
+                "slashings": slashings}  # fmt: skip
+
+    def round(self, study_id: str, n: int) -> dict[str, Any]:
+        return self._q(Round.get(study_id, n))
+
+    def hospital(self, msp_id: str) -> dict[str, Any]:
+        registered = self._q(Registry.get(msp_id))
+        activity = self._q(Compliance.org_activity(msp_id))
+        for entry in activity:
+            entry["block"] = self.events.block_of(entry["tx_id"])
+        reputation = self._q(Compliance.reputation_history(msp_id))
+        studies = sorted({e["study"] for e in activity if e.get("study")})
+        budgets = {}
+        for sid in studies:
+            try:
+                budgets[sid] = self._q(Round.budget(sid, msp_id))
+            except EvaluateError:
+                continue  # the study is gone or never charged this org
+        rewards = []
+        for sid in studies:
+            for e in self._q(Compliance.study_timeline(sid)):
+                if e["action"] == "round.settled" and msp_id in e["details"].get("rewards", {}):
+                    rewards.append({"study": sid, "round": e["round"], "amount": e["details"]["rewards"][msp_id],
+                                    "ts_ms": e["ts_ms"]})  # fmt: skip
+        return {
+            "registered": registered,
+            "account": self._q(Token.account(msp_id)),
+            "reputation": reputation,
+            "slashings": self._q(Compliance.slashings(msp_id)),
+            "budgets": budgets,
+            "rewards": rewards,
+            "activity": activity,
+        }
+
+    def consent(self) -> dict[str, Any]:
+        return self._q(Consent.summary())
+
+    # --- search ----------------------------------------------------------------------------------
+    def search(self, query: str) -> dict[str, Any]:
+        """A transaction id, a block number or a model hash: what the ledger holds under it."""
+        q = query.strip().lower()
+        if q.isdigit() and len(q) < 19:
+            return {"kind": "block", "block": self.block(int(q))}
+        if len(q) == 64 and set(q) <= HEX64:
+            model = self.models().get(q)
+            if model is not None:
+                return {"kind": "model", "hash": q, "study": model[0], "round": model[1]}
+            found = self.transaction(q)
+            if found is not None:
+                return {"kind": "transaction", "transaction": found}
+        return {"kind": "none", "query": query[:100]}
+
+    def models(self) -> dict[str, tuple[str, int | None]]:
+        """Model hash -> (study, round; None for an initial model), over every study."""
+
+        def load() -> dict[str, tuple[str, int | None]]:
+            out: dict[str, tuple[str, int | None]] = {}
+            for s in self.studies():
+                out[s["params"]["model_hash"]] = (s["study_id"], None)
+                for v in self._q(Compliance.model_lineage(s["study_id"]))["versions"]:
+                    if v["state"] == "FINALIZED" and v.get("model_out"):
+                        out[v["model_out"]["hash"]] = (s["study_id"], v["round"])
+            return out
+
+        return self._cached(("models",), load)
+
+    def block(self, number: int) -> dict[str, Any] | None:
+        def load() -> dict[str, Any] | None:
+            try:
+                raw = self.ledger.network.block_bytes(number)
+            except GatewayError:
+                return None
+            return _block_summary(raw)
+
+        return self._cached(("block", number), load)
+
+    def transaction(self, tx_id: str) -> dict[str, Any] | None:
+        def load() -> dict[str, Any] | None:
+            try:
+                raw = self.ledger.network.block_of_transaction(tx_id)
+            except GatewayError:
+                return None
+            summary = _block_summary(raw)
+            tx = next((t for t in summary["transactions"] if t["tx_id"] == tx_id), None)
+            return None if tx is None else {**tx, "block": summary["number"]}
+
+        return self._cached(("tx", tx_id), load)
+
+
+def _block_summary(raw: bytes) -> dict[str, Any]:
+    block = parse_block(raw)
+    link = link_of(block)
+    flags = validation_flags(block)
+    txs = []
+    for i, env in enumerate(block.data.data):
+        txs.append({**_tx_summary(bytes(env)), "valid": i < len(flags) and flags[i] == 0,
+                    "code": transaction_pb2.TxValidationCode.Name(flags[i]) if i < len(flags) else "?"})  # fmt: skip
+    return {
+        "number": link.number,
+        "hash": link.hash.hex(),
+        "previous_hash": link.previous_hash.hex(),
+        "data_hash": link.data_hash.hex(),
+        "signatures": len(orderer_signatures(block)),
+        "transactions": txs,
+    }
+
+
+def _tx_summary(env: bytes) -> dict[str, Any]:
+    """Who sent it, when, and which ledger keys it wrote: never argument values."""
+    try:
+        payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(env).payload)
+        ch = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
+        msp_id, cert = parse_serialized_identity(creator)
+        who = cert.subject.rfc4514_string()
+    except Exception:  # noqa: BLE001 - a block holds whatever was ordered: describe what can be read
+        return {"tx_id": tx_id_of(env), "type": "unreadable", "creator": "", "keys": []}
+    kind = common_pb2.HeaderType.Name(ch.type) if ch.type in common_pb2.HeaderType.values() else str(ch.type)
+    keys: list[str] = []
+    if ch.type == common_pb2.ENDORSER_TRANSACTION:
+        try:
+            keys = [f"{ns}: {statements.printable(k)}" for ns, w in unverified_writes(env).items() for k in w]
+        except Exception:  # noqa: BLE001
+            keys = []
+    return {"tx_id": ch.tx_id, "type": kind, "creator": f"{msp_id} ({who})", "timestamp_s": ch.timestamp.seconds,
+            "keys": keys[:50]}  # fmt: skip
