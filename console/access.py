@@ -2,9 +2,11 @@
 
 The TLS layer already checked that the client certificate chains to a root certificate of one
 of the channel's MSPs (the server trusts exactly those roots). Here the certificate is judged as
-Fabric judges an identity (its MSP, its NodeOU role, revocation lists): a client or admin of an
-org in ``orgs`` may read; nodes (peers, orderers), other orgs and connections without a
-certificate are refused with a page that says why.
+Fabric judges an identity (its MSP, its NodeOU role, revocation lists): the serving org's
+clients and admins (its compliance officers) may read, and so may the admins of the other
+orgs in ``orgs``; nodes (peers, orderers), other orgs' client identities (their agents) and
+connections without a certificate are refused with a page that says why. Everything the
+console offers is read-only.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ class AccessDenied(Exception):
 
 
 class AccessPolicy:
-    """Channel members' clients and admins of ``orgs`` (default: every org of the channel)."""
+    """``home``'s clients and admins; admins of ``orgs`` (default: every org of the channel)."""
 
-    def __init__(self, trust: ChannelTrust, orgs: Iterable[str] | None = None) -> None:
+    def __init__(self, trust: ChannelTrust, home: str, orgs: Iterable[str] | None = None) -> None:
         self.trust = trust
-        self.orgs = frozenset(orgs) if orgs is not None else frozenset(trust.msps)
+        self.home = home
+        self.orgs = frozenset(orgs) | {home} if orgs is not None else frozenset(trust.msps)
 
     def reader(self, cert_der: bytes | None) -> Reader:
         if not cert_der:
@@ -50,9 +53,12 @@ class AccessPolicy:
         who = self._member(cert)
         if who.msp_id not in self.orgs:
             raise AccessDenied(f"{who.msp_id} may not read this console (it serves {', '.join(sorted(self.orgs))})")
-        if not who.roles & READER_ROLES:
+        allowed = READER_ROLES if who.msp_id == self.home else frozenset({"admin"})
+        if not who.roles & allowed:
             roles = "/".join(sorted(who.roles - {"member"})) or "no role"
-            raise AccessDenied(f"{who.subject} of {who.msp_id} is a {roles} identity; only clients and admins read")
+            readers = "clients and admins" if who.msp_id == self.home else "admins"
+            raise AccessDenied(f"{who.subject} of {who.msp_id} is a {roles} identity; of {who.msp_id} only "
+                               f"{readers} may read this console (served by {self.home})")  # fmt: skip
         return Reader(who.msp_id, who.subject, who.roles)
 
     def _member(self, cert: x509.Certificate) -> Identity:

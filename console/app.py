@@ -35,7 +35,8 @@ from provenance.verify import verify
 STUDY_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
 MSP_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]{0,63}")
 HASH = re.compile(r"[0-9a-f]{64}")
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
+                          undefined=jinja2.StrictUndefined)  # fmt: skip
 _ENV.filters["when"] = lambda ms: "" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
 _ENV.filters["eps"] = lambda micro: "" if micro is None else f"{micro / 1e6:.3f}"
 _ENV.filters["ppm"] = lambda v: "" if v is None else f"{v / 1e6:.3f}"

@@ -38,7 +38,7 @@ def build(ledger: LedgerClient, settings: ConsoleSettings) -> tuple[uvicorn.Conf
     """The uvicorn configuration of the console over ``ledger`` (started by the caller), its
     event hub (already following) and the server certificate browsers should trust."""
     trust = ChannelTrust.from_block(channel_config_block(ledger.network))
-    policy = AccessPolicy(trust, settings.orgs)
+    policy = AccessPolicy(trust, ledger.network.service.identity.msp_id, settings.orgs)
     hub = EventHub(lambda checkpoint: ledger.network.chaincode_events(ledger.chaincode, checkpoint))
     hub.start()
     reader = LedgerReader(ledger, trust, hub)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from fedledger.network import open_network, state_dir_option
 from network import process
+from network.consortium import LocalConsortium
 
 
 @click.command("console")
@@ -25,7 +27,12 @@ from network import process
 @click.option("--user", default="User1", show_default=True, help="The identity it reads the ledger as.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--allow-org", "allow_orgs", multiple=True, help="MSP ID whose members may read (repeat); default: all.")
+@click.option(
+    "--allow-org",
+    "allow_orgs",
+    multiple=True,
+    help="MSP ID whose admins may read (repeat); default: every org of the channel.",
+)
 @click.option("--detach", is_flag=True, help="Run in the background; stop with `fedledger network down`.")
 def console_cmd(state_dir: Path | None, org: str, user: str, host: str, port: int, allow_orgs: tuple[str, ...],
                 detach: bool) -> None:  # fmt: skip
@@ -33,13 +40,8 @@ def console_cmd(state_dir: Path | None, org: str, user: str, host: str, port: in
     net = open_network(state_dir)
     home = net.state.root / "console"
     if detach:
-        allow = [a for o in allow_orgs for a in ("--allow-org", o)]
-        argv = [sys.executable, "-m", "fedledger", "console", "--state-dir", str(net.state.root), "--org", org,
-                "--user", user, "--host", host, "--port", str(port), *allow]  # fmt: skip
-        process.start("console", argv, {}, net.state.log("console"), net.state.pid("console"))
-        _wait_listening(host, port, net.state.log("console"))
-        click.echo(f"console on https://{host}:{port}/ (server certificate {home / 'console-tls.crt'}; "
-                   f"log {net.state.log('console')})")  # fmt: skip
+        url = start_detached(net, org, user, host, port, allow_orgs)
+        click.echo(f"console on {url} (server certificate {home / 'console-tls.crt'}; log {net.state.log('console')})")
         return
     from console.server import ConsoleSettings, serve
 
@@ -48,6 +50,19 @@ def console_cmd(state_dir: Path | None, org: str, user: str, host: str, port: in
                f"certificate; server certificate {home / 'console-tls.crt'}")  # fmt: skip
     with net.ledger(org, user) as ledger:
         serve(ledger, settings)
+
+
+def start_detached(net: LocalConsortium, org: str = "Regulator", user: str = "User1", host: str = "127.0.0.1",
+                   port: int = 8443, allow_orgs: Sequence[str] = ()) -> str:  # fmt: skip
+    """Start the console of ``net`` in the background (a running one is left as it is); its URL."""
+    if process.alive(process.read_record(net.state.pid("console"))):
+        return f"https://{host}:{port}/"
+    allow = [a for o in allow_orgs for a in ("--allow-org", o)]
+    argv = [sys.executable, "-m", "fedledger", "console", "--state-dir", str(net.state.root), "--org", org,
+            "--user", user, "--host", host, "--port", str(port), *allow]  # fmt: skip
+    process.start("console", argv, {}, net.state.log("console"), net.state.pid("console"))
+    _wait_listening(host, port, net.state.log("console"))
+    return f"https://{host}:{port}/"
 
 
 def _wait_listening(host: str, port: int, log: Path, timeout_s: float = 60.0) -> None:

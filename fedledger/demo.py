@@ -20,13 +20,14 @@ from rich.table import Table
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1
 from clients.fabric import GatewayError
-from clients.ledger import Registry
+from clients.ledger import Compliance, Registry
 from demo.consortium_admin import register_hospitals
 from demo.study_report import write_html
 from fedledger.network import open_network, state_dir_option
 from fedledger.registry import print_registry
 from network.admins import Admins
 from network.binaries import ToolError
+from network.consortium import LocalConsortium
 
 console = Console(width=None if Console().is_terminal else 130)
 MODELS = {"logreg": LOGREG_30, "mlp": MLP_30_16_1}
@@ -113,12 +114,51 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
         print_outcome(run)
         html_path, png_path = write_html(run.report, net.state.root / "reports" / run.study_id, report_notes(run))
         console.print(f"report: {html_path} (plots also in {png_path})")
+        certify_and_serve(net, run.study_id, net.state.root / "reports" / run.study_id)
         console.print(f"demo total {time.monotonic() - t0:.1f}s")
     if stop_after:
         net.down()
         console.print("network stopped (state kept; `fedledger network down --purge` deletes it)")
     else:
         console.print("The network keeps running: `scripts/fedledger network status`, `... network down [--purge]`.")
+
+
+def certify_and_serve(net: LocalConsortium, study_id: str, out: Path) -> None:
+    """The final model's provenance certificate, verified offline against the channel
+    configuration block, and the compliance console left running for the Regulator."""
+    from fedledger.console import start_detached
+    from provenance import certificate, render
+    from provenance.channel_config import ChannelTrust
+    from provenance.issue import channel_config_block, issue
+    from provenance.verify import verify
+
+    console.rule("[bold]5. The compliance officer: the final model's certificate and the console")
+    t = time.monotonic()
+    with net.ledger("Regulator", "User1") as ledger:
+        final = ledger.evaluate(Compliance.model_lineage(study_id))["versions"][-1]["model_out"]["hash"]
+        cert = issue(ledger, final)
+        config = channel_config_block(ledger.network)
+    issue_s = time.monotonic() - t
+    cert_path, config_path = out / f"model-{final[:16]}.cert.json", out / "channel-config.block"
+    cert.save(cert_path)
+    config_path.write_bytes(config)
+    t = time.monotonic()
+    outcome = verify(certificate.load(cert_path.read_bytes()), ChannelTrust.from_block(config_path.read_bytes()))
+    verify_s = time.monotonic() - t
+    page = render.html(cert, outcome)
+    (out / f"model-{final[:16]}.cert.html").write_text(page)
+    (out / f"model-{final[:16]}.cert.pdf").write_bytes(render.pdf(page))
+    console.print(f"  certificate of model {final[:16]}: {cert_path} ({cert_path.stat().st_size / 1024:.0f} KiB, "
+                  f"{len(cert.blocks)} blocks, issued in {issue_s:.1f}s); also .html and .pdf")  # fmt: skip
+    for line in outcome.checks:
+        console.print(f"    ok  {line}")
+    console.print(f"  verified offline in {verify_s:.2f}s: `fedledger certificate verify {cert_path} "
+                  f"--channel-config {config_path}`")  # fmt: skip
+    url = start_detached(net)
+    user = net.state.user_dir(net.org("Regulator"), "User1") / "msp"
+    console.print(f"  compliance console: [bold]{url}[/bold] (mutual TLS: the Regulator's officer connects with "
+                  f"{user}/signcerts/*.pem and its key; server certificate "
+                  f"{net.state.root / 'console' / 'console-tls.crt'})")  # fmt: skip
 
 
 def print_outcome(run: object) -> None:

@@ -5,7 +5,8 @@
 #   - Fabric's sampleconfig (core.yaml, orderer.yaml) copied from the Go module cache;
 #   - Kubo (IPFS) from its Go module;
 #   - fedledger-zk from the project's own Go module zk/ (gnark circuits, prover, verifier);
-#   - the project's Python 3.11 virtualenv from requirements.lock.
+#   - the project's Python 3.11 virtualenv from requirements.lock;
+#   - Debian's chromium (browser tests) and Pango (PDFs), with apt-get when missing.
 # Each part is keyed by its pin and skipped when already present, so a second run takes
 # seconds. At the end it writes .fedledger/paths.env, which scripts/with-env sources.
 #
@@ -155,6 +156,29 @@ if [ ! -f "$JSONLD_DIR/.done" ]; then
   cp "$resources/credentials_context.jsonld" "$resources/ed25519-2020-context.jsonld" "$JSONLD_DIR/"
   touch "$JSONLD_DIR/.done"
 fi
+
+# --- Debian packages: Chromium (the console's browser tests, driven by Playwright; never a
+# downloaded browser) and Pango (WeasyPrint's PDFs of certificates and reports) ----------------
+DEBS=(chromium libpango-1.0-0 libpangoft2-1.0-0)
+missing=()
+for deb in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q "install ok installed" || missing+=("$deb")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]} (chromium: ~124 MB)"
+  apt=(apt-get -y -q --no-install-recommends)
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "installing ${missing[*]} needs root: run as root, or apt-get install ${missing[*]}"
+    apt=(sudo "${apt[@]}")
+  fi
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive "${apt[@]}" update >/dev/null \
+         && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null; } \
+    || die "apt-get install ${missing[*]} failed (see the output above)"
+else
+  say "chromium, pango: installed"
+fi
+[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after installing the chromium package"
 
 # --- paths for the rest of the project --------------------------------------------------------
 mkdir -p "$ROOT/.fedledger"

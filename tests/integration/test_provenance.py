@@ -200,21 +200,3 @@ def test_changed_bytes_dropped_evidence_and_forged_signatures_fail(issued: Any, 
 
 def _tx_ids(raw: bytes) -> set[str]:
     return {tx_id_of(bytes(e)) for e in common_pb2.Block.FromString(raw).data.data}
-
-
-def test_a_certificate_file_that_is_not_one_is_refused_before_any_work() -> None:
-    def doc(blocks: dict[str, str]) -> bytes:
-        evidence = {"writes": {}, "blocks": blocks, "chain": []}
-        return json.dumps({"format": certificate.FORMAT, "evidence": evidence, "channel": "c", "chaincode": "c",
-                           "statement": {}}).encode()  # fmt: skip
-
-    for raw, expected in (
-        (b"{", "not JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
-        (json.dumps({"format": "other"}).encode(), "not a certificate"),
-        (doc({"x": "y"}), "not a block number"),
-        (doc({"1": "%%"}), "not valid base64"),
-        (b" " * (certificate.MAX_BYTES + 1), "at most"),
-    ):
-        with pytest.raises(Refused, match=expected):
-            certificate.load(raw)
