@@ -99,6 +99,29 @@ def consortium(json_path: Path | None, port_base: int, lab: str) -> None:
         console.print(f"wrote {json_path}")
 
 
+@bench_group.command("console")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--port-base", default=28100, show_default=True, help="Ports of the throw-away bench network.")
+@click.option("--requests", default=20, show_default=True, help="Requests per view (each cold and warm).")
+def console_bench(json_path: Path | None, port_base: int, requests: int) -> None:
+    """Console page times with 30 hospitals' and 100 rounds' history; a 10-round certificate."""
+    from bench import console as bench_console
+    from bench.ledger import write_json
+
+    result = bench_console.run(port_base, requests, console.print)
+    worst = max(result["page_p95_ms"].items(), key=lambda kv: kv[1])
+    console.print(
+        f"[bold]pages[/bold]: slowest cold p95 {worst[1]:.0f} ms ({worst[0]}; target <= 300 ms); "
+        f"[bold]certificate[/bold] of a 10-round study: issue {result['certificate_issue_s']:.2f} s, verify "
+        f"{result['certificate_verify_s']:.2f} s (target <= 1 s), {result['certificate_kb']:.0f} KiB"
+    )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")
+
+
 @bench_group.command("round")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."

@@ -109,12 +109,10 @@ def setup(net: LocalConsortium, admins: Admins, progress: Progress) -> None:
     admins.stake(5000)
 
 
-def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: Progress) -> dict[str, Any]:
-    group = hospitals[:n]
-    study_id = f"bench-{n}-{int(time.time())}"
+def play_round(group: list[Hospital], study_id: str, n: int) -> tuple[dict[str, float], list[SubmitResult]]:
+    """Round ``n`` of ``study_id`` as its agents drive it (``group``: the enrolled hospitals,
+    each a participant); each phase's wall time and every transaction's result."""
     proposer = group[0]
-    admins.create_study(study_args(study_id, n), enroll=[h.name for h in group])
-
     phases: dict[str, float] = {}
     t0 = time.monotonic()
     opened = proposer.ledger.submit(Round.open(study_id))
@@ -125,7 +123,7 @@ def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: P
     t = time.monotonic()
     commits = _parallel(
         lambda h: h.ledger.submit(Round.commit(
-            {"study_id": study_id, "round": 0, "update_hash": _h(f"u{h.msp}"), "step_root": _h(f"r{h.msp}"),
+            {"study_id": study_id, "round": n, "update_hash": _h(f"u{h.msp}{n}"), "step_root": _h(f"r{h.msp}{n}"),
              "sample_bucket": 7, "epsilon_micro": 1_000_000, "share_cids": [_cid(f"s{h.msp}{i}") for i in range(3)],
              "consented_records": 100})),
         group,
@@ -134,32 +132,42 @@ def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: P
     phases["commit_s"] = time.monotonic() - t
 
     t = time.monotonic()
-    _sync(group, [proposer.ledger.submit(Round.advance(study_id, 0))])
+    _sync(group, [proposer.ledger.submit(Round.advance(study_id, n))])
     phases["advance_s"] = time.monotonic() - t
 
     t = time.monotonic()
     committee = [h for h in group if h.msp in rnd["committee"]][:2]
     aggregates = _parallel(
-        lambda h: h.ledger.submit(Round.submit_aggregate(study_id, 0, model_cid=_cid("g1"), model_hash=_h("g1"))),
+        lambda h: h.ledger.submit(Round.submit_aggregate(study_id, n, model_cid=_cid(f"g{n + 1}"),
+                                                         model_hash=_h(f"{study_id}-g{n + 1}"))),
         committee,
-    )
+    )  # fmt: skip
     _sync(group, aggregates)
     phases["aggregate_s"] = time.monotonic() - t
 
     t = time.monotonic()
     reports = _parallel(
-        lambda h: h.ledger.submit(Round.report_validation(study_id, 0, metric_ppm=930_000,
+        lambda h: h.ledger.submit(Round.report_validation(study_id, n, metric_ppm=930_000,
                                                           previous_metric_ppm=900_000)),
         group,
     )  # fmt: skip
     _sync(group, reports)
-    settled = proposer.ledger.submit(Round.settle(study_id, 0))
+    settled = proposer.ledger.submit(Round.settle(study_id, n))
     phases["validate_settle_s"] = time.monotonic() - t
-    total = time.monotonic() - t0
+    phases["total_s"] = time.monotonic() - t0
     state = settled.json()
     assert state["state"] == "FINALIZED" and state["settled"], state["state"]
-    transactions = 1 + len(commits) + 1 + len(aggregates) + len(reports) + 1
-    retries = sum(r.attempts - 1 for r in [opened, *commits, *aggregates, *reports, settled])
+    return phases, [opened, *commits, *aggregates, *reports, settled]
+
+
+def measure_round(admins: Admins, hospitals: list[Hospital], n: int, progress: Progress) -> dict[str, Any]:
+    group = hospitals[:n]
+    study_id = f"bench-{n}-{int(time.time())}"
+    admins.create_study(study_args(study_id, n), enroll=[h.name for h in group])
+    phases, results = play_round(group, study_id, 0)
+    total = phases.pop("total_s")
+    transactions = len(results) + 1  # and Advance
+    retries = sum(r.attempts - 1 for r in results)
     result = {
         "hospitals": n,
         "round_ledger_s": round(total, 3),

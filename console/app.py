@@ -92,6 +92,15 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
         sid = _param(request, "study_id", STUDY_ID)
         return page(request, "study.html.j2", sid=sid, **reader.study(sid))
 
+    def round_page(request: Request) -> Response:
+        sid = _param(request, "study_id", STUDY_ID)
+        n = request.path_params["round"]
+        if not n.isdigit() or int(n) > 999:
+            raise BadRequest(f"round {n[:20]!r} is not a round number (0-999)")
+        r = reader.round(sid, int(n))
+        blocks = {t["tx_id"]: reader.events.block_of(t["tx_id"]) for t in r.get("transitions", [])}
+        return page(request, "round.html.j2", sid=sid, r=r, blocks=blocks)
+
     def lineage(request: Request) -> Response:
         sid = _param(request, "study_id", STUDY_ID)
         data = reader.study(sid)
@@ -177,6 +186,7 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
         Route("/studies", studies),
         Route("/studies/{study_id}", study),
         Route("/studies/{study_id}/lineage", lineage),
+        Route("/studies/{study_id}/rounds/{round}", round_page),
         Route("/studies/{study_id}/report.pdf", report),
         Route("/hospitals/{msp_id}", hospital),
         Route("/consent", consent),

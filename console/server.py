@@ -34,9 +34,19 @@ class ConsoleSettings:
     tls_key: Path | None = None
 
 
-def build(ledger: LedgerClient, settings: ConsoleSettings) -> tuple[uvicorn.Config, EventHub, Path]:
-    """The uvicorn configuration of the console over ``ledger`` (started by the caller), its
-    event hub (already following) and the server certificate browsers should trust."""
+@dataclass(frozen=True)
+class Console:
+    """A console ready to serve: its uvicorn configuration, its event hub (already following),
+    its ledger reader and the server certificate browsers should trust."""
+
+    config: uvicorn.Config
+    hub: EventHub
+    reader: LedgerReader
+    server_cert: Path
+
+
+def build(ledger: LedgerClient, settings: ConsoleSettings) -> Console:
+    """The console over ``ledger``, not yet listening (``uvicorn.Server(console.config)``)."""
     trust = ChannelTrust.from_block(channel_config_block(ledger.network))
     policy = AccessPolicy(trust, ledger.network.service.identity.msp_id, settings.orgs)
     hub = EventHub(lambda checkpoint: ledger.network.chaincode_events(ledger.chaincode, checkpoint))
@@ -63,15 +73,15 @@ def build(ledger: LedgerClient, settings: ConsoleSettings) -> tuple[uvicorn.Conf
         log_level="warning",
         timeout_graceful_shutdown=2,
     )
-    return config, hub, cert
+    return Console(config, hub, reader, Path(cert))
 
 
 def serve(ledger: LedgerClient, settings: ConsoleSettings, announce: Iterable[str] = ()) -> None:
     """Serve until interrupted."""
-    config, hub, _ = build(ledger, settings)
+    console = build(ledger, settings)
     for line in announce:
         log.warning(line)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(console.config).run()
     finally:
-        hub.stop()
+        console.hub.stop()

@@ -102,6 +102,9 @@ def test_every_view_renders_the_ledger_and_a_new_round_appears_live(browser: Bro
     assert rows.count() > 20
     blocks = [t for t in page.locator("#timeline td:nth-child(5)").all_inner_texts() if t.strip()]
     assert len(blocks) == rows.count() - 1, "every logged transaction shows its block"
+    _open(page, f"{console_url}/studies/{sid}/rounds/1")
+    assert page.locator("#phases tr").count() >= 6  # KEYS .. FINALIZED, each with its block
+    assert page.locator("#participants tr").count() == 4
     _open(page, f"{console_url}/studies/{sid}/lineage")
     assert page.locator("svg.lineage a").count() == 4  # initial model and three rounds, each linked
     for h in ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP"):
