@@ -50,7 +50,6 @@ class EventHub:
         self._stop = threading.Event()
         self._stream: ChaincodeEventStream | None = None
         self.height = 0  # one past the highest block whose events were read
-        self.caught_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledger-events", daemon=True)
 
     def start(self) -> None:
@@ -91,6 +90,9 @@ class EventHub:
             except GatewayError as exc:
                 log.warning("chaincode event stream broke (%s); reconnecting from block %s", exc,
                             checkpoint.block_number)  # fmt: skip
+            except Exception:  # the hub must outlive any one broken stream: say why, go on
+                log.exception("reading the chaincode event stream failed; reconnecting from block %s",
+                              checkpoint.block_number)  # fmt: skip
             if not self._stop.is_set():
                 time.sleep(1.0)
 
@@ -102,12 +104,6 @@ class EventHub:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
             loop.call_soon_threadsafe(_offer, queue, event)
-
-    def mark_caught_up(self, height: int) -> None:
-        """Called once the stream reached the ledger's height at start-up."""
-        with self._lock:
-            self.height = max(self.height, height)
-        self.caught_up.set()
 
 
 def _offer(queue: asyncio.Queue[LedgerEvent], event: LedgerEvent) -> None:

@@ -169,26 +169,25 @@ class LedgerReader:
         return self._cached(("models",), load)
 
     def block(self, number: int) -> dict[str, Any] | None:
-        def load() -> dict[str, Any] | None:
-            try:
-                raw = self.ledger.network.block_bytes(number)
-            except GatewayError:
-                return None
-            return _block_summary(raw)
-
-        return self._cached(("block", number), load)
+        """Block ``number`` summarised, or None when the peer has no such block."""
+        return self._cached(("block", number), lambda: self._summary(lambda: self.ledger.network.block_bytes(number)))
 
     def transaction(self, tx_id: str) -> dict[str, Any] | None:
+        """The transaction ``tx_id`` summarised with its block's number, or None."""
+
         def load() -> dict[str, Any] | None:
-            try:
-                raw = self.ledger.network.block_of_transaction(tx_id)
-            except GatewayError:
-                return None
-            summary = _block_summary(raw)
-            tx = next((t for t in summary["transactions"] if t["tx_id"] == tx_id), None)
-            return None if tx is None else {**tx, "block": summary["number"]}
+            summary = self._summary(lambda: self.ledger.network.block_of_transaction(tx_id))
+            tx = next((t for t in (summary or {}).get("transactions", []) if t["tx_id"] == tx_id), None)
+            return None if tx is None or summary is None else {**tx, "block": summary["number"]}
 
         return self._cached(("tx", tx_id), load)
+
+    @staticmethod
+    def _summary(fetch: Callable[[], bytes]) -> dict[str, Any] | None:
+        try:
+            return _block_summary(fetch())
+        except GatewayError:
+            return None  # the peer holds no such block or transaction
 
 
 def _block_summary(raw: bytes) -> dict[str, Any]:
