@@ -29,7 +29,6 @@ from console.reader import LedgerReader
 from console.tls import client_cert
 from provenance import render
 from provenance.errors import Refused
-from provenance.issue import issue
 from provenance.verify import verify
 
 STUDY_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
@@ -90,7 +89,8 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
 
     def study(request: Request) -> Response:
         sid = _param(request, "study_id", STUDY_ID)
-        return page(request, "study.html.j2", sid=sid, **reader.study(sid))
+        whole = request.query_params.get("timeline") == "all"
+        return page(request, "study.html.j2", sid=sid, whole_timeline=whole, **reader.study(sid))
 
     def round_page(request: Request) -> Response:
         sid = _param(request, "study_id", STUDY_ID)
@@ -103,7 +103,7 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
 
     def lineage(request: Request) -> Response:
         sid = _param(request, "study_id", STUDY_ID)
-        data = reader.study(sid)
+        data = reader.study(sid, timeline=False)
         graph = charts.lineage(data["lineage"]["versions"], data["study"]["params"]["model_hash"])
         return page(request, "lineage.html.j2", sid=sid, graph=graph, **data)
 
@@ -111,8 +111,8 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
         sid = _param(request, "study_id", STUDY_ID)
         data = reader.study(sid)
         graph = charts.lineage(data["lineage"]["versions"], data["study"]["params"]["model_hash"])
-        html = _ENV.get_template("report.html.j2").render(sid=sid, graph=graph, charts=charts, reader=None,
-                                                          path="", print_mode=True, **data)  # fmt: skip
+        html = _ENV.get_template("report.html.j2").render(sid=sid, graph=graph, charts=charts, reader=None, path="",
+                                                          whole_timeline=True, **data)  # fmt: skip
         return Response(
             render.pdf(html),
             media_type="application/pdf",
@@ -136,15 +136,17 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
         digest, fmt = request.path_params["digest"], request.path_params["fmt"]
         if not HASH.fullmatch(digest) or fmt not in ("json", "html", "pdf"):
             raise BadRequest("a certificate is asked for as /certificate/<sha-256 of the model>.json|html|pdf")
-        cert = reader._cached(("cert", digest), lambda: issue(reader.ledger, digest))
+        cert = reader.certificate(digest)
         if fmt == "json":
             return Response(
                 cert.dumps(),
                 media_type="application/json",
                 headers={"Content-Disposition": f'attachment; filename="model-{digest[:16]}.cert.json"'},
             )
-        outcome = verify(cert, reader.trust)
-        html = render.html(cert, outcome)
+        try:
+            html = render.html(cert, verify(cert, reader.trust))
+        except Refused as exc:  # shown as not verified, with the reason, never as verified
+            html = render.html(cert, None, str(exc))
         if fmt == "html":
             return HTMLResponse(html)
         return Response(

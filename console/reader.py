@@ -17,11 +17,13 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
 
 from clients.fabric import EvaluateError, GatewayError
-from clients.ledger import Compliance, Consent, LedgerClient, Registry, Round, Study, Token
+from clients.ledger import Compliance, Consent, LedgerClient, Registry, Round, Study
 from console.events import EventHub
 from provenance import statement as statements
 from provenance.blocks import link_of, orderer_signatures, parse_block, validation_flags
+from provenance.certificate import Certificate
 from provenance.channel_config import ChannelTrust
+from provenance.issue import issue
 from provenance.msp import parse_serialized_identity
 from provenance.transactions import tx_id_of, unverified_writes
 
@@ -87,54 +89,41 @@ class LedgerReader:
         }
 
     def studies(self) -> list[dict[str, Any]]:
-        out = []
-        for s in self._q(Study.list()):
-            full = self._q(Study.get(s["study_id"]))
-            out.append({**s, "params": full["params"], "enrolled": full["enrolled"], "pool": full["pool"]})
-        return out
+        return self._q(Study.list())
 
-    def study(self, study_id: str) -> dict[str, Any]:
+    def study(self, study_id: str, timeline: bool = True) -> dict[str, Any]:
+        """A study with its lineage; with ``timeline``, also its logged actions (each with its
+        block), the epsilon each hospital spent (summed from the lineage's commitments) and
+        its slashings."""
         study = self._q(Study.get(study_id))
         lineage = self._q(Compliance.model_lineage(study_id))
-        timeline = self._q(Compliance.study_timeline(study_id))
-        for entry in timeline:
+        out = {"study": study, "lineage": lineage}
+        if not timeline:
+            return out
+        entries = self._q(Compliance.study_timeline(study_id))
+        for entry in entries:
             entry["block"] = self.events.block_of(entry["tx_id"])
-        budgets = {m: self._q(Round.budget(study_id, m)) for m in study["enrolled"]}
+        spent = {m: 0 for m in study["enrolled"]}
+        for v in lineage["versions"]:
+            for m, e in v["epsilon_micro"].items():
+                spent[m] = spent.get(m, 0) + e
         slashings = [s for s in self._q(Compliance.slashings()) if s.get("study") == study_id]
-        return {"study": study, "lineage": lineage, "timeline": timeline, "budgets": budgets,
-                "slashings": slashings}  # fmt: skip
+        return {**out, "timeline": entries, "spent_micro": spent, "slashings": slashings}
 
     def round(self, study_id: str, n: int) -> dict[str, Any]:
         return self._q(Round.get(study_id, n))
 
     def hospital(self, msp_id: str) -> dict[str, Any]:
-        registered = self._q(Registry.get(msp_id))
-        activity = self._q(Compliance.org_activity(msp_id))
-        for entry in activity:
+        record = self._q(Compliance.org_record(msp_id))
+        for entry in record["activity"]:
             entry["block"] = self.events.block_of(entry["tx_id"])
-        reputation = self._q(Compliance.reputation_history(msp_id))
-        studies = sorted({e["study"] for e in activity if e.get("study")})
-        budgets = {}
-        for sid in studies:
-            try:
-                budgets[sid] = self._q(Round.budget(sid, msp_id))
-            except EvaluateError:
-                continue  # the study is gone or never charged this org
-        rewards = []
-        for sid in studies:
-            for e in self._q(Compliance.study_timeline(sid)):
-                if e["action"] == "round.settled" and msp_id in e["details"].get("rewards", {}):
-                    rewards.append({"study": sid, "round": e["round"], "amount": e["details"]["rewards"][msp_id],
-                                    "ts_ms": e["ts_ms"]})  # fmt: skip
-        return {
-            "registered": registered,
-            "account": self._q(Token.account(msp_id)),
-            "reputation": reputation,
-            "slashings": self._q(Compliance.slashings(msp_id)),
-            "budgets": budgets,
-            "rewards": rewards,
-            "activity": activity,
-        }
+        rewards = [{"study": sid, **r} for sid, s in record["studies"].items() for r in s["rewards"]]
+        return {"registered": self._q(Registry.get(msp_id)), **record,
+                "rewards": sorted(rewards, key=lambda r: r["finalized_at_ms"])}  # fmt: skip
+
+    def certificate(self, model_hash: str) -> Certificate:
+        """The provenance certificate of ``model_hash``, issued through this org's peer."""
+        return self._cached(("cert", model_hash), lambda: issue(self.ledger, model_hash))
 
     def consent(self) -> dict[str, Any]:
         return self._q(Consent.summary())
@@ -145,28 +134,28 @@ class LedgerReader:
         q = query.strip().lower()
         if q.isdigit() and len(q) < 19:
             return {"kind": "block", "block": self.block(int(q))}
-        if len(q) == 64 and set(q) <= HEX64:
-            model = self.models().get(q)
-            if model is not None:
-                return {"kind": "model", "hash": q, "study": model[0], "round": model[1]}
+        if len(q) == 64 and set(q) <= HEX64:  # a transaction id or a model hash: ask the peer for both
             found = self.transaction(q)
             if found is not None:
                 return {"kind": "transaction", "transaction": found}
+            model = self.model(q)
+            if model is not None:
+                return {"kind": "model", "hash": q, "study": model[0], "round": model[1]}
         return {"kind": "none", "query": query[:100]}
 
-    def models(self) -> dict[str, tuple[str, int | None]]:
-        """Model hash -> (study, round; None for an initial model), over every study."""
+    def model(self, model_hash: str) -> tuple[str, int | None] | None:
+        """(study, round; None for an initial model) that made ``model_hash``, or None."""
 
-        def load() -> dict[str, tuple[str, int | None]]:
-            out: dict[str, tuple[str, int | None]] = {}
-            for s in self.studies():
-                out[s["params"]["model_hash"]] = (s["study_id"], None)
-                for v in self._q(Compliance.model_lineage(s["study_id"]))["versions"]:
-                    if v["state"] == "FINALIZED" and v.get("model_out"):
-                        out[v["model_out"]["hash"]] = (s["study_id"], v["round"])
-            return out
+        def load() -> tuple[str, int | None] | None:
+            try:
+                found = self.ledger.evaluate(Compliance.find_model(model_hash))
+            except EvaluateError as exc:
+                if exc.chaincode_status == 404:
+                    return None
+                raise
+            return found["study_id"], found["round"]
 
-        return self._cached(("models",), load)
+        return self._cached(("model", model_hash), load)
 
     def block(self, number: int) -> dict[str, Any] | None:
         """Block ``number`` summarised, or None when the peer has no such block."""

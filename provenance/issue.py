@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaincode.runtime import canonical
-from clients.fabric import Network
-from clients.ledger import Compliance, LedgerClient, Study
+from clients.fabric import EvaluateError, Network
+from clients.ledger import Compliance, LedgerClient
 from provenance import statement as statements
 from provenance.blocks import last_config_index, link_of, parse_block
 from provenance.certificate import Certificate
@@ -34,16 +34,14 @@ def channel_config_block(network: Network) -> bytes:
 
 def find_model(ledger: LedgerClient, model_hash: str) -> tuple[str, int | None]:
     """(study, round) of the study round whose aggregate is ``model_hash``, or (study, None) for
-    a study's initial model."""
-    for study in ledger.evaluate(Study.list()):
-        sid = study["study_id"]
-        if ledger.evaluate(Study.get(sid))["params"]["model_hash"] == model_hash:
-            return sid, None
-        for version in ledger.evaluate(Compliance.model_lineage(sid))["versions"]:
-            out = version.get("model_out") or {}
-            if version["state"] == "FINALIZED" and out.get("hash") == model_hash:
-                return sid, version["round"]
-    raise Refused(f"no study on the ledger made or started from model {model_hash}")
+    a study's initial model (``Compliance:FindModel``)."""
+    try:
+        found = ledger.evaluate(Compliance.find_model(model_hash))
+    except EvaluateError as exc:
+        if exc.chaincode_status == 404:
+            raise Refused(f"no study on the ledger made or started from model {model_hash}") from None
+        raise
+    return found["study_id"], found["round"]
 
 
 def issue(ledger: LedgerClient, model_hash: str, study_id: str | None = None, round_no: int | None = None,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaincode.contracts import ledger_log, tokens
+from chaincode.contracts import ledger_log, privacy_budget, tokens
 from chaincode.contracts.registry import MSP_ID
 from chaincode.contracts.rounds import get_round, parts
 from chaincode.contracts.rounds.records import round_key
-from chaincode.contracts.studies import STUDY_ID, get_study, study_key
+from chaincode.contracts.studies import HEX64, STUDY, STUDY_ID, get_study, study_key
 from chaincode.runtime import canonical
 from chaincode.runtime.contract import Contract, query
+from chaincode.runtime.errors import NotFound
 from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.stub import Stub
 
@@ -70,6 +71,59 @@ class ComplianceContract(Contract):
                 last = versions[-1]
                 out[key] = {"tx_id": last.tx_id, "ts_ms": last.timestamp_seconds * 1000 + last.timestamp_nanos // 10**6}
         return out
+
+    @query(Schema({"model_hash": Str(pattern=HEX64)}))
+    def FindModel(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """The study and round that made ``model_hash`` (round None: a study's initial model)."""
+        digest = args["model_hash"]
+        for kv in stub.get_state_by_partial_composite_key(STUDY):
+            _, attrs = stub.split_composite_key(kv.key)
+            if len(attrs) != 1:
+                continue
+            study = canonical.loads(kv.value)
+            if study["params"]["model_hash"] == digest:
+                return {"study_id": study["study_id"], "round": None}
+            for n in range(study["current_round"] + 1):
+                rnd = get_round(stub, study["study_id"], n)
+                if rnd["state"] == "FINALIZED" and rnd["aggregate"]["hash"] == digest:
+                    return {"study_id": study["study_id"], "round": n}
+        raise NotFound(f"no study made or started from model {digest}")
+
+    @query(ORG_REF)
+    def OrgRecord(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """One org's record in one answer: its account, its reputation after each change (the
+        last 200), its slashings, and per study it took part in the epsilon it spent against the
+        budget and the rewards of each round it contributed to; its last 200 logged actions."""
+        msp_id = args["msp_id"]
+        activity = ledger_log.read_log(stub, ledger_log.ACTIVITY, msp_id)
+        rounds: dict[str, set[int]] = {}
+        for e in activity:
+            if e.get("study") and e["action"] == "round.committed" and e.get("round") is not None:
+                rounds.setdefault(e["study"], set()).add(e["round"])
+        studies = {}
+        for sid in sorted({e["study"] for e in activity if e.get("study")}):
+            study = stub.get_json(study_key(stub, sid))
+            if study is None:
+                continue
+            rewards = []
+            for n in sorted(rounds.get(sid, ())):
+                rnd = get_round(stub, sid, n)
+                if msp_id in (rnd.get("rewards") or {}):
+                    settled = rnd["transitions"][-1]["ts_ms"]
+                    rewards.append({"round": n, "amount": rnd["rewards"][msp_id], "finalized_at_ms": settled})
+            studies[sid] = {"spent_micro": privacy_budget.spent(stub, sid, msp_id)["spent_micro"],
+                            "budget_micro": study["params"]["epsilon_budget_micro"], "rewards": rewards}  # fmt: skip
+        key = stub.create_composite_key("rep", [msp_id])
+        reputation = [{"tx_id": v.tx_id, "record": canonical.loads(v.value)}
+                      for v in stub.get_history_for_key(key) if not v.is_delete][-200:]  # fmt: skip
+        return {
+            "account": tokens.account(stub, msp_id),
+            "reputation": reputation,
+            "slashings": tokens.slashes(stub, msp_id),
+            "studies": studies,
+            "activity": activity[-200:],
+            "actions": len(activity),
+        }
 
     @query(STUDY_REF)
     def ModelLineage(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:

@@ -328,10 +328,15 @@ class StudyContract(Contract):
 
     @query()
     def List(self, stub: Stub, args: dict[str, Any]) -> list[dict[str, Any]]:
-        out = []
+        """Every study: status, round, proposer, audited, its parameters and who is enrolled
+        (one range scan reads the studies and their enrolments together)."""
+        out, enrolled_by = [], {}
         for kv in stub.get_state_by_partial_composite_key(STUDY):
             _, attrs = stub.split_composite_key(kv.key)
             if len(attrs) == 1:
                 s = canonical.loads(kv.value)
-                out.append({k: s[k] for k in ("study_id", "status", "proposer", "current_round", "audited")})
-        return out
+                fields = ("study_id", "status", "proposer", "current_round", "audited", "params")
+                out.append({k: s[k] for k in fields})
+            elif len(attrs) == 3 and attrs[0] == "enroll" and canonical.loads(kv.value)["active"]:
+                enrolled_by.setdefault(attrs[1], []).append(attrs[2])
+        return [{**s, "enrolled": sorted(enrolled_by.get(s["study_id"], []))} for s in out]

@@ -264,6 +264,16 @@ class Compliance:
         return Call(Compliance.NAME, "RoundWrites", _present(study_id=study_id, round=round_no))
 
     @staticmethod
+    def find_model(model_hash: str) -> Call:
+        """The study and round (None: initial model) that made ``model_hash``; 404 if none."""
+        return Call(Compliance.NAME, "FindModel", {"model_hash": model_hash})
+
+    @staticmethod
+    def org_record(msp_id: str) -> Call:
+        """An org's account, reputation history, slashings, per-study epsilon and rewards."""
+        return Call(Compliance.NAME, "OrgRecord", {"msp_id": msp_id})
+
+    @staticmethod
     def reputation_history(msp_id: str) -> Call:
         """An org's reputation record after each change, oldest first."""
         return Call(Compliance.NAME, "ReputationHistory", {"msp_id": msp_id})
