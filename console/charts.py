@@ -10,8 +10,13 @@ from typing import Any
 W, H, PAD = 560, 180, 34
 
 
-def line(points: Sequence[tuple[float, float]], y_max: float, label: str, y_fmt: str = "{:.2f}") -> str:
-    """A polyline of (x, y) points, x scaled to the width (e.g. ledger time), y from 0 to ``y_max``."""
+SERIES = ("#1f5fa8", "#2e8b57", "#c07a1a", "#8e44ad")
+
+
+def line(series: dict[str, Sequence[tuple[float, float]]], y_max: float, label: str, y_fmt: str = "{:.2f}") -> str:
+    """Polylines of (x, y) points, one per named series (legend below); x scaled to the width,
+    y from 0 to ``y_max``."""
+    points = [p for pts in series.values() for p in pts]
     if not points:
         return '<p class="muted">no data yet</p>'
     xs = [p[0] for p in points]
@@ -23,14 +28,19 @@ def line(points: Sequence[tuple[float, float]], y_max: float, label: str, y_fmt:
     def sy(y: float) -> float:
         return H - PAD + 10 - (y / y_max if y_max else 0) * (H - 2 * PAD)
 
-    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
-    dots = "".join(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5"/>' for x, y in points)
-    return (f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}">'
-            f'<line x1="{PAD}" y1="{H - PAD + 10}" x2="{W - PAD}" y2="{H - PAD + 10}" class="axis"/>'
-            f'<text x="4" y="{sy(y_max) + 4:.0f}" class="tick">{escape(y_fmt.format(y_max))}</text>'
-            f'<text x="4" y="{H - PAD + 14}" class="tick">0</text>'
-            f'<polyline points="{path}" class="series"/>{dots}'
-            f'<text x="{PAD}" y="14" class="title">{escape(label)}</text></svg>')  # fmt: skip
+    out = [f'<svg class="chart" viewBox="0 0 {W} {H + 16}" role="img" aria-label="{escape(label)}">',
+           f'<line x1="{PAD}" y1="{H - PAD + 10}" x2="{W - PAD}" y2="{H - PAD + 10}" class="axis"/>',
+           f'<text x="4" y="{sy(y_max) + 4:.0f}" class="tick">{escape(y_fmt.format(y_max))}</text>',
+           f'<text x="4" y="{H - PAD + 14}" class="tick">0</text>',
+           f'<text x="{PAD}" y="14" class="title">{escape(label)}</text>']  # fmt: skip
+    for i, (name, pts) in enumerate(series.items()):
+        color = SERIES[i % len(SERIES)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<rect x="{PAD + i * 120}" y="{H + 2}" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{PAD + 14 + i * 120}" y="{H + 11}" class="tick">{escape(name)}</text>')  # fmt: skip
+    out.append("</svg>")
+    return "".join(out)
 
 
 def bars(values: Sequence[tuple[str, float]], label: str, limit: float | None = None, fmt: str = "{:.2f}") -> str:
