@@ -119,7 +119,7 @@ class LedgerReader:
             entry["block"] = self.events.block_of(entry["tx_id"])
         rewards = [{"study": sid, **r} for sid, s in record["studies"].items() for r in s["rewards"]]
         return {"registered": self._q(Registry.get(msp_id)), **record,
-                "rewards": sorted(rewards, key=lambda r: r["finalized_at_ms"])}  # fmt: skip
+                "rewards": sorted(rewards, key=lambda r: r["ts_ms"])}  # fmt: skip
 
     def certificate(self, model_hash: str) -> Certificate:
         """The provenance certificate of ``model_hash``, issued through this org's peer."""

@@ -93,26 +93,23 @@ class ComplianceContract(Contract):
     def OrgRecord(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """One org's record in one answer: its account, its reputation after each change (the
         last 200), its slashings, and per study it took part in the epsilon it spent against the
-        budget and the rewards of each round it contributed to; its last 200 logged actions."""
+        budget and the rewards it was paid (``round.rewarded`` in its activity); its last 200
+        logged actions."""
         msp_id = args["msp_id"]
         activity = ledger_log.read_log(stub, ledger_log.ACTIVITY, msp_id)
-        rounds: dict[str, set[int]] = {}
+        rewards: dict[str, list[dict[str, Any]]] = {}
         for e in activity:
-            if e.get("study") and e["action"] == "round.committed" and e.get("round") is not None:
-                rounds.setdefault(e["study"], set()).add(e["round"])
+            if e["action"] == "round.rewarded":
+                rewards.setdefault(e["study"], []).append({"round": e["round"], "amount": e["details"]["amount"],
+                                                            "ts_ms": e["ts_ms"]})  # fmt: skip
         studies = {}
         for sid in sorted({e["study"] for e in activity if e.get("study")}):
             study = stub.get_json(study_key(stub, sid))
             if study is None:
                 continue
-            rewards = []
-            for n in sorted(rounds.get(sid, ())):
-                rnd = get_round(stub, sid, n)
-                if msp_id in (rnd.get("rewards") or {}):
-                    settled = rnd["transitions"][-1]["ts_ms"]
-                    rewards.append({"round": n, "amount": rnd["rewards"][msp_id], "finalized_at_ms": settled})
             studies[sid] = {"spent_micro": privacy_budget.spent(stub, sid, msp_id)["spent_micro"],
-                            "budget_micro": study["params"]["epsilon_budget_micro"], "rewards": rewards}  # fmt: skip
+                            "budget_micro": study["params"]["epsilon_budget_micro"],
+                            "rewards": rewards.get(sid, [])}  # fmt: skip
         key = stub.create_composite_key("rep", [msp_id])
         reputation = [{"tx_id": v.tx_id, "record": canonical.loads(v.value)}
                       for v in stub.get_history_for_key(key) if not v.is_delete][-200:]  # fmt: skip

@@ -31,8 +31,10 @@ def record(
     org: str | None = None,
     round_no: int | None = None,
     event: bool = True,
+    timeline: bool = True,
 ) -> None:
-    """Log ``action`` for compliance and make it the transaction's event."""
+    """Log ``action`` for compliance and make it the transaction's event (``event``); with
+    ``timeline`` False it goes to the org's activity only (e.g. each hospital's reward)."""
     actor = org or stub.creator.msp_id
     entry = {
         "action": action,
@@ -48,7 +50,7 @@ def record(
     stub._log_seq = seq + 1  # type: ignore[attr-defined]
     stamp = f"{stub.timestamp_ms:015d}"
     suffix = [stamp, stub.tx_id, f"{seq:04d}"]
-    if study_id is not None:
+    if study_id is not None and timeline:
         stub.put_json(stub.create_composite_key(TIMELINE, [study_id, *suffix]), entry)
     stub.put_json(stub.create_composite_key(ACTIVITY, [actor, *suffix]), entry)
     if event:

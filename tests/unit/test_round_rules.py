@@ -32,6 +32,15 @@ def test_full_unaudited_round_pays_rewards_and_conserves_tokens() -> None:
     study = cons.ok(cons.regulator, "Study:Get", {"study_id": "bc-screening"})
     assert study["pool"] == pool_before - sum(rnd["rewards"].values())
     assert cons.supply()["conserved"]
+    # each paid hospital's record shows its reward, its epsilon against the budget and its reputation
+    for m, amount in rnd["rewards"].items():
+        record = cons.ok(cons.regulator, "Compliance:OrgRecord", {"msp_id": m})
+        s = record["studies"]["bc-screening"]
+        assert [(r["round"], r["amount"]) for r in s["rewards"]] == [(0, amount)]
+        assert 0 < s["spent_micro"] <= s["budget_micro"] and record["reputation"] and record["account"]
+    found = cons.ok(cons.regulator, "Compliance:FindModel", {"model_hash": rnd["aggregate"]["hash"]})
+    assert found == {"study_id": "bc-screening", "round": 0}
+    assert cons.ok(cons.regulator, "Compliance:FindModel", {"model_hash": rnd["model_in"]["hash"]})["round"] is None
     for m in cons.hospitals:  # stake locks released at finalization
         assert cons.ok(cons.regulator, "Token:Account", {"msp_id": m})["locked"] == 0
     lineage = cons.ok(cons.regulator, "Compliance:ModelLineage", {"study_id": "bc-screening"})

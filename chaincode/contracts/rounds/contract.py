@@ -343,6 +343,9 @@ class RoundContract(Contract):
         }
         payouts = incentives.split_rewards(rnd["reward_rule"]["budget"], eligible, gains)
         paid = {m: tokens.pay_from_pool(stub, args["study_id"], m, amount) for m, amount in payouts.items()}
+        for m, amount in sorted(paid.items()):  # each hospital's own record of what it was paid
+            ledger_log.record(stub, "round.rewarded", args["study_id"], {"amount": amount}, org=m,
+                              round_no=args["round"], event=False, timeline=False)  # fmt: skip
         for m in rnd["inclusion"]:
             others = [g for r, g in gains.items() if r != m]
             if others:
