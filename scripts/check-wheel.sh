@@ -21,7 +21,8 @@ wheel=$(ls "$WORK"/dist/fedledger-*.whl)
 say "built $(basename "$wheel")"
 "$FEDLEDGER_VENV/bin/python" -m zipfile -l "$wheel" | awk '{print $1}' > "$WORK/listing"
 for sub in agent/daemon agent/consent agent/storage agent/data agent/secagg agent/zk clients/fabric clients/ledger \
-    chaincode/contracts chaincode/runtime chaincode/hostile network/templates network/ccaas_builder/bin demo fedledger; do
+    chaincode/contracts chaincode/runtime chaincode/hostile network/templates network/ccaas_builder/bin demo fedledger \
+    provenance/templates console/templates; do
   grep -q "^$sub/" "$WORK/listing" || { echo "[wheel] the wheel lacks $sub/" >&2; exit 1; }
 done
 
