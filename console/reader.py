@@ -15,6 +15,7 @@ from typing import Any
 
 from fabric_protos.common import common_pb2
 from fabric_protos.peer import transaction_pb2
+from google.protobuf.message import DecodeError
 
 from clients.fabric import EvaluateError, GatewayError
 from clients.ledger import Compliance, Consent, LedgerClient, Registry, Round, Study
@@ -23,6 +24,7 @@ from provenance import statement as statements
 from provenance.blocks import link_of, orderer_signatures, parse_block, validation_flags
 from provenance.certificate import Certificate
 from provenance.channel_config import ChannelTrust
+from provenance.errors import Refused
 from provenance.issue import issue
 from provenance.msp import parse_serialized_identity
 from provenance.transactions import tx_id_of, unverified_writes
@@ -202,17 +204,20 @@ def _tx_summary(env: bytes) -> dict[str, Any]:
     try:
         payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(env).payload)
         ch = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
-        creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
-        msp_id, cert = parse_serialized_identity(creator)
-        who = cert.subject.rfc4514_string()
-    except Exception:  # noqa: BLE001 - a block holds whatever was ordered: describe what can be read
-        return {"tx_id": tx_id_of(env), "type": "unreadable", "creator": "", "keys": []}
+        creator_bytes = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
+    except DecodeError:
+        return {"tx_id": tx_id_of(env), "type": "unreadable", "creator": "", "timestamp_s": None, "keys": []}
+    try:
+        msp_id, cert = parse_serialized_identity(creator_bytes)
+        creator = f"{msp_id} ({cert.subject.rfc4514_string()})"
+    except Refused:
+        creator = ""  # e.g. a genesis block's configuration carries no creator
     kind = common_pb2.HeaderType.Name(ch.type) if ch.type in common_pb2.HeaderType.values() else str(ch.type)
     keys: list[str] = []
     if ch.type == common_pb2.ENDORSER_TRANSACTION:
         try:
             keys = [f"{ns}: {statements.printable(k)}" for ns, w in unverified_writes(env).items() for k in w]
-        except Exception:  # noqa: BLE001
+        except Refused:
             keys = []
-    return {"tx_id": ch.tx_id, "type": kind, "creator": f"{msp_id} ({who})", "timestamp_s": ch.timestamp.seconds,
+    return {"tx_id": ch.tx_id, "type": kind, "creator": creator, "timestamp_s": ch.timestamp.seconds,
             "keys": keys[:50]}  # fmt: skip
