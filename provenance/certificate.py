@@ -98,7 +98,8 @@ def load(raw: bytes) -> Certificate:
 def _field(doc: dict[str, Any], name: str, kind: type) -> Any:
     value = doc.get(name)
     if not isinstance(value, kind):
-        raise Refused(f"certificate field {name!r} is missing or not a {kind.__name__}")
+        what = {dict: "a JSON object", list: "a JSON array", str: "text"}.get(kind, kind.__name__)
+        raise Refused(f"certificate field {name!r} is missing or not {what}")
     return value
 
 
