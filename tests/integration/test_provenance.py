@@ -174,28 +174,28 @@ def test_changed_bytes_dropped_evidence_and_forged_signatures_fail(issued: Any, 
     # a transaction from another channel, signed by its genuine creator and endorsers, in a block
     # signed by a genuine orderer and chained on: refused for its channel
     cert = copy.deepcopy(base)
-    cited = cert.writes[next(k for k in cert.writes if "rcommit" in k)]
-    holder = common_pb2.Block.FromString(cert.blocks[next(n for n, b in cert.blocks.items()
-                                                          if cited in _tx_ids(b))])  # fmt: skip
-    envelope = next(bytes(e) for e in holder.data.data if tx_id_of(bytes(e)) == cited)
+    first_cited = cert.writes[next(k for k in cert.writes if "rcommit" in k)]
+    holder_number = next(n for n, b in cert.blocks.items() if first_cited in _tx_ids(b))
+    holder = common_pb2.Block.FromString(cert.blocks[holder_number])
+    moved = sorted(set(cert.writes.values()) & _tx_ids(cert.blocks[holder_number]))  # every cited one in it
     tip = common_pb2.Block.FromString(cert.blocks[last])
     forged = common_pb2.Block()
     forged.CopyFrom(tip)
     forged.header.number = last + 1
     forged.header.previous_hash = cert.chain[-1].hash
     del forged.data.data[:]
-    forged.data.data.append(forgery.on_channel(envelope, "otherchannel", network.state.root))
-    forged.metadata.metadata[common_pb2.TRANSACTIONS_FILTER] = b"\x00"
+    for env in holder.data.data:
+        if tx_id_of(bytes(env)) in moved:
+            forged.data.data.append(forgery.on_channel(bytes(env), "otherchannel", network.state.root))
+    forged.metadata.metadata[common_pb2.TRANSACTIONS_FILTER] = b"\x00" * len(moved)
     orderer = common_pb2.SignatureHeader.FromString(
         common_pb2.Metadata.FromString(tip.metadata.metadata[common_pb2.SIGNATURES]).signatures[0].signature_header
     ).creator
     forgery.sign_block(forged, orderer, forgery.key_of(network.state.root, orderer))
-    for n, b in list(cert.blocks.items()):
-        if cited in _tx_ids(b):
-            del cert.blocks[n]  # only the other channel's copy remains
+    del cert.blocks[holder_number]  # only the other channel's copies remain
     cert.blocks[last + 1] = forged.SerializeToString()
     cert.chain.append(link_of(forged))
-    assert f"transaction {cited} belongs to channel 'otherchannel', not 'fedledger'" in _refused(cert, trust)
+    assert f"transaction {moved[0]} belongs to channel 'otherchannel', not 'fedledger'" in _refused(cert, trust)
 
 
 def _tx_ids(raw: bytes) -> set[str]:
