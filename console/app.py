@@ -7,7 +7,6 @@ ledger call (400 naming the parameter); a record the ledger does not hold is a 4
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,23 +16,27 @@ from typing import Any
 import jinja2
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chaincode.contracts import registry, studies
 from clients.fabric import EvaluateError, GatewayError
 from console import charts
 from console.access import AccessDenied, AccessPolicy
+from console.events import TooManySubscribers
 from console.reader import LedgerReader
 from console.tls import client_cert
 from provenance import render
 from provenance.errors import Refused
 from provenance.verify import verify
 
-STUDY_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
-MSP_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]{0,63}")
-HASH = re.compile(r"[0-9a-f]{64}")
+# the ledger's own formats, checked before any ledger call
+STUDY_ID = re.compile(studies.STUDY_ID)
+MSP_ID = re.compile(registry.MSP_ID)
+HASH = re.compile(studies.HEX64)
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined)  # fmt: skip
 _ENV.filters["when"] = lambda ms: "" if ms is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
@@ -113,8 +116,9 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
         graph = charts.lineage(data["lineage"]["versions"], data["study"]["params"]["model_hash"])
         html = _ENV.get_template("report.html.j2").render(sid=sid, graph=graph, charts=charts, reader=None, path="",
                                                           whole_timeline=True, **data)  # fmt: skip
+        pdf = reader.cached(("report.pdf", sid), lambda: render.pdf(html))  # seconds of CPU: once per height
         return Response(
-            render.pdf(html),
+            pdf,
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{sid}-compliance-report.pdf"'},
         )
@@ -143,32 +147,39 @@ def create_app(reader: LedgerReader, policy: AccessPolicy) -> Starlette:
                 media_type="application/json",
                 headers={"Content-Disposition": f'attachment; filename="model-{digest[:16]}.cert.json"'},
             )
-        try:
-            html = render.html(cert, verify(cert, reader.trust))
-        except Refused as exc:  # shown as not verified, with the reason, never as verified
-            html = render.html(cert, None, str(exc))
+
+        def verified_page() -> str:
+            try:
+                return render.html(cert, verify(cert, reader.trust))
+            except Refused as exc:  # shown as not verified, with the reason, never as verified
+                return render.html(cert, None, str(exc))
+
+        html = reader.cached(("cert.html", digest), verified_page)  # verified once per height
         if fmt == "html":
             return HTMLResponse(html)
+        pdf = reader.cached(("cert.pdf", digest), lambda: render.pdf(html))
         return Response(
-            render.pdf(html),
+            pdf,
             media_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="model-{digest[:16]}.cert.pdf"'},
         )
 
     async def events(request: Request) -> Response:
-        queue = reader.events.subscribe()
+        try:
+            queue = reader.events.subscribe()
+        except TooManySubscribers as exc:
+            return Response(str(exc), status_code=503, headers={"Retry-After": "30"})
 
         async def stream() -> AsyncIterator[dict[str, str]]:
             try:
                 while True:
                     event = await queue.get()
                     yield {"event": "ledger", "data": event.json()}
-            except asyncio.CancelledError:
-                raise
-            finally:
+            finally:  # a stream that broke off; unsubscribing twice is harmless
                 reader.events.unsubscribe(queue)
 
-        return EventSourceResponse(stream(), ping=15)
+        # the queue goes when the response ends, however it ends (even before the stream started)
+        return EventSourceResponse(stream(), ping=15, background=BackgroundTask(reader.events.unsubscribe, queue))
 
     async def bad_request(request: Request, exc: Exception) -> Response:
         return page(request, "error.html.j2", status=400, title="Bad request", message=str(exc))

@@ -22,6 +22,11 @@ from clients.fabric import ChaincodeEventStream, Checkpoint, GatewayError
 
 log = logging.getLogger(__name__)
 RECENT = 200
+MAX_SUBSCRIBERS = 200  # open live pages; a member cannot hold the console's memory with more
+
+
+class TooManySubscribers(Exception):
+    """Every live slot is taken (the page is refused with 503 and may retry)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class EventHub:
     def subscribe(self) -> asyncio.Queue[LedgerEvent]:
         queue: asyncio.Queue[LedgerEvent] = asyncio.Queue(maxsize=1000)
         with self._lock:
+            if len(self._subscribers) >= MAX_SUBSCRIBERS:
+                raise TooManySubscribers(f"{MAX_SUBSCRIBERS} live pages are open; try again later")
             self._subscribers.add((asyncio.get_running_loop(), queue))
         return queue
 

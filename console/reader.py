@@ -49,7 +49,8 @@ class LedgerReader:
             self._cache.clear()
 
     # --- caching -----------------------------------------------------------------------------
-    def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """``load()``'s answer, computed once per ledger height (and at most every MAX_AGE_S)."""
         # a new block is the only way the ledger changes; the time bucket covers a block whose
         # transactions set no event (the stream would not show it)
         height = (self.events.height, int(time.monotonic() // MAX_AGE_S))
@@ -65,11 +66,11 @@ class LedgerReader:
         return value
 
     def _q(self, call: Any) -> Any:
-        return self._cached(("q", call.contract, call.function, repr(sorted((call.args or {}).items()))),
+        return self.cached(("q", call.contract, call.function, repr(sorted((call.args or {}).items()))),
                             lambda: self.ledger.evaluate(call))  # fmt: skip
 
     def height(self) -> int:
-        return self._cached(("height",), self.ledger.network.height)
+        return self.cached(("height",), self.ledger.network.height)
 
     # --- views ---------------------------------------------------------------------------------
     def consortium(self) -> dict[str, Any]:
@@ -125,7 +126,7 @@ class LedgerReader:
 
     def certificate(self, model_hash: str) -> Certificate:
         """The provenance certificate of ``model_hash``, issued through this org's peer."""
-        return self._cached(("cert", model_hash), lambda: issue(self.ledger, model_hash))
+        return self.cached(("cert", model_hash), lambda: issue(self.ledger, model_hash))
 
     def consent(self) -> dict[str, Any]:
         return self._q(Consent.summary())
@@ -157,11 +158,11 @@ class LedgerReader:
                 raise
             return found["study_id"], found["round"]
 
-        return self._cached(("model", model_hash), load)
+        return self.cached(("model", model_hash), load)
 
     def block(self, number: int) -> dict[str, Any] | None:
         """Block ``number`` summarised, or None when the peer has no such block."""
-        return self._cached(("block", number), lambda: self._summary(lambda: self.ledger.network.block_bytes(number)))
+        return self.cached(("block", number), lambda: self._summary(lambda: self.ledger.network.block_bytes(number)))
 
     def transaction(self, tx_id: str) -> dict[str, Any] | None:
         """The transaction ``tx_id`` summarised with its block's number, or None."""
@@ -171,7 +172,7 @@ class LedgerReader:
             tx = next((t for t in (summary or {}).get("transactions", []) if t["tx_id"] == tx_id), None)
             return None if tx is None or summary is None else {**tx, "block": summary["number"]}
 
-        return self._cached(("tx", tx_id), load)
+        return self.cached(("tx", tx_id), load)
 
     @staticmethod
     def _summary(fetch: Callable[[], bytes]) -> dict[str, Any] | None:

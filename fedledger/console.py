@@ -55,8 +55,10 @@ def console_cmd(state_dir: Path | None, org: str, user: str, host: str, port: in
 def start_detached(net: LocalConsortium, org: str = "Regulator", user: str = "User1", host: str = "127.0.0.1",
                    port: int = 8443, allow_orgs: Sequence[str] = ()) -> str:  # fmt: skip
     """Start the console of ``net`` in the background (a running one is left as it is); its URL."""
-    if process.alive(process.read_record(net.state.pid("console"))):
-        return f"https://{host}:{port}/"
+    running = process.read_record(net.state.pid("console"))
+    if running is not None and process.alive(running):  # its own address, whatever was asked for now
+        argv = running.argv
+        return f"https://{argv[argv.index('--host') + 1]}:{argv[argv.index('--port') + 1]}/"
     allow = [a for o in allow_orgs for a in ("--allow-org", o)]
     argv = [sys.executable, "-m", "fedledger", "console", "--state-dir", str(net.state.root), "--org", org,
             "--user", user, "--host", host, "--port", str(port), *allow]  # fmt: skip

@@ -154,7 +154,7 @@ def _satisfies(group: Group, policy: Policy, signers: Sequence[Identity]) -> boo
     subs = [(child, child.policies[policy.sub_policy]) for child in group.children.values()
             if policy.sub_policy in child.policies]  # fmt: skip
     met = sum(1 for child, sub in subs if _satisfies(child, sub, signers))
-    return met >= policy.needed(len(subs)) and (policy.rule != "ANY" or met >= 1)
+    return met >= policy.needed(len(subs))
 
 
 def _group(g: configtx_pb2.ConfigGroup, msps: dict[str, Msp], depth: int) -> Group:

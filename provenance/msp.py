@@ -24,8 +24,13 @@ from google.protobuf.message import DecodeError
 
 from provenance.errors import Refused
 
-# the order of the P-256 group: Fabric refuses a signature whose S is above half of it
-_P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+# the group orders of the curves Fabric MSPs use: Fabric refuses a signature whose S is above half of it
+_ORDERS = {
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "secp384r1": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+    ),
+}
 _MAX_CHAIN = 4
 _DER = Encoding.DER
 
@@ -79,6 +84,8 @@ class Msp:
 
     def validate(self, cert: x509.Certificate) -> Identity:
         """``cert`` as an identity of this MSP, or Refused saying why it is not one."""
+        if _is_ca(cert):
+            raise Refused(f"certificate {_name(cert)} is a CA certificate; Fabric accepts no CA as an identity")
         issuers = self.roots + self.intermediates
         current, depth = cert, 0
         while True:
@@ -113,6 +120,13 @@ def _crl(raw: bytes, msp_id: str) -> x509.CertificateRevocationList:
         raise Refused(f"{msp_id}: unreadable revocation list in the channel configuration: {exc}") from None
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
@@ -135,15 +149,15 @@ def parse_serialized_identity(raw: bytes) -> tuple[str, x509.Certificate]:
 
 
 def check_signature(cert: x509.Certificate, message: bytes, signature: bytes) -> None:
-    """ECDSA P-256/SHA-256 in DER with a low S, the only form Fabric accepts."""
+    """ECDSA over SHA-256 in DER with a low S, the only form Fabric accepts."""
     key = cert.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise Refused(f"{_name(cert)} does not hold an ECDSA key")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _ORDERS:
+        raise Refused(f"{_name(cert)} does not hold an ECDSA P-256 or P-384 key")
     try:
         _, s = decode_dss_signature(signature)
     except ValueError:
         raise Refused(f"signature of {_name(cert)} is not DER-encoded ECDSA") from None
-    if s > _P256_N // 2:
+    if s > _ORDERS[key.curve.name] // 2:
         raise Refused(f"signature of {_name(cert)} has a high S (Fabric accepts only low-S signatures)")
     try:
         key.verify(signature, message, ec.ECDSA(hashes.SHA256()))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaincode.contracts import studies
 from chaincode.runtime import canonical
 from provenance import statement as statements
 from provenance.blocks import HeaderLink, data_hash, link_of, orderer_signatures, parse_block, validation_flags
@@ -26,6 +28,7 @@ from provenance.msp import Identity, check_signature
 from provenance.transactions import EndorsedTransaction, tx_id_of, verify_transaction
 
 BLOCK_VALIDATION = "/Channel/Orderer/BlockValidation"
+STUDY_ID = re.compile(studies.STUDY_ID)
 
 
 @dataclass
@@ -159,6 +162,8 @@ def _derive(stated: dict[str, Any], read: statements.Reader) -> dict[str, Any]:
     study, rnd, digest = model.get("study"), model.get("round"), model.get("hash")
     if not isinstance(study, str) or not isinstance(digest, str) or not (rnd is None or isinstance(rnd, int)):
         raise Refused("the statement's model needs study (text), round (number or null) and hash (text)")
+    if not STUDY_ID.fullmatch(study):
+        raise Refused(f"the statement's study {study[:60]!r} is not a study id")
     try:
         return statements.derive(study, rnd, digest, read)
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -184,5 +189,8 @@ def _diff(stated: Any, derived: Any, path: str = "statement") -> list[str]:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (ValueError, RecursionError):
+        return "(a value too deeply nested to print)"
     return text if len(text) <= 80 else text[:77] + "..."

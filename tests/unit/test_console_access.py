@@ -76,7 +76,7 @@ def test_bad_parameters_get_a_400_naming_them_before_any_ledger_read(channel: An
     cases = [
         ("/studies/NOT_AN_ID", "study_id"),
         ("/studies/a/lineage", "study_id"),
-        ("/hospitals/9bad", "msp_id"),
+        ("/hospitals/bad!id", "msp_id"),
         ("/search?q=" + "x" * 201, "longer than 200"),
         ("/certificate/abc.html", "sha-256"),
         ("/certificate/" + "a" * 64 + ".exe", "json|html|pdf"),
@@ -91,3 +91,18 @@ def test_without_a_client_certificate_every_page_is_a_403(channel: Any) -> None:
     app = create_app(_NoLedger(), AccessPolicy(trust, "RegulatorMSP"))  # type: ignore[arg-type]
     for response in _get(app, ["/", "/studies", "/consent", "/events", "/certificate/" + "a" * 64 + ".json"]):
         assert response.status_code == 403 and "no client certificate" in response.text
+
+
+def test_live_pages_are_bounded_and_each_gives_its_slot_back() -> None:
+    from console import events
+
+    hub = events.EventHub(lambda checkpoint: None)  # type: ignore[arg-type,return-value]  (never started)
+
+    async def fill() -> None:
+        queues = [hub.subscribe() for _ in range(events.MAX_SUBSCRIBERS)]
+        with pytest.raises(events.TooManySubscribers):
+            hub.subscribe()
+        hub.unsubscribe(queues[0])
+        hub.subscribe()  # the freed slot is usable again
+
+    asyncio.run(fill())

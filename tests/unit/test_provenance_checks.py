@@ -44,6 +44,8 @@ def test_an_identity_is_judged_by_its_msp_roots_roles_and_revocations() -> None:
     stranger, _ = pki.leaf(pki.ca("ca.elsewhere"), "User1", "client")
     with pytest.raises(Refused, match="not issued by a CA of HospitalAMSP"):
         msp.validate(stranger)
+    with pytest.raises(Refused, match="CA certificate"):
+        msp.validate(root[0])  # Fabric takes no CA as an identity, not even the MSP's own root
     revoked, _ = pki.leaf(root, "gone", "client", serial=4242)
     msp.revoked.add((root[0].subject.public_bytes(), 4242))
     with pytest.raises(Refused, match="revoked"):
@@ -137,3 +139,19 @@ def test_the_statement_reaches_back_to_the_initial_model_without_a_gap() -> None
         statement.derive("s1", 2, "m3", _records(3, broken_at=1).__getitem__)
     with pytest.raises(Refused, match="no round 5"):
         statement.derive("s1", 5, "m3", records.__getitem__)
+
+
+def test_a_statement_about_a_malformed_study_or_an_unprintable_value_is_refused_by_name() -> None:
+    from provenance.verify import _derive, _short
+
+    def no_read(key: str) -> dict:
+        raise AssertionError("nothing may be read for a malformed statement")
+
+    for model, why in (({"study": "a\x00b", "round": 0, "hash": "m"}, "is not a study id"),
+                       ({"study": "s1", "round": "0", "hash": "m"}, "round \\(number or null\\)")):  # fmt: skip
+        with pytest.raises(Refused, match=why):
+            _derive({"model": model}, no_read)
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    assert _short(deep) == "(a value too deeply nested to print)"
