@@ -120,9 +120,9 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
     reveal = rnd["reveal"]
     bundles = fetch_bundles(h, rnd, reveal["seed"] + reveal["key"])
     masked = fetch_masked(h, rnd, spec) if masked is None else masked
-    ring_sum = unmask(reveal, bundles, rnd["shares"], masked, context(rnd["study_id"], rnd["round"]))
+    field_sum = unmask(reveal, bundles, rnd["shares"], masked, context(rnd["study_id"], rnd["round"]))
     total = sum(rnd["commitments"][p]["consented_records"] or 0 for p in rnd["inclusion"])
-    weights = new_global(fetch_model(h, rnd["model_in"], spec), ring_sum, total)
+    weights = new_global(fetch_model(h, rnd["model_in"], spec), field_sum, total)
     if not np.isfinite(weights).all() or float(np.abs(weights).max()) > MAX_MODEL_ABS:
         raise ProtocolError(
             f"the unmasked model has weights beyond {MAX_MODEL_ABS:g}: some participant masked an out-of-range "

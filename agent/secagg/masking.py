@@ -13,7 +13,7 @@ every b_i and every ephemeral private key: for an *included* participant, t memb
 b_i and remove PRG(b_i); for a participant that *dropped* after others had masked against it,
 they reconstruct its ephemeral key instead and remove the pairwise masks the survivors added for
 it. Never both for the same participant (the inclusion set on the ledger decides), so no single
-update is ever revealed. Bytes: one field vector per participant (8 bytes per coordinate) plus
+update is ever revealed. Bytes: one field vector per participant (5.33 bytes per coordinate) plus
 small shares: close to 1x, where full Shamir shares of the update would cost k times.
 """
 

@@ -105,7 +105,7 @@ def keys_args(study_id: str, n: int, bundle: ShareBundle, bundle_cid: str, raw: 
 
 
 def weighted_input(update: np.ndarray, sample_count: int) -> np.ndarray:
-    """The participant's summand: its update times its sample count, in the ring."""
+    """The participant's summand: its update times its sample count, encoded in the field."""
     if sample_count <= 0:
         raise ProtocolError("sample count must be positive")
     return field.encode(np.asarray(update, dtype=np.float64) * sample_count)
@@ -153,7 +153,7 @@ def _published(records: dict[str, dict[str, Any]], p: str) -> dict[str, shamir.S
 
 def unmask(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle], records: dict[str, dict[str, Any]],
            masked: dict[str, np.ndarray], ctx: str) -> np.ndarray:  # fmt: skip
-    """The ring sum of the included participants' weighted inputs. ``records`` are the members'
+    """The field sum of the included participants' weighted inputs. ``records`` are the members'
     share records from the ledger (only valid ones count); ``masked`` the included vectors."""
     if set(masked) != set(reveal["seed"]):
         raise ProtocolError("masked vectors are needed for exactly the included participants")
@@ -170,9 +170,13 @@ def unmask(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle], record
     return unmask_sum(masked, seeds, pairs)
 
 
-def new_global(global_in: np.ndarray, ring_sum: np.ndarray, total_samples: int) -> np.ndarray:
+def new_global(global_in: np.ndarray, field_sum: np.ndarray, total_samples: int) -> np.ndarray:
     """FedAvg from the unmasked weighted sum: global + sum(n_i * update_i) / sum(n_i)."""
     if total_samples <= 0:
         raise ProtocolError("the included participants committed no samples")
-    mean = field.decode(ring_sum) / total_samples
-    return (np.asarray(global_in, dtype=np.float64) + mean).astype(np.float32)
+    global_in = np.asarray(global_in, dtype=np.float64).ravel()
+    try:
+        mean = field.decode(field_sum, len(global_in)) / total_samples
+    except field.FieldError as exc:
+        raise ProtocolError(f"the unmasked sum does not fit the model: {exc}") from None
+    return (global_in + mean).astype(np.float32)

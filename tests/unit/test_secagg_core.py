@@ -28,31 +28,53 @@ def _seeds(keys: dict[str, x25519.X25519PrivateKey], me: str, among: list[str]) 
 @given(st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=1, max_size=50))
 def test_fixed_point_round_trips_within_its_bound(values: list[float]) -> None:
     x = np.array(values)
-    assert np.max(np.abs(field.decode(field.encode(x)) - x)) <= 2**-17 + 1e-12
+    assert np.max(np.abs(field.decode(field.encode(x), len(x)) - x)) <= 2**-17 + 1e-12
 
 
-@given(st.lists(st.integers(0, field.R - 1), max_size=40))
-def test_packing_is_six_bytes_per_coordinate_and_round_trips(values: list[int]) -> None:
-    v = np.array(values, dtype=np.uint64)
+@given(st.lists(st.integers(0, field.P - 1), max_size=40), st.lists(st.integers(0, field.P - 1), max_size=40))
+def test_limb_arithmetic_is_arithmetic_modulo_the_field_order(xs: list[int], ys: list[int]) -> None:
+    n = min(len(xs), len(ys))
+    a, b = field.from_ints([*xs[:n], 0, field.P - 1]), field.from_ints([*ys[:n], field.P - 1, field.P - 1])
+    assert field.ints(field.add(a, b)) == [(x + y) % field.P for x, y in zip(field.ints(a), field.ints(b), strict=True)]
+    assert field.ints(field.sub(a, b)) == [(x - y) % field.P for x, y in zip(field.ints(a), field.ints(b), strict=True)]
+
+
+@given(st.lists(st.floats(-1000, 1000, allow_nan=False), min_size=1, max_size=40))
+def test_packing_is_32_bytes_per_six_coordinates_and_refuses_other_bytes(values: list[float]) -> None:
+    v = field.encode(np.array(values))
     raw = field.to_bytes(v)
-    assert len(raw) == 6 * len(values)
+    assert len(raw) == 32 * (-(-len(values) // 6))
     assert np.array_equal(field.from_bytes(raw, len(values)), v)
-    with pytest.raises(field.FieldError):
-        field.from_bytes(raw + b"x", len(values))
+    for bad in (raw + b"x", raw[:-1]):
+        with pytest.raises(field.FieldError):
+            field.from_bytes(bad, len(values))
+    with pytest.raises(field.FieldError):  # an element at or above the field order
+        field.from_bytes(field.P.to_bytes(32, "little") + raw[32:], len(values))
 
 
 def test_sums_of_the_most_terms_at_the_bound_still_decode() -> None:
-    x = np.array([field.MAX_ABS, -field.MAX_ABS, 0.5])
+    x = np.array([field.MAX_ABS, -field.MAX_ABS, 0.5, -0.25, 3.0, field.MAX_ABS, -1.5])
     total = field.encode(x)
     for _ in range(field.MAX_TERMS - 1):
         total = field.add(total, field.encode(x))
-    assert np.allclose(field.decode(total), x * field.MAX_TERMS)
+    assert np.allclose(field.decode(total, len(x)), x * field.MAX_TERMS)
+    negated = field.sub(field.from_ints([0] * len(total)), total)  # -sum decodes to -sum
+    assert np.allclose(field.decode(negated, len(x)), -x * field.MAX_TERMS)
 
 
 def test_encoding_refuses_nan_and_out_of_bound_values() -> None:
-    for bad in (np.array([np.nan]), np.array([np.inf]), np.array([4e7])):
+    for bad in (np.array([np.nan]), np.array([np.inf]), np.array([field.MAX_ABS + 1])):
         with pytest.raises(field.FieldError):
             field.encode(bad)
+
+
+def test_expanded_masks_are_canonical_deterministic_and_label_separated() -> None:
+    seed = os.urandom(32)
+    m = field.expand(seed, 5000, b"a")
+    assert np.array_equal(m, field.expand(seed, 5000, b"a"))
+    assert np.array_equal(m[:100], field.expand(seed, 100, b"a"))  # a prefix does not depend on n
+    assert not np.array_equal(m[:100], field.expand(seed, 100, b"b"))
+    assert max(field.ints(m)) < field.P and len(set(field.ints(m))) == 5000
 
 
 @settings(max_examples=30)
@@ -104,7 +126,7 @@ def test_masks_cancel_and_the_sum_is_exact_within_the_fixed_point_bound() -> Non
     updates = {n: rng.normal(0, 0.1, 1000) for n in names}
     self_seeds = {n: os.urandom(32) for n in names}
     masked = {n: mask(field.encode(updates[n]), n, self_seeds[n], _seeds(keys, n, names)) for n in names}
-    total = field.decode(unmask_sum(masked, self_seeds, {}))
+    total = field.decode(unmask_sum(masked, self_seeds, {}), 1000)
     assert np.max(np.abs(total - sum(updates.values()))) <= len(names) * 2**-17
 
 
@@ -118,23 +140,23 @@ def test_a_dropout_is_recovered_from_its_key_without_revealing_anyone() -> None:
     # the committee reconstructs C's round key (not its self seed) and recomputes C's pair seeds
     recovered = {("C", s): pairwise_seed(keys["C"], keys[s].public_key(), "C", s, CTX) for s in masked}
     included_seeds = {n: self_seeds[n] for n in masked}
-    assert np.allclose(field.decode(unmask_sum(masked, included_seeds, recovered)), 1 + 2 + 4)
+    assert np.allclose(field.decode(unmask_sum(masked, included_seeds, recovered), 10), 1 + 2 + 4)
     with pytest.raises(ValueError):  # never both for one participant: C's self seed is not accepted
         unmask_sum(masked, {**included_seeds, "C": self_seeds["C"]}, recovered)
 
 
 def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
     """What one committee member (or anyone reading IPFS) sees of a single update: its masked
-    vector. With fresh masks it is uniform on the ring whether the update is zero or large."""
+    vector. With fresh masks it is uniform on the field whether the update is zero or large."""
     names = ["A", "B"]
     rng = np.random.default_rng(0)
     samples = {}
-    for label, value in (("zero", 0.0), ("large", 1e6)):
+    for label, value in (("zero", 0.0), ("large", 5e5)):
         ys = []
         for _ in range(200):
             keys = _participants(names)
             ys.append(mask(field.encode(np.full(50, value)), "A", os.urandom(32), _seeds(keys, "A", names)))
-        samples[label] = np.concatenate(ys).astype(np.float64) / field.R
+        samples[label] = np.array([x / field.P for x in field.ints(np.concatenate(ys))])
     for s in samples.values():  # uniform on [0, 1): mean 1/2, variance 1/12, flat histogram
         assert abs(s.mean() - 0.5) < 0.02 and abs(s.var() - 1 / 12) < 0.01
         hist, _ = np.histogram(s, bins=10, range=(0, 1))
@@ -175,7 +197,7 @@ def test_a_masked_round_with_a_dropout_through_share_bundles() -> None:
     b_key = round_key_from(recover(bundles["B"], {m: open_share(bundles["B"], m, member_keys[m], "key", CTX)
                                                   for m in publishing}, "key"))  # fmt: skip
     dropped = {("B", s): pairwise_seed(b_key, round_public(bundles[s]), "B", s, CTX) for s in masked}
-    total = field.decode(unmask_sum(masked, self_seeds, dropped))
+    total = field.decode(unmask_sum(masked, self_seeds, dropped), 100)
     assert np.allclose(total, 1 + 3 + 4)
 
 
