@@ -81,8 +81,14 @@ func (s Spec) Assign(in StepInput) (StepCircuit, Public, error) {
 	return Assign(in, s.D, s.B)
 }
 
-// Compile builds the constraint system of a named circuit.
+// Compile builds the constraint system of a named circuit (a training step or a binding).
 func Compile(name string) (constraint.ConstraintSystem, error) {
+	if weights, ok, err := ParseBind(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		return frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, NewBind(weights))
+	}
 	s, err := ParseSpec(name)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@
 //	fedledger-zk commit --circuit logreg-d30-b32             < {"weights": [...], "batches": [...]}
 //	fedledger-zk prove --circuit C --pk FILE                 < {"steps": [StepInput...]}
 //	fedledger-zk verify --circuit C                           < {"vk": b64, "items": [{"proof": b64, "public": [dec...]}]}
+//	fedledger-zk bind --circuit bind-w<N> --pk FILE          < BindInput (a secure-aggregation binding)
+//	fedledger-zk bind-commit                                  < {"salt": dec, "rho0": dec, "rho1": dec}
 //	fedledger-zk dev-setup --circuit C --pk FILE --vk FILE   (one party: tests and benchmarks only)
 //	fedledger-zk ceremony phase1-new --power P --out F
 //	fedledger-zk ceremony phase1-contribute --in F --out G
@@ -53,6 +55,10 @@ func main() {
 		err = prove(os.Args[2:])
 	case "verify":
 		err = verify(os.Args[2:])
+	case "bind":
+		err = bind(os.Args[2:])
+	case "bind-commit":
+		err = bindCommit(os.Args[2:])
 	case "dev-setup":
 		err = devSetup(os.Args[2:])
 	case "ceremony":
@@ -77,6 +83,8 @@ commands:
   commit      Poseidon2 commitments of weights and batches (JSON on stdin)
   prove       Groth16 proofs of training steps (JSON on stdin)
   verify      check proofs against a verifying key (JSON on stdin)
+  bind        prove that a masked input encodes the committed final weights' update (JSON on stdin)
+  bind-commit the commitment to a binding's blinding elements (JSON on stdin)
   dev-setup   one-party setup, for tests and benchmarks only (not a ceremony)
   ceremony    the consortium's multi-party setup: phase1-new | phase1-contribute | phase1-seal |
               phase2-new | phase2-contribute | phase2-seal
@@ -276,9 +284,15 @@ func verify(args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	name := circuitFlag(fs)
 	parse(fs, args)
-	spec, err := circuit.ParseSpec(*name)
+	weights, isBind, err := circuit.ParseBind(*name)
 	if err != nil {
 		return err
+	}
+	var spec circuit.Spec
+	if !isBind {
+		if spec, err = circuit.ParseSpec(*name); err != nil {
+			return err
+		}
 	}
 	var req struct {
 		VK    string `json:"vk"`
@@ -300,7 +314,11 @@ func verify(args []string) error {
 	}
 	results := []verdict{}
 	for _, it := range req.Items {
-		results = append(results, verifyOne(vk, spec, it.Proof, it.Public))
+		if isBind {
+			results = append(results, verifyBind(vk, weights, it.Proof, it.Public))
+		} else {
+			results = append(results, verifyOne(vk, spec, it.Proof, it.Public))
+		}
 	}
 	return emit(map[string]any{"results": results})
 }
@@ -311,26 +329,33 @@ type verdict struct {
 	Error string `json:"error,omitempty"`
 }
 
-func verifyOne(vk groth16.VerifyingKey, spec circuit.Spec, proofB64 string, public []string) (r verdict) {
-	fail := func(format string, a ...any) { r.Error = fmt.Sprintf(format, a...) }
+// parseProof reads a base64 proof and decimal public inputs (each below the field order).
+func parseProof(proofB64 string, public []string) (groth16.Proof, []*big.Int, error) {
 	raw, err := base64.StdEncoding.DecodeString(proofB64)
 	if err != nil {
-		fail("proof is not base64")
-		return
+		return nil, nil, fmt.Errorf("proof is not base64")
 	}
 	proof := groth16.NewProof(ecc.BN254)
 	if _, err := proof.ReadFrom(bytes.NewReader(raw)); err != nil {
-		fail("proof does not parse: %v", err)
-		return
+		return nil, nil, fmt.Errorf("proof does not parse: %v", err)
 	}
 	var vals []*big.Int
 	for i, s := range public {
 		v, ok := new(big.Int).SetString(s, 10)
 		if !ok || v.Sign() < 0 || v.Cmp(ecc.BN254.ScalarField()) >= 0 {
-			fail("public input %d is not a field element", i)
-			return
+			return nil, nil, fmt.Errorf("public input %d is not a field element", i)
 		}
 		vals = append(vals, v)
+	}
+	return proof, vals, nil
+}
+
+func verifyOne(vk groth16.VerifyingKey, spec circuit.Spec, proofB64 string, public []string) (r verdict) {
+	fail := func(format string, a ...any) { r.Error = fmt.Sprintf(format, a...) }
+	proof, vals, err := parseProof(proofB64, public)
+	if err != nil {
+		fail("%v", err)
+		return
 	}
 	pub, err := circuit.PublicFromList(vals)
 	if err != nil {
@@ -350,6 +375,108 @@ func verifyOne(vk groth16.VerifyingKey, spec circuit.Spec, proofB64 string, publ
 	}
 	r.Valid = true
 	return
+}
+
+func verifyBind(vk groth16.VerifyingKey, weights int, proofB64 string, public []string) (r verdict) {
+	fail := func(format string, a ...any) { r.Error = fmt.Sprintf(format, a...) }
+	proof, vals, err := parseProof(proofB64, public)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	pub, err := circuit.BindPublicFromList(vals)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	assignment := circuit.NewBind(weights)
+	assignment.SetBindPublic(pub)
+	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField(), frontend.PublicOnly())
+	if err != nil {
+		fail("public witness: %v", err)
+		return
+	}
+	if err := groth16.Verify(proof, vk, w); err != nil {
+		fail("proof does not verify: %v", err)
+		return
+	}
+	r.Valid = true
+	return
+}
+
+// bind proves one binding: the value the masked input takes at the ledger's point, from the
+// committed weights and blinding, and the update's norm within the study's bound.
+func bind(args []string) error {
+	fs := flag.NewFlagSet("bind", flag.ContinueOnError)
+	name := circuitFlag(fs)
+	pkPath := fs.String("pk", "", "proving key file (raw, from the ceremony or dev-setup)")
+	parse(fs, args)
+	weights, ok, err := circuit.ParseBind(*name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%q is not a binding circuit (bind-w<N>)", *name)
+	}
+	var req circuit.BindInput
+	if err := readInput(&req); err != nil {
+		return err
+	}
+	assignment, pub, err := circuit.AssignBind(req, weights)
+	if err != nil {
+		return err
+	}
+	t := time.Now()
+	ccs, err := circuit.Compile(*name)
+	if err != nil {
+		return err
+	}
+	pk, err := loadPK(*pkPath)
+	if err != nil {
+		return err
+	}
+	loadS := time.Since(t).Seconds()
+	t = time.Now()
+	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField())
+	if err != nil {
+		return err
+	}
+	proof, err := groth16.Prove(ccs, pk, w)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := proof.WriteTo(&buf); err != nil {
+		return err
+	}
+	var public []string
+	for _, v := range pub.List() {
+		public = append(public, v.String())
+	}
+	return emit(map[string]any{"proof": base64.StdEncoding.EncodeToString(buf.Bytes()), "public": public,
+		"value": pub.Value.String(), "load_s": loadS, "prove_s": time.Since(t).Seconds()})
+}
+
+func bindCommit(args []string) error {
+	fs := flag.NewFlagSet("bind-commit", flag.ContinueOnError)
+	parse(fs, args)
+	var req struct {
+		Salt string `json:"salt"`
+		Rho0 string `json:"rho0"`
+		Rho1 string `json:"rho1"`
+	}
+	if err := readInput(&req); err != nil {
+		return err
+	}
+	vals := make([]*big.Int, 3)
+	for i, s := range []string{req.Salt, req.Rho0, req.Rho1} {
+		v, ok := new(big.Int).SetString(s, 10)
+		if !ok || v.Sign() < 0 || v.Cmp(ecc.BN254.ScalarField()) >= 0 {
+			return fmt.Errorf("salt, rho0 and rho1 must be decimal field elements")
+		}
+		vals[i] = v
+	}
+	return emit(map[string]any{"blind": circuit.BlindCommitment(vals[0], vals[1], vals[2]).String()})
 }
 
 func devSetup(args []string) error {
