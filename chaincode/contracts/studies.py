@@ -27,7 +27,10 @@ hospital would be slashed for it), naming the fields:
   proof submission for them (openings with full Merkle paths of a ``local_steps``-leaf tree,
   the proofs in base64) within the per-call argument limit;
 * secure aggregation: ``committee_threshold >= 2``, ``min_participants >= 2``, and
-  ``participants_per_round <= 64`` (a member publishes one share per participant in one call).
+  ``participants_per_round <= 64`` (a member publishes one share per participant in one call);
+* bound inputs (``bind_vk_hash``, chaincode/contracts/binding.py): secure aggregation, the model's
+  ``zk_circuit``, ``model_commitment``, a verifying key of the binding circuit for the model's
+  weight count and ``update_norm_micro >= 1``.
 
 Windows are not bounded below beyond the schema's 1 s: how long training takes is the
 proposer's and the approvers' judgement, not something the ledger can know.
@@ -99,6 +102,10 @@ PARAMS = {
     "learning_rate_ppm": Int(1, 4_000_000, required=False, default=500_000),
     "clip_ppm": Int(1, 16_000_000, required=False, default=1_000_000),
     "expected_batch": Int(1, 1023, required=False, default=16),
+    # secure studies with bound inputs: the binding circuit's pinned verifying key and the bound on
+    # each update's L2 norm in weight units, in millionths (chaincode/contracts/binding.py)
+    "bind_vk_hash": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
+    "update_norm_micro": Int(0, 10**12, required=False, default=0),
 }
 PROPOSE = Schema({"study_id": Str(pattern=STUDY_ID), **PARAMS})
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
@@ -184,6 +191,19 @@ def check_params(p: dict[str, Any], registered: int) -> None:
                 f"secure aggregation takes participants_per_round <= {secure_aggregation.MAX_PARTICIPANTS}: a "
                 "committee member publishes the shares of every participant in one Round:SubmitShares"
             )
+    if p["bind_vk_hash"]:
+        if p["aggregation"] != "secure":
+            raise InvalidArgument("bind_vk_hash binds masked inputs: it needs aggregation secure")
+        if not (p["zk_circuit"] and p["model_commitment"] and p["update_norm_micro"] >= 1):
+            raise InvalidArgument("bound inputs need zk_circuit (the model's weights), model_commitment and "
+                                  "update_norm_micro >= 1")  # fmt: skip
+        try:
+            circuit = zk_circuits.parse(p["zk_circuit"])
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from exc
+        problem = model_names.circuit_problem(model, circuit)
+        if problem:
+            raise InvalidArgument(problem)
 
 
 def study_key(stub: Stub, study_id: str) -> str:
@@ -232,6 +252,14 @@ class StudyContract(Contract):
             if key["circuit"] != params["zk_circuit"]:
                 raise InvalidArgument(f"verifying key {params['zk_vk_hash'][:12]}... is for {key['circuit']}, "
                                       f"not {params['zk_circuit']}")  # fmt: skip
+        if params["bind_vk_hash"]:
+            from chaincode.contracts.zk_keys import get_key
+
+            key, want = get_key(stub, params["bind_vk_hash"]), zk_circuits.bind_name(
+                zk_circuits.parse(params["zk_circuit"]).weights)  # fmt: skip
+            if key["circuit"] != want:
+                raise InvalidArgument(f"bind_vk_hash {params['bind_vk_hash'][:12]}... is a key for "
+                                      f"{key['circuit']}, not the model's binding circuit {want}")  # fmt: skip
         if stub.get_state(study_key(stub, args["study_id"])) is not None:
             raise Conflict(f"study {args['study_id']} already exists")
         if params["reward_pool"]:
@@ -244,6 +272,7 @@ class StudyContract(Contract):
             "params": params,
             "audited": params["audit_rate_ppm"] > 0,
             "audited_steps_per_round": audited_steps(params),
+            "bound": bool(params["bind_vk_hash"]),
             "current_round": -1,
             "rounds_finalized": 0,
             "proposed_at_ms": stub.timestamp_ms,

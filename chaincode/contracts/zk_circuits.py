@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 
 PATTERN = r"(logreg-d[0-9]{1,2}-b[0-9]{1,2}|mlp-d[0-9]{1,2}-h[0-9]{1,2}-b[0-9]{1,2})"
+# a circuit with a verifying key on the ledger: a training step, or the secure-aggregation
+# binding of a model with that many weights (zk/circuit/bind.go; chaincode/contracts/binding.py)
+KEY_PATTERN = r"(" + PATTERN + r"|bind-w[0-9]{1,4})"
+MAX_BIND_WEIGHTS = 4096
 _NAME = re.compile(r"^(logreg|mlp)-d([0-9]{1,2})(?:-h([0-9]{1,2}))?-b([0-9]{1,2})\Z")
 
 
@@ -44,3 +48,17 @@ def parse(name: str) -> Circuit:
     if not (1 <= c.features <= 64 and 1 <= c.capacity <= 32 and (c.kind == "logreg" or 1 <= c.hidden <= 32)):
         raise ValueError(f"circuit {name!r}: D must be 1..64, H 1..32 and B 1..32")
     return c
+
+
+def bind_name(weights: int) -> str:
+    """The binding circuit of a model with ``weights`` weights."""
+    return f"bind-w{weights}"
+
+
+def check_key_circuit(name: str) -> None:
+    """ValueError unless ``name`` is a circuit a verifying key may be registered for."""
+    m = re.fullmatch(r"bind-w([0-9]{1,4})", name)
+    if m is None:
+        parse(name)
+    elif not 1 <= int(m.group(1)) <= MAX_BIND_WEIGHTS:
+        raise ValueError(f"circuit {name!r}: a binding covers 1..{MAX_BIND_WEIGHTS} weights")

@@ -27,7 +27,7 @@ from chaincode.runtime.errors import Conflict, InvalidArgument, NotFound
 from chaincode.runtime.schema import Field, Schema, Str
 from chaincode.runtime.stub import Stub
 
-CIRCUIT = zk_circuits.PATTERN
+CIRCUIT = zk_circuits.KEY_PATTERN
 MAX_VK_BYTES = 4096
 
 
@@ -87,7 +87,7 @@ class ZkContract(Contract):
         msp_id = require_hospital_admin(stub)
         require_registered(stub, msp_id)
         try:
-            zk_circuits.parse(args["circuit"])
+            zk_circuits.check_key_circuit(args["circuit"])
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from exc
         try:

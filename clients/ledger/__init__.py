@@ -16,6 +16,7 @@ from clients.ledger.calls import (
 )
 from clients.ledger.client import LedgerClient
 from clients.ledger.shapes import (
+    BindingArgs,
     Ceremony,
     CommitArgs,
     Exclusion,
@@ -26,6 +27,7 @@ from clients.ledger.shapes import (
 )
 
 __all__ = [
+    "BindingArgs",
     "Call",
     "Ceremony",
     "CommitArgs",

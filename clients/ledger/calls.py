@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.ledger.shapes import (
+    BindingArgs,
     Ceremony,
     CommitArgs,
     Exclusion,
@@ -220,17 +221,26 @@ class Round:
         return Call(Round.NAME, "SubmitProof", dict(args))
 
     @staticmethod
+    def submit_binding(args: BindingArgs) -> Call:
+        return Call(Round.NAME, "SubmitBinding", dict(args))
+
+    @staticmethod
     def submit_aggregate(
         study_id: str,
         round: int,
-        model_cid: str,
-        model_hash: str,
+        model_cid: str | None,
+        model_hash: str | None,
         excluded: list[Exclusion] | None = None,
         model_commitment: str | None = None,
+        evaluations: dict[str, str] | None = None,
+        pair_truths: dict[str, str] | None = None,
     ) -> Call:
-        """The aggregate a committee member published (audited studies: with its commitment)."""
+        """The aggregate a committee member published (audited studies: with its commitment;
+        bound rounds: with the values it computed at the round's point, and no model when its own
+        check found an input that is not its bound update)."""
         args = _present(study_id=study_id, round=round, model_cid=model_cid, model_hash=model_hash,
-                        excluded=excluded, model_commitment=model_commitment)  # fmt: skip
+                        excluded=excluded, model_commitment=model_commitment, evaluations=evaluations,
+                        pair_truths=pair_truths)  # fmt: skip
         return Call(Round.NAME, "SubmitAggregate", args)
 
     @staticmethod

@@ -47,6 +47,9 @@ class StudyParams(TypedDict, total=False):
     learning_rate_ppm: int
     clip_ppm: int
     expected_batch: int
+    # secure studies with bound inputs
+    bind_vk_hash: str
+    update_norm_micro: int
 
 
 class CommitArgs(TypedDict, total=False):
@@ -65,6 +68,8 @@ class CommitArgs(TypedDict, total=False):
     step_count: int
     final_commitment: str
     noise_multiplier_micro: int
+    # bound secure rounds (final_commitment too)
+    bind_commitment: str
 
 
 class SecretHashes(TypedDict):
@@ -105,6 +110,18 @@ class ProofArgs(TypedDict):
     round: int
     openings: list[dict[str, Any]]  # {index, w_before, batch, w_after, path: [[side, sha256 hex], ...]}
     proofs: list[dict[str, Any]]  # {index, proof (base64)}
+
+
+class BindingArgs(TypedDict):
+    """``Round:SubmitBinding`` (bound secure rounds): the masked input's value at the round's
+    point with its Groth16 proof, and the values of the masks shared with every other committed
+    participant (decimal field elements)."""
+
+    study_id: str
+    round: int
+    value: str
+    pair_values: dict[str, str]
+    proof: str  # base64
 
 
 class Ceremony(TypedDict):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaincode.contracts import binding, selection
 from chaincode.contracts import secure_aggregation as secagg
-from chaincode.contracts import selection
 from chaincode.contracts.registry import MSP_ID
 from chaincode.contracts.studies import CID, HEX64, STUDY_ID
 from chaincode.runtime.errors import InvalidArgument
@@ -101,17 +101,33 @@ COMMIT = Schema(
         "step_count": Int(1, 100_000, required=False, default=None),
         "final_commitment": Str(pattern=HEX64, required=False, default=None),
         "noise_multiplier_micro": Int(1, 10**9, required=False, default=None),
+        # bound secure rounds: the Poseidon2 commitment to the two blinding elements of the
+        # masked input (chaincode/contracts/binding.py)
+        "bind_commitment": Str(pattern=HEX64, required=False, default=None),
     }
 )
 PROOF = Schema({**REF, "openings": Openings(), "proofs": Proofs()})
+BINDING = Schema(
+    {
+        **REF,
+        "value": binding.Element(),
+        "pair_values": binding.ElementMap(),
+        "proof": Str(max_len=1024, pattern=r"[A-Za-z0-9+/=]+"),
+    }
+)
 AGGREGATE = Schema(
     {
         **REF,
-        "model_cid": Str(max_len=130, pattern=CID),
-        "model_hash": Str(pattern=HEX64),
+        # absent only in a bound round whose check this member found failing (nothing to publish)
+        "model_cid": Str(max_len=130, pattern=CID, required=False, default=None),
+        "model_hash": Str(pattern=HEX64, required=False, default=None),
         "excluded": ExclusionList(required=False, default=[]),
         # audited studies: the Poseidon2 commitment of the new weights (next round's step 0 starts there)
         "model_commitment": Str(pattern=HEX64, required=False, default=None),
+        # bound secure rounds: per included participant, its unmasked input's value at the round's
+        # point; per disputed pair, the value of the pair's mask there (chaincode/contracts/binding.py)
+        "evaluations": binding.ElementMap(required=False, default=None),
+        "pair_truths": binding.ElementMap(pairs=True, required=False, default=None),
     }
 )
 VALIDATION = Schema({**REF, "metric_ppm": Int(0, 1_000_000), "previous_metric_ppm": Int(0, 1_000_000)})

@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chaincode.contracts import tokens, zk_audit, zk_circuits, zk_keys
+from chaincode.contracts import zk_audit, zk_circuits, zk_keys
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.micro_units import ceil_div
 from chaincode.contracts.rounds.args import MAX_AUDITED, PROOF
 from chaincode.contracts.rounds.records import (
     deadline_passed,
+    drop_cheater,
     fresh_key,
     get_round,
     log_round,
     part_key,
     parts,
     round_key,
-    update_reputation,
 )
 from chaincode.contracts.studies import get_study
 from chaincode.runtime.contract import MAX_ARG_BYTES
@@ -117,14 +117,4 @@ def fail_audit(stub: Stub, study: dict[str, Any], rnd: dict[str, Any], m: str, r
     key = part_key(stub, "rproof", rnd["study_id"], rnd["round"], m)
     record = stub.get_json(key) or {"msp_id": m}
     stub.put_json(key, {**record, "status": "failed", "reason": reason, "resolved_at_ms": stub.timestamp_ms})
-    update_reputation(stub, m, failed=1)
-    rnd["dropped"][m] = f"audit failed: {reason}"
-    tokens.slash(
-        stub,
-        m,
-        study["params"]["cheat_slash"],
-        rnd["study_id"],
-        rnd["round"],
-        f"audit failed: {reason}",
-        f"audit:{rnd['study_id']}:{rnd['round']}:{m}",
-    )
+    drop_cheater(stub, study, rnd, m, f"audit failed: {reason}", f"audit:{rnd['study_id']}:{rnd['round']}:{m}")

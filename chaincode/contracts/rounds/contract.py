@@ -15,9 +15,10 @@ from chaincode.contracts import incentives, ledger_log, privacy_budget, selectio
 from chaincode.contracts.access import require_hospital
 from chaincode.contracts.micro_units import median
 from chaincode.contracts.registry import require_registered
-from chaincode.contracts.rounds import audit, phases, secure
+from chaincode.contracts.rounds import audit, binding, phases, secure
 from chaincode.contracts.rounds.args import (
     AGGREGATE,
+    BINDING,
     BUDGET,
     COMMIT,
     KEYS,
@@ -105,6 +106,7 @@ class RoundContract(Contract):
             "aggregation": "secure" if secure_mode else "trusted",
             "audited": study["audited"],
             "audited_steps": study["audited_steps_per_round"],
+            "bound": study.get("bound", False),
             "seed": seed_hex,
             "model_in": model_in,
             "participants": participants,
@@ -177,6 +179,11 @@ class RoundContract(Contract):
             if args["step_count"] != study["params"]["local_steps"]:
                 raise InvalidArgument(f"step_count {args['step_count']} is not the study's local_steps "
                                       f"{study['params']['local_steps']}")  # fmt: skip
+        if rnd.get("bound"):
+            missing = [k for k in ("final_commitment", "bind_commitment") if args[k] is None]
+            if missing or not args["consented_records"]:
+                raise InvalidArgument("a bound round's commitment needs final_commitment, bind_commitment and "
+                                      "consented_records >= 1 (the weight its input carries)")  # fmt: skip
         budget = privacy_budget.charge(
             stub, args["study_id"], msp_id, args["epsilon_micro"], study["params"]["epsilon_budget_micro"]
         )
@@ -193,6 +200,7 @@ class RoundContract(Contract):
             "step_count": args["step_count"],
             "final_commitment": args["final_commitment"],
             "noise_multiplier_micro": args["noise_multiplier_micro"],
+            "bind_commitment": args["bind_commitment"],
             "committed_at_ms": stub.timestamp_ms,
             "tx_id": stub.tx_id,
         }
@@ -233,6 +241,15 @@ class RoundContract(Contract):
         changes nothing, so it can be completed before the deadline."""
         return audit.submit_proof(stub, args)
 
+    @transaction(BINDING)
+    def SubmitBinding(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
+        """Bind the masked input to the committed update (bound secure rounds): its value at the
+        round's point, a Groth16 proof that it is the value of the committed weights' update with
+        its norm within the study's bound (every endorser verifies it; an invalid one excludes and
+        slashes like a failed audit), and the values of the masks shared with every other committed
+        participant (chaincode/contracts/binding.py)."""
+        return binding.submit_binding(stub, args)
+
     # --- shares and aggregates (AGGREGATE) ------------------------------------------------------------
     @transaction(SHARES)
     def SubmitShares(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
@@ -254,6 +271,11 @@ class RoundContract(Contract):
             raise Conflict(f"round {args['round']} is {rnd['state']}; aggregates are accepted in AGGREGATE only")
         if deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
             raise Conflict("aggregate deadline passed; record refused as stale")
+        _check_bound_values(rnd, args)
+        if (args["model_cid"] is None or args["model_hash"] is None) and not rnd.get("bound"):
+            raise InvalidArgument("an aggregate needs model_cid and model_hash")
+        if (args["model_cid"] is None) != (args["model_hash"] is None):
+            raise InvalidArgument("model_cid and model_hash come together")
         if rnd.get("aggregation") == "secure":
             if not rnd["unmask_ready"]:
                 raise Conflict(
@@ -268,7 +290,8 @@ class RoundContract(Contract):
             raise InvalidArgument(
                 "an audited study's aggregate needs model_commitment (next round's steps start there)"
             )
-        key = fresh_key(stub, "ragg", args, msp_id, "published its aggregate")
+        kind = phases.aggregate_kind(rnd)
+        key = fresh_key(stub, kind, args, msp_id, "published its aggregate")
         unknown = sorted({e["msp_id"] for e in args["excluded"]} - set(rnd["inclusion"]))
         if unknown:
             raise InvalidArgument(f"excluded {unknown} did not have an included update in round {args['round']}")
@@ -280,13 +303,16 @@ class RoundContract(Contract):
             "excluded": args["excluded"],
             "submitted_at_ms": stub.timestamp_ms,
         }
+        if rnd.get("bound"):
+            record.update(evaluations=args["evaluations"], pair_truths=args["pair_truths"])
         stub.put_json(key, record)
-        records = {**parts(stub, "ragg", args["study_id"], args["round"]), msp_id: record}
+        records = {**parts(stub, kind, args["study_id"], args["round"]), msp_id: record}
         agreed = phases.agreed(records, rnd["threshold"])
         if agreed is not None:
-            phases.finalize(stub, study, rnd, agreed, records)
+            phases.conclude(stub, study, rnd, agreed, records)
             save(stub, study, rnd)
-        action = "round.finalized" if agreed else "round.aggregate_submitted"
+        ends = {"FINALIZED": "round.finalized", "ABORTED": "round.aborted"}
+        action = ends.get(rnd["state"], "round.aggregate_submitted")
         log_round(stub, action, args, {"msp_id": msp_id, "state": rnd["state"]})
         return {"record": record, "state": rnd["state"]}
 
@@ -381,6 +407,20 @@ class RoundContract(Contract):
         study = get_study(stub, args["study_id"])
         spent = privacy_budget.spent(stub, args["study_id"], args["msp_id"])
         return {**spent, "budget_micro": study["params"]["epsilon_budget_micro"]}
+
+
+def _check_bound_values(rnd: dict[str, Any], args: dict[str, Any]) -> None:
+    """A bound round's aggregate carries a value for exactly the included participants, and in
+    the first reveal a mask value for exactly the disputed pairs; other rounds carry neither."""
+    if not rnd.get("bound"):
+        if args["evaluations"] is not None or args["pair_truths"] is not None:
+            raise InvalidArgument("evaluations and pair_truths belong to rounds that bind inputs")
+        return
+    if args["evaluations"] is None or sorted(args["evaluations"]) != sorted(rnd["inclusion"]):
+        raise InvalidArgument(f"evaluations must give a value for exactly the included participants {rnd['inclusion']}")
+    pairs = sorted(d["pair"] for d in rnd.get("disputes", [])) if rnd.get("reveal_stage", 1) == 1 else []
+    if sorted(args["pair_truths"] or {}) != pairs:
+        raise InvalidArgument(f"pair_truths must give a value for exactly the disputed pairs {pairs}")
 
 
 def _last_bucket(stub: Stub, study_id: str, n: int, msp_id: str) -> int:

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chaincode.contracts import binding, selection, tokens
 from chaincode.contracts import secure_aggregation as secagg
-from chaincode.contracts import selection, tokens
 from chaincode.contracts.rounds.audit import fail_audit
+from chaincode.contracts.rounds.binding import check_evaluations, resolve_disputes, settle_bindings
 from chaincode.contracts.rounds.records import deadline_passed, parts, transition, update_reputation
+from chaincode.runtime import canonical
 from chaincode.runtime.stub import Stub
 
 Handler = Callable[[Stub, dict[str, Any], dict[str, Any]], bool]
@@ -41,12 +43,15 @@ def waiting_for(stub: Stub, rnd: dict[str, Any]) -> str:
             for m, a in parts(stub, "rproof", rnd["study_id"], rnd["round"]).items()
             if a["status"] == "pending_verification"
         ]
+        bindings = parts(stub, "rbind", rnd["study_id"], rnd["round"]) if rnd.get("bound") else {}
+        unbound = [m for m in rnd["committed"] if rnd.get("bound") and m not in rnd["dropped"] and m not in bindings]
         return (
-            f"round {rnd['round']} is PROVE: audits unresolved (awaiting proofs until {d['prove_ms']}, "
-            f"{len(pending)} submitted proofs await verification)"
+            f"round {rnd['round']} is PROVE: audits or bindings unresolved (awaiting proofs and bindings until "
+            f"{d['prove_ms']}; {len(pending)} submitted proofs await verification; "
+            f"{len(unbound)} participants have not bound their input)"
         )
     if state == "AGGREGATE" and rnd.get("aggregation") == "secure" and not rnd["unmask_ready"]:
-        counts = secagg.share_counts(rnd["reveal"], parts(stub, "rshares", rnd["study_id"], rnd["round"]))
+        counts = secagg.share_counts(stage_plan(rnd), parts(stub, share_kind(rnd), rnd["study_id"], rnd["round"]))
         short = sorted(p for p, c in counts.items() if c < rnd["threshold"])
         return (
             f"round {rnd['round']} is AGGREGATE: {len(short)} secrets lack {rnd['threshold']} valid shares "
@@ -114,6 +119,8 @@ def from_commit(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
     commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
     seed = selection.challenge_seed([(m, commits[m]["commitment_hash"]) for m in rnd["committed"]])
     rnd["challenge_seed"] = seed.hex()
+    if rnd.get("bound"):  # drawn after every masked input is fixed (chaincode/contracts/binding.py)
+        rnd["bind_point"] = str(binding.bind_point(seed.hex()))
     if rnd["audited"]:
         steps = study["params"]["local_steps"]
         rnd["audits"] = {m: selection.audit_indices(seed, m, steps, rnd["audited_steps"]) for m in rnd["committed"]}
@@ -142,6 +149,8 @@ def from_prove(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
             status = parts(stub, "rproof", rnd["study_id"], rnd["round"]).get(m, {}).get("status")
             if status == "verified":
                 update_reputation(stub, m, verified=1)
+    if rnd.get("bound") and not settle_bindings(stub, study, rnd):
+        return False
     rnd["inclusion"] = sorted(m for m in rnd["committed"] if m not in rnd["dropped"])
     if len(rnd["inclusion"]) < study["params"]["min_participants"]:
         transition(stub, rnd, "ABORTED")
@@ -155,10 +164,10 @@ def from_prove(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
 
 
 def from_aggregate(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
-    records = parts(stub, "ragg", rnd["study_id"], rnd["round"])
+    records = parts(stub, aggregate_kind(rnd), rnd["study_id"], rnd["round"])
     agreement = agreed(records, rnd["threshold"])
     if agreement is not None:
-        finalize(stub, study, rnd, agreement, records)
+        conclude(stub, study, rnd, agreement, records)
         return False
     if deadline_passed(stub, rnd["deadlines"]["aggregate_ms"]):
         for m in rnd["committee"]:
@@ -184,41 +193,83 @@ ADVANCES: dict[str, Handler] = {
 }
 
 
+# --- reveal stages (bound rounds may reveal twice: chaincode/contracts/rounds/binding.py) -----------
+def stage_plan(rnd: dict[str, Any]) -> dict[str, list[str]]:
+    """The secrets the current reveal stage asks the committee for."""
+    return rnd["reveal2"] if rnd.get("reveal_stage", 1) == 2 else rnd["reveal"]
+
+
+def share_kind(rnd: dict[str, Any]) -> str:
+    return "rshares2" if rnd.get("reveal_stage", 1) == 2 else "rshares"
+
+
+def aggregate_kind(rnd: dict[str, Any]) -> str:
+    return "ragg2" if rnd.get("reveal_stage", 1) == 2 else "ragg"
+
+
 # --- the committee's agreement ------------------------------------------------------------------
-def vote(record: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
-    """What a committee record votes for: the weights (hash, zk commitment) and the set of
-    participants it left out. Members that produced the same weights left out the same
-    updates, so the exclusions are part of the agreement: one member cannot exclude a
+Vote = tuple[str, str, tuple[str, ...], str, str]
+
+
+def vote(record: dict[str, Any]) -> Vote:
+    """What a committee record votes for: the weights (hash, zk commitment), the set of
+    participants it left out, and in a bound round the values it computed at the round's point
+    (every honest member computes the same). Members that produced the same weights left out
+    the same updates, so the exclusions are part of the agreement: one member cannot exclude a
     participant alone, nor keep an excluded one in by leaving its exclusion out."""
     left_out = tuple(sorted({e["msp_id"] for e in record.get("excluded", [])}))
-    return record["model_hash"], record.get("model_commitment") or "", left_out
+    values = canonical.dumps(record.get("evaluations") or {}).decode()
+    truths = canonical.dumps(record.get("pair_truths") or {}).decode()
+    return record["model_hash"] or "", record.get("model_commitment") or "", left_out, values, truths
 
 
-def agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str, str, str, tuple[str, ...]] | None:
-    """(model CID, model hash, commitment, exclusions) once ``threshold`` members published
-    the same vote. Votes count the weights' hash: every member encrypts its copy itself, so
-    CIDs differ; the CID kept is that of the first agreeing member by MSP ID."""
-    votes: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+def agreed(records: dict[str, dict[str, Any]], threshold: int) -> tuple[str | None, Vote] | None:
+    """(model CID, the vote) once ``threshold`` members published the same vote. Votes count
+    the weights' hash: every member encrypts its copy itself, so CIDs differ; the CID kept is
+    that of the first agreeing member by MSP ID."""
+    votes: dict[Vote, list[str]] = {}
     for m, r in sorted(records.items()):
         votes.setdefault(vote(r), []).append(m)
     winners = sorted(v for v, members in votes.items() if len(members) >= threshold)
     if not winners:
         return None
-    digest, commitment, left_out = winners[0]
-    return records[votes[winners[0]][0]]["model_cid"], digest, commitment, left_out
+    return records[votes[winners[0]][0]]["model_cid"], winners[0]
+
+
+def conclude(
+    stub: Stub,
+    study: dict[str, Any],
+    rnd: dict[str, Any],
+    agreement: tuple[str | None, Vote],
+    records: dict[str, dict[str, Any]],
+) -> None:
+    """Act on the committee's agreement: in a bound round first the check of every included
+    input (which may start a second reveal or abort), then finalize."""
+    _, (digest, _, _, values, truths) = agreement
+    if rnd.get("bound"):
+        if rnd.get("reveal_stage", 1) == 1 and rnd.get("disputes"):
+            resolve_disputes(stub, study, rnd, canonical.loads(truths.encode()))
+        if not check_evaluations(stub, study, rnd, canonical.loads(values.encode())):
+            return
+        if not digest:  # t members agreed on no model although every input holds: nothing to adopt
+            transition(stub, rnd, "ABORTED")
+            rnd["abort_reason"] = "the committee agreed on every input's value but published no model"
+            return
+    finalize(stub, study, rnd, agreement, records)
 
 
 def finalize(
     stub: Stub,
     study: dict[str, Any],
     rnd: dict[str, Any],
-    agreement: tuple[str, str, str, tuple[str, ...]],
+    agreement: tuple[str | None, Vote],
     records: dict[str, dict[str, Any]],
 ) -> None:
     """AGGREGATE -> FINALIZED on the ``agreement`` of the committee ``records``: the round's
     aggregate, the committee's reputation, the validation window."""
-    cid, digest, commitment, left_out = agreement
-    members = sorted(m for m, r in records.items() if vote(r) == (digest, commitment, left_out))
+    cid, winner = agreement
+    digest, commitment, left_out = winner[0], winner[1], winner[2]
+    members = sorted(m for m, r in records.items() if vote(r) == winner)
     # the agreed exclusions, each with the reason of the first agreeing member by MSP ID; what
     # other members listed beyond that is kept as unconfirmed and changes nothing
     reasons = {e["msp_id"]: e["reason"] for m in reversed(members) for e in records[m].get("excluded", [])}

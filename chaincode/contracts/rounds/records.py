@@ -7,8 +7,11 @@ State::
     rkeys~<study>~<r:06d>~<msp>       -> participant's round key record (secure aggregation)
     rcommit~<study>~<r:06d>~<msp>     -> commitment
     rproof~<study>~<r:06d>~<msp>      -> audit record (status pending_verification|verified|failed)
+    rbind~<study>~<r:06d>~<msp>       -> binding record (status verified|failed; bound secure rounds)
     rshares~<study>~<r:06d>~<msp>     -> committee member's share record (secure aggregation)
+    rshares2~<study>~<r:06d>~<msp>    -> its shares of the second reveal (bound rounds, after a failed check)
     ragg~<study>~<r:06d>~<msp>        -> committee member's aggregate record
+    ragg2~<study>~<r:06d>~<msp>       -> its aggregate record after the second reveal
     rval~<study>~<r:06d>~<msp>        -> validation report
     rep~<msp>                         -> reputation record (chaincode/contracts/reputation.py)
 """
@@ -118,3 +121,12 @@ def save(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> None:
             study["status"] = "COMPLETED"
         put_study(stub, study)
     stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+
+
+def drop_cheater(stub: Stub, study: dict[str, Any], rnd: dict[str, Any], m: str, reason: str, ref: str) -> None:
+    """``m`` broke a rule its own evidence shows (a failed audit, a binding that does not hold):
+    its update is dropped from the round, its stake slashed ``cheat_slash`` and its honesty
+    reputation drops."""
+    update_reputation(stub, m, failed=1)
+    rnd["dropped"][m] = reason
+    tokens.slash(stub, m, study["params"]["cheat_slash"], rnd["study_id"], rnd["round"], reason, ref)

@@ -12,6 +12,7 @@ from typing import Any
 from chaincode.contracts import secure_aggregation as secagg
 from chaincode.contracts import tokens
 from chaincode.contracts.access import require_hospital
+from chaincode.contracts.rounds import phases
 from chaincode.contracts.rounds.records import (
     deadline_passed,
     fresh_key,
@@ -61,14 +62,16 @@ def submit_shares(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
     the reveal plan names has ``t`` valid shares."""
     msp_id, rnd = secure_step(stub, args, "committee", "AGGREGATE", "aggregate_ms", "shares")
     study = get_study(stub, args["study_id"])
-    key = fresh_key(stub, "rshares", args, msp_id, "published its shares")
+    kind, plan = phases.share_kind(rnd), phases.stage_plan(rnd)
+    key = fresh_key(stub, kind, args, msp_id, "published its shares" + (" of the second reveal" if kind != "rshares"
+                                                                        else ""))  # fmt: skip
     if not args["shares"]:
         raise InvalidArgument("shares is empty: publish at least one share")
     unknown = sorted({c["msp_id"] for c in args["complaints"]} - set(rnd["masking_set"]))
     if unknown:
         raise InvalidArgument(f"complaints name {unknown}, who dealt no shares in round {args['round']}")
     keys = parts(stub, "rkeys", args["study_id"], args["round"])
-    wrong = secagg.check_shares(msp_id, args["shares"], rnd["reveal"], keys)
+    wrong = secagg.check_shares(msp_id, args["shares"], plan, keys)
     record: dict[str, Any] = {"msp_id": msp_id, "complaints": args["complaints"]}
     record["submitted_at_ms"] = stub.timestamp_ms
     if wrong:
@@ -80,8 +83,8 @@ def submit_shares(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
     else:
         record.update(status="valid", wrong=[], shares=args["shares"])
     stub.put_json(key, record)
-    records = {**parts(stub, "rshares", args["study_id"], args["round"]), msp_id: record}
-    if not rnd["unmask_ready"] and secagg.ready(rnd["reveal"], records, rnd["threshold"]):
+    records = {**parts(stub, kind, args["study_id"], args["round"]), msp_id: record}
+    if not rnd["unmask_ready"] and secagg.ready(plan, records, rnd["threshold"]):
         rnd["unmask_ready"] = True
         rnd["unmask_ready_ms"] = stub.timestamp_ms
         stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
