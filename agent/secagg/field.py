@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-P = 21888242871839275222246405745257275088548364400416903763223479170498081191681
+P = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 LIMBS = 4
 ELEMENT_BYTES = 32
 SLOT_BITS = 42
@@ -181,12 +181,13 @@ def to_bytes(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype="<u8").tobytes()
 
 
-def from_bytes(raw: bytes, n: int) -> np.ndarray:
-    """The vector of ``n`` coordinates in ``raw``; refuses any other length and any element that
-    is not below P."""
-    want = elements(n) * ELEMENT_BYTES
+def from_bytes(raw: bytes, n: int, extra: int = 0) -> np.ndarray:
+    """The vector of ``n`` coordinates (and ``extra`` more elements) in ``raw``; refuses any
+    other length and any element that is not below P."""
+    want = (elements(n) + extra) * ELEMENT_BYTES
     if len(raw) != want:
-        raise FieldError(f"a masked vector of {n} coordinates is {want} bytes, got {len(raw)}")
+        raise FieldError(f"a masked vector of {n} coordinates{f' and {extra} more elements' if extra else ''} is "
+                         f"{want} bytes, got {len(raw)}")  # fmt: skip
     v = np.frombuffer(raw, dtype="<u8").reshape(-1, LIMBS).astype(_U64)
     if _geq_p(v).any():
         raise FieldError("an element is not below the field order")

@@ -170,6 +170,29 @@ def unmask(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle], record
     return unmask_sum(masked, seeds, pairs)
 
 
+def effective_reveal(rnd: dict[str, Any]) -> dict[str, list[str]]:
+    """What the unmasking uses: the self seeds of the included participants and the round keys
+    of everyone else in the masking set. Equal to the ledger's reveal plan, except after a second
+    reveal in a bound round, where the round keys of the inputs that failed the check were
+    revealed too (their seeds, revealed first, are no longer used)."""
+    included = sorted(rnd["inclusion"])
+    return {"seed": included, "key": sorted(set(rnd["masking_set"]) - set(included))}
+
+
+def stage_records(rnd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every member's valid published shares across reveal stages, in the form ``unmask``
+    reads: a share counts if the record of the stage that revealed it is valid."""
+    second = set((rnd.get("reveal2") or {}).get("key", []))
+    out: dict[str, dict[str, Any]] = {}
+    for stage, records in ((1, rnd.get("shares", {})), (2, rnd.get("shares2", {}))):
+        for m, record in records.items():
+            if record.get("status") != "valid":
+                continue
+            keep = {p: s for p, s in record["shares"].items() if stage == 2 or p not in second}
+            out.setdefault(m, {"status": "valid", "shares": {}})["shares"].update(keep)
+    return out
+
+
 def new_global(global_in: np.ndarray, field_sum: np.ndarray, total_samples: int) -> np.ndarray:
     """FedAvg from the unmasked weighted sum: global + sum(n_i * update_i) / sum(n_i)."""
     if total_samples <= 0:

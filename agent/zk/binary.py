@@ -48,3 +48,14 @@ def verify(circuit: str, vk_b64: str, items: list[dict[str, Any]]) -> list[dict[
 def dev_setup(circuit: str, pk: Path, vk: Path) -> dict[str, Any]:
     """One-party keys: for tests and benchmarks only (whoever ran it can forge proofs)."""
     return call(["dev-setup", "--circuit", circuit, "--pk", str(pk), "--vk", str(vk)])
+
+
+def blind_commitment(salt: int, rho0: int, rho1: int) -> str:
+    """Poseidon2 commitment (32-byte hex) to a binding's blinding elements (zk/circuit/bind.go)."""
+    out = call(["bind-commit"], {"salt": str(salt), "rho0": str(rho0), "rho1": str(rho1)})
+    return format(int(out["blind"]), "064x")
+
+
+def prove_binding(circuit: str, pk: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """A binding proof (zk/circuit/bind.go BindInput in, {proof, public, value, prove_s} out)."""
+    return call(["bind", "--circuit", circuit, "--pk", str(pk)], request)

@@ -44,7 +44,7 @@ from chaincode.contracts.registry import MSP_ID
 from chaincode.runtime.errors import InvalidArgument
 from chaincode.runtime.schema import Field, Str
 
-P = 21888242871839275222246405745257275088548364400416903763223479170498081191681
+P = 21888242871839275222246405745257275088548364400416034343698204186575808495617
 F = 12  # the circuits' fractional bits (zk/fixed)
 DECIMAL = r"(0|[1-9][0-9]{0,76})"
 MAX_ENTRIES = 64

@@ -386,7 +386,8 @@ class RoundContract(Contract):
     # --- queries -----------------------------------------------------------------------------------
     @query(ROUND_REF)
     def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """The round with every commitment, audit, aggregate record and validation report."""
+        """The round with every commitment, audit, binding, share and aggregate record (of both
+        reveal stages) and validation report."""
         rnd = get_round(stub, args["study_id"], args["round"])
         return {
             **rnd,
@@ -394,7 +395,10 @@ class RoundContract(Contract):
             "shares": parts(stub, "rshares", args["study_id"], args["round"]),
             "commitments": parts(stub, "rcommit", args["study_id"], args["round"]),
             "proofs": parts(stub, "rproof", args["study_id"], args["round"]),
+            "bindings": parts(stub, "rbind", args["study_id"], args["round"]),
+            "shares2": parts(stub, "rshares2", args["study_id"], args["round"]),
             "aggregates": parts(stub, "ragg", args["study_id"], args["round"]),
+            "aggregates2": parts(stub, "ragg2", args["study_id"], args["round"]),
             "validations": parts(stub, "rval", args["study_id"], args["round"]),
         }
 
