@@ -12,7 +12,9 @@ Who does what:
   each new global model on its own held-out data.
 * In **secure-committee** rounds participants first publish their round keys (``keys``, in
   state KEYS) and commit masked updates; committee members publish their shares (``shares``)
-  and, once the ledger says unmask-ready, aggregate.
+  and, once the ledger says unmask-ready, aggregate. In rounds that bind inputs participants
+  also ``bind`` in PROVE, and after a failed check members publish the shares of a second
+  reveal and aggregate again (``shares2``, ``aggregate2``).
 * The round's **steward**, its first committee member, moves it along when it is complete
   (``Advance`` after the last commitment, ``Settle`` after the last validation report) and
   opens the next round. Round 0 is opened by the study's proposer.
@@ -32,7 +34,8 @@ RANK_STAGGER_MS = 3_000
 
 @dataclass(frozen=True)
 class Duty:
-    kind: str  # open | keys | commit | advance | shares | aggregate | validate | settle | prove
+    # open | keys | commit | advance | prove | bind | shares | aggregate | shares2 | aggregate2 | validate | settle
+    kind: str
     study_id: str
     round: int
     why: str
@@ -112,28 +115,37 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
     elif state == "PROVE":
         audits = rnd.get("audits", {})
         proofs = rnd.get("proofs", {})
-        if me in audits and me not in proofs and me not in rnd.get("dropped", {}):
+        dropped = rnd.get("dropped", {})
+        bindings = rnd.get("bindings", {})
+        bound = bool(rnd.get("bound"))
+        if bound and me in rnd["committed"] and me not in bindings and me not in dropped:
+            out.duties.append(Duty("bind", sid, n, "bind the masked input to the committed update"))
+        if me in audits and me not in proofs and me not in dropped:
             out.duties.append(Duty("prove", sid, n, f"audited steps {audits[me]}"))
         resolved = all(proofs.get(m, {}).get("status") in ("verified", "failed") for m in audits)
+        resolved = resolved and (not bound or all(m in bindings or m in dropped for m in rnd["committed"]))
         if (resolved and me == steward) or past(deadlines["prove_ms"]):
-            out.duties.append(Duty("advance", sid, n, "every audit resolved" if resolved else "prove deadline"))
+            out.duties.append(Duty("advance", sid, n, "every audit and binding resolved" if resolved
+                                   else "prove deadline"))  # fmt: skip
         out.wake((deadlines["prove_ms"] or 0) + grace if deadlines["prove_ms"] else None)
-        out.waiting = f"round {n}: audits open"
+        out.waiting = f"round {n}: {'audits and bindings' if bound else 'audits'} open"
     elif state == "AGGREGATE":
         member = me in rnd["committee"]
-        if secure and member and me not in rnd.get("shares", {}):
-            out.duties.append(Duty("shares", sid, n, "on the committee: publish shares of the revealed secrets"))
+        second = rnd.get("reveal_stage", 1) == 2  # a bound round's second reveal
+        shares_kind, aggregate_kind = ("shares2", "aggregate2") if second else ("shares", "aggregate")
+        if secure and member and me not in rnd.get("shares2" if second else "shares", {}):
+            out.duties.append(Duty(shares_kind, sid, n, "on the committee: publish shares of the revealed secrets"))
         unmasked = not secure or rnd.get("unmask_ready")
-        if member and unmasked and me not in rnd.get("aggregates", {}):
+        if member and unmasked and me not in rnd.get("aggregates2" if second else "aggregates", {}):
             # t matching aggregates finalize the round: the first t members unmask at once, the
             # others only as backups when the round is still open a while later
             backup = rnd["committee"].index(me) - rnd["threshold"]
             if not secure or backup < 0:
-                out.duties.append(Duty("aggregate", sid, n, "on the aggregation committee"))
+                out.duties.append(Duty(aggregate_kind, sid, n, "on the aggregation committee"))
             else:
                 backup_at = rnd["unmask_ready_ms"] + DEADLINE_GRACE_MS + backup * RANK_STAGGER_MS
                 if now_ms >= backup_at:
-                    out.duties.append(Duty("aggregate", sid, n, "backup member: the round still lacks t aggregates"))
+                    out.duties.append(Duty(aggregate_kind, sid, n, "backup member: the round still lacks t aggregates"))
                 out.wake(backup_at)
         if past(deadlines["aggregate_ms"]):
             out.duties.append(Duty("advance", sid, n, "aggregate deadline"))

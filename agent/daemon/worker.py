@@ -26,11 +26,14 @@ from agent.rounds import RoundMode
 from agent.rounds.commit import commit_args
 from agent.rounds.secure import MaskedCache, SecureMode, committee_shares, publish_keys
 from agent.rounds.trusted import TrustedMode
-from agent.secagg.protocol import RoundSecrets
+from agent.secagg import binding
+from agent.secagg.protocol import RoundSecrets, context
 from agent.storage.vault import KeyStore, Vault
 from agent.study_fit import Fit, hospital_fit, model_fit
 from agent.training import StepPlan, evaluate, train_round
 from agent.zk import participant as zkp
+from agent.zk.circuit_grid import quantize
+from chaincode.contracts import binding as rules
 from clients.fabric import Gateway
 from clients.kubo import BlobStore, IPFSClient
 from clients.ledger import Call, LedgerClient
@@ -171,10 +174,16 @@ class HospitalWorker:
         self._submit(duty, Round.publish_keys(saved["args"]), lambda: self.me in self.round(sid, n)["keys"])
         return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}"
 
-    def mode(self, study: dict[str, Any], rnd: dict[str, Any]) -> RoundMode:
-        """How this round aggregates (the round record says; agent/rounds/)."""
+    def mode(self, study: dict[str, Any], rnd: dict[str, Any], bound: dict[str, Any] | None = None) -> RoundMode:
+        """How this round aggregates (the round record says; agent/rounds/). ``bound``: in a
+        round that binds inputs, what the participant's input is bound to (``_bind_material``)."""
         if rnd.get("aggregation") == "secure":
-            return SecureMode(lambda: self._round_secrets(rnd), self._masked)
+            summand = None
+            if bound is not None:
+                blinding = binding.Blinding.from_json(bound["blinding"])
+                summand = lambda result: binding.bound_input(bound["w_start"], bound["w_final"],  # noqa: E731
+                                                             result.sample_count, blinding)  # fmt: skip
+            return SecureMode(lambda: self._round_secrets(rnd), self._masked, summand)
         # an audited update must reproduce the committed final weights exactly: never int8
         return TrustedMode("none" if study["audited"] else self.cfg.compression)
 
@@ -207,11 +216,15 @@ class HospitalWorker:
             if result.audit is not None:
                 result = zkp.linked(result, weights_in)
             train_s = self._timed(sid, n, "commit", "training", t)
+            bound = self._bind_material(study, rnd, weights_in, result) if rnd.get("bound") else None
             t = time.monotonic()
-            stored = self.mode(study, rnd).store_update(self.hospital, rnd, result)
+            stored = self.mode(study, rnd, bound).store_update(self.hospital, rnd, result)
             ipfs_s += self._timed(sid, n, "commit", "ipfs", t)
+            extra = {"final_commitment": bound["final_commitment"], "bind_commitment": bound["commitment"]} \
+                if bound else {}  # fmt: skip
             saved = {
-                "commit": {**commit_args(rnd, result, stored), **self.cohort},
+                "commit": {**commit_args(rnd, result, stored), **self.cohort, **extra},
+                "bind": bound,
                 "records": result.sample_count,
                 "records_available": len(self.train_records),
                 "steps": result.step_count,
@@ -224,7 +237,8 @@ class HospitalWorker:
                 "ipfs_s": ipfs_s,
             }
             self.journal.put_artifact(name, saved)  # before anything is sent: never retrain
-            self.journal.forget_artifact(f"{sid}/r{n}/secrets")  # the committee holds the shares now
+            if not rnd.get("bound"):  # a bound round still needs the round key for its pair values
+                self.journal.forget_artifact(f"{sid}/r{n}/secrets")  # the committee holds the shares now
         out = self._submit(duty, Round.commit(saved["commit"]), lambda: self.me in self.round(sid, n)["commitments"])
         how = "committed" if out.tx_id else "already on the ledger"
         how = "recovered from before the restart" if out.recovered else how
@@ -232,6 +246,58 @@ class HospitalWorker:
             f"round {n}: trained on {saved['records']} records ({saved['steps']} DP-SGD steps, epsilon "
             f"{saved['epsilon']:.2f}, {saved['train_s']:.1f}s), update {saved['codec']} on IPFS, commitment {how}"
         )
+
+    def _bind_material(self, study: dict[str, Any], rnd: dict[str, Any], weights_in: Any,
+                       result: Any) -> dict[str, Any]:  # fmt: skip
+        """What a bound round's input is bound to: the round's model and the final weights on the
+        circuits' grid (an audited study's: the ends of its recorded chain), the blinding and
+        the commitments ``Round:Commit`` carries."""
+        if result.audit is not None:
+            trail = zkp.trail(result)
+            w_start, w_final, final_commitment = trail.snapshots[0], trail.snapshots[-1], trail.final_commitment
+        else:
+            w_start = quantize(weights_in)
+            w_final = quantize(weights_in + result.update)
+            final_commitment = zkp.weights_commitment(study["params"]["zk_circuit"], weights_in + result.update)
+        blinding = binding.Blinding.new()
+        return {"w_start": w_start, "w_final": w_final, "samples": result.sample_count,
+                "blinding": blinding.to_json(), "commitment": blinding.commitment(),
+                "final_commitment": final_commitment}  # fmt: skip
+
+    def _do_bind(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        """Bind the committed masked input: its value at the round's point with the binding
+        proof, and the values of the masks shared with the other committed participants
+        (journaled before sending: proving is not repeated)."""
+        assert rnd is not None
+        sid, n = duty.study_id, duty.round
+        name = f"{sid}/r{n}/bind"
+        args = self.journal.artifact(name)
+        if args is None:
+            saved = self.journal.artifact(f"{sid}/r{n}/update")
+            if saved is None or not saved.get("bind"):
+                raise StudyMismatch(f"round {n}: nothing to bind (the journal lost the round's training)")
+            material, p = saved["bind"], study["params"]
+            z = int(rnd["bind_point"])
+            pk = zkp.proving_key(self.cfg.keys_dir, p["bind_vk_hash"])
+            t = time.monotonic()
+            blinding = binding.Blinding.from_json(material["blinding"])
+            bound_sq = rules.norm_bound(p["update_norm_micro"])
+            proof = binding.prove(rules.bind_circuit(p["zk_circuit"]), pk, material["w_start"], material["w_final"],
+                                  material["samples"], z, blinding, bound_sq)  # fmt: skip
+            self._timed(sid, n, "bind", "proving", t)
+            t = time.monotonic()
+            publics = {m: rnd["keys"][m]["round_public"] for m in rnd["masking_set"]}
+            peers = sorted(set(rnd["committed"]) - {self.me})
+            elements = len(binding.bound_input(material["w_start"], material["w_final"], material["samples"], blinding))
+            pairs = binding.pair_values(self.me, self._round_secrets(rnd).round_key, publics, peers,
+                                        context(sid, n), elements, z)  # fmt: skip
+            self._timed(sid, n, "bind", "pair values", t)
+            args = {"study_id": sid, "round": n, "value": proof["value"], "pair_values": pairs, "proof": proof["proof"]}
+            self.journal.put_artifact(name, args)
+        self._submit(duty, Round.submit_binding(args), lambda: self.me in self.round(sid, n)["bindings"])
+        self.journal.forget_artifact(f"{sid}/r{n}/secrets")  # bound: the round key is no longer needed
+        status = self.round(sid, n)["bindings"].get(self.me, {}).get("status")
+        return f"round {n}: bound the masked input to the committed update (ledger says: {status})"
 
     def consented_records(self, study_id: str, rnd: dict[str, Any]) -> Records:
         """The training records this round may use: those whose patient holds a consent for the
@@ -253,10 +319,10 @@ class HospitalWorker:
             raise StudyMismatch(f"no training record has a valid consent for {study_id}: nothing may be trained on")
         return kept
 
-    def _do_aggregate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+    def _do_aggregate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None, stage: int = 1) -> str:
         assert rnd is not None
         sid, n = duty.study_id, duty.round
-        name = f"{sid}/r{n}/aggregate"
+        name = f"{sid}/r{n}/aggregate" + ("2" if stage == 2 else "")
         saved = self.journal.artifact(name)
         mode = self.mode(study, rnd)
         if saved is None:
@@ -268,34 +334,53 @@ class HospitalWorker:
                 "model": done.model,
                 "excluded": done.excluded,
                 "included": len(rnd["inclusion"]) - len(done.excluded),
+                "evaluations": done.evaluations,
+                "pair_truths": done.pair_truths,
+                "failed": done.failed,
             }
             self.journal.put_artifact(name, saved)
         for e in saved["excluded"]:
             log.warning("round %d: left %s's update out: %s", n, e["msp_id"], e["reason"])
         model = saved["model"]
-        call = Round.submit_aggregate(sid, n, model["cid"], model["hash"], saved["excluded"], model.get("commitment"))
-        self._submit(duty, call, lambda: self.me in self.round(sid, n)["aggregates"])
+        call = Round.submit_aggregate(sid, n, model.get("cid"), model.get("hash"), saved["excluded"],
+                                      model.get("commitment"), saved.get("evaluations"),
+                                      saved.get("pair_truths") or None)  # fmt: skip
+        records = "aggregates2" if stage == 2 else "aggregates"
+        self._submit(duty, call, lambda: self.me in self.round(sid, n)[records])
+        if saved.get("failed"):
+            log.warning("round %d: the inputs of %s are not the updates they bound; the ledger decides on the values "
+                        "published", n, ", ".join(saved["failed"]))  # fmt: skip
+            return f"round {n}: inputs of {', '.join(saved['failed'])} failed the binding check; values published"
         return f"round {n}: aggregated {saved['included']} updates ({mode.account()}), new model published"
 
-    def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+    def _do_aggregate2(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        return self._do_aggregate(duty, study, rnd, stage=2)
+
+    def _do_shares(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None, stage: int = 1) -> str:
         """Secure mode, as a committee member: publish shares of exactly the secrets the ledger
         reveals, after checking every included masked update is there to be unmasked."""
         assert rnd is not None
         sid, n = duty.study_id, duty.round
-        name = f"{sid}/r{n}/shares"
+        name = f"{sid}/r{n}/shares" + ("2" if stage == 2 else "")
         saved = self.journal.artifact(name)
         if saved is None:
             t = time.monotonic()
             spec = self.spec_for(study)
-            saved = {"args": committee_shares(self.hospital, rnd, spec, self._masked.get(self.hospital, rnd, spec))}
+            masked = self._masked.get(self.hospital, rnd, spec) if stage == 1 else None
+            saved = {"args": committee_shares(self.hospital, rnd, spec, masked, stage)}
             self._timed(sid, n, "aggregate", "shares", t)
             self.journal.put_artifact(name, saved)
         for c in saved["args"]["complaints"]:
             log.warning("round %d: share dealt by %s unusable: %s", n, c["msp_id"], c["reason"])
-        self._submit(duty, Round.submit_shares(saved["args"]), lambda: self.me in self.round(sid, n)["shares"])
-        reveal = rnd["reveal"]
+        records = "shares2" if stage == 2 else "shares"
+        self._submit(duty, Round.submit_shares(saved["args"]), lambda: self.me in self.round(sid, n)[records])
+        reveal = rnd["reveal2"] if stage == 2 else rnd["reveal"]
+        whose = "whose inputs failed the binding check" if stage == 2 else "dropped"
         return (f"round {n}: shares published (seeds of {len(reveal['seed'])} included, round keys of "
-                f"{len(reveal['key'])} dropped)")  # fmt: skip
+                f"{len(reveal['key'])} {whose})")  # fmt: skip
+
+    def _do_shares2(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
+        return self._do_shares(duty, study, rnd, stage=2)
 
     def _do_validate(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None

@@ -23,11 +23,16 @@ class StoredUpdate:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A round's new global model (cid, hash and, in an audited study, its commitment) and the
-    included participants left out, each with its reason."""
+    """A round's new global model (cid, hash and, in an audited study, its commitment; empty
+    when a bound round's check failed) and the included participants left out, each with its
+    reason; in a bound secure round the values at the round's point the member votes with and
+    the inputs its own check found failing."""
 
     model: dict[str, str]
     excluded: list[dict[str, str]] = field(default_factory=list)
+    evaluations: dict[str, str] | None = None
+    pair_truths: dict[str, str] | None = None
+    failed: list[str] = field(default_factory=list)
 
 
 class RoundMode(Protocol):

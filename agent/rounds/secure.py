@@ -12,7 +12,10 @@ chaincode/contracts/secure_aggregation.py. This module moves the material:
   on IPFS and matches its commitment (an included update must not be missing once its seed is
   revealed), then open this member's shares of the secrets the ledger reveals.
 * ``SecureMode.aggregate`` (member, once the ledger says unmask-ready): reconstruct, unmask
-  the weighted sum, publish the new global model for every enrolled hospital.
+  the weighted sum, publish the new global model for every enrolled hospital. In a round that
+  binds inputs (chaincode/contracts/binding.py) the member first computes every included
+  input's value at the round's point and checks it against the bound value: if one fails it
+  publishes those values and no model, and the ledger starts a second reveal.
 
 Nobody here ever holds another hospital's update in the clear: a member sees masked vectors,
 its own shares and, after the ledger's reveal, the included participants' self-mask seeds.
@@ -32,24 +35,29 @@ from agent.federation import Hospital, fetch_model, publish_model, share_keys, w
 from agent.models import ModelSpec
 from agent.rounds.mode import Aggregate, StoredUpdate
 from agent.secagg import field
+from agent.secagg.binding import BLINDING_ELEMENTS, pair_truths, unmasked_values
 from agent.secagg.protocol import (
     ProtocolError,
     RoundSecrets,
     bundle_bytes,
     context,
     deal_bundle,
+    effective_reveal,
     keys_args,
     mask_input,
     member_shares,
     new_global,
     parse_bundle,
-    unmask,
+    revealed_secrets,
+    stage_records,
+    unmask_with,
     weighted_input,
 )
 from agent.secagg.shares import ShareBundle
 from agent.storage.envelope import open_envelope, publish
 from agent.storage.vault import ArtifactError
 from agent.training import RoundResult
+from chaincode.contracts import binding as rules
 from clients.kubo import IPFSError
 
 MAX_BUNDLE_BYTES = 64 * 1024
@@ -78,8 +86,10 @@ def fetch_bundles(h: Hospital, rnd: dict[str, Any], who: list[str]) -> dict[str,
 
 
 def fetch_masked(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Every included masked vector, checked against its commitment and length."""
+    """Every included masked vector, checked against its commitment and length (a bound
+    round's inputs end with the two blinding elements)."""
     dim = spec.parameter_count()
+    extra = BLINDING_ELEMENTS if rnd.get("bound") else 0
     out = {}
     for p in rnd["inclusion"]:
         commitment = rnd["commitments"][p]
@@ -90,7 +100,7 @@ def fetch_masked(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[str,
         if hashlib.sha256(data).hexdigest() != commitment["update_hash"]:
             raise ProtocolError(f"{p}'s masked update does not match the hash it committed")
         try:
-            out[p] = field.from_bytes(data, dim)
+            out[p] = field.from_bytes(data, dim, extra)
         except field.FieldError as exc:
             raise ProtocolError(f"{p}'s masked update is malformed: {exc}") from None
     return out
@@ -99,14 +109,16 @@ def fetch_masked(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> dict[str,
 Masked = dict[str, np.ndarray]
 
 
-def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None) -> dict[str, Any]:
+def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None,
+                     stage: int = 1) -> dict[str, Any]:  # fmt: skip
     """``Round:SubmitShares`` arguments for this member. Raises ProtocolError when an included
     masked vector is unavailable: then no share is published, and without t members'
     shares the round aborts at its deadline with nothing revealed. ``masked``: the included
-    vectors if already fetched (``fetch_masked``)."""
-    if masked is None:
+    vectors if already fetched (``fetch_masked``). ``stage`` 2: the second reveal of a bound
+    round (the round keys of inputs that failed the check)."""
+    if masked is None and stage == 1:
         fetch_masked(h, rnd, spec)
-    reveal = rnd["reveal"]
+    reveal = rnd["reveal2"] if stage == 2 else rnd["reveal"]
     bundles = fetch_bundles(h, rnd, reveal["seed"] + reveal["key"])
     ctx = context(rnd["study_id"], rnd["round"])
     shares, complaints = member_shares(h.msp_id, h.share_key, reveal, bundles, ctx)
@@ -115,12 +127,39 @@ def committee_shares(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: 
     return {"study_id": rnd["study_id"], "round": rnd["round"], "shares": shares, "complaints": complaints}
 
 
-def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None) -> np.ndarray:
-    """The new global weights from the ledger's valid shares and the masked vectors."""
-    reveal = rnd["reveal"]
+@dataclass(frozen=True)
+class Unmasked:
+    """What a member computed after the reveal: the new weights (None when a bound round's check
+    fails) and, in a bound round, the values it votes with."""
+
+    weights: np.ndarray | None
+    evaluations: dict[str, str] | None = None
+    pair_truths: dict[str, str] | None = None
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+
+def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Masked | None = None) -> Unmasked:
+    """The new global weights from the ledger's valid shares and the masked vectors (both
+    reveal stages of a bound round), after a bound round's check."""
+    reveal = effective_reveal(rnd)
     bundles = fetch_bundles(h, rnd, reveal["seed"] + reveal["key"])
     masked = fetch_masked(h, rnd, spec) if masked is None else masked
-    field_sum = unmask(reveal, bundles, rnd["shares"], masked, context(rnd["study_id"], rnd["round"]))
+    masked = {p: masked[p] for p in reveal["seed"]}
+    ctx = context(rnd["study_id"], rnd["round"])
+    seeds, keys = revealed_secrets(reveal, bundles, stage_records(rnd))
+    checked = Unmasked(None)
+    if rnd.get("bound"):
+        publics = {p: rnd["keys"][p]["round_public"] for p in rnd["masking_set"]}
+        z = int(rnd["bind_point"])
+        values = unmasked_values(masked, seeds, keys, publics, ctx, z)
+        elements = field.elements(spec.parameter_count()) + BLINDING_ELEMENTS
+        truths = pair_truths(rnd.get("disputes", []) if rnd.get("reveal_stage", 1) == 1 else [], keys, publics, ctx,
+                             elements, z)  # fmt: skip
+        failed = rules.failures(values, rnd["bindings"], reveal["seed"])
+        checked = Unmasked(None, values, truths, failed)
+        if failed:
+            return checked
+    field_sum = unmask_with(seeds, keys, bundles, masked, ctx)[: field.elements(spec.parameter_count())]
     total = sum(rnd["commitments"][p]["consented_records"] or 0 for p in rnd["inclusion"])
     weights = new_global(fetch_model(h, rnd["model_in"], spec), field_sum, total)
     if not np.isfinite(weights).all() or float(np.abs(weights).max()) > MAX_MODEL_ABS:
@@ -128,7 +167,7 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
             f"the unmasked model has weights beyond {MAX_MODEL_ABS:g}: some participant masked an out-of-range "
             "update; not publishing it"
         )
-    return weights
+    return dataclasses.replace(checked, weights=weights)
 
 
 class MaskedCache:
@@ -151,16 +190,19 @@ class MaskedCache:
 
 @dataclass
 class SecureMode:
-    """``secrets``: this participant's round secrets (drawn at KEYS, kept until committed)."""
+    """``secrets``: this participant's round secrets (drawn at KEYS, kept until committed, or
+    in a bound round until bound). ``summand``: in a bound round, the input to mask
+    (agent/secagg/binding.py ``bound_input``) instead of the sample-weighted update."""
 
     secrets: Callable[[], RoundSecrets]
     masked: MaskedCache = dataclasses.field(default_factory=MaskedCache)
+    summand: Callable[[RoundResult], np.ndarray] | None = None
     name: str = "secure"
 
     def store_update(self, h: Hospital, rnd: dict[str, Any], result: RoundResult) -> StoredUpdate:
         ctx = context(rnd["study_id"], rnd["round"])
         masking = {p: rnd["keys"][p] for p in rnd["masking_set"]}
-        vector = weighted_input(result.update, result.sample_count)
+        vector = self.summand(result) if self.summand else weighted_input(result.update, result.sample_count)
         data = field.to_bytes(mask_input(h.msp_id, self.secrets(), vector, masking, ctx))
         label = f"{rnd['study_id']}/{rnd['round']}/masked/{h.msp_id}"
         envelope = publish(h.vault, data, label, share_keys(h.registry, rnd["committee"]))
@@ -169,12 +211,16 @@ class SecureMode:
     def aggregate(self, h: Hospital, rnd: dict[str, Any], spec: ModelSpec, recipients: list[str],
                   circuit: str | None = None) -> Aggregate:  # fmt: skip
         """Unmask the weighted sum and publish the new global model (with its commitment in an
-        audited study). Nobody is left out here: the ledger decided inclusion before the reveal."""
-        weights = unmasked_model(h, rnd, spec, self.masked.get(h, rnd, spec))
+        audited study). Nobody is left out here: the ledger decided inclusion before the reveal
+        (and, in a bound round, decides after it on the values this member computed)."""
+        done = unmasked_model(h, rnd, spec, self.masked.get(h, rnd, spec))
+        if done.weights is None:  # a bound input failed: the values go to the ledger, no model
+            return Aggregate({}, evaluations=done.evaluations, pair_truths=done.pair_truths, failed=done.failed)
         self.masked.clear()
-        label = f"{rnd['study_id']}/{rnd['round']}/global"
-        model = publish_model(h, weights, label, share_keys(h.registry, recipients))
-        return Aggregate(with_commitment(model, weights, circuit))
+        label = f"{rnd['study_id']}/{rnd['round']}/global/{rnd.get('reveal_stage', 1)}"
+        model = publish_model(h, done.weights, label, share_keys(h.registry, recipients))
+        return Aggregate(with_commitment(model, done.weights, circuit), evaluations=done.evaluations,
+                         pair_truths=done.pair_truths)  # fmt: skip
 
     def account(self) -> str:
         return "unmasked their sum (secure committee)"

@@ -28,6 +28,7 @@ from agent.secagg.masking import pair_mask, pairwise_seed, self_mask
 from agent.zk import binary
 
 GRID = 1 << 12  # the circuits' fixed point (zk/fixed)
+BLINDING_ELEMENTS = 2  # after the update's elements
 
 
 @dataclass(frozen=True)

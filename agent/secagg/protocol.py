@@ -151,23 +151,40 @@ def _published(records: dict[str, dict[str, Any]], p: str) -> dict[str, shamir.S
     }
 
 
+Revealed = tuple[dict[str, bytes], dict[str, x25519.X25519PrivateKey]]
+
+
+def revealed_secrets(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle],
+                     records: dict[str, dict[str, Any]]) -> Revealed:  # fmt: skip
+    """The self seeds and round keys ``reveal`` names, reconstructed from the members' valid
+    published shares (``records``, from the ledger)."""
+    try:
+        seeds = {p: recover(bundles[p], _published(records, p), "seed") for p in reveal["seed"]}
+        keys = {p: round_key_from(recover(bundles[p], _published(records, p), "key")) for p in reveal["key"]}
+    except ValueError as exc:
+        raise ProtocolError(f"cannot reconstruct the revealed secrets: {exc}") from None
+    return seeds, keys
+
+
+def unmask_with(seeds: dict[str, bytes], dropped_keys: dict[str, x25519.X25519PrivateKey],
+                bundles: dict[str, ShareBundle], masked: dict[str, np.ndarray], ctx: str) -> np.ndarray:  # fmt: skip
+    """The field sum of the included participants' inputs from their masked vectors, their self
+    seeds and the round keys of the dropped."""
+    if set(masked) != set(seeds):
+        raise ProtocolError("masked vectors are needed for exactly the included participants")
+    pairs = {(d, s): pairwise_seed(key, round_public(bundles[s]), d, s, ctx) for d, key in dropped_keys.items()
+             for s in seeds}  # fmt: skip
+    return unmask_sum(masked, seeds, pairs)
+
+
 def unmask(reveal: dict[str, list[str]], bundles: dict[str, ShareBundle], records: dict[str, dict[str, Any]],
            masked: dict[str, np.ndarray], ctx: str) -> np.ndarray:  # fmt: skip
     """The field sum of the included participants' weighted inputs. ``records`` are the members'
     share records from the ledger (only valid ones count); ``masked`` the included vectors."""
     if set(masked) != set(reveal["seed"]):
         raise ProtocolError("masked vectors are needed for exactly the included participants")
-    try:
-        seeds = {p: recover(bundles[p], _published(records, p), "seed") for p in reveal["seed"]}
-        dropped_keys = {p: round_key_from(recover(bundles[p], _published(records, p), "key")) for p in reveal["key"]}
-    except ValueError as exc:
-        raise ProtocolError(f"cannot reconstruct the revealed secrets: {exc}") from None
-    pairs = {
-        (d, s): pairwise_seed(key, round_public(bundles[s]), d, s, ctx)
-        for d, key in dropped_keys.items()
-        for s in reveal["seed"]
-    }
-    return unmask_sum(masked, seeds, pairs)
+    seeds, keys = revealed_secrets(reveal, bundles, records)
+    return unmask_with(seeds, keys, bundles, masked, ctx)
 
 
 def effective_reveal(rnd: dict[str, Any]) -> dict[str, list[str]]:
