@@ -29,7 +29,7 @@ from demo.consortium_admin import publish_initial_model, study_params
 from demo.local_agents import local_agent_config
 from demo.study_report import StudyReport, build_report
 from demo.study_watch import StudyProgress, watch
-from demo.zk_setup import ZkKeys, audit_params, distribute, register
+from demo.zk_setup import ZkKeys, audit_params, bind_params, distribute, register
 from network.admins import Admins
 from network.consortium import LocalConsortium
 
@@ -52,6 +52,11 @@ class StudyPlan:
     zk: ZkKeys | None = None
     audit_rate_ppm: int = 0
     local_steps: int = 30
+    # secure study with bound inputs: the binding circuit's keys, the model's step circuit (for
+    # its weight count) and the bound on each update's L2 norm (chaincode/contracts/binding.py)
+    bind: ZkKeys | None = None
+    circuit: str = "logreg-d30-b32"
+    update_norm: float = 10.0
 
 
 @dataclass
@@ -154,6 +159,12 @@ def run_agent_study(
             params.update(audit_params(plan.zk, get_weights(plan.spec.build(seed=0)), plan.audit_rate_ppm,
                                        plan.local_steps))  # fmt: skip
             console.print(f"  audited study: {plan.zk.circuit}, verifying key {plan.zk.vk_hash[:12]}... registered")
+        if plan.bind is not None and plan.aggregation == "secure":
+            register(admins, plan.bind)
+            distribute(plan.bind, configs)
+            params.update(bind_params(plan.bind, plan.circuit, get_weights(plan.spec.build(seed=0)), plan.update_norm))
+            console.print(f"  bound inputs: {plan.bind.circuit}, verifying key {plan.bind.vk_hash[:12]}... registered, "
+                          f"updates bounded to L2 norm {plan.update_norm:g}")  # fmt: skip
         try:
             crashes: list[tuple[str, int]] = []
             first_block = admins.create_study(params, lambda m: console.print(f"  {m}"))

@@ -24,6 +24,8 @@ STAGES = {  # event -> the hospital's stage it marks
     "round.committed": "committed",
     "round.proof_verified": "proof verified",
     "round.proof_failed": "proof FAILED (slashed)",
+    "round.binding_verified": "input bound",
+    "round.binding_failed": "binding FAILED (slashed)",
     "round.shares_submitted": "shares published",
     "round.shares_ready": "shares published",
     "round.aggregate_submitted": "aggregated",
@@ -63,7 +65,11 @@ class StudyProgress:
                 self.round_state[r] = "FINALIZED"
             extra = f" (gain {event['gain_ppm'] / 1e4:+.1f} points)" if "gain_ppm" in event else ""
             return f"round {r}: {who.removesuffix('MSP')} {STAGES[name]}{extra}"
-        if name == "round.advanced":
+        if name == "round.inputs_rejected":
+            for m in event.get("failed", []):
+                self.cells[(r, m)] = "input REJECTED (slashed)"
+            return (f"round {r}: the committee's check finds the inputs of {', '.join(event.get('failed', []))} are not "
+                    f"their bound updates: slashed, {'second reveal' if event.get('next') == 'reveal' else 'aborted'}")
             self.round_state[r] = event.get("to", "?")
             if event.get("to") == "ABORTED" and r == self.rounds - 1:
                 self.done = True

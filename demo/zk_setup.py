@@ -189,3 +189,11 @@ def consortium_ceremony(net: Any, circuit: str, cache_root: Path, say: Any = pri
     record_path.write_text(json.dumps(record, indent=2))
     say(f"  sealed: verifying key {hashlib.sha256(vk.read_bytes()).hexdigest()[:12]}...")
     return ZkKeys(circuit, pk, vk, record)
+
+
+def bind_params(keys: ZkKeys, circuit: str, initial_weights: np.ndarray, update_norm: float) -> dict[str, Any]:
+    """The study parameters that bind a secure study's inputs (chaincode/contracts/binding.py)
+    with these keys of the binding circuit: the model's step circuit (its weight count), the
+    initial model's commitment and the bound on each update's L2 norm."""
+    return {"zk_circuit": circuit, "model_commitment": weights_commitment(circuit, initial_weights),
+            "bind_vk_hash": keys.vk_hash, "update_norm_micro": round(update_norm * 1_000_000)}  # fmt: skip

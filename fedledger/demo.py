@@ -19,6 +19,7 @@ from rich.table import Table
 
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import LOGREG_30, MLP_30_16_1
+from chaincode.contracts.binding import bind_circuit
 from clients.fabric import GatewayError
 from clients.ledger import Compliance, Registry
 from demo.consortium_admin import register_hospitals
@@ -97,17 +98,20 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
         from demo.agent_study import StudyPlan, run_agent_study
 
         try:
-            keys = None
-            if audit_rate > 0:
-                from demo.zk_setup import consortium_ceremony
+            keys = bind = None
+            cache = Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger"))
+            from demo.zk_setup import consortium_ceremony
 
-                cache = Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger"))
+            if audit_rate > 0:
                 keys = consortium_ceremony(net, CIRCUITS[model], cache / "zk-ceremony",
+                                           lambda m: console.print(f"  {m}"))  # fmt: skip
+            if aggregation == "secure":  # every masked input bound to its committed update
+                bind = consortium_ceremony(net, bind_circuit(CIRCUITS[model]), cache / "zk-ceremony",
                                            lambda m: console.print(f"  {m}"))  # fmt: skip
             plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon, compression=compression,
                              consent="none" if no_consent else "ledger", aggregation=aggregation, zk=keys,
                              audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=20,
-                             spec=MODELS[model])  # fmt: skip
+                             spec=MODELS[model], bind=bind, circuit=CIRCUITS[model])  # fmt: skip
             run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None

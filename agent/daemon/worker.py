@@ -327,7 +327,8 @@ class HospitalWorker:
         mode = self.mode(study, rnd)
         if saved is None:
             t = time.monotonic()
-            circuit = study["params"].get("zk_circuit") if study["audited"] else None
+            # audited and bound studies: the next round's steps and binding start at the new model's commitment
+            circuit = study["params"].get("zk_circuit") if study["audited"] or study.get("bound") else None
             done = mode.aggregate(self.hospital, rnd, self.spec_for(study), study["enrolled"], circuit)
             self._timed(sid, n, "aggregate", "aggregation", t)
             saved = {

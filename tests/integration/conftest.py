@@ -16,6 +16,7 @@ from rich.console import Console
 
 from demo.agent_study import StudyPlan, StudyRun, run_agent_study
 from demo.consortium_admin import register_hospitals
+from demo.zk_setup import dev_keys
 from network import process
 from network.admins import Admins
 from network.consortium import LocalConsortium
@@ -57,9 +58,11 @@ def registered(network: LocalConsortium) -> LocalConsortium:
 
 
 @pytest.fixture(scope="session")
-def secure_study(registered: LocalConsortium) -> StudyRun:
-    """A 3-round study in the default secure-committee mode, run by three agent processes: run
-    once, then checked by the study tests, read by the certificate and console tests."""
+def secure_study(registered: LocalConsortium, tmp_path_factory: pytest.TempPathFactory) -> StudyRun:
+    """A 3-round study in the default secure-committee mode with bound inputs (one-party keys of
+    the binding circuit), run by three agent processes: run once, then checked by the study
+    tests, read by the certificate and console tests."""
+    bind = dev_keys(tmp_path_factory.mktemp("bind-keys"), "bind-w31", registered.org("HospitalA").msp_id)
     return run_agent_study(registered, Console(width=120, force_terminal=False),
-                           StudyPlan(rounds=3, epsilon_per_round=1.0), study_id="agents-secure",
+                           StudyPlan(rounds=3, epsilon_per_round=1.0, bind=bind), study_id="agents-secure",
                            timeout_s=600)  # fmt: skip

@@ -54,12 +54,16 @@ def test_three_agents_run_a_three_round_study(registered: LocalConsortium, secur
     sid = run.study_id
     r = run.report
     assert [row["state"] for row in r.rounds] == ["FINALIZED"] * 3
-    assert r.aggregation == "secure" and r.update_bytes == {"masked": 31 * 6}  # 6 bytes per coordinate
+    # six coordinates per 32-byte element, then the two blinding elements of a bound input
+    assert r.aggregation == "secure" and r.update_bytes == {"masked": 32 * (6 + 2)}
     with registered.ledger("Regulator", "User1") as regulator:
         for n in range(3):
             rnd = regulator.evaluate(Round.get(sid, n))
             assert len(rnd["committee"]) == 3 and rnd["threshold"] == 2 and rnd["unmask_ready"]
             assert rnd["reveal"] == {"seed": rnd["inclusion"], "key": []}
+            # every input bound on every endorsing peer and checked after the reveal, none failing
+            assert rnd["bound"] and {b["status"] for b in rnd["bindings"].values()} == {"verified"}
+            assert [c["failed"] for c in rnd["binding_checks"]] == [[]] and rnd["disputes"] == []
             assert len(rnd["aggregate"]["members"]) >= 2  # two members unmasked the same weights
             assert all(s["status"] == "valid" for s in rnd["shares"].values()) and len(rnd["shares"]) >= 2
     assert all(row["rewards"] for row in r.rounds), "every round paid its contributors"

@@ -286,9 +286,10 @@ class RoundContract(Contract):
                     "secure aggregation cannot leave out an included update: its mask seed is already revealed, "
                     "and revealing its round key as well would unmask it"
                 )
-        if rnd["audited"] and args["model_commitment"] is None:
+        if (rnd["audited"] or rnd.get("bound")) and args["model_commitment"] is None and args["model_hash"]:
             raise InvalidArgument(
-                "an audited study's aggregate needs model_commitment (next round's steps start there)"
+                "an audited or bound study's aggregate needs model_commitment (next round's steps and bindings "
+                "start there)"
             )
         kind = phases.aggregate_kind(rnd)
         key = fresh_key(stub, kind, args, msp_id, "published its aggregate")
