@@ -68,8 +68,10 @@ class StudyProgress:
         if name == "round.inputs_rejected":
             for m in event.get("failed", []):
                 self.cells[(r, m)] = "input REJECTED (slashed)"
-            return (f"round {r}: the committee's check finds the inputs of {', '.join(event.get('failed', []))} are not "
-                    f"their bound updates: slashed, {'second reveal' if event.get('next') == 'reveal' else 'aborted'}")
+            then = "second reveal" if event.get("next") == "reveal" else "aborted"
+            who = ", ".join(m.removesuffix("MSP") for m in event.get("failed", []))
+            return f"round {r}: the committee's check finds the inputs of {who} are not their bound updates: {then}"
+        if name == "round.advanced":
             self.round_state[r] = event.get("to", "?")
             if event.get("to") == "ABORTED" and r == self.rounds - 1:
                 self.done = True

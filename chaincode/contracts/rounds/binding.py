@@ -129,8 +129,12 @@ def check_evaluations(stub: Stub, study: dict[str, Any], rnd: dict[str, Any], ev
                                           "differs)")  # fmt: skip
     rnd["inclusion"] = [m for m in rnd["inclusion"] if m not in failed]
     ends = rnd.get("reveal_stage", 1) >= 2 or len(rnd["inclusion"]) < study["params"]["min_participants"]
-    log_round(stub, "round.inputs_rejected", {"study_id": rnd["study_id"], "round": rnd["round"]},
-              {"failed": failed, "stage": rnd.get("reveal_stage", 1), "next": "abort" if ends else "reveal"})
+    log_round(
+        stub,
+        "round.inputs_rejected",
+        {"study_id": rnd["study_id"], "round": rnd["round"]},
+        {"failed": failed, "stage": rnd.get("reveal_stage", 1), "next": "abort" if ends else "reveal"},
+    )
     if ends:
         transition(stub, rnd, "ABORTED")
         rnd["abort_reason"] = (f"inputs of {', '.join(failed)} were not their bound updates"
