@@ -59,3 +59,13 @@ def blind_commitment(salt: int, rho0: int, rho1: int) -> str:
 def prove_binding(circuit: str, pk: Path, request: dict[str, Any]) -> dict[str, Any]:
     """A binding proof (zk/circuit/bind.go BindInput in, {proof, public, value, prove_s} out)."""
     return call(["bind", "--circuit", circuit, "--pk", str(pk)], request)
+
+
+def field_values(raw: bytes, elements: int, point: int) -> list[int]:
+    """The values at ``point`` of the vectors in ``raw`` (``elements`` 32-byte little-endian
+    field elements each), computed by fedledger-zk (fast for vectors of a million coordinates)."""
+    proc = subprocess.run([binary(), "field-eval", "--point", str(point), "--elements", str(elements)], input=raw,
+                          capture_output=True, timeout=600, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise ZkError(proc.stderr.decode(errors="replace").strip() or "fedledger-zk field-eval failed")
+    return [int(v) for v in json.loads(proc.stdout)["values"]]

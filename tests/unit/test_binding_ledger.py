@@ -7,50 +7,21 @@ slashed; forged, replayed, over-norm and tampered bindings fail; malformed calls
 from __future__ import annotations
 
 import base64
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from cryptography.hazmat.primitives.asymmetric import x25519
 
-from agent.keys import public_b64
 from agent.secagg import field
-from agent.secagg.binding import (
-    Blinding,
-    bound_input,
-    evaluate,
-    grid_update,
-    pair_truths,
-    pair_values,
-    prove,
-    unmasked_values,
-)
-from agent.secagg.protocol import (
-    RoundSecrets,
-    bundle_bytes,
-    context,
-    deal_bundle,
-    effective_reveal,
-    keys_args,
-    mask_input,
-    member_shares,
-    new_global,
-    stage_records,
-    unmask,
-)
-from agent.secagg.shamir import Share
-from agent.secagg.shares import ShareBundle, recover, round_key_from
+from agent.secagg.binding import Blinding, bound_input, evaluate, prove
 from agent.zk import binary
 from chaincode.contracts import binding as rules
-from tests.unit.consortium_sim import Consortium, cid, h
-from tests.unit.zk_sim import CIRCUIT, commitment_of, initial_weights
+from tests.unit.bound_sim import BIND, A, B, BoundRound, C, D, bound_params
+from tests.unit.consortium_sim import Consortium, h
+from tests.unit.zk_sim import commitment_of
 
-A, B, C, D = "HospitalAMSP", "HospitalBMSP", "HospitalCMSP", "HospitalDMSP"
 SID = "bc-screening"
-BIND = "bind-w3"
-NORM_MICRO = 200_000  # ||update|| <= 0.2
 CEREMONY = {"phase1": [h("p1")], "phase2": [h("p2")], "contributors": [A], "beacon1": "01", "beacon2": "02"}
 
 
@@ -66,129 +37,9 @@ def bound_consortium(keys: tuple[Path, str], hospitals: tuple[str, ...] = (A, B,
     cons.register_all()
     cons.fund_all()
     cons.stake_all()
-    vk = keys[1]
-    cons.ok(cons.admins[A], "Zk:RegisterKey", {"circuit": BIND, "vk": vk, "ceremony": CEREMONY})
-    params = {"aggregation": "secure", "committee_size": 3, "committee_threshold": 2, "keys_window_s": 60,
-              "zk_circuit": CIRCUIT, "model_commitment": commitment_of(initial_weights()),
-              "bind_vk_hash": hashlib.sha256(base64.b64decode(vk)).hexdigest(), "update_norm_micro": NORM_MICRO,
-              "participants_per_round": len(hospitals)}  # fmt: skip
-    cons.active_study(**{**params, **over})
+    cons.ok(cons.admins[A], "Zk:RegisterKey", {"circuit": BIND, "vk": keys[1], "ceremony": CEREMONY})
+    cons.active_study(**{**bound_params(keys[1], len(hospitals)), **over})
     return cons
-
-
-class BoundRound:
-    """One bound round driven the way the agents would, keeping what each party holds."""
-
-    def __init__(self, cons: Consortium, pk: Path) -> None:
-        self.cons, self.pk = cons, pk
-        self.member_keys = {m: x25519.X25519PrivateKey.generate() for m in cons.hospitals}
-        self.secrets: dict[str, RoundSecrets] = {}
-        self.bundles: dict[str, ShareBundle] = {}
-        self.blinding: dict[str, Blinding] = {}
-        self.masked: dict[str, np.ndarray] = {}
-        self.start = initial_weights()
-        rng = np.random.default_rng(3)
-        self.final = {m: [w + int(d) for w, d in zip(self.start, rng.integers(-60, 61, 3), strict=True)]
-                      for m in cons.hospitals}  # fmt: skip
-        self.samples = {A: 120, B: 80, C: 200, D: 50}
-        self.rnd = cons.ok(cons.agents[A], "Round:Open", {"study_id": SID})
-        self.n = self.rnd["round"]
-        self.ctx = context(SID, self.n)
-
-    def get(self) -> dict[str, Any]:
-        return self.cons.ok(self.cons.regulator, "Round:Get", {"study_id": SID, "round": self.n})
-
-    def advance(self) -> dict[str, Any]:
-        return self.cons.ok(self.cons.agents[A], "Round:Advance", {"study_id": SID, "round": self.n})
-
-    def publish_keys(self, m: str) -> None:
-        secrets = RoundSecrets.new()
-        pubs = {k: public_b64(v) for k, v in self.member_keys.items() if k in self.rnd["committee"]}
-        bundle = deal_bundle(m, secrets, pubs, self.rnd["threshold"], self.ctx)
-        raw = bundle_bytes(bundle)
-        self.cons.ok(self.cons.agents[m], "Round:PublishKeys", keys_args(SID, self.n, bundle, cid(f"b-{m}"), raw))
-        self.secrets[m], self.bundles[m] = secrets, bundle
-
-    def commit(self, m: str, masked_final: list[int] | None = None, **over: Any) -> Any:
-        """Commit to ``self.final[m]``; ``masked_final``: mask the update to these weights instead."""
-        rnd = self.get()
-        self.blinding[m] = Blinding.new()
-        x = bound_input(self.start, masked_final or self.final[m], self.samples[m], self.blinding[m])
-        self.masked[m] = mask_input(m, self.secrets[m], x, {p: rnd["keys"][p] for p in rnd["masking_set"]}, self.ctx)
-        args = {"update_hash": hashlib.sha256(field.to_bytes(self.masked[m])).hexdigest(),
-                "consented_records": self.samples[m], "final_commitment": commitment_of(self.final[m]),
-                "bind_commitment": self.blinding[m].commitment(), **over}  # fmt: skip
-        return self.cons.commit(m, SID, self.n, **args)
-
-    def binding_args(self, m: str, norm_micro: int = NORM_MICRO, **over: Any) -> dict[str, Any]:
-        rnd = self.get()
-        z = int(rnd["bind_point"])
-        peers = sorted(set(rnd["committed"]) - {m})
-        publics = {p: rnd["keys"][p]["round_public"] for p in rnd["masking_set"]}
-        proof = prove(BIND, self.pk, self.start, self.final[m], self.samples[m], z, self.blinding[m],
-                      rules.norm_bound(norm_micro))  # fmt: skip
-        pairs = pair_values(m, self.secrets[m].round_key, publics, peers, self.ctx, len(self.masked[m]), z)
-        return {"study_id": SID, "round": self.n, "value": proof["value"], "pair_values": pairs,
-                "proof": proof["proof"], **over}  # fmt: skip
-
-    def bind(self, m: str, **over: Any) -> Any:
-        return self.cons.call(self.cons.agents[m], "Round:SubmitBinding", self.binding_args(m, **over))
-
-    def to_prove(self, cheat: dict[str, list[int]] | None = None) -> dict[str, Any]:
-        for m in self.rnd["participants"]:
-            self.publish_keys(m)
-        self.advance()
-        for m in self.rnd["participants"]:
-            assert self.commit(m, masked_final=(cheat or {}).get(m)).ok
-        rnd = self.advance()
-        assert rnd["state"] == "PROVE" and rnd["bind_point"]
-        return rnd
-
-    def submit_shares(self, m: str) -> Any:
-        rnd = self.get()
-        plan = rnd["reveal2"] if rnd.get("reveal_stage", 1) == 2 else rnd["reveal"]
-        shares, complaints = member_shares(m, self.member_keys[m], plan, self.bundles, self.ctx)
-        assert complaints == []
-        return self.cons.call(self.cons.agents[m], "Round:SubmitShares",
-                              {"study_id": SID, "round": self.n, "shares": shares})  # fmt: skip
-
-    def member_view(self) -> tuple[dict[str, str], dict[str, str], np.ndarray | None]:
-        """What an honest member computes after the reveal: values at z, disputed pairs' values,
-        and the new weights (None when its own check finds an input that fails)."""
-        rnd = self.get()
-        reveal, records = effective_reveal(rnd), stage_records(rnd)
-        included = {p: self.masked[p] for p in reveal["seed"]}
-        publics = {p: rnd["keys"][p]["round_public"] for p in rnd["masking_set"]}
-
-        def shared(p: str) -> dict[str, Share]:
-            return {m: Share.from_bytes(base64.b64decode(r["shares"][p])) for m, r in records.items()
-                    if p in r["shares"]}  # fmt: skip
-
-        seeds = {p: recover(self.bundles[p], shared(p), "seed") for p in reveal["seed"]}
-        keys = {p: round_key_from(recover(self.bundles[p], shared(p), "key")) for p in reveal["key"]}
-        z = int(rnd["bind_point"])
-        values = unmasked_values(included, seeds, keys, publics, self.ctx, z)
-        truths = pair_truths(rnd.get("disputes", []), keys, publics, self.ctx, len(next(iter(included.values()))), z)
-        if rules.failures(values, rnd["bindings"], reveal["seed"]):
-            return values, truths, None
-        total = sum(self.samples[p] for p in reveal["seed"])
-        field_sum = unmask(reveal, self.bundles, records, included, self.ctx)
-        weights = new_global(np.array(self.start) / 4096, field_sum[: field.elements(3)], total)
-        return values, truths, weights
-
-    def aggregate(self, m: str) -> Any:
-        values, truths, weights = self.member_view()
-        args = {"study_id": SID, "round": self.n, "evaluations": values}
-        if truths:
-            args["pair_truths"] = truths
-        if weights is not None:
-            args.update(model_cid=cid(f"model-{m}"), model_hash=h(weights.tobytes().hex()))
-        return self.cons.call(self.cons.agents[m], "Round:SubmitAggregate", args)
-
-    def expected(self, included: list[str]) -> np.ndarray:
-        total = sum(self.samples[p] for p in included)
-        mean = sum(grid_update(self.start, self.final[p]) * self.samples[p] for p in included) / total
-        return np.array(self.start) / 4096 + mean
 
 
 def unchanged(cons: Consortium, result: Any, status: int, fragment: str, before: dict) -> None:
@@ -203,7 +54,7 @@ def staked(cons: Consortium, m: str) -> int:
 
 def test_an_honest_bound_round_finalizes_to_fedavg_of_the_bound_updates(bind_keys: tuple[Path, str]) -> None:
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     r.to_prove()
     for m in (A, B, C):
         assert r.bind(m).json()["status"] == "verified"
@@ -222,7 +73,7 @@ def test_an_honest_bound_round_finalizes_to_fedavg_of_the_bound_updates(bind_key
 def test_a_hospital_masking_another_update_is_caught_slashed_and_removed(bind_keys: tuple[Path, str]) -> None:
     """The poisoning attack: C trains and binds honestly but masks a different vector."""
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     poison = [w + 3000 for w in r.final[C]]
     r.to_prove(cheat={C: poison})
     for m in (A, B, C):  # its binding proof is about its committed weights: it verifies
@@ -255,7 +106,7 @@ def test_a_hospital_masking_another_update_is_caught_slashed_and_removed(bind_ke
 
 def test_a_lie_about_a_pair_value_excludes_both_ends_and_slashes_the_liar(bind_keys: tuple[Path, str]) -> None:
     cons = bound_consortium(bind_keys, hospitals=(A, B, C, D), min_participants=2)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     r.to_prove()
     honest = r.binding_args(A)
     lie = {**honest, "pair_values": {**honest["pair_values"], B: str((int(honest["pair_values"][B]) + 1) % rules.P)}}
@@ -281,7 +132,7 @@ def test_a_lie_about_a_pair_value_excludes_both_ends_and_slashes_the_liar(bind_k
                                    "tampered blinding commitment"])  # fmt: skip
 def test_bindings_that_do_not_hold_fail_and_are_slashed(bind_keys: tuple[Path, str], cheat: str) -> None:
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     if cheat == "over-norm update":
         r.final[C] = [w + 1500 for w in r.start]  # ||update|| ~ 0.63 > 0.2
     if cheat == "tampered blinding commitment":
@@ -314,7 +165,7 @@ def test_bindings_that_do_not_hold_fail_and_are_slashed(bind_keys: tuple[Path, s
 
 def test_no_binding_by_the_deadline_fails_it(bind_keys: tuple[Path, str]) -> None:
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     r.to_prove()
     assert r.bind(A).ok and r.bind(B).ok
     with pytest.raises(AssertionError, match="participants have not bound"):
@@ -326,7 +177,7 @@ def test_no_binding_by_the_deadline_fails_it(bind_keys: tuple[Path, str]) -> Non
 
 def test_malformed_or_misplaced_bindings_change_nothing(bind_keys: tuple[Path, str]) -> None:
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     for m in r.rnd["participants"]:
         r.publish_keys(m)
     r.advance()
@@ -356,7 +207,7 @@ def test_malformed_or_misplaced_bindings_change_nothing(bind_keys: tuple[Path, s
 
 def test_a_bound_commitment_needs_its_binding_fields(bind_keys: tuple[Path, str]) -> None:
     cons = bound_consortium(bind_keys)
-    r = BoundRound(cons, bind_keys[0])
+    r = BoundRound(cons, bind_keys[0], SID)
     for m in r.rnd["participants"]:
         r.publish_keys(m)
     r.advance()
@@ -382,3 +233,14 @@ def test_agent_and_circuit_compute_the_same_value(tmp_path: Path) -> None:
     for z in (1, 2, 123456789123456789, rules.P - 1):
         out = prove("bind-w31", tmp_path / "pk", start, final, 977, z, blinding, 2**61)
         assert evaluate(x, z) == int(out["value"])
+
+
+def test_long_vectors_are_evaluated_alike_here_and_by_fedledger_zk() -> None:
+    import os
+
+    from agent.secagg.binding import SMALL, evaluate_many
+
+    vectors = [field.expand(os.urandom(32), SMALL + 5, b"t") for _ in range(3)]
+    z = 987654321987654321987654321
+    slow = [sum(c * pow(z, k, field.P) for k, c in enumerate(field.ints(v))) % field.P for v in vectors]
+    assert evaluate_many(vectors, z) == slow

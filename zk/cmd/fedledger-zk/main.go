@@ -9,6 +9,7 @@
 //	fedledger-zk verify --circuit C                           < {"vk": b64, "items": [{"proof": b64, "public": [dec...]}]}
 //	fedledger-zk bind --circuit bind-w<N> --pk FILE          < BindInput (a secure-aggregation binding)
 //	fedledger-zk bind-commit                                  < {"salt": dec, "rho0": dec, "rho1": dec}
+//	fedledger-zk field-eval --point Z --elements N            < vectors of N 32-byte little-endian elements
 //	fedledger-zk dev-setup --circuit C --pk FILE --vk FILE   (one party: tests and benchmarks only)
 //	fedledger-zk ceremony phase1-new --power P --out F
 //	fedledger-zk ceremony phase1-contribute --in F --out G
@@ -25,12 +26,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/consensys/gnark-crypto/ecc"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark/backend/groth16"
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/logger"
@@ -59,6 +62,8 @@ func main() {
 		err = bind(os.Args[2:])
 	case "bind-commit":
 		err = bindCommit(os.Args[2:])
+	case "field-eval":
+		err = fieldEval(os.Args[2:])
 	case "dev-setup":
 		err = devSetup(os.Args[2:])
 	case "ceremony":
@@ -85,6 +90,7 @@ commands:
   verify      check proofs against a verifying key (JSON on stdin)
   bind        prove that a masked input encodes the committed final weights' update (JSON on stdin)
   bind-commit the commitment to a binding's blinding elements (JSON on stdin)
+  field-eval  values at a point of vectors over the BN254 scalar field (raw elements on stdin)
   dev-setup   one-party setup, for tests and benchmarks only (not a ceremony)
   ceremony    the consortium's multi-party setup: phase1-new | phase1-contribute | phase1-seal |
               phase2-new | phase2-contribute | phase2-seal
@@ -477,6 +483,47 @@ func bindCommit(args []string) error {
 		vals[i] = v
 	}
 	return emit(map[string]any{"blind": circuit.BlindCommitment(vals[0], vals[1], vals[2]).String()})
+}
+
+// fieldEval answers sum_k v_k z^k for each vector v on stdin (N elements of 32 bytes, little
+// endian, each below the field order): the values a secure-aggregation member checks.
+func fieldEval(args []string) error {
+	fs := flag.NewFlagSet("field-eval", flag.ContinueOnError)
+	point := fs.String("point", "", "the point z (decimal, below the field order)")
+	n := fs.Int("elements", 0, "elements per vector")
+	parse(fs, args)
+	var z fr.Element
+	zi, ok := new(big.Int).SetString(*point, 10)
+	if !ok || zi.Sign() < 0 || zi.Cmp(ecc.BN254.ScalarField()) >= 0 {
+		return fmt.Errorf("--point must be a decimal field element")
+	}
+	z.SetBigInt(zi)
+	raw, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	size := *n * fr.Bytes
+	if *n < 1 || len(raw)%size != 0 {
+		return fmt.Errorf("stdin holds %d bytes, not whole vectors of %d elements", len(raw), *n)
+	}
+	values := []string{}
+	var be [fr.Bytes]byte
+	for off := 0; off < len(raw); off += size {
+		var acc, v fr.Element
+		for k := *n - 1; k >= 0; k-- {
+			le := raw[off+k*fr.Bytes : off+(k+1)*fr.Bytes]
+			for i := range be {
+				be[i] = le[fr.Bytes-1-i]
+			}
+			if err := v.SetBytesCanonical(be[:]); err != nil {
+				return fmt.Errorf("vector %d, element %d: %v", off/size, k, err)
+			}
+			acc.Mul(&acc, &z)
+			acc.Add(&acc, &v)
+		}
+		values = append(values, acc.String())
+	}
+	return emit(map[string]any{"values": values})
 }
 
 func devSetup(args []string) error {
