@@ -109,29 +109,41 @@ def pair_values(me: str, round_key: x25519.X25519PrivateKey, publics: dict[str, 
 
 def prove(circuit: str, pk: Path, w_start: list[int], w_final: list[int], samples: int, z: int,
           blinding: Blinding, norm_bound: int) -> dict[str, Any]:  # fmt: skip
-    """The binding proof: {value (decimal), proof (base64), prove_s}."""
+    """The binding proof: {value (decimal), proof (base64), public (its public inputs), prove_s}."""
     out = binary.prove_binding(circuit, pk, {"w_start": w_start, "w_final": w_final, "samples": samples,
                                              "point": str(z), **blinding.to_json(),
                                              "norm_bound": str(norm_bound)})  # fmt: skip
-    return {"value": out["value"], "proof": out["proof"], "prove_s": out["prove_s"]}
+    return {"value": out["value"], "proof": out["proof"], "public": out["public"], "prove_s": out["prove_s"]}
+
+
+def unmasked_inputs(masked: dict[str, np.ndarray], self_seeds: dict[str, bytes],
+                    dropped_keys: dict[str, x25519.X25519PrivateKey], publics: dict[str, str],
+                    ctx: str) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per included participant, its masked input with its self mask and the masks it shares
+    with the ``dropped`` (revealed round keys) taken off: its input plus the masks it shares
+    with the other included participants, which cancel in the sum."""
+    out = {}
+    for i, x in masked.items():
+        y = field.sub(x, self_mask(self_seeds[i], len(x)))
+        for d, key in dropped_keys.items():
+            m = pair_mask(pairwise_seed(key, _public(publics[i]), d, i, ctx), len(x))
+            y = field.sub(y, m) if i < d else field.add(y, m)  # i added the pair's mask when it sorts first
+        out[i] = y
+    return out
 
 
 def unmasked_values(masked: dict[str, np.ndarray], self_seeds: dict[str, bytes],
                     dropped_keys: dict[str, x25519.X25519PrivateKey], publics: dict[str, str], ctx: str,
                     z: int) -> dict[str, str]:  # fmt: skip
-    """Per included participant, the value at ``z`` of its masked input with its self mask and
-    the masks it shares with the ``dropped`` (revealed round keys) taken off: what the ledger
+    """Per included participant, the value at ``z`` of ``unmasked_inputs``: what the ledger
     compares with its bound value plus its pair values."""
-    out = {}
-    for i, x in masked.items():
-        n = len(x)
-        vectors, signs = [x, self_mask(self_seeds[i], n)], [1, -1]
-        for d, key in dropped_keys.items():
-            vectors.append(pair_mask(pairwise_seed(key, _public(publics[i]), d, i, ctx), n))
-            signs.append(-1 if i < d else 1)  # i added the pair's mask when it sorts first
-        values = evaluate_many(vectors, z)
-        out[i] = str(sum(s * v for s, v in zip(signs, values, strict=True)) % field.P)
-    return out
+    return values_at(unmasked_inputs(masked, self_seeds, dropped_keys, publics, ctx), z)
+
+
+def values_at(inputs: dict[str, np.ndarray], z: int) -> dict[str, str]:
+    """Each vector's value at ``z`` (decimal), all in one evaluation."""
+    names = sorted(inputs)
+    return {i: str(v) for i, v in zip(names, evaluate_many([inputs[i] for i in names], z), strict=True)}
 
 
 def pair_truths(disputes: list[dict[str, str]], revealed_keys: dict[str, x25519.X25519PrivateKey],

@@ -30,6 +30,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consensys/gnark-crypto/ecc"
@@ -506,24 +507,42 @@ func fieldEval(args []string) error {
 	if *n < 1 || len(raw)%size != 0 {
 		return fmt.Errorf("stdin holds %d bytes, not whole vectors of %d elements", len(raw), *n)
 	}
-	values := []string{}
-	var be [fr.Bytes]byte
-	for off := 0; off < len(raw); off += size {
-		var acc, v fr.Element
-		for k := *n - 1; k >= 0; k-- {
-			le := raw[off+k*fr.Bytes : off+(k+1)*fr.Bytes]
-			for i := range be {
-				be[i] = le[fr.Bytes-1-i]
-			}
-			if err := v.SetBytesCanonical(be[:]); err != nil {
-				return fmt.Errorf("vector %d, element %d: %v", off/size, k, err)
-			}
-			acc.Mul(&acc, &z)
-			acc.Add(&acc, &v)
+	count := len(raw) / size
+	values := make([]string, count)
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for j := 0; j < count; j++ { // one goroutine per vector: the machine's cores share them
+		wg.Add(1)
+		go func(j int) {
+			defer wg.Done()
+			values[j], errs[j] = hornerLE(raw[j*size:(j+1)*size], *n, &z)
+		}(j)
+	}
+	wg.Wait()
+	for j, err := range errs {
+		if err != nil {
+			return fmt.Errorf("vector %d: %v", j, err)
 		}
-		values = append(values, acc.String())
 	}
 	return emit(map[string]any{"values": values})
+}
+
+// hornerLE is sum_k v_k z^k for n little-endian 32-byte elements, each below the field order.
+func hornerLE(raw []byte, n int, z *fr.Element) (string, error) {
+	var acc, v fr.Element
+	var be [fr.Bytes]byte
+	for k := n - 1; k >= 0; k-- {
+		le := raw[k*fr.Bytes : (k+1)*fr.Bytes]
+		for i := range be {
+			be[i] = le[fr.Bytes-1-i]
+		}
+		if err := v.SetBytesCanonical(be[:]); err != nil {
+			return "", fmt.Errorf("element %d: %v", k, err)
+		}
+		acc.Mul(&acc, z)
+		acc.Add(&acc, &v)
+	}
+	return acc.String(), nil
 }
 
 func devSetup(args []string) error {
