@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-PHASES = ("open", "commit", "advance", "aggregate", "validate", "settle")
-KINDS = ("training", "ipfs", "aggregation", "evaluation", "ledger")
+# a round's phases in order; a hospital's duties within one phase (proving its audited steps and
+# binding its input, both in PROVE) count together
+PHASES = (("open",), ("keys",), ("commit",), ("advance",), ("prove", "bind"), ("shares",), ("aggregate",),
+          ("shares2",), ("aggregate2",), ("validate",), ("settle",))  # fmt: skip
+KINDS = ("training", "ipfs", "proving", "pair values", "shares", "aggregation", "evaluation", "ledger")
 
 
 def critical_path(timings: dict[str, list[dict[str, Any]]], round_no: int) -> dict[str, float]:
@@ -26,7 +29,7 @@ def critical_path(timings: dict[str, list[dict[str, Any]]], round_no: int) -> di
         per_org: dict[str, dict[str, float]] = {}
         for org, rows in timings.items():
             for row in rows:
-                if row["round"] == round_no and row["phase"] == phase:
+                if row["round"] == round_no and row["phase"] in phase:
                     per_org.setdefault(org, defaultdict(float))[row["kind"]] += row["seconds"]
         if not per_org:
             continue

@@ -187,18 +187,33 @@ def print_outcome(run: object) -> None:
                       f"{loc['auroc']:.3f}", "none (own data only)")  # fmt: skip
     console.print(table)
     timing = Table(title="Where each round's time went (critical path, seconds)")
-    for col in ("round", "training", "IPFS", "aggregation", "evaluation", "ledger", "round wall (ledger ts)"):
+    kinds = ("training", "ipfs", "proving", "pair values", "shares", "aggregation", "evaluation", "ledger")
+    for col in ("round", "training", "IPFS", "proving", "pair values", "shares", "aggregation", "evaluation",
+                "ledger", "round wall (ledger ts)"):  # fmt: skip
         timing.add_column(col)
     for row in r.rounds:
         cp = row["critical"]
         wall = f"{row['wall_s']:.2f}" if row["wall_s"] is not None else "-"
-        timing.add_row(str(row["round"]), *(f"{cp[k]:.2f}" for k in ("training", "ipfs", "aggregation",
-                                                                      "evaluation", "ledger")), wall)  # fmt: skip
+        timing.add_row(str(row["round"]), *(f"{cp.get(k, 0.0):.2f}" for k in kinds), wall)
     console.print(timing)
-    audits = [(row["round"], row["audits"]) for row in r.rounds if row.get("audits")]
-    for n, by_org in audits:
-        said = ", ".join(f"{m.removesuffix('MSP')} {status}" for m, status in sorted(by_org.items()))
-        console.print(f"  round {n} zk audits (verified on every endorsing peer): {said}")
+    for row in r.rounds:
+        n = row["round"]
+        if row.get("audits"):
+            said = ", ".join(f"{m.removesuffix('MSP')} {status}" for m, status in sorted(row["audits"].items()))
+            console.print(f"  round {n} zk audits (verified on every endorsing peer): {said}")
+        if row.get("bindings"):
+            said = ", ".join(f"{m.removesuffix('MSP')} {status}" for m, status in sorted(row["bindings"].items()))
+            failed = sorted({m for checked in row["binding_checks"] for m in checked})
+            check = (
+                (
+                    f"inputs of {', '.join(m.removesuffix('MSP') for m in failed)} were not their bound updates "
+                    "(slashed, removed by a second reveal)"
+                )
+                if failed
+                else "every included input is its bound update"
+            )
+            console.print(f"  round {n} inputs bound to committed updates (proofs verified on every endorsing peer): "
+                          f"{said}; the committee's check: {check}")  # fmt: skip
     if run.cohort is not None:
         print_consent(run)
     sizes = ", ".join(f"{codec} {n} B" for codec, n in r.update_bytes.items())
