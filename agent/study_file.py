@@ -83,12 +83,27 @@ FIELDS: tuple[tuple[str, str], ...] = (
         "trusted: the committee's first member decrypts every update.",
     ),
     ("keys_window_s", "Secure aggregation: seconds participants have to publish their round keys."),
-    ("zk_circuit", "Audited studies: the step circuit (logreg-d<D>-b<B> or mlp-d<D>-h<H>-b<B>); '' otherwise."),
+    (
+        "zk_circuit",
+        "Audited and bound studies: the model's step circuit (logreg-d<D>-b<B> or mlp-d<D>-h<H>-b<B>); '' otherwise.",
+    ),
     ("zk_vk_hash", "Audited studies: SHA-256 of the circuit's verifying key registered on the ledger."),
-    ("model_commitment", "Audited studies: Poseidon2 commitment of the initial weights on the circuit's grid."),
+    (
+        "model_commitment",
+        "Audited and bound studies: Poseidon2 commitment of the initial weights on the circuit's grid.",
+    ),
     ("learning_rate_ppm", "Audited studies: the SGD learning rate every proven step uses, in millionths."),
     ("clip_ppm", "Audited studies: the per-example gradient clipping norm, in millionths."),
     ("expected_batch", "Audited studies: the expected Poisson batch size (at most the circuit's capacity)."),
+    (
+        "bind_vk_hash",
+        "Secure studies with bound inputs: SHA-256 of the binding circuit's (bind-w<weights>) "
+        "verifying key; '' for no binding.",
+    ),
+    (
+        "update_norm_micro",
+        "Bound inputs: the largest L2 norm of a hospital's update (final minus start weights), in millionths.",
+    ),
 )
 DOCS = dict(FIELDS)
 

@@ -154,14 +154,7 @@ def check_params(p: dict[str, Any], registered: int) -> None:
                                   f"{problem}")  # fmt: skip
         if not (p["zk_circuit"] and p["zk_vk_hash"] and p["model_commitment"]):
             raise InvalidArgument("an audited study needs zk_circuit, zk_vk_hash and model_commitment")
-        try:
-            circuit = zk_circuits.parse(p["zk_circuit"])
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        problem = model_names.circuit_problem(model, circuit)
-        if problem:
-            raise InvalidArgument(problem)
-        capacity = circuit.capacity
+        capacity = _model_circuit(p, model).capacity
         if p["expected_batch"] > capacity:
             raise InvalidArgument(
                 f"expected_batch {p['expected_batch']} exceeds the circuit's batch capacity {capacity}"
@@ -197,13 +190,19 @@ def check_params(p: dict[str, Any], registered: int) -> None:
         if not (p["zk_circuit"] and p["model_commitment"] and p["update_norm_micro"] >= 1):
             raise InvalidArgument("bound inputs need zk_circuit (the model's weights), model_commitment and "
                                   "update_norm_micro >= 1")  # fmt: skip
-        try:
-            circuit = zk_circuits.parse(p["zk_circuit"])
-        except ValueError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        problem = model_names.circuit_problem(model, circuit)
-        if problem:
-            raise InvalidArgument(problem)
+        _model_circuit(p, model)
+
+
+def _model_circuit(p: dict[str, Any], model: Any) -> zk_circuits.Circuit:
+    """The study's ``zk_circuit``, which must be a circuit of exactly its model."""
+    try:
+        circuit = zk_circuits.parse(p["zk_circuit"])
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
+    problem = model_names.circuit_problem(model, circuit)
+    if problem:
+        raise InvalidArgument(problem)
+    return circuit
 
 
 def study_key(stub: Stub, study_id: str) -> str:

@@ -371,13 +371,18 @@ func verifyOne(vk groth16.VerifyingKey, spec circuit.Spec, proofB64 string, publ
 	}
 	assignment := spec.New()
 	assignment.SetPublic(pub)
+	return verifyAgainst(vk, proof, assignment)
+}
+
+// verifyAgainst checks a proof against the public part of an assignment.
+func verifyAgainst(vk groth16.VerifyingKey, proof groth16.Proof, assignment frontend.Circuit) (r verdict) {
 	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField(), frontend.PublicOnly())
 	if err != nil {
-		fail("public witness: %v", err)
+		r.Error = fmt.Sprintf("public witness: %v", err)
 		return
 	}
 	if err := groth16.Verify(proof, vk, w); err != nil {
-		fail("proof does not verify: %v", err)
+		r.Error = fmt.Sprintf("proof does not verify: %v", err)
 		return
 	}
 	r.Valid = true
@@ -398,17 +403,7 @@ func verifyBind(vk groth16.VerifyingKey, weights int, proofB64 string, public []
 	}
 	assignment := circuit.NewBind(weights)
 	assignment.SetBindPublic(pub)
-	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField(), frontend.PublicOnly())
-	if err != nil {
-		fail("public witness: %v", err)
-		return
-	}
-	if err := groth16.Verify(proof, vk, w); err != nil {
-		fail("proof does not verify: %v", err)
-		return
-	}
-	r.Valid = true
-	return
+	return verifyAgainst(vk, proof, assignment)
 }
 
 // bind proves one binding: the value the masked input takes at the ledger's point, from the
