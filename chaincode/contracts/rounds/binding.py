@@ -60,6 +60,8 @@ def submit_binding(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidArgument(f"pair_values must name exactly the other committed participants {peers}")
     p = study["params"]
     commit = parts(stub, "rcommit", args["study_id"], args["round"])[msp_id]
+    if not rnd["model_in"].get("commitment"):
+        raise Conflict(f"round {args['round']}'s model has no commitment: there is nothing to bind its update to")
     point = int(rnd["bind_point"])
     public = binding.public_inputs(rnd["model_in"]["commitment"], commit, point, int(args["value"]),
                                    binding.norm_bound(p["update_norm_micro"]))  # fmt: skip

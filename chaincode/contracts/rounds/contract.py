@@ -217,12 +217,12 @@ class RoundContract(Contract):
         require_registered(stub, caller)
         study = get_study(stub, args["study_id"])
         rnd = get_round(stub, args["study_id"], args["round"])
-        start = rnd["state"]
+        start, stage = rnd["state"], rnd.get("reveal_stage", 1)
         while True:
             step = phases.ADVANCES.get(rnd["state"])
             if step is None or not step(stub, study, rnd):
                 break
-        if rnd["state"] == start:
+        if rnd["state"] == start and rnd.get("reveal_stage", 1) == stage:  # a second reveal is progress too
             raise Conflict(phases.waiting_for(stub, rnd))
         save(stub, study, rnd)
         ledger_log.record(
