@@ -24,7 +24,6 @@ its own shares and, after the ledger's reveal, the included participants' self-m
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from agent.federation import Hospital, fetch_model, publish_model, share_keys, w
 from agent.models import ModelSpec
 from agent.rounds.mode import Aggregate, StoredUpdate
 from agent.secagg import field
-from agent.secagg.binding import BLINDING_ELEMENTS, pair_truths, unmasked_inputs, values_at
+from agent.secagg.binding import BLINDING_ELEMENTS, pair_truths, unmask_and_check
 from agent.secagg.protocol import (
     ProtocolError,
     RoundSecrets,
@@ -149,11 +148,10 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
     ctx = context(rnd["study_id"], rnd["round"])
     seeds, keys = revealed_secrets(reveal, bundles, stage_records(rnd))
     checked = Unmasked(None)
-    if rnd.get("bound"):  # each input unmasked alone (its masks with the included cancel in the sum)
+    if rnd.get("bound"):  # every input's value at the point, checked before anything is published
         publics = {p: rnd["keys"][p]["round_public"] for p in rnd["masking_set"]}
         z = int(rnd["bind_point"])
-        inputs = unmasked_inputs(masked, seeds, keys, publics, ctx)
-        values = values_at(inputs, z)
+        values, field_sum = unmask_and_check(masked, seeds, keys, publics, ctx, z)
         elements = field.elements(spec.parameter_count()) + BLINDING_ELEMENTS
         truths = pair_truths(rnd.get("disputes", []) if rnd.get("reveal_stage", 1) == 1 else [], keys, publics, ctx,
                              elements, z)  # fmt: skip
@@ -161,7 +159,6 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
         checked = Unmasked(None, values, truths, failed)
         if failed:
             return checked
-        field_sum = functools.reduce(field.add, inputs.values())
     else:
         field_sum = unmask_with(seeds, keys, bundles, masked, ctx)
     field_sum = field_sum[: field.elements(spec.parameter_count())]

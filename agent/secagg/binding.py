@@ -15,6 +15,7 @@ value (``pair_truths``); the ledger compares.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets as random
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,9 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from agent.secagg import field
-from agent.secagg.masking import pair_mask, pairwise_seed, self_mask
+from agent.secagg import field, long_vectors
+from agent.secagg.field import expand
+from agent.secagg.masking import PAIR, SELF, pairwise_seed
 from agent.zk import binary
 
 GRID = 1 << 12  # the circuits' fixed point (zk/fixed)
@@ -69,9 +71,6 @@ def bound_input(w_start: list[int], w_final: list[int], samples: int, blinding: 
     return np.concatenate([encoded, field.from_ints([blinding.rho0, blinding.rho1])])
 
 
-SMALL = 4096  # vectors up to this many elements are evaluated here; longer ones by fedledger-zk
-
-
 def evaluate(v: np.ndarray, z: int) -> int:
     """sum_k v_k z^k mod P."""
     return evaluate_many([v], z)[0]
@@ -84,8 +83,8 @@ def evaluate_many(vectors: list[np.ndarray], z: int) -> list[int]:
     if not vectors:
         return []
     n = len(vectors[0])
-    if n > SMALL:
-        return binary.field_values(b"".join(field.to_bytes(v) for v in vectors), n, z)
+    if n > long_vectors.SMALL:
+        return long_vectors.values(vectors, [], n, z)
     out = []
     for v in vectors:
         acc = 0
@@ -103,8 +102,19 @@ def pair_values(me: str, round_key: x25519.X25519PrivateKey, publics: dict[str, 
                 elements: int, z: int) -> dict[str, str]:  # fmt: skip
     """The value at ``z`` of the mask ``me`` shares with each of ``peers`` (their round public
     keys in ``publics``), as ``Round:SubmitBinding`` takes them."""
-    masks = [pair_mask(pairwise_seed(round_key, _public(publics[peer]), me, peer, ctx), elements) for peer in peers]
-    return {peer: str(v) for peer, v in zip(peers, evaluate_many(masks, z), strict=True)}
+    seeds = [pairwise_seed(round_key, _public(publics[peer]), me, peer, ctx) for peer in peers]
+    got = _mask_values([(seed, PAIR) for seed in seeds], elements, z)
+    return {peer: str(v) for peer, v in zip(peers, got, strict=True)}
+
+
+def _mask_values(masks: list[tuple[bytes, bytes]], elements: int, z: int, vectors: list[np.ndarray] | None = None
+                 ) -> list[int]:  # fmt: skip
+    """The values at ``z`` of ``vectors``, then of each (seed, label) mask expanded to
+    ``elements`` elements: by fedledger-zk for long vectors, here for short ones."""
+    vectors = vectors or []
+    if elements > long_vectors.SMALL:
+        return long_vectors.values(vectors, [(seed, label, False) for seed, label in masks], elements, z)
+    return evaluate_many(vectors + [expand(seed, elements, label) for seed, label in masks], z)
 
 
 def prove(circuit: str, pk: Path, w_start: list[int], w_final: list[int], samples: int, z: int,
@@ -116,34 +126,44 @@ def prove(circuit: str, pk: Path, w_start: list[int], w_final: list[int], sample
     return {"value": out["value"], "proof": out["proof"], "public": out["public"], "prove_s": out["prove_s"]}
 
 
-def unmasked_inputs(masked: dict[str, np.ndarray], self_seeds: dict[str, bytes],
-                    dropped_keys: dict[str, x25519.X25519PrivateKey], publics: dict[str, str],
-                    ctx: str) -> dict[str, np.ndarray]:  # fmt: skip
-    """Per included participant, its masked input with its self mask and the masks it shares
-    with the ``dropped`` (revealed round keys) taken off: its input plus the masks it shares
-    with the other included participants, which cancel in the sum."""
-    out = {}
-    for i, x in masked.items():
-        y = field.sub(x, self_mask(self_seeds[i], len(x)))
-        for d, key in dropped_keys.items():
-            m = pair_mask(pairwise_seed(key, _public(publics[i]), d, i, ctx), len(x))
-            y = field.sub(y, m) if i < d else field.add(y, m)  # i added the pair's mask when it sorts first
-        out[i] = y
-    return out
+def unmask_and_check(masked: dict[str, np.ndarray], self_seeds: dict[str, bytes],
+                     dropped_keys: dict[str, x25519.X25519PrivateKey], publics: dict[str, str], ctx: str,
+                     z: int) -> tuple[dict[str, str], np.ndarray]:  # fmt: skip
+    """What a member computes after the reveal, from one reading of the masked inputs: per
+    included participant the value at ``z`` of its input with its self mask and the masks it
+    shares with the ``dropped`` (revealed round keys) taken off, which the ledger compares with
+    its bound value plus its pair values; and the unmasked sum (the masks shared among the
+    included cancel in it). The values follow by linearity from those of the inputs and masks."""
+    names = sorted(masked)
+    n = len(masked[names[0]])
+    specs: list[long_vectors.MaskSpec] = []
+    owner: list[str] = []
+    for i in names:
+        specs.append((self_seeds[i], SELF, True))
+        owner.append(i)
+        for d, key in sorted(dropped_keys.items()):  # i added the pair's mask when it sorts first
+            specs.append((pairwise_seed(key, _public(publics[i]), d, i, ctx), PAIR, i < d))
+            owner.append(i)
+    vectors = [masked[i] for i in names]
+    if n > long_vectors.SMALL:
+        total, got = long_vectors.masked_sum_and_values(vectors, specs, n, z)
+    else:
+        expanded = [expand(seed, n, label) for seed, label, _ in specs]
+        total = functools.reduce(field.add, vectors)
+        for (_, _, subtract), m in zip(specs, expanded, strict=True):
+            total = field.sub(total, m) if subtract else field.add(total, m)
+        got = evaluate_many(vectors + expanded, z)
+    values = dict(zip(names, got[: len(names)], strict=True))
+    for (_, _, subtract), i, v in zip(specs, owner, got[len(names) :], strict=True):
+        values[i] += -v if subtract else v
+    return {i: str(values[i] % field.P) for i in names}, total
 
 
 def unmasked_values(masked: dict[str, np.ndarray], self_seeds: dict[str, bytes],
                     dropped_keys: dict[str, x25519.X25519PrivateKey], publics: dict[str, str], ctx: str,
                     z: int) -> dict[str, str]:  # fmt: skip
-    """Per included participant, the value at ``z`` of ``unmasked_inputs``: what the ledger
-    compares with its bound value plus its pair values."""
-    return values_at(unmasked_inputs(masked, self_seeds, dropped_keys, publics, ctx), z)
-
-
-def values_at(inputs: dict[str, np.ndarray], z: int) -> dict[str, str]:
-    """Each vector's value at ``z`` (decimal), all in one evaluation."""
-    names = sorted(inputs)
-    return {i: str(v) for i, v in zip(names, evaluate_many([inputs[i] for i in names], z), strict=True)}
+    """The values of ``unmask_and_check`` alone."""
+    return unmask_and_check(masked, self_seeds, dropped_keys, publics, ctx, z)[0]
 
 
 def pair_truths(disputes: list[dict[str, str]], revealed_keys: dict[str, x25519.X25519PrivateKey],
@@ -153,5 +173,5 @@ def pair_truths(disputes: list[dict[str, str]], revealed_keys: dict[str, x25519.
     for d in disputes:
         a, b = d["pair"].split("|")
         seed = pairwise_seed(revealed_keys[a], _public(publics[b]), a, b, ctx)
-        out[d["pair"]] = str(evaluate(pair_mask(seed, elements), z))
+        out[d["pair"]] = str(_mask_values([(seed, PAIR)], elements, z)[0])
     return out

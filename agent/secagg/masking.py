@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from agent.secagg import long_vectors
 from agent.secagg.field import add, expand, sub
 
 SELF, PAIR = b"fedledger-self", b"fedledger-pair"
@@ -48,10 +49,13 @@ def self_mask(seed: bytes, n: int) -> np.ndarray:
 def mask(x: np.ndarray, me: str, self_seed: bytes, pair_seeds: dict[str, bytes]) -> np.ndarray:
     """y = x + PRG(b) + masks shared with higher ids - masks shared with lower ids (mod P)."""
     n = len(x)
+    if me in pair_seeds:
+        raise ValueError("no pairwise mask with oneself")
+    if n > long_vectors.SMALL:
+        specs = [(self_seed, SELF, False)] + [(seed, PAIR, me > other) for other, seed in sorted(pair_seeds.items())]
+        return long_vectors.masked_sum([x], specs, n)
     y = add(x, self_mask(self_seed, n))
     for other, seed in pair_seeds.items():
-        if other == me:
-            raise ValueError("no pairwise mask with oneself")
         m = pair_mask(seed, n)
         y = add(y, m) if me < other else sub(y, m)
     return y
@@ -74,16 +78,21 @@ def unmask_sum(
         raise ValueError("nothing to unmask")
     vectors = list(masked.values())
     n = len(vectors[0])
+    if any(len(v) != n for v in vectors):
+        raise ValueError("masked vectors differ in length")
+    for dropped, survivor in dropped_pair_seeds:
+        if survivor not in masked or dropped in masked:
+            raise ValueError(f"({dropped}, {survivor}) is not a (dropped, included) pair")
+    if n > long_vectors.SMALL:
+        specs = [(seed, SELF, True) for seed in self_seeds.values()]
+        specs += [(seed, PAIR, survivor < dropped) for (dropped, survivor), seed in dropped_pair_seeds.items()]
+        return long_vectors.masked_sum(vectors, specs, n)
     total = vectors[0].copy()
     for v in vectors[1:]:
-        if len(v) != n:
-            raise ValueError("masked vectors differ in length")
         total = add(total, v)
     for seed in self_seeds.values():
         total = sub(total, self_mask(seed, n))
     for (dropped, survivor), seed in dropped_pair_seeds.items():
-        if survivor not in masked or dropped in masked:
-            raise ValueError(f"({dropped}, {survivor}) is not a (dropped, included) pair")
         m = pair_mask(seed, n)
         # the survivor added +m if it sorts before the dropped one, -m otherwise; undo it
         total = sub(total, m) if survivor < dropped else add(total, m)

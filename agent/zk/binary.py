@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,22 @@ def prove_binding(circuit: str, pk: Path, request: dict[str, Any]) -> dict[str, 
     return call(["bind", "--circuit", circuit, "--pk", str(pk)], request)
 
 
-def field_values(raw: bytes, elements: int, point: int) -> list[int]:
-    """The values at ``point`` of the vectors in ``raw`` (``elements`` 32-byte little-endian
-    field elements each), computed by fedledger-zk (fast for vectors of a million coordinates)."""
-    proc = subprocess.run([binary(), "field-eval", "--point", str(point), "--elements", str(elements)], input=raw,
-                          capture_output=True, timeout=600, check=False)  # fmt: skip
+def raw_call(args: list[str], data: bytes, timeout: float = 600.0) -> bytes:
+    """A command that takes and answers raw bytes (the field arithmetic on long vectors). The
+    input goes through a temporary file: piping tens of megabytes through ``subprocess`` writes
+    them a page at a time and costs more than the arithmetic."""
+    with tempfile.TemporaryFile() as stdin:
+        stdin.write(data)
+        stdin.seek(0)
+        proc = subprocess.run([binary(), *args], stdin=stdin, capture_output=True, timeout=timeout, check=False)
     if proc.returncode != 0:
-        raise ZkError(proc.stderr.decode(errors="replace").strip() or "fedledger-zk field-eval failed")
-    return [int(v) for v in json.loads(proc.stdout)["values"]]
+        raise ZkError(proc.stderr.decode(errors="replace").strip() or f"fedledger-zk {args[0]} failed")
+    return proc.stdout
+
+
+def field_values(raw: bytes, elements: int, point: int, masks: int = 0) -> list[int]:
+    """The values at ``point`` of the vectors in ``raw`` (``elements`` 32-byte little-endian
+    field elements each), then of the ``masks`` mask specs after them, expanded to ``elements``
+    (zk/secagg): fast for vectors of a million coordinates."""
+    out = raw_call(["field-eval", "--point", str(point), "--elements", str(elements), "--masks", str(masks)], raw)
+    return [int(v) for v in json.loads(out)["values"]]

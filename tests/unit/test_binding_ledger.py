@@ -238,9 +238,48 @@ def test_agent_and_circuit_compute_the_same_value(tmp_path: Path) -> None:
 def test_long_vectors_are_evaluated_alike_here_and_by_fedledger_zk() -> None:
     import os
 
-    from agent.secagg.binding import SMALL, evaluate_many
+    from agent.secagg.binding import evaluate_many
+    from agent.secagg.long_vectors import SMALL
 
     vectors = [field.expand(os.urandom(32), SMALL + 5, b"t") for _ in range(3)]
     z = 987654321987654321987654321
     slow = [sum(c * pow(z, k, field.P) for k, c in enumerate(field.ints(v))) % field.P for v in vectors]
     assert evaluate_many(vectors, z) == slow
+
+
+@pytest.mark.parametrize("elements", [40, 4100])
+def test_a_members_check_and_unmasking_agree_with_the_plain_unmasking(elements: int) -> None:
+    """One reading gives every input's value at the point and the same sum ``unmask_with``
+    gives, in numpy (short vectors) and through fedledger-zk (long ones); a dropped participant's
+    masks come off both."""
+    import os
+
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    from agent.keys import public_b64
+    from agent.secagg.binding import unmask_and_check
+    from agent.secagg.masking import mask, pairwise_seed, self_mask
+    from agent.secagg.protocol import unmask_with
+
+    names = ["A", "B", "C", "D"]
+    keys = {m: x25519.X25519PrivateKey.generate() for m in names}
+    publics = {m: public_b64(k) for m, k in keys.items()}
+    seeds = {m: os.urandom(32) for m in names}
+    inputs = {m: field.expand(os.urandom(32), elements, b"u") for m in names}
+    masked = {m: mask(inputs[m], m, seeds[m], {o: pairwise_seed(keys[m], keys[o].public_key(), m, o, "c")
+                                                for o in names if o != m}) for m in names}  # fmt: skip
+    included = {m: masked[m] for m in ("A", "B", "D")}
+    z = 31337
+    values, total = unmask_and_check(included, {m: seeds[m] for m in included}, {"C": keys["C"]}, publics, "c", z)
+
+    class Bundle:  # what unmask_with reads of a dealt bundle: the round public key
+        def __init__(self, m: str) -> None:
+            self.round_public = publics[m]
+
+    bundles = {m: Bundle(m) for m in names}
+    assert np.array_equal(total, unmask_with({m: seeds[m] for m in included}, {"C": keys["C"]}, bundles, included, "c"))
+    for m in included:  # each value is its input's plus the masks it shares with the other included
+        y = field.sub(masked[m], self_mask(seeds[m], elements))
+        c_mask = field.expand(pairwise_seed(keys["C"], keys[m].public_key(), "C", m, "c"), elements, b"fedledger-pair")
+        y = field.sub(y, c_mask) if m < "C" else field.add(y, c_mask)
+        assert int(values[m]) == evaluate(y, z)

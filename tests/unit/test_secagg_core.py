@@ -223,3 +223,32 @@ def test_shares_open_only_for_their_member_and_a_wrong_publication_is_named() ->
     assert caught.value.member == "M3"
     with pytest.raises(ValueError, match="needed"):
         recover(bundle, {"M1": s1}, "seed")
+
+
+def test_long_vectors_through_fedledger_zk_match_the_numpy_arithmetic() -> None:
+    """Above long_vectors.SMALL elements masking, unmasking and values at a point go to
+    fedledger-zk: its mask expansion and sums are the same elements as field.py's."""
+    from agent.secagg import long_vectors
+    from agent.secagg.binding import evaluate_many
+    from agent.secagg.masking import PAIR, SELF
+
+    n = long_vectors.SMALL + 3
+    seed = os.urandom(32)
+    zero = field.from_ints([0] * n)
+    assert np.array_equal(long_vectors.masked_sum([zero], [(seed, PAIR, False)], n), field.expand(seed, n, PAIR))
+    x = field.expand(os.urandom(32), n, b"x")
+    minus = long_vectors.masked_sum([x], [(seed, SELF, True)], n)
+    assert np.array_equal(minus, field.sub(x, field.expand(seed, n, SELF)))
+    z = 123456789
+    assert long_vectors.values([x], [(seed, SELF, False)], n, z) == evaluate_many([x, field.expand(seed, n, SELF)], z)
+    # the whole protocol on long vectors: the masks cancel and the sum decodes
+    names = ["A", "B", "C"]
+    keys = _participants(names)
+    coords = n * field.SLOTS - 1
+    updates = {m: np.random.default_rng(i).normal(0, 0.1, coords) for i, m in enumerate(names)}
+    self_seeds = {m: os.urandom(32) for m in names}
+    masked = {m: mask(field.encode(updates[m]), m, self_seeds[m], _seeds(keys, m, names)) for m in names}
+    total = field.decode(unmask_sum(masked, self_seeds, {}), coords)
+    assert np.max(np.abs(total - sum(updates.values()))) <= 3 * 2**-17
+    with pytest.raises(ValueError):
+        mask(field.encode(updates["A"]), "A", self_seeds["A"], {"A": os.urandom(32)})

@@ -9,7 +9,8 @@
 //	fedledger-zk verify --circuit C                           < {"vk": b64, "items": [{"proof": b64, "public": [dec...]}]}
 //	fedledger-zk bind --circuit bind-w<N> --pk FILE          < BindInput (a secure-aggregation binding)
 //	fedledger-zk bind-commit                                  < {"salt": dec, "rho0": dec, "rho1": dec}
-//	fedledger-zk field-eval --point Z --elements N            < vectors of N 32-byte little-endian elements
+//	fedledger-zk field-eval --point Z --elements N [--masks M] < vectors of N 32-byte little-endian elements, then M mask specs
+//	fedledger-zk field-mask --elements N --masks M [--point Z] < vectors, then M mask specs (seed 32 B, counter block 16 B, sign 1 B)
 //	fedledger-zk dev-setup --circuit C --pk FILE --vk FILE   (one party: tests and benchmarks only)
 //	fedledger-zk ceremony phase1-new --power P --out F
 //	fedledger-zk ceremony phase1-contribute --in F --out G
@@ -42,6 +43,7 @@ import (
 	"fedledger.local/zk/ceremony"
 	"fedledger.local/zk/circuit"
 	"fedledger.local/zk/fixed"
+	"fedledger.local/zk/secagg"
 )
 
 func main() {
@@ -65,6 +67,8 @@ func main() {
 		err = bindCommit(os.Args[2:])
 	case "field-eval":
 		err = fieldEval(os.Args[2:])
+	case "field-mask":
+		err = fieldMask(os.Args[2:])
 	case "dev-setup":
 		err = devSetup(os.Args[2:])
 	case "ceremony":
@@ -91,7 +95,8 @@ commands:
   verify      check proofs against a verifying key (JSON on stdin)
   bind        prove that a masked input encodes the committed final weights' update (JSON on stdin)
   bind-commit the commitment to a binding's blinding elements (JSON on stdin)
-  field-eval  values at a point of vectors over the BN254 scalar field (raw elements on stdin)
+  field-eval  values at a point of vectors and expanded masks over the BN254 scalar field (raw on stdin)
+  field-mask  the sum of vectors plus or minus expanded masks (raw on stdin and stdout)
   dev-setup   one-party setup, for tests and benchmarks only (not a ceremony)
   ceremony    the consortium's multi-party setup: phase1-new | phase1-contribute | phase1-seal |
               phase2-new | phase2-contribute | phase2-seal
@@ -481,63 +486,143 @@ func bindCommit(args []string) error {
 	return emit(map[string]any{"blind": circuit.BlindCommitment(vals[0], vals[1], vals[2]).String()})
 }
 
-// fieldEval answers sum_k v_k z^k for each vector v on stdin (N elements of 32 bytes, little
-// endian, each below the field order): the values a secure-aggregation member checks.
+// maskSpecBytes is one mask on stdin: its 32-byte seed, 16-byte counter block and a sign byte
+// (0 adds the mask, 1 subtracts it).
+const maskSpecBytes = 32 + 16 + 1
+
+// splitInput reads stdin as whole vectors of n elements followed by m mask specs.
+func splitInput(n, m int) ([][]fr.Element, []secagg.Mask, error) {
+	raw, err := readStdin()
+	if err != nil {
+		return nil, nil, err
+	}
+	size, specs := n*fr.Bytes, m*maskSpecBytes
+	if n < 1 || m < 0 || len(raw) < specs || (len(raw)-specs)%size != 0 {
+		return nil, nil, fmt.Errorf("stdin holds %d bytes, not whole vectors of %d elements and %d mask specs",
+			len(raw), n, m)
+	}
+	body, tail := raw[:len(raw)-specs], raw[len(raw)-specs:]
+	vectors := make([][]fr.Element, len(body)/size)
+	for j := range vectors {
+		if vectors[j], err = secagg.Read(body[j*size:(j+1)*size], n); err != nil {
+			return nil, nil, fmt.Errorf("vector %d: %v", j, err)
+		}
+	}
+	masks := make([]secagg.Mask, m)
+	for j := range masks {
+		spec := tail[j*maskSpecBytes : (j+1)*maskSpecBytes]
+		if spec[48] > 1 {
+			return nil, nil, fmt.Errorf("mask %d: the sign byte must be 0 (add) or 1 (subtract)", j)
+		}
+		masks[j] = secagg.Mask{Seed: spec[:32], IV: spec[32:48], Subtract: spec[48] == 1}
+	}
+	return vectors, masks, nil
+}
+
+// readStdin reads all of stdin, in one allocation when it is a file of known size.
+func readStdin() ([]byte, error) {
+	if info, err := os.Stdin.Stat(); err == nil && info.Mode().IsRegular() {
+		buf := make([]byte, info.Size())
+		_, err := io.ReadFull(os.Stdin, buf)
+		return buf, err
+	}
+	return io.ReadAll(os.Stdin)
+}
+
+// fieldEval answers sum_k v_k z^k for each vector on stdin, then for each mask spec the same
+// of its expansion to N elements: the values a secure-aggregation participant and member need.
 func fieldEval(args []string) error {
 	fs := flag.NewFlagSet("field-eval", flag.ContinueOnError)
 	point := fs.String("point", "", "the point z (decimal, below the field order)")
 	n := fs.Int("elements", 0, "elements per vector")
+	m := fs.Int("masks", 0, "mask specs after the vectors")
 	parse(fs, args)
-	var z fr.Element
-	zi, ok := new(big.Int).SetString(*point, 10)
-	if !ok || zi.Sign() < 0 || zi.Cmp(ecc.BN254.ScalarField()) >= 0 {
+	z, ok := new(big.Int).SetString(*point, 10)
+	if !ok || z.Sign() < 0 || z.Cmp(ecc.BN254.ScalarField()) >= 0 {
 		return fmt.Errorf("--point must be a decimal field element")
 	}
-	z.SetBigInt(zi)
-	raw, err := io.ReadAll(os.Stdin)
+	vectors, masks, err := splitInput(*n, *m)
 	if err != nil {
 		return err
 	}
-	size := *n * fr.Bytes
-	if *n < 1 || len(raw)%size != 0 {
-		return fmt.Errorf("stdin holds %d bytes, not whole vectors of %d elements", len(raw), *n)
-	}
-	count := len(raw) / size
-	values := make([]string, count)
-	errs := make([]error, count)
+	values := make([]string, len(vectors)+len(masks))
+	errs := make([]error, len(values))
 	var wg sync.WaitGroup
-	for j := 0; j < count; j++ { // one goroutine per vector: the machine's cores share them
+	for j := range values { // one goroutine per vector or mask: the machine's cores share them
 		wg.Add(1)
 		go func(j int) {
 			defer wg.Done()
-			values[j], errs[j] = hornerLE(raw[j*size:(j+1)*size], *n, &z)
+			v := []fr.Element(nil)
+			if j < len(vectors) {
+				v = vectors[j]
+			} else if v, errs[j] = secagg.Expand(masks[j-len(vectors)].Seed, masks[j-len(vectors)].IV, *n); errs[j] != nil {
+				return
+			}
+			values[j] = secagg.Horner(v, z).String()
 		}(j)
 	}
 	wg.Wait()
 	for j, err := range errs {
 		if err != nil {
-			return fmt.Errorf("vector %d: %v", j, err)
+			return fmt.Errorf("item %d: %v", j, err)
 		}
 	}
 	return emit(map[string]any{"values": values})
 }
 
-// hornerLE is sum_k v_k z^k for n little-endian 32-byte elements, each below the field order.
-func hornerLE(raw []byte, n int, z *fr.Element) (string, error) {
-	var acc, v fr.Element
-	var be [fr.Bytes]byte
-	for k := n - 1; k >= 0; k-- {
-		le := raw[k*fr.Bytes : (k+1)*fr.Bytes]
-		for i := range be {
-			be[i] = le[fr.Bytes-1-i]
+// fieldMask writes the sum of the vectors on stdin plus or minus each mask, expanded to N
+// elements: a participant's masked input, or the unmasked sum of a committee member. With
+// --point it then writes the value at that point of each vector and of each mask (unsigned),
+// 32 bytes each: what a member of a round with bound inputs checks, from the same reading.
+func fieldMask(args []string) error {
+	fs := flag.NewFlagSet("field-mask", flag.ContinueOnError)
+	n := fs.Int("elements", 0, "elements per vector")
+	m := fs.Int("masks", 0, "mask specs after the vectors")
+	point := fs.String("point", "", "also the values at this point (decimal field element)")
+	parse(fs, args)
+	var z *big.Int
+	if *point != "" {
+		var ok bool
+		if z, ok = new(big.Int).SetString(*point, 10); !ok || z.Sign() < 0 || z.Cmp(ecc.BN254.ScalarField()) >= 0 {
+			return fmt.Errorf("--point must be a decimal field element")
 		}
-		if err := v.SetBytesCanonical(be[:]); err != nil {
-			return "", fmt.Errorf("element %d: %v", k, err)
-		}
-		acc.Mul(&acc, z)
-		acc.Add(&acc, &v)
 	}
-	return acc.String(), nil
+	vectors, masks, err := splitInput(*n, *m)
+	if err != nil {
+		return err
+	}
+	acc := make([]fr.Element, *n)
+	for _, v := range vectors {
+		for k := range acc {
+			acc[k].Add(&acc[k], &v[k])
+		}
+	}
+	expanded, err := secagg.Apply(acc, masks)
+	if err != nil {
+		return err
+	}
+	out := secagg.Write(make([]byte, 0, (*n+len(vectors)+len(masks))*fr.Bytes), acc)
+	if z != nil {
+		values := make([]*big.Int, len(vectors)+len(expanded))
+		var wg sync.WaitGroup
+		for j, v := range append(vectors, expanded...) {
+			wg.Add(1)
+			go func(j int, v []fr.Element) {
+				defer wg.Done()
+				values[j] = secagg.Horner(v, z)
+			}(j, v)
+		}
+		wg.Wait()
+		var be [fr.Bytes]byte
+		for _, v := range values {
+			v.FillBytes(be[:])
+			for i := fr.Bytes - 1; i >= 0; i-- {
+				out = append(out, be[i])
+			}
+		}
+	}
+	_, err = os.Stdout.Write(out)
+	return err
 }
 
 func devSetup(args []string) error {
