@@ -48,6 +48,8 @@ class StudyChoices:
     local_steps: int = 100
     audit_rate: float = 0.0
     zk_key: str = ""  # the registered verifying key's SHA-256 (audited studies)
+    bind_key: str = ""  # the binding circuit's registered verifying key (secure studies with bound inputs)
+    update_norm: float = 10.0  # bound inputs: the largest L2 norm of an update
     min_stake: int = 100
     reward_per_round: int = 300
     window_s: int = 600
@@ -118,8 +120,34 @@ def audit_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights
             "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}  # fmt: skip
 
 
+def bind_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights: Any, has_proving_key: bool
+                ) -> dict[str, Any]:  # fmt: skip
+    """A secure study's bound inputs: the model's step circuit (its weight count), the binding
+    circuit's registered key, the initial weights' commitment and the norm bound."""
+    from agent.zk.participant import weights_commitment
+
+    if c.aggregation != "secure":
+        raise StudyInitError("--bind-key binds masked inputs: it needs --aggregation secure")
+    circuit = circuit_for(spec)
+    want = zk_circuits.bind_name(zk_circuits.parse(circuit).weights)
+    try:
+        key = ledger.evaluate(Zk.get_key(c.bind_key))
+    except GatewayError as exc:
+        raise StudyInitError(f"--bind-key {c.bind_key[:12]}...: {exc.chaincode_message or exc}") from None
+    if key["circuit"] != want:
+        raise StudyInitError(f"--bind-key {c.bind_key[:12]}... is for circuit {key['circuit']}; {spec.name} needs "
+                             f"{want}")  # fmt: skip
+    if not has_proving_key:
+        raise StudyInitError(f"no proving key for {c.bind_key[:12]}... in this hospital's keys_dir/zk: every "
+                             "participant needs the ceremony's proving key to bind its input")  # fmt: skip
+    if c.update_norm <= 0:
+        raise StudyInitError("--update-norm must be positive")
+    return {"zk_circuit": circuit, "model_commitment": weights_commitment(circuit, weights),
+            "bind_vk_hash": c.bind_key, "update_norm_micro": round(c.update_norm * 1_000_000)}  # fmt: skip
+
+
 def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, ledger: LedgerClient,
-               has_proving_key: bool = False) -> dict[str, Any]:  # fmt: skip
+               has_proving_key: bool = False, has_bind_key: bool = False) -> dict[str, Any]:  # fmt: skip
     """Build and publish the initial model and return the complete study parameters."""
     try:
         spec = ModelSpec.for_schema(schema, c.model, c.hidden)
@@ -129,6 +157,7 @@ def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, ledger: Ledg
     if hospital.msp_id not in registered:
         raise StudyInitError(f"{hospital.msp_id} is not registered: register first (`fedledger registry register`)")
     weights = get_weights(spec.build(seed=c.seed))
-    audit = audit_params(c, spec, ledger, weights, has_proving_key) if c.audit_rate > 0 else None
+    audit = audit_params(c, spec, ledger, weights, has_proving_key) if c.audit_rate > 0 else {}
+    bound = bind_params(c, spec, ledger, weights, has_bind_key) if c.bind_key else {}
     model = publish_model(hospital, weights, f"{c.study_id}/initial", registered)
-    return build_params(c, schema, len(registered), model, audit)
+    return build_params(c, schema, len(registered), model, {**audit, **bound})

@@ -55,6 +55,11 @@ console = Console()
               help="Share of training steps challenged for a zk proof (needs a binary label, a model with a step "
                    "circuit and --zk-key).")  # fmt: skip
 @click.option("--zk-key", default="", help="Audited studies: SHA-256 of the circuit's registered verifying key.")
+@click.option("--bind-key", default="",
+              help="Secure studies: bind every masked input to its hospital's committed update with this binding "
+                   "circuit's registered verifying key (`fedledger zk ceremony --model M --binding`).")  # fmt: skip
+@click.option("--update-norm", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="With --bind-key: the largest L2 norm of an update (final minus start weights).")  # fmt: skip
 @click.option(
     "--stake",
     "min_stake",
@@ -71,8 +76,9 @@ console = Console()
               help="Study file to write [default: <study>.yaml].")  # fmt: skip
 def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: int, rounds: int,
              epsilon_budget: float, delta: float, aggregation: str, committee: int, threshold: int, participants: int,
-             min_participants: int, local_steps: int, audit_rate: float, zk_key: str, min_stake: int,
-             reward_per_round: int, window_s: int, out: Path | None) -> None:  # fmt: skip
+             min_participants: int, local_steps: int, audit_rate: float, zk_key: str, bind_key: str,
+             update_norm: float, min_stake: int, reward_per_round: int, window_s: int,
+             out: Path | None) -> None:  # fmt: skip
     """Derive the model from the schema (one input per feature, one output per label class),
     build and publish the initial model encrypted to every registered hospital, compute every
     hash and write a complete, commented study file for `fedledger study propose`."""
@@ -83,12 +89,14 @@ def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: i
     choices = StudyChoices(study_id=study_id, title=title or study_id, model=model, hidden=hidden, rounds=rounds,
                            epsilon_budget=epsilon_budget, delta=delta, aggregation=aggregation, committee=committee,
                            threshold=threshold, participants=participants, min_participants=min_participants,
-                           local_steps=local_steps, audit_rate=audit_rate, zk_key=zk_key, min_stake=min_stake,
-                           reward_per_round=reward_per_round, window_s=window_s)  # fmt: skip
+                           local_steps=local_steps, audit_rate=audit_rate, zk_key=zk_key, bind_key=bind_key,
+                           update_norm=update_norm, min_stake=min_stake, reward_per_round=reward_per_round,
+                           window_s=window_s)  # fmt: skip
     try:
         with hospital_session(cfg) as session:
             has_pk = bool(zk_key) and (cfg.keys_dir / "zk" / f"{zk_key}.pk").exists()
-            params = init_study(choices, schema, session.hospital(), session.ledger, has_pk)
+            has_bind = bool(bind_key) and (cfg.keys_dir / "zk" / f"{bind_key}.pk").exists()
+            params = init_study(choices, schema, session.hospital(), session.ledger, has_pk, has_bind)
     except StudyInitError as exc:
         raise click.ClickException(str(exc)) from None
     except (GatewayError, IPFSError, OSError) as exc:

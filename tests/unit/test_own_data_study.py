@@ -314,3 +314,28 @@ def test_only_a_not_yet_refusal_is_retried_on_the_timer(tmp_path: Path) -> None:
         cons.tick(REFUSED_RETRY_S + 1)
         assert runner._due(duty, study, None, backoff) is retried, status
         assert runner._due(duty, {**study, "enrolled": ["A", "B"]}, None, backoff), "a ledger change always retries"
+
+
+def test_bound_inputs_need_secure_aggregation_the_models_binding_key_and_its_proving_key() -> None:
+    from agent.study_init import bind_params
+
+    class Keys:  # the ledger's Zk:GetKey, as the admin's gateway answers it
+        def __init__(self, circuit: str) -> None:
+            self.circuit = circuit
+
+        def evaluate(self, call: Any) -> dict[str, str]:
+            return {"circuit": self.circuit}
+
+    spec, weights = ModelSpec("logreg", 13), np.zeros(14)
+    choices = StudyChoices(study_id="lab-bound", title="t", bind_key="ab" * 32, update_norm=4.0)
+    out = bind_params(choices, spec, Keys("bind-w14"), weights, has_proving_key=True)  # type: ignore[arg-type]
+    assert out["zk_circuit"] == "logreg-d13-b32" and out["update_norm_micro"] == 4_000_000
+    assert out["bind_vk_hash"] == "ab" * 32 and len(out["model_commitment"]) == 64
+    for choice, keys, has_pk, words in (
+        (choices, Keys("bind-w31"), True, "needs bind-w14"),
+        (choices, Keys("bind-w14"), False, "no proving key"),
+        (StudyChoices(study_id="x", title="t", bind_key="ab" * 32, aggregation="trusted"), Keys("bind-w14"), True,
+         "needs --aggregation secure"),
+    ):  # fmt: skip
+        with pytest.raises(StudyInitError, match=words):
+            bind_params(choice, spec, keys, weights, has_pk)  # type: ignore[arg-type]
