@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from agent.consent.gate import SubjectIndex, cohort_digest, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
@@ -30,7 +33,7 @@ from agent.secagg import binding
 from agent.secagg.protocol import RoundSecrets, context
 from agent.storage.vault import KeyStore, Vault
 from agent.study_fit import Fit, hospital_fit, model_fit
-from agent.training import StepPlan, evaluate, train_round
+from agent.training import RoundResult, StepPlan, evaluate, train_round
 from agent.zk import participant as zkp
 from agent.zk.circuit_grid import quantize
 from chaincode.contracts import binding as rules
@@ -43,6 +46,18 @@ log = logging.getLogger("fedledger.agent")
 # Opacus calibrates noise to a target epsilon within a small tolerance; aim a little below
 # what is left so that the accountant's figure never exceeds the on-chain budget.
 EPSILON_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A round's local training before it is masked or stored: the result, the model it
+    started from, the consented cohort's digest and how long fetching and training took."""
+
+    result: RoundResult
+    weights_in: np.ndarray
+    cohort: dict[str, str]
+    ipfs_s: float
+    train_s: float
 
 
 class StudyMismatch(RuntimeError):
@@ -77,6 +92,8 @@ class HospitalWorker:
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
         self._masked = MaskedCache()  # a committee member's, from its shares duty to its aggregate
+        # a secure round's training, done while the other participants publish their keys
+        self._pretrained: dict[tuple[str, int], Trained] = {}
 
     @classmethod
     def connect(cls, cfg: AgentConfig, gateway: Gateway, journal: Journal) -> HospitalWorker:
@@ -172,7 +189,30 @@ class HospitalWorker:
             self._timed(sid, n, "keys", "ipfs", t)
             self.journal.put_artifact(name, saved)
         self._submit(duty, Round.publish_keys(saved["args"]), lambda: self.me in self.round(sid, n)["keys"])
-        return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}"
+        trained = ""
+        if self.journal.artifact(f"{sid}/r{n}/update") is None and (sid, n) not in self._pretrained:
+            try:  # train now, while the others publish their keys: the commit only masks and sends
+                self._pretrained = {(sid, n): self._train(study, rnd, "keys")}
+                trained = "; trained while the others publish theirs"
+            except Exception as exc:  # noqa: BLE001 - the commit duty trains again and reports the failure
+                log.warning("round %d: training ahead of the commit failed (%s); it is retried at the commit", n, exc)
+        return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}{trained}"
+
+    def _train(self, study: dict[str, Any], rnd: dict[str, Any], phase: str) -> Trained:
+        """The round's local training on the consented records (timed under ``phase``)."""
+        sid, n = study["study_id"], rnd["round"]
+        spec = self.spec_for(study)
+        plan = self.plan(study, n, self._epsilon_for_round(study, n))
+        records = self.consented_records(sid, rnd)
+        t = time.monotonic()
+        weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
+        ipfs_s = self._timed(sid, n, phase, "ipfs", t)
+        t = time.monotonic()
+        result = train_round(spec, weights_in, records, plan)
+        if result.audit is not None:
+            result = zkp.linked(result, weights_in)
+        train_s = self._timed(sid, n, phase, "training", t)
+        return Trained(result, weights_in, dict(self.cohort), ipfs_s, train_s)
 
     def mode(self, study: dict[str, Any], rnd: dict[str, Any], bound: dict[str, Any] | None = None) -> RoundMode:
         """How this round aggregates (the round record says; agent/rounds/). ``bound``: in a
@@ -205,17 +245,9 @@ class HospitalWorker:
         name = f"{sid}/r{n}/update"
         saved = self.journal.artifact(name)
         if saved is None:
-            spec = self.spec_for(study)
-            plan = self.plan(study, n, self._epsilon_for_round(study, n))
-            records = self.consented_records(study["study_id"], rnd)
-            t = time.monotonic()
-            weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
-            ipfs_s = self._timed(sid, n, "commit", "ipfs", t)
-            t = time.monotonic()
-            result = train_round(spec, weights_in, records, plan)
-            if result.audit is not None:
-                result = zkp.linked(result, weights_in)
-            train_s = self._timed(sid, n, "commit", "training", t)
+            trained = self._pretrained.pop((sid, n), None) or self._train(study, rnd, "commit")
+            result, weights_in, ipfs_s, train_s = trained.result, trained.weights_in, trained.ipfs_s, trained.train_s
+            self.cohort = trained.cohort
             bound = self._bind_material(study, rnd, weights_in, result) if rnd.get("bound") else None
             t = time.monotonic()
             stored = self.mode(study, rnd, bound).store_update(self.hospital, rnd, result)

@@ -1,27 +1,57 @@
 """Whole studies run by the agents' real workers on the real contracts in memory (see
 tests/unit/agents_in_memory.py): the duty planner, the round modes, training, envelopes,
-aggregation, validation and settlement, in trusted and secure mode; no action sent twice."""
+aggregation, validation and settlement, in trusted and secure mode (with and without bound inputs); no
+action sent twice."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.data.schema import load_records
 from agent.federation import fetch_model
-from agent.models import LOGREG_30
+from agent.models import LOGREG_30, get_weights
 from agent.training import evaluate
+from agent.zk import binary
+from agent.zk.participant import weights_commitment
 from tests.unit.agents_in_memory import InMemoryAgents
 
 SID = "bc-screening"
 SECURE = {"aggregation": "secure", "committee_size": 3, "committee_threshold": 2}
+CEREMONY = {"phase1": ["0" * 64], "phase2": ["0" * 64], "contributors": ["HospitalAMSP"], "beacon1": "00",
+            "beacon2": "00"}  # fmt: skip
 
 
-@pytest.mark.parametrize("mode", ["trusted", "secure"])
+def bound_inputs(agents: InMemoryAgents, tmp_path: Path) -> dict[str, Any]:
+    """One-party keys of the demo model's binding circuit, registered and handed to every agent;
+    the study parameters that bind its inputs."""
+    pk, vk = tmp_path / "bind.pk", tmp_path / "bind.vk"
+    binary.dev_setup("bind-w31", pk, vk)
+    vk_b64 = base64.b64encode(vk.read_bytes()).decode()
+    first = agents.cons.hospitals[0]
+    agents.cons.ok(agents.cons.admins[first], "Zk:RegisterKey", {"circuit": "bind-w31", "vk": vk_b64,
+                                                                 "ceremony": CEREMONY})  # fmt: skip
+    digest = hashlib.sha256(vk.read_bytes()).hexdigest()
+    for worker in agents.workers.values():
+        target = worker.cfg.keys_dir / "zk" / f"{digest}.pk"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pk, target)
+    weights = get_weights(LOGREG_30.build(seed=0))
+    return {"zk_circuit": "logreg-d30-b32", "model_commitment": weights_commitment("logreg-d30-b32", weights),
+            "bind_vk_hash": digest, "update_norm_micro": 20_000_000}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["trusted", "secure", "bound"])
 def test_the_real_workers_run_a_whole_study_each_action_once(tmp_path: Path, mode: str) -> None:
     agents = InMemoryAgents(tmp_path)
-    over = SECURE if mode == "secure" else {"committee_size": 1, "committee_threshold": 1}
+    over = SECURE if mode != "trusted" else {"committee_size": 1, "committee_threshold": 1}
+    if mode == "bound":
+        over = {**over, **bound_inputs(agents, tmp_path)}
     agents.study(SID, min_participants=3, **over)
     done = agents.run(SID)
     cons = agents.cons
@@ -30,11 +60,11 @@ def test_the_real_workers_run_a_whole_study_each_action_once(tmp_path: Path, mod
         assert max(submitter.sent.values()) == 1, f"{m} sent an action twice: {submitter.sent}"
     for n in range(3):
         rnd = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": n})
-        assert rnd["state"] == "FINALIZED" and rnd["settled"] and rnd["aggregation"] == mode
+        assert rnd["state"] == "FINALIZED" and rnd["settled"] and rnd["aggregation"] == mode.replace("bound", "secure")
         assert not rnd["aggregate"].get("excluded") and set(rnd["inclusion"]) == set(cons.hospitals)
         assert {m for (m, k, r, _) in done if k == "commit" and r == n} == set(rnd["participants"])
         assert {m for (m, k, r, _) in done if k == "validate" and r == n} == set(cons.hospitals)
-        if mode == "secure":
+        if mode != "trusted":
             assert {m for (m, k, r, _) in done if k == "keys" and r == n} == set(rnd["participants"])
             assert len({m for (m, k, r, _) in done if k == "shares" and r == n}) >= rnd["threshold"]
             assert len(rnd["aggregate"]["members"]) >= rnd["threshold"]
@@ -44,7 +74,15 @@ def test_the_real_workers_run_a_whole_study_each_action_once(tmp_path: Path, mod
         for m, c in rnd["commitments"].items():  # what the worker committed is what it journaled
             saved = agents.workers[m].journal.artifact(f"{SID}/r{n}/update")
             assert saved["commit"]["update_hash"] == c["update_hash"]
-            assert saved["codec"] == ("masked" if mode == "secure" else "none")
+            assert saved["codec"] == ("none" if mode == "trusted" else "masked")
+            if mode != "trusted":  # trained while the others published their keys
+                phases = {t["phase"] for t in agents.workers[m].journal.timings(SID) if t["round"] == n
+                          and t["kind"] == "training"}  # fmt: skip
+                assert phases == {"keys"}, phases
+        if mode == "bound":  # every input bound on the ledger and checked by the committee
+            assert {b["status"] for b in rnd["bindings"].values()} == {"verified"}
+            assert [c["failed"] for c in rnd["binding_checks"]] == [[]] and rnd["model_in"]["commitment"]
+            assert {m for (m, k, r, _) in done if k == "bind" and r == n} == set(rnd["participants"])
     study = cons.ok(cons.regulator, "Study:Get", {"study_id": SID})
     assert study["status"] == "COMPLETED"
     last = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": 2})
