@@ -104,7 +104,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         a, b, dropped = rnd["masking_set"]  # the last one dealt its shares, then never commits
         for m in (a, b):
             stored = SecureMode(lambda m=m: secrets[m]).store_update(cons.hospitals[m], rnd, results[m])
-            assert stored.size == LOGREG_30.parameter_count() * 6
+            assert stored.size == field.ELEMENT_BYTES * field.elements(LOGREG_30.parameter_count())
             commit = commit_args(rnd, results[m], stored)
             cons.tx(cons.name_of(m), Round.commit(commit))
 
@@ -114,7 +114,7 @@ def test_a_secure_round_with_a_dropout_and_a_lying_member(network: LocalConsorti
         with pytest.raises(ArtifactError, match="holds no key"):
             open_envelope(cons.hospitals[a].ipfs, envelope, "OutsiderMSP", x25519.X25519PrivateKey.generate())
         seen = field.decode(field.from_bytes(open_envelope(cons.hospitals[b].ipfs, envelope, b,
-                                                           cons.hospitals[b].share_key), 31))  # fmt: skip
+                                                           cons.hospitals[b].share_key), 31), 31)  # fmt: skip
         truth = results[a].update * results[a].sample_count
         assert np.min(np.abs(seen - truth)) > 1.0, "a member sees masked values, nowhere near the weighted update"
 
