@@ -79,7 +79,7 @@ def evaluate(v: np.ndarray, z: int) -> int:
 def evaluate_many(vectors: list[np.ndarray], z: int) -> list[int]:
     """The value at ``z`` of each vector (all of one length): Horner's rule here for short
     vectors, fedledger-zk's field arithmetic for long ones (a million coordinates take Python
-    ints about 0.1 s per vector, the Go side a few milliseconds)."""
+    ints about 0.1 s per vector, the Go side about 20 ms)."""
     if not vectors:
         return []
     n = len(vectors[0])
@@ -107,14 +107,12 @@ def pair_values(me: str, round_key: x25519.X25519PrivateKey, publics: dict[str, 
     return {peer: str(v) for peer, v in zip(peers, got, strict=True)}
 
 
-def _mask_values(masks: list[tuple[bytes, bytes]], elements: int, z: int, vectors: list[np.ndarray] | None = None
-                 ) -> list[int]:  # fmt: skip
-    """The values at ``z`` of ``vectors``, then of each (seed, label) mask expanded to
-    ``elements`` elements: by fedledger-zk for long vectors, here for short ones."""
-    vectors = vectors or []
+def _mask_values(masks: list[tuple[bytes, bytes]], elements: int, z: int) -> list[int]:
+    """The value at ``z`` of each (seed, label) mask expanded to ``elements`` elements: by
+    fedledger-zk for long vectors, here for short ones."""
     if elements > long_vectors.SMALL:
-        return long_vectors.values(vectors, [(seed, label, False) for seed, label in masks], elements, z)
-    return evaluate_many(vectors + [expand(seed, elements, label) for seed, label in masks], z)
+        return long_vectors.values([], [(seed, label, False) for seed, label in masks], elements, z)
+    return evaluate_many([expand(seed, elements, label) for seed, label in masks], z)
 
 
 def prove(circuit: str, pk: Path, w_start: list[int], w_final: list[int], samples: int, z: int,
