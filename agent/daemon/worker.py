@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,6 +95,9 @@ class HospitalWorker:
         self._masked = MaskedCache()  # a committee member's, from its shares duty to its aggregate
         # a secure round's training, done while the other participants publish their keys
         self._pretrained: dict[tuple[str, int], Trained] = {}
+        # a bound audited round's step proofs, made in the background while the binding is sent
+        self._prover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prover")
+        self._proving: dict[tuple[str, int], tuple[float, Future[dict[str, Any]]]] = {}  # (started, proofs)
 
     @classmethod
     def connect(cls, cfg: AgentConfig, gateway: Gateway, journal: Journal) -> HospitalWorker:
@@ -304,6 +308,7 @@ class HospitalWorker:
         sid, n = duty.study_id, duty.round
         name = f"{sid}/r{n}/bind"
         args = self.journal.artifact(name)
+        self._start_proving(study, rnd)
         if args is None:
             saved = self.journal.artifact(f"{sid}/r{n}/update")
             if saved is None or not saved.get("bind"):
@@ -435,6 +440,21 @@ class HospitalWorker:
         self._submit(duty, Round.settle(sid, n), lambda: self.round(sid, n)["settled"])
         return f"round {n} settled: rewards {self.round(sid, n).get('rewards')}"
 
+    def _start_proving(self, study: dict[str, Any], rnd: dict[str, Any]) -> None:
+        """In a bound audited round: start proving the audited steps in the background, so that
+        the proofs are made while the binding is sent (``_do_prove`` collects them)."""
+        sid, n = study["study_id"], rnd["round"]
+        if (sid, n) in self._proving or self.me not in rnd.get("audits", {}) or \
+                self.journal.artifact(f"{sid}/r{n}/proof") is not None:  # fmt: skip
+            return
+        saved = self.journal.artifact(f"{sid}/r{n}/update")
+        if saved is None or not saved.get("zk"):
+            return  # _do_prove says why
+        pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
+        audits = rnd["audits"][self.me]
+        self._proving = {(sid, n): (time.monotonic(), self._prover.submit(zkp.proof_args, study, n, self.me,
+                                                                          saved["zk"], audits, pk))}  # fmt: skip
+
     def _do_prove(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         """Open and prove the audited steps (journaled before sending: proving is not repeated)."""
         assert rnd is not None
@@ -443,12 +463,18 @@ class HospitalWorker:
         args = self.journal.artifact(name)
         audits = rnd["audits"][self.me]
         if args is None:
-            saved = self.journal.artifact(f"{sid}/r{n}/update")
-            if saved is None or not saved.get("zk"):
-                raise StudyMismatch(f"round {n}: no recorded steps to prove (the journal lost the round's training)")
-            pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
-            t = time.monotonic()
-            args = zkp.proof_args(study, n, self.me, saved["zk"], audits, pk)
+            started = self._proving.pop((sid, n), None)
+            if started is not None:  # proven in the background while the binding was sent; what
+                t = time.monotonic()  # is on the round's critical path is the wait that is left
+                args = started[1].result()
+            else:
+                saved = self.journal.artifact(f"{sid}/r{n}/update")
+                if saved is None or not saved.get("zk"):
+                    raise StudyMismatch(f"round {n}: no recorded steps to prove (the journal lost the round's "
+                                        "training)")  # fmt: skip
+                pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
+                t = time.monotonic()
+                args = zkp.proof_args(study, n, self.me, saved["zk"], audits, pk)
             self._timed(sid, n, "prove", "proving", t)
             self.journal.put_artifact(name, args)
         self._submit(duty, Round.submit_proof(args), lambda: self.me in self.round(sid, n)["proofs"])
