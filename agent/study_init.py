@@ -97,6 +97,22 @@ def build_params(c: StudyChoices, schema: Schema, hospitals: int, model: dict[st
     return params
 
 
+def _check_key(ledger: LedgerClient, flag: str, vk_hash: str, circuit: str, spec: ModelSpec, has_proving_key: bool,
+               use: str) -> None:  # fmt: skip
+    """The registered verifying key ``vk_hash`` is for ``circuit``, and this hospital holds its
+    proving key (every participant needs it to ``use``)."""
+    try:
+        key = ledger.evaluate(Zk.get_key(vk_hash))
+    except GatewayError as exc:
+        raise StudyInitError(f"{flag} {vk_hash[:12]}...: {exc.chaincode_message or exc}") from None
+    if key["circuit"] != circuit:
+        raise StudyInitError(f"{flag} {vk_hash[:12]}... is for circuit {key['circuit']}; {spec.name} needs "
+                             f"{circuit}")  # fmt: skip
+    if not has_proving_key:
+        raise StudyInitError(f"no proving key for {vk_hash[:12]}... in this hospital's keys_dir/zk: every "
+                             f"participant needs the ceremony's proving key to {use}")  # fmt: skip
+
+
 def audit_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights: Any, has_proving_key: bool
                  ) -> dict[str, Any]:  # fmt: skip
     """The audited study's circuit, its registered key and the initial weights' commitment."""
@@ -106,16 +122,7 @@ def audit_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights
     if not c.zk_key:
         raise StudyInitError(f"an audited study of {spec.name} needs the consortium's keys for circuit {circuit} "
                              "(its setup ceremony): pass --zk-key with the verifying key's SHA-256")  # fmt: skip
-    try:
-        key = ledger.evaluate(Zk.get_key(c.zk_key))
-    except GatewayError as exc:
-        raise StudyInitError(f"--zk-key {c.zk_key[:12]}...: {exc.chaincode_message or exc}") from None
-    if key["circuit"] != circuit:
-        raise StudyInitError(f"--zk-key {c.zk_key[:12]}... is for circuit {key['circuit']}; {spec.name} needs "
-                             f"{circuit}")  # fmt: skip
-    if not has_proving_key:
-        raise StudyInitError(f"no proving key for {c.zk_key[:12]}... in this hospital's keys_dir/zk: every "
-                             "participant needs the ceremony's proving key to answer audits")  # fmt: skip
+    _check_key(ledger, "--zk-key", c.zk_key, circuit, spec, has_proving_key, "answer audits")
     return {"zk_circuit": circuit, "zk_vk_hash": c.zk_key, "model_commitment": weights_commitment(circuit, weights),
             "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}  # fmt: skip
 
@@ -130,16 +137,7 @@ def bind_params(c: StudyChoices, spec: ModelSpec, ledger: LedgerClient, weights:
         raise StudyInitError("--bind-key binds masked inputs: it needs --aggregation secure")
     circuit = circuit_for(spec)
     want = zk_circuits.bind_name(zk_circuits.parse(circuit).weights)
-    try:
-        key = ledger.evaluate(Zk.get_key(c.bind_key))
-    except GatewayError as exc:
-        raise StudyInitError(f"--bind-key {c.bind_key[:12]}...: {exc.chaincode_message or exc}") from None
-    if key["circuit"] != want:
-        raise StudyInitError(f"--bind-key {c.bind_key[:12]}... is for circuit {key['circuit']}; {spec.name} needs "
-                             f"{want}")  # fmt: skip
-    if not has_proving_key:
-        raise StudyInitError(f"no proving key for {c.bind_key[:12]}... in this hospital's keys_dir/zk: every "
-                             "participant needs the ceremony's proving key to bind its input")  # fmt: skip
+    _check_key(ledger, "--bind-key", c.bind_key, want, spec, has_proving_key, "bind its input")
     if c.update_norm <= 0:
         raise StudyInitError("--update-norm must be positive")
     return {"zk_circuit": circuit, "model_commitment": weights_commitment(circuit, weights),

@@ -70,12 +70,12 @@ def submit_binding(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
                                                                                     "public": public}])  # fmt: skip
     record = {"msp_id": msp_id, "value": args["value"], "pair_values": args["pair_values"],
               "submitted_at_ms": stub.timestamp_ms, "tx_id": stub.tx_id}  # fmt: skip
-    if verdict["valid"]:
+    if verdict["valid"]:  # the round record is left alone: bindings of several hospitals share a block
         stub.put_json(key, {**record, "status": "verified"})
     else:
         stub.put_json(key, record)
         fail_binding(stub, study, rnd, msp_id, f"the binding proof does not verify ({verdict.get('error', 'invalid')})")
-    stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
     outcome = stub.get_json(key)
     log_round(stub, "round.binding_" + outcome["status"], args, {"msp_id": msp_id})
     return outcome

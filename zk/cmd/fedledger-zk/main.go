@@ -37,6 +37,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/consensys/gnark/backend/groth16"
+	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/logger"
 
@@ -208,6 +209,20 @@ func loadPK(path string) (groth16.ProvingKey, error) {
 	return pk, nil
 }
 
+// loadCircuit compiles a named circuit and loads its proving key (and says how long it took).
+func loadCircuit(name, pkPath string) (constraint.ConstraintSystem, groth16.ProvingKey, float64, error) {
+	t := time.Now()
+	ccs, err := circuit.Compile(name)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	pk, err := loadPK(pkPath)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return ccs, pk, time.Since(t).Seconds(), nil
+}
+
 func decimals(p circuit.Public) []string {
 	var out []string
 	for _, v := range p.List() {
@@ -231,16 +246,10 @@ func prove(args []string) error {
 	if err := readInput(&req); err != nil {
 		return err
 	}
-	t := time.Now()
-	ccs, err := circuit.Compile(*name)
+	ccs, pk, setupS, err := loadCircuit(*name, *pkPath)
 	if err != nil {
 		return err
 	}
-	pk, err := loadPK(*pkPath)
-	if err != nil {
-		return err
-	}
-	setupS := time.Since(t).Seconds()
 	type item struct {
 		Proof  string   `json:"proof"`
 		Public []string `json:"public"`
@@ -433,17 +442,11 @@ func bind(args []string) error {
 	if err != nil {
 		return err
 	}
+	ccs, pk, loadS, err := loadCircuit(*name, *pkPath)
+	if err != nil {
+		return err
+	}
 	t := time.Now()
-	ccs, err := circuit.Compile(*name)
-	if err != nil {
-		return err
-	}
-	pk, err := loadPK(*pkPath)
-	if err != nil {
-		return err
-	}
-	loadS := time.Since(t).Seconds()
-	t = time.Now()
 	w, err := frontend.NewWitness(assignment, ecc.BN254.ScalarField())
 	if err != nil {
 		return err
