@@ -11,10 +11,12 @@ Who does what:
   aggregator in trusted-aggregator mode) aggregates; **every enrolled hospital** validates
   each new global model on its own held-out data.
 * In **secure-committee** rounds participants first publish their round keys (``keys``, in
-  state KEYS) and commit masked updates; committee members publish their shares (``shares``)
-  and, once the ledger says unmask-ready, aggregate. In rounds that bind inputs participants
-  also ``bind`` in PROVE, and after a failed check members publish the shares of a second
-  reveal and aggregate again (``shares2``, ``aggregate2``).
+  state KEYS) and commit masked updates (already in KEYS once every round key is in: the
+  steward's Advance then waits for the commitments or the key deadline); committee members
+  publish their shares (``shares``) and, once the ledger says unmask-ready, aggregate. In
+  rounds that bind inputs participants also ``bind`` in PROVE, and after a failed check
+  members publish the shares of a second reveal and aggregate again (``shares2``,
+  ``aggregate2``).
 * The round's **steward**, its first committee member, moves it along when it is complete
   (``Advance`` after the last commitment, ``Settle`` after the last validation report) and
   opens the next round. Round 0 is opened by the study's proposer.
@@ -89,15 +91,20 @@ def plan(me: str, study: dict[str, Any], rnd: dict[str, Any] | None, now_ms: int
 
     secure = rnd.get("aggregation") == "secure"
     if state == "KEYS":
-        keys = rnd.get("keys", {})
+        keys, commitments = rnd.get("keys", {}), rnd.get("commitments", {})
         if me in rnd["participants"] and me not in keys:
             out.duties.append(Duty("keys", sid, n, "selected as a participant: deal shares to the committee"))
         complete = set(keys) >= set(rnd["participants"])
-        if (complete and me == steward) or past(deadlines["keys_ms"]):
-            why = "every participant published keys" if complete else "key deadline"
+        if complete and me in rnd["participants"] and me not in commitments:  # the masking set is fixed
+            out.duties.append(Duty("commit", sid, n, "selected as a participant; every round key is in"))
+        committed = complete and set(commitments) >= set(rnd["participants"])
+        # the Advance waits for the commitments (it would conflict with them) or the key deadline
+        if (committed and me == steward) or past(deadlines["keys_ms"]):
+            why = "every participant published keys and committed" if committed else "key deadline"
             out.duties.append(Duty("advance", sid, n, why))
-        out.wake(None if complete else deadlines["keys_ms"] + grace)
-        out.waiting = f"round {n}: {len(keys)}/{len(rnd['participants'])} round keys"
+        out.wake(None if committed else deadlines["keys_ms"] + grace)
+        out.waiting = (f"round {n}: {len(commitments)}/{len(rnd['participants'])} committed" if complete
+                       else f"round {n}: {len(keys)}/{len(rnd['participants'])} round keys")  # fmt: skip
     elif state == "OPEN":
         commitments = rnd.get("commitments", {})
         expected = rnd["masking_set"] if secure else rnd["participants"]

@@ -128,6 +128,13 @@ class Journal:
         with self._lock:
             self._db.execute("DELETE FROM artifacts WHERE name = ?", (name,))
 
+    def artifact_names(self, prefix: str) -> list[str]:
+        """Names of the artifacts that start with ``prefix`` (literally), sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM artifacts WHERE substr(name, 1, ?) = ? ORDER BY name",
+                                    (len(prefix), prefix)).fetchall()  # fmt: skip
+        return [r[0] for r in rows]
+
     def artifact(self, name: str) -> Any | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM artifacts WHERE name = ?", (name,)).fetchone()

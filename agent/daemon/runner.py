@@ -210,6 +210,8 @@ class AgentRunner:
                     raise StudyMismatch("; ".join(fit.problems))
                 self.fit_checked.add(sid)
             p = plan(worker.me, study, rnd, int(self.clock() * 1000))
+            if sid not in refused:
+                worker.anticipate(study, rnd)
             progressed = False
             for duty in p.duties:
                 if sid in refused and duty.kind not in KEEPER_DUTIES:

@@ -93,8 +93,9 @@ class HospitalWorker:
         self.train_records = load_records(cfg.train, self.schema)
         self.validation = load_records(cfg.validation, self.schema)
         self._masked = MaskedCache()  # a committee member's, from its shares duty to its aggregate
-        # a secure round's training, done while the other participants publish their keys
-        self._pretrained: dict[tuple[str, int], Trained] = {}
+        # a secure round's training, started while its round key is published (and the others')
+        self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainer")
+        self._training: dict[tuple[str, int], Future[Trained]] = {}
         # a bound audited round's step proofs, made in the background while the binding is sent
         self._prover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prover")
         self._proving: dict[tuple[str, int], tuple[float, Future[dict[str, Any]]]] = {}  # (started, proofs)
@@ -192,14 +193,23 @@ class HospitalWorker:
             saved = {"args": publish_keys(self.hospital, rnd, secrets)}
             self._timed(sid, n, "keys", "ipfs", t)
             self.journal.put_artifact(name, saved)
-        self._submit(duty, Round.publish_keys(saved["args"]), lambda: self.me in self.round(sid, n)["keys"])
-        trained = ""
-        if self.journal.artifact(f"{sid}/r{n}/update") is None and (sid, n) not in self._pretrained:
-            try:  # train now, while the others publish their keys: the commit only masks and sends
-                self._pretrained = {(sid, n): self._train(study, rnd, "keys")}
-                trained = "; trained while the others publish theirs"
+        started = time.monotonic()
+        if self.journal.artifact(f"{sid}/r{n}/update") is None and (sid, n) not in self._training:
+            # train now, while the round keys are published: the commit only masks and sends
+            self._training = {(sid, n): self._trainer.submit(self._train, study, rnd, "keys")}
+        self.submitter.submit_once(duty.action, Round.publish_keys(saved["args"]),
+                                   lambda: self.me in self.round(sid, n)["keys"])  # fmt: skip
+        overlapped, trained = 0.0, ""
+        training = self._training.get((sid, n))
+        if training is not None:
+            try:
+                done = training.result()
+                overlapped, trained = done.ipfs_s + done.train_s, "; trained meanwhile"
             except Exception as exc:  # noqa: BLE001 - the commit duty trains again and reports the failure
+                self._training.pop((sid, n), None)
                 log.warning("round %d: training ahead of the commit failed (%s); it is retried at the commit", n, exc)
+        # the phase's ledger time is what it took beyond the training it overlapped
+        self.journal.add_timing(sid, n, "keys", "ledger", max(0.0, time.monotonic() - started - overlapped))
         return f"round {n}: round key published, shares dealt to the committee {rnd['committee']}{trained}"
 
     def _train(self, study: dict[str, Any], rnd: dict[str, Any], phase: str) -> Trained:
@@ -249,7 +259,11 @@ class HospitalWorker:
         name = f"{sid}/r{n}/update"
         saved = self.journal.artifact(name)
         if saved is None:
-            trained = self._pretrained.pop((sid, n), None) or self._train(study, rnd, "commit")
+            ahead = self._training.pop((sid, n), None)
+            trained = None
+            if ahead is not None and ahead.exception() is None:  # (waits for it; a failure was logged)
+                trained = ahead.result()
+            trained = trained or self._train(study, rnd, "commit")
             result, weights_in, ipfs_s, train_s = trained.result, trained.weights_in, trained.ipfs_s, trained.train_s
             self.cohort = trained.cohort
             bound = self._bind_material(study, rnd, weights_in, result) if rnd.get("bound") else None
@@ -440,18 +454,49 @@ class HospitalWorker:
         self._submit(duty, Round.settle(sid, n), lambda: self.round(sid, n)["settled"])
         return f"round {n} settled: rewards {self.round(sid, n).get('rewards')}"
 
+    def anticipate(self, study: dict[str, Any], rnd: dict[str, Any] | None) -> None:
+        """Start in the background the work the ledger will ask for next. Once every commitment
+        is in, ``Round:Get`` shows the round's challenge before the Advance records it: the
+        audited steps are proven from then on, while the round moves to PROVE and the binding
+        is sent (``_do_prove`` collects the proofs)."""
+        if rnd is None:
+            return
+        self._forget_spent_secrets(study["study_id"], rnd)
+        if rnd["state"] not in ("KEYS", "OPEN", "COMMIT", "CHALLENGE", "PROVE"):
+            return
+        try:
+            self._start_proving(study, rnd)
+        except Exception as exc:  # noqa: BLE001 - the prove duty proves again and reports the failure
+            log.warning("round %d: proving ahead of the prove phase failed to start (%s)", rnd["round"], exc)
+
+    def _forget_spent_secrets(self, sid: str, rnd: dict[str, Any]) -> None:
+        """Delete round secrets nothing needs any more: those of earlier rounds, and the current
+        round's once its binding is on the ledger or the round is past PROVE (the commit and bind
+        duties delete them as they finish; this catches a stop in between)."""
+        live = ("KEYS", "OPEN", "COMMIT", "CHALLENGE", "PROVE")
+        for name in self.journal.artifact_names(f"{sid}/r"):
+            head, _, kind = name.rpartition("/")
+            if kind != "secrets" or not head.removeprefix(f"{sid}/r").isdigit():
+                continue
+            k = int(head.removeprefix(f"{sid}/r"))
+            if k < rnd["round"] or (k == rnd["round"] and (rnd["state"] not in live or
+                                                           self.me in rnd.get("bindings", {}))):  # fmt: skip
+                self.journal.forget_artifact(name)
+                log.info("round %d: round secrets deleted from the journal (no longer needed)", k)
+
     def _start_proving(self, study: dict[str, Any], rnd: dict[str, Any]) -> None:
-        """In a bound audited round: start proving the audited steps in the background, so that
-        the proofs are made while the binding is sent (``_do_prove`` collects them)."""
+        """Start proving this participant's audited steps in the background, from the round's
+        recorded audits or, before the Advance records them, its early ``challenge``."""
         sid, n = study["study_id"], rnd["round"]
-        if (sid, n) in self._proving or self.me not in rnd.get("audits", {}) or \
+        audits = rnd.get("audits") or (rnd.get("challenge") or {}).get("audits") or {}
+        if (sid, n) in self._proving or self.me not in audits or \
                 self.journal.artifact(f"{sid}/r{n}/proof") is not None:  # fmt: skip
             return
         saved = self.journal.artifact(f"{sid}/r{n}/update")
         if saved is None or not saved.get("zk"):
             return  # _do_prove says why
         pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
-        audits = rnd["audits"][self.me]
+        audits = audits[self.me]
         self._proving = {(sid, n): (time.monotonic(), self._prover.submit(zkp.proof_args, study, n, self.me,
                                                                           saved["zk"], audits, pk))}  # fmt: skip
 

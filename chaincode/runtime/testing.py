@@ -2,7 +2,10 @@
 
 It follows the Fabric rules contracts can observe: reads return committed state only; a
 refused call (status >= 400) commits nothing; history keeps every committed version; one
-event per transaction. It is a test double only: every behaviour that matters is also tested
+event per transaction; and, for transactions ordered into one block (:meth:`InMemoryLedger.block`),
+the peers' validation: a transaction that read a key, or scanned a range, that an earlier
+valid transaction of the block wrote is invalid (MVCC_READ_CONFLICT, PHANTOM_READ_CONFLICT)
+and commits nothing. It is a test double only: every behaviour that matters is also tested
 on the real network (tests/integration).
 """
 
@@ -67,9 +70,11 @@ class Result:
     event: ChaincodeEvent | None
     tx_id: str
 
+    validation: str = "VALID"  # what the peers recorded for it in its block (see InMemoryLedger.block)
+
     @property
     def ok(self) -> bool:
-        return self.status < 400
+        return self.status < 400 and self.validation == "VALID"
 
     def json(self) -> Any:
         return canonical.loads(self.payload) if self.payload else None
@@ -97,6 +102,43 @@ class InMemoryLedger:
     ) -> Result:
         """Run one transaction; commit its writes only if it succeeded (and ``commit``: a query,
         like a Fabric evaluate, runs the contract and commits nothing)."""
+        stub = self._run(router, caller, function, args, timestamp_ms, transient, raw_args)
+        status, message, payload = stub.outcome
+        if status < 400 and commit:
+            stub.commit()
+            if stub.event is not None:
+                self.events.append(stub.event)
+        return Result(status, message, payload, stub.event if status < 400 else None, stub.tx_id)
+
+    def block(self, router: Router, calls: Sequence[tuple[ClientIdentity, str, Any]], *,
+              timestamp_ms: int = 1_767_225_600_000) -> list[Result]:  # fmt: skip
+        """Endorse every call against the same committed state, then validate them in order as
+        the peers validate one block: a transaction whose reads or range scans saw a key an
+        earlier valid transaction of the block wrote is marked invalid and commits nothing."""
+        endorsed = []
+        for caller, function, args in calls:
+            stub = self._run(router, caller, function, args, timestamp_ms, None, None)
+            endorsed.append(stub)
+        written: set[_Key] = set()
+        out = []
+        for stub in endorsed:
+            status, message, payload = stub.outcome
+            validation = "VALID"
+            if status < 400:
+                if written & stub.reads:
+                    validation = "MVCC_READ_CONFLICT"
+                elif any(c == rc and k >= lo and (not hi or k < hi) for c, k in written for rc, lo, hi in stub.scans):
+                    validation = "PHANTOM_READ_CONFLICT"
+                if validation == "VALID":
+                    stub.commit()
+                    written |= set(stub._writes) | stub._purges
+                    if stub.event is not None:
+                        self.events.append(stub.event)
+            out.append(Result(status, message, payload, stub.event if status < 400 else None, stub.tx_id, validation))
+        return out
+
+    def _run(self, router: Router, caller: ClientIdentity, function: str, args: Any | None, timestamp_ms: int,
+             transient: dict[str, bytes] | None, raw_args: Sequence[bytes] | None) -> MemoryStub:  # fmt: skip
         tx_id = hashlib.sha256(f"tx-{next(self._tx_counter)}".encode()).hexdigest()
         context = TransactionContext(
             channel_id=self.channel_id,
@@ -109,12 +151,8 @@ class InMemoryLedger:
         if raw_args is None:
             raw_args = [function.encode()] + ([] if args is None else [canonical.dumps(args)])
         stub = MemoryStub(self, context, raw_args)
-        status, message, payload = router.invoke(stub)
-        if status < 400 and commit:
-            stub.commit()
-            if stub.event is not None:
-                self.events.append(stub.event)
-        return Result(status, message, payload, stub.event if status < 400 else None, tx_id)
+        stub.outcome = router.invoke(stub)
+        return stub
 
     def public_snapshot(self) -> dict[str, bytes]:
         return {k: v for (c, k), v in self.state.items() if c == ""}
@@ -126,8 +164,12 @@ class MemoryStub(Stub):
         self._ledger = ledger
         self._writes: dict[_Key, bytes | None] = {}
         self._purges: set[_Key] = set()
+        self.reads: set[_Key] = set()  # committed keys read (what MVCC validation checks)
+        self.scans: list[tuple[str, str, str]] = []  # (collection, start, end) of range reads (phantoms)
+        self.outcome: tuple[int, str, bytes] = (500, "not run", b"")
 
     def _get(self, collection: str, key: str) -> bytes | None:
+        self.reads.add((collection, key))
         return self._ledger.state.get((collection, key))
 
     def _write(self, collection: str, key: str, value: bytes | None) -> None:
@@ -137,11 +179,13 @@ class MemoryStub(Stub):
         self._purges.add((collection, key))
 
     def _get_hash(self, collection: str, key: str) -> bytes | None:
+        self.reads.add((collection, key))
         value = self._ledger.state.get((collection, key))
         return None if value is None else hashlib.sha256(value).digest()
 
     def _range(self, collection: str, start: str, end: str, page_size: int, bookmark: str) -> Page:
         lo = bookmark or start
+        self.scans.append((collection, lo, end))
         keys = sorted(k for (c, k) in self._ledger.state if c == collection and k >= lo and (not end or k < end))
         if page_size:
             page, rest = keys[:page_size], keys[page_size:]

@@ -104,6 +104,7 @@ class InMemoryAgents:
             for me, worker in self.workers.items():
                 study, rnd = worker.current(study_id)
                 p = plan(me, study, rnd, self.cons.now_ms)
+                worker.anticipate(study, rnd)  # as the runner does after each look at the ledger
                 if p.finished:
                     finished.add(me)
                 if p.duties:

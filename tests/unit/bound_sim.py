@@ -113,8 +113,10 @@ class BoundRound:
         self.advance()
         for m in self.rnd["participants"]:
             assert self.commit(m, masked_final=(cheat or {}).get(m)).ok
+        early = self.get()["challenge"]  # what agents bind and prove from before the Advance
         rnd = self.advance()
         assert rnd["state"] == "PROVE" and rnd["bind_point"]
+        assert early == {"challenge_seed": rnd["challenge_seed"], "bind_point": rnd["bind_point"]}
         return rnd
 
     def submit_shares(self, m: str) -> Any:

@@ -84,6 +84,11 @@ class Consortium:
         self.tick(0.01)
         return self.ledger.invoke(self.router, who, function, args, timestamp_ms=self.now_ms)
 
+    def block(self, calls: list[tuple[ClientIdentity, str, Any]]) -> list[Result]:
+        """The calls endorsed together and ordered into one block, validated as peers do."""
+        self.tick(0.01)
+        return self.ledger.block(self.router, calls, timestamp_ms=self.now_ms)
+
     def ok(self, who: ClientIdentity, function: str, args: Any | None = None) -> Any:
         res = self.call(who, function, args)
         assert res.ok, f"{function} by {who.msp_id}: {res.status} {res.message}"
@@ -135,6 +140,9 @@ class Consortium:
 
     # --- a round, the way agents drive it -------------------------------------------------------
     def commit(self, m: str, study_id: str, n: int, epsilon_micro: int = 1_000_000, **over: Any) -> Result:
+        return self.call(self.agents[m], "Round:Commit", self.commit_args(m, study_id, n, epsilon_micro, **over))
+
+    def commit_args(self, m: str, study_id: str, n: int, epsilon_micro: int = 1_000_000, **over: Any) -> dict:
         args = {
             "study_id": study_id,
             "round": n,
@@ -146,7 +154,7 @@ class Consortium:
             "consented_records": 150,
         }
         args.update(over)
-        return self.call(self.agents[m], "Round:Commit", args)
+        return args
 
     def aggregate(self, m: str, study_id: str, n: int, model: str = "model") -> Result:
         return self.call(

@@ -17,6 +17,7 @@ from agent.update_codec import UpdateFormatError, decode_update, encode_update
 from demo.round_timing import critical_path, round_walls
 from demo.study_watch import StudyProgress
 from tests.unit.consortium_sim import Consortium, cid, h
+from tests.unit.test_secure_aggregation_ledger import SecureRound, secure_consortium
 
 SID = "bc-screening"
 
@@ -44,6 +45,32 @@ def test_deadline_duties_wait_for_the_steward_first_then_others_in_turn() -> Non
         assert "advance" not in [d.kind for d in p.duties] and p.wake_at_ms > deadline
         assert "advance" in [d.kind for d in plan(m, study, rnd, p.wake_at_ms).duties]
     assert plan(others[0], *_view(cons, others[0]), deadline).wake_at_ms == deadline + DEADLINE_GRACE_MS
+
+
+def test_secure_participants_commit_in_keys_and_the_steward_advances_after_the_commitments() -> None:
+    """Once every round key is in, participants commit without waiting for an Advance; the
+    steward's Advance (which would conflict with commitments in its block) waits for all of them
+    or for the key deadline."""
+    cons = secure_consortium()
+    r = SecureRound(cons)
+    steward = r.rnd["committee"][0]
+    assert r.publish_keys("HospitalAMSP").ok
+    study, rnd = _view(cons, "HospitalAMSP")
+    assert [d.kind for d in plan("HospitalAMSP", study, rnd, cons.now_ms).duties] == []
+    for m in ("HospitalBMSP", "HospitalCMSP"):
+        assert r.publish_keys(m).ok
+    for m in r.rnd["participants"]:
+        kinds = [d.kind for d in plan(m, *_view(cons, m), cons.now_ms).duties]
+        assert kinds == ["commit"], (m, kinds)
+    assert r.commit("HospitalAMSP").ok and r.commit("HospitalBMSP").ok
+    keys_ms = rnd["deadlines"]["keys_ms"]
+    p = plan(steward, *_view(cons, steward), cons.now_ms)
+    assert "advance" not in [d.kind for d in p.duties] and p.wake_at_ms == keys_ms
+    assert "advance" in [d.kind for d in plan(steward, *_view(cons, steward), keys_ms + 1).duties]
+    assert r.commit("HospitalCMSP").ok
+    p = plan(steward, *_view(cons, steward), cons.now_ms)
+    assert [d.kind for d in p.duties] == ["advance"] and p.wake_at_ms is None
+    assert r.advance()["state"] == "AGGREGATE"
 
 
 def test_plan_waits_without_duties_when_not_enrolled_or_not_yet_active() -> None:

@@ -60,7 +60,7 @@ def test_an_honest_bound_round_finalizes_to_fedavg_of_the_bound_updates(bind_key
         assert r.bind(m).json()["status"] == "verified"
     rnd = r.advance()
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == [A, B, C] and rnd["disputes"] == []
-    assert r.submit_shares(A).ok and r.submit_shares(B).json()["unmask_ready"]
+    assert r.submit_shares(A).ok and r.submit_shares(B).ok and r.get()["unmask_ready"]
     assert r.aggregate(A).ok
     assert r.aggregate(B).json()["state"] == "FINALIZED"
     rnd = r.get()
@@ -81,7 +81,7 @@ def test_a_hospital_masking_another_update_is_caught_slashed_and_removed(bind_ke
     before_c = staked(cons, C)
     rnd = r.advance()
     assert rnd["inclusion"] == [A, B, C]
-    assert r.submit_shares(A).ok and r.submit_shares(C).json()["unmask_ready"]
+    assert r.submit_shares(A).ok and r.submit_shares(C).ok and r.get()["unmask_ready"]
     _, _, weights = r.member_view()
     assert weights is None  # an honest member's own check already fails: it publishes no model
     assert r.aggregate(A).ok
@@ -93,7 +93,7 @@ def test_a_hospital_masking_another_update_is_caught_slashed_and_removed(bind_ke
     assert rnd["bindings"][C]["status"] == "failed" and "not the update it bound" in rnd["dropped"][C]
     assert staked(cons, C) == before_c - 100
     # the second reveal: C's round key comes off the others' inputs; then the round finalizes
-    assert r.submit_shares(B).ok and r.submit_shares(C).json()["unmask_ready"]
+    assert r.submit_shares(B).ok and r.submit_shares(C).ok and r.get()["unmask_ready"]
     _, _, weights = r.member_view()
     assert weights is not None and np.max(np.abs(weights - r.expected([A, B]))) < 1e-6
     assert r.aggregate(B).ok
@@ -118,7 +118,7 @@ def test_a_lie_about_a_pair_value_excludes_both_ends_and_slashes_the_liar(bind_k
     assert rnd["disputes"] and rnd["disputes"][0]["pair"] == f"{A}|{B}"
     assert rnd["inclusion"] == [C, D] and rnd["reveal"] == {"seed": [C, D], "key": [A, B]}
     members = rnd["committee"]
-    assert r.submit_shares(members[0]).ok and r.submit_shares(members[1]).json()["unmask_ready"]
+    assert r.submit_shares(members[0]).ok and r.submit_shares(members[1]).ok and r.get()["unmask_ready"]
     assert r.aggregate(members[0]).ok
     assert r.aggregate(members[1]).json()["state"] == "FINALIZED"
     rnd = r.get()

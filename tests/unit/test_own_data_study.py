@@ -187,6 +187,9 @@ class SimWorker:
     def fit(self, study: dict[str, Any]) -> Fit:
         return Fit(None, list(self.problems))
 
+    def anticipate(self, study: dict[str, Any], rnd: dict[str, Any] | None) -> None:
+        """Nothing to prove ahead in these trusted, unaudited rounds."""
+
     def perform(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         who, sid, n = self.cons.agents[self.me], duty.study_id, duty.round
         calls = {"open": ("Round:Open", {"study_id": sid}),

@@ -41,6 +41,7 @@ class SecureRound:
         self.member_keys = {m: x25519.X25519PrivateKey.generate() for m in cons.hospitals}
         self.secrets: dict[str, RoundSecrets] = {}
         self.bundles: dict[str, ShareBundle] = {}
+        self.pending: dict[str, tuple[RoundSecrets, ShareBundle]] = {}
         self.masked: dict[str, np.ndarray] = {}
         rng = np.random.default_rng(7)
         self.updates = {m: rng.normal(0, 0.05, DIM) for m in cons.hospitals}
@@ -53,26 +54,38 @@ class SecureRound:
         return self.cons.ok(self.cons.regulator, "Round:Get", {"study_id": SID, "round": self.n})
 
     def publish_keys(self, m: str, **over: Any):
+        result = self.cons.call(self.cons.agents[m], "Round:PublishKeys", self.key_args(m, **over))
+        if result.ok:
+            self.keep(m)
+        return result
+
+    def key_args(self, m: str, **over: Any) -> dict[str, Any]:
+        """``m``'s round key record, from new secrets (``keep`` them once the ledger took it)."""
         secrets = RoundSecrets.new()
         pubs = {k: public_b64(v) for k, v in self.member_keys.items() if k in self.rnd["committee"]}
         bundle = deal_bundle(m, secrets, pubs, self.rnd["threshold"], self.ctx)
-        raw = bundle_bytes(bundle)
-        args = {**keys_args(SID, self.n, bundle, cid(f"bundle-{m}"), raw), **over}
-        result = self.cons.call(self.cons.agents[m], "Round:PublishKeys", args)
-        if result.ok:  # what the participant keeps is what the ledger took
-            self.secrets[m], self.bundles[m] = secrets, bundle
-        return result
+        self.pending[m] = (secrets, bundle)
+        return {**keys_args(SID, self.n, bundle, cid(f"bundle-{m}"), bundle_bytes(bundle)), **over}
+
+    def keep(self, m: str) -> None:
+        """What ``m`` holds is what the ledger took."""
+        self.secrets[m], self.bundles[m] = self.pending.pop(m)
 
     def advance(self) -> dict[str, Any]:
         return self.cons.ok(self.cons.agents[A], "Round:Advance", {"study_id": SID, "round": self.n})
 
     def commit(self, m: str):
+        return self.cons.call(*self.commit_call(m))
+
+    def commit_call(self, m: str) -> tuple[Any, str, dict[str, Any]]:
+        """``m``'s masked update against the masking set the ledger shows, as a call to send."""
         rnd = self.get()
         masking = {p: rnd["keys"][p] for p in rnd["masking_set"]}
         x = weighted_input(self.updates[m], self.samples[m])
         self.masked[m] = mask_input(m, self.secrets[m], x, masking, self.ctx)
-        return self.cons.commit(m, SID, self.n, update_hash=h(field.to_bytes(self.masked[m]).hex()),
-                                consented_records=self.samples[m])  # fmt: skip
+        args = self.cons.commit_args(m, SID, self.n, update_hash=h(field.to_bytes(self.masked[m]).hex()),
+                                     consented_records=self.samples[m])  # fmt: skip
+        return self.cons.agents[m], "Round:Commit", args
 
     def to_aggregate(self) -> dict[str, Any]:
         """Everyone publishes keys and commits; the round reaches AGGREGATE."""
@@ -139,11 +152,11 @@ def test_a_secure_round_aggregates_the_weighted_average_and_finalizes() -> None:
         assert r.commit(m).ok
     rnd = r.advance()
     assert rnd["state"] == "AGGREGATE"
-    assert rnd["reveal"] == {"seed": [A, B, C], "key": []} and not rnd["unmask_ready"]
+    assert rnd["reveal"] == {"seed": [A, B, C], "key": []} and not r.get()["unmask_ready"]
     before = dict(cons.ledger.state)
     unchanged(cons, r.aggregate(A, np.zeros(DIM)), 409, "valid shares yet", before)
-    assert r.submit_shares(A).json()["unmask_ready"] is False
-    assert r.submit_shares(C).json()["unmask_ready"] is True  # t = 2 of k = 3: B need not publish
+    assert r.submit_shares(A).ok and r.get()["unmask_ready"] is False
+    assert r.submit_shares(C).ok and r.get()["unmask_ready"] is True  # t = 2 of k = 3: B need not publish
     weights = r.unmasked()
     bound = 3 * 2**-17 / (120 + 80 + 200) * max(r.samples.values())  # fixed-point rounding, worst case
     assert np.max(np.abs(weights - r.expected([A, B, C]))) <= bound + 1e-6  # + float32 rounding of the result
@@ -158,6 +171,43 @@ def test_a_secure_round_aggregates_the_weighted_average_and_finalizes() -> None:
     assert lineage["versions"][0]["aggregation"] == "secure"
 
 
+def test_a_rounds_concurrent_submissions_share_blocks_and_commitments_start_in_keys() -> None:
+    """Keys, commitments and shares each write only their sender's record, so a phase's
+    submissions commit in one block (validated as peers validate it); commitments are taken in
+    KEYS as soon as every round key is in, and one Advance then takes the round to AGGREGATE.
+    The t-th aggregate decides the round, so aggregates of one block still conflict: the
+    gateway resubmits the later one, which then finalizes."""
+    cons = secure_consortium()
+    r = SecureRound(cons)
+    first = r.publish_keys(A)
+    before = dict(cons.ledger.state)
+    unchanged(cons, cons.commit(A, SID, r.n), 409, "published no round key yet", before)
+    results = cons.block([(cons.agents[m], "Round:PublishKeys", r.key_args(m)) for m in (B, C)])
+    assert first.ok and [res.validation for res in results] == ["VALID"] * 2
+    r.keep(B)
+    r.keep(C)
+    view = r.get()
+    assert view["state"] == "KEYS" and view["masking_set"] == [A, B, C] and "challenge" not in view
+    results = cons.block([r.commit_call(m) for m in (A, B, C)])
+    assert [res.validation for res in results] == ["VALID"] * 3, [(x.status, x.message) for x in results]
+    view = r.get()
+    rnd = r.advance()
+    assert rnd["state"] == "AGGREGATE" and rnd["masking_set"] == [A, B, C] and rnd["committed"] == [A, B, C]
+    assert [t["state"] for t in rnd["transitions"]] == ["KEYS", "OPEN", "COMMIT", "CHALLENGE", "PROVE", "AGGREGATE"]
+    assert view["challenge"] == {"challenge_seed": rnd["challenge_seed"]}
+    shares = {m: {"study_id": SID, "round": r.n, "shares": r.shares_of(m)} for m in (A, B, C)}
+    results = cons.block([(cons.agents[m], "Round:SubmitShares", shares[m]) for m in (A, B, C)])
+    assert [res.validation for res in results] == ["VALID"] * 3
+    block_ms = cons.now_ms
+    assert r.get()["unmask_ready"] and r.get()["unmask_ready_ms"] == block_ms
+    weights = r.unmasked()
+    args = {"study_id": SID, "round": r.n, "model_hash": h(weights.tobytes().hex())}
+    results = cons.block([(cons.agents[m], "Round:SubmitAggregate", {**args, "model_cid": cid(f"model-{m}")})
+                          for m in (A, B)])  # fmt: skip
+    assert results[0].ok and results[1].validation == "PHANTOM_READ_CONFLICT"
+    assert r.aggregate(B, weights).json()["state"] == "FINALIZED"
+
+
 def test_a_participant_that_drops_after_masking_is_recovered_from_its_round_key() -> None:
     cons = secure_consortium()
     r = SecureRound(cons)
@@ -169,7 +219,7 @@ def test_a_participant_that_drops_after_masking_is_recovered_from_its_round_key(
     rnd = r.advance()
     assert rnd["state"] == "AGGREGATE" and rnd["missing"] == [C]
     assert rnd["reveal"] == {"seed": [A, B], "key": [C]}
-    assert r.submit_shares(B).ok and r.submit_shares(C).json()["unmask_ready"]
+    assert r.submit_shares(B).ok and r.submit_shares(C).ok and r.get()["unmask_ready"]
     weights = r.unmasked()
     assert np.allclose(weights, r.expected([A, B]), atol=1e-5)
     # what was published for C are shares of its round key (they match the key hashes C committed
@@ -209,11 +259,11 @@ def test_a_wrong_share_is_caught_by_its_hash_and_the_member_slashed() -> None:
     staked = cons.ok(cons.regulator, "Token:Account", {"msp_id": B})["staked"]
     out = r.submit_shares(B, forged).json()
     assert out["record"]["status"] == "wrong" and out["record"]["shares"] == {}
-    assert out["record"]["wrong"][0]["participant"] == A and not out["unmask_ready"]
+    assert out["record"]["wrong"][0]["participant"] == A and not r.get()["unmask_ready"]
     assert cons.ok(cons.regulator, "Token:Account", {"msp_id": B})["staked"] == staked - 100
     assert cons.ok(cons.regulator, "Round:Reputation", {"msp_id": B})["failed_m"] > 0
     # the honest two still reach t and the round finalizes without B's shares
-    assert r.submit_shares(A).ok and r.submit_shares(C).json()["unmask_ready"]
+    assert r.submit_shares(A).ok and r.submit_shares(C).ok and r.get()["unmask_ready"]
     weights = r.unmasked()
     assert np.allclose(weights, r.expected([A, B, C]), atol=1e-5)
     assert r.aggregate(A, weights).ok and r.aggregate(C, weights).json()["state"] == "FINALIZED"

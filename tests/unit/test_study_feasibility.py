@@ -363,7 +363,7 @@ class Round:
             assert complaints == []
             out = self.cons.ok(self.cons.agents[m], "Round:SubmitShares", {"study_id": SID, "round": self.n,
                                                                            "shares": shares})  # fmt: skip
-            if out["unmask_ready"]:
+            if out["record"]["status"] == "valid" and self.get()["unmask_ready"]:
                 return
         raise AssertionError("the whole committee published its shares and the round is still not unmask-ready")
 

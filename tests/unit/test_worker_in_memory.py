@@ -85,6 +85,13 @@ def test_the_real_workers_run_a_whole_study_each_action_once(tmp_path: Path, mod
             assert {m for (m, k, r, _) in done if k == "bind" and r == n} == set(rnd["participants"])
     study = cons.ok(cons.regulator, "Study:Get", {"study_id": SID})
     assert study["status"] == "COMPLETED"
+    for m, worker in agents.workers.items():  # no round secrets are left on disk
+        assert [a for a in worker.journal.artifact_names(f"{SID}/") if a.endswith("/secrets")] == [], m
+    # secrets left by a stop between sending and deleting them go at the agent's next look
+    worker = agents.workers[cons.hospitals[0]]
+    worker.journal.put_artifact(f"{SID}/r1/secrets", {"left": "behind"})
+    worker.anticipate(study, cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": 2}))
+    assert worker.journal.artifact(f"{SID}/r1/secrets") is None
     last = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": 2})
     first = agents.workers[cons.hospitals[0]]
     final = fetch_model(first.hospital, last["aggregate"], LOGREG_30)  # opened and checked against the ledger hash

@@ -69,8 +69,11 @@ def to_prove(cons: Consortium, seeds: dict[str, int] | None = None) -> tuple[dic
         people[m] = Participant(m, SID, rnd["round"], STEPS, seed=(seeds or {}).get(m, 10 + k))
         people[m].train(initial_weights())
         assert cons.commit(m, SID, rnd["round"], **people[m].commit_args()).ok
+    early = cons.ok(cons.regulator, "Round:Get", {"study_id": SID, "round": rnd["round"]})["challenge"]
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": rnd["round"]})
     assert rnd["state"] == "PROVE" and all(len(a) == 2 for a in rnd["audits"].values()), rnd["audits"]
+    # what agents start proving from before the Advance is what the Advance records
+    assert early == {"challenge_seed": rnd["challenge_seed"], "audits": rnd["audits"]}
     return rnd, people
 
 
@@ -87,11 +90,14 @@ def unchanged(cons: Consortium, result, status: int, fragment: str, before: dict
 def test_honest_proofs_verify_and_the_round_goes_on(keys: Keys) -> None:
     cons = audited(keys)
     rnd, people = to_prove(cons)
+    calls = []
     for m, p in people.items():
         args = p.proof_args(rnd["audits"][m], keys)
         assert {len(base64.b64decode(x["proof"])) for x in args["proofs"]} == {zk_audit.PROOF_BYTES}
-        record = submit(cons, m, args).json()
-        assert record["status"] == "verified", record
+        calls.append((cons.agents[m], "Round:SubmitProof", {"study_id": SID, "round": 0, **args}))
+    # a verified proof writes only its own record: the proofs of a round commit in one block
+    for res in cons.block(calls):
+        assert res.validation == "VALID" and res.json()["status"] == "verified", (res.status, res.message)
     rnd = cons.ok(cons.agents["HospitalAMSP"], "Round:Advance", {"study_id": SID, "round": 0})
     assert rnd["state"] == "AGGREGATE" and rnd["inclusion"] == sorted(people) and rnd["dropped"] == {}
     args = {"study_id": SID, "round": 0, "model_cid": cid("m"), "model_hash": h("m")}

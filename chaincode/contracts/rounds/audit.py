@@ -98,12 +98,12 @@ def submit_proof(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"the proof of step {i} does not verify ({verdict.get('error', 'invalid')})")
     record = {"msp_id": msp_id, "steps": audits, "openings": sorted(opened), "submitted_at_ms": stub.timestamp_ms,
               "tx_id": stub.tx_id}  # fmt: skip
-    stub.put_json(key, {**record, "status": "submitted"})
     if problems:
+        stub.put_json(key, {**record, "status": "submitted"})
         fail_audit(stub, study, rnd, msp_id, "; ".join(problems)[:500])
-    else:
+        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
+    else:  # a verified proof leaves the round record alone: the proofs of a round share a block
         stub.put_json(key, {**record, "status": "verified", "resolved_at_ms": stub.timestamp_ms})
-    stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
     outcome = stub.get_json(key)
     log_round(stub, "round.proof_" + outcome["status"], args, {"msp_id": msp_id, "steps": audits})
     return outcome

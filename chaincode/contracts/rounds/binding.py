@@ -145,6 +145,5 @@ def check_evaluations(stub: Stub, study: dict[str, Any], rnd: dict[str, Any], ev
         return False
     rnd["reveal_stage"] = 2
     rnd["reveal2"] = {"seed": [], "key": failed}
-    rnd["unmask_ready"] = False
     rnd["deadlines"]["aggregate_ms"] = stub.timestamp_ms + study["params"]["aggregate_window_s"] * 1000
     return False

@@ -130,7 +130,6 @@ class RoundContract(Contract):
             "inclusion": [],
             "dropped": {},
             "reveal": None,
-            "unmask_ready": False,
             "aggregate": None,
             "final_hash": None,
             "settled": False,
@@ -159,17 +158,26 @@ class RoundContract(Contract):
     # --- commit (OPEN) ----------------------------------------------------------------------------
     @transaction(COMMIT)
     def Commit(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
-        """A selected participant commits to its trained update (hashes only, never data)."""
+        """A selected participant commits to its trained update (hashes only, never data): in
+        OPEN, or in a secure round's KEYS once every participant published its round key."""
         msp_id = require_hospital(stub)
         study = get_study(stub, args["study_id"])
         rnd = get_round(stub, args["study_id"], args["round"])
         if msp_id not in rnd["participants"]:
             raise Forbidden(f"{msp_id} is not a participant of round {args['round']} of {args['study_id']}")
-        if rnd.get("aggregation") == "secure" and rnd["state"] == "OPEN" and msp_id not in rnd["masking_set"]:
-            raise Forbidden(f"{msp_id} published no round key in time: nobody masked against it, it cannot commit")
-        if rnd["state"] != "OPEN":
+        if rnd["state"] == "KEYS" and rnd.get("aggregation") == "secure":
+            # every participant's round key is in: the masking set is fixed, so commitments need
+            # not wait a block for the Advance that records it (phases.from_keys)
+            sid, n = args["study_id"], args["round"]
+            missing = [m for m in rnd["participants"] if stub.get_state(part_key(stub, "rkeys", sid, n, m)) is None]
+            if missing:
+                raise Conflict(f"round {args['round']} is KEYS and {', '.join(missing)} published no round key yet; "
+                               "commitments open once every participant has, or after the key deadline")  # fmt: skip
+        elif rnd["state"] != "OPEN":
             raise Conflict(f"round {args['round']} is {rnd['state']}; commitments closed")
-        if deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
+        elif rnd.get("aggregation") == "secure" and msp_id not in rnd["masking_set"]:
+            raise Forbidden(f"{msp_id} published no round key in time: nobody masked against it, it cannot commit")
+        elif deadline_passed(stub, rnd["deadlines"]["commit_ms"]):
             raise Conflict(f"commit deadline passed ({rnd['deadlines']['commit_ms']} ms); commitment refused as stale")
         key = fresh_key(stub, "rcommit", args, msp_id, "committed")
         if rnd["audited"]:
@@ -277,7 +285,7 @@ class RoundContract(Contract):
         if (args["model_cid"] is None) != (args["model_hash"] is None):
             raise InvalidArgument("model_cid and model_hash come together")
         if rnd.get("aggregation") == "secure":
-            if not rnd["unmask_ready"]:
+            if phases.unmask_ready_at(stub, rnd) is None:
                 raise Conflict(
                     f"round {args['round']}: not every revealed secret has {rnd['threshold']} valid shares yet"
                 )
@@ -388,10 +396,16 @@ class RoundContract(Contract):
     @query(ROUND_REF)
     def Get(self, stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
         """The round with every commitment, audit, binding, share and aggregate record (of both
-        reveal stages) and validation report."""
+        reveal stages) and validation report, and what follows from them before the next
+        transition records it: whether the current reveal stage is unmask-ready, and once every
+        expected commitment is in, the masking set and the challenge (phases.early_view)."""
         rnd = get_round(stub, args["study_id"], args["round"])
+        ready_at = phases.unmask_ready_at(stub, rnd) if rnd.get("aggregation") == "secure" and rnd["reveal"] else None
         return {
             **rnd,
+            **phases.early_view(stub, get_study(stub, args["study_id"]), rnd),
+            "unmask_ready": ready_at is not None,
+            "unmask_ready_ms": ready_at,
             "keys": parts(stub, "rkeys", args["study_id"], args["round"]),
             "shares": parts(stub, "rshares", args["study_id"], args["round"]),
             "commitments": parts(stub, "rcommit", args["study_id"], args["round"]),

@@ -50,7 +50,7 @@ def waiting_for(stub: Stub, rnd: dict[str, Any]) -> str:
             f"{d['prove_ms']}; {len(pending)} submitted proofs await verification; "
             f"{len(unbound)} participants have not bound their input)"
         )
-    if state == "AGGREGATE" and rnd.get("aggregation") == "secure" and not rnd["unmask_ready"]:
+    if state == "AGGREGATE" and rnd.get("aggregation") == "secure" and unmask_ready_at(stub, rnd) is None:
         counts = secagg.share_counts(stage_plan(rnd), parts(stub, share_kind(rnd), rnd["study_id"], rnd["round"]))
         short = sorted(p for p, c in counts.items() if c < rnd["threshold"])
         return (
@@ -115,17 +115,44 @@ def from_open(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
     return True
 
 
-def from_commit(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
-    commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
-    seed = selection.challenge_seed([(m, commits[m]["commitment_hash"]) for m in rnd["committed"]])
-    rnd["challenge_seed"] = seed.hex()
-    if rnd.get("bound"):  # drawn after every masked input is fixed (chaincode/contracts/binding.py)
-        rnd["bind_point"] = str(binding.bind_point(seed.hex()))
+def draw_challenge(study: dict[str, Any], rnd: dict[str, Any], committed: list[str],
+                   commits: dict[str, dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The round's challenge from the commitments of ``committed``: its seed, in a bound round
+    the point inputs are evaluated at (drawn after every masked input is fixed:
+    chaincode/contracts/binding.py), in an audited round each participant's audited steps."""
+    seed = selection.challenge_seed([(m, commits[m]["commitment_hash"]) for m in committed])
+    out: dict[str, Any] = {"challenge_seed": seed.hex()}
+    if rnd.get("bound"):
+        out["bind_point"] = str(binding.bind_point(seed.hex()))
     if rnd["audited"]:
         steps = study["params"]["local_steps"]
-        rnd["audits"] = {m: selection.audit_indices(seed, m, steps, rnd["audited_steps"]) for m in rnd["committed"]}
+        out["audits"] = {m: selection.audit_indices(seed, m, steps, rnd["audited_steps"]) for m in committed}
+    return out
+
+
+def from_commit(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
+    rnd.update(draw_challenge(study, rnd, rnd["committed"], parts(stub, "rcommit", rnd["study_id"], rnd["round"])))
     transition(stub, rnd, "CHALLENGE")
     return True
+
+
+def early_view(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> dict[str, Any]:
+    """What the next ``Advance`` will record, known before it runs (for ``Round:Get``): in KEYS
+    once every participant published its round key, the masking set; in KEYS or OPEN once every
+    expected commitment is in, the ``challenge`` :func:`from_commit` will draw from them. Agents
+    start masking, proving and binding from it instead of waiting a block for the Advance."""
+    if rnd["state"] not in ("KEYS", "OPEN"):
+        return {}
+    out: dict[str, Any] = {}
+    expected = rnd["masking_set"] if rnd.get("aggregation") == "secure" else rnd["participants"]
+    if rnd["state"] == "KEYS":
+        if not set(parts(stub, "rkeys", rnd["study_id"], rnd["round"])) >= set(rnd["participants"]):
+            return {}
+        expected = out["masking_set"] = sorted(rnd["participants"])
+    commits = parts(stub, "rcommit", rnd["study_id"], rnd["round"])
+    if set(commits) >= set(expected):
+        out["challenge"] = draw_challenge(study, rnd, sorted(expected), commits)
+    return out
 
 
 def from_challenge(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bool:
@@ -177,7 +204,7 @@ def from_aggregate(stub: Stub, study: dict[str, Any], rnd: dict[str, Any]) -> bo
         rnd["abort_reason"] = (
             f"fewer than {rnd['threshold']} valid shares of every revealed secret by the deadline (nothing was "
             "unmasked)"
-            if rnd.get("aggregation") == "secure" and not rnd.get("unmask_ready")
+            if rnd.get("aggregation") == "secure" and unmask_ready_at(stub, rnd) is None
             else f"fewer than {rnd['threshold']} matching committee records by the deadline"
         )
     return False
@@ -205,6 +232,22 @@ def share_kind(rnd: dict[str, Any]) -> str:
 
 def aggregate_kind(rnd: dict[str, Any]) -> str:
     return "ragg2" if rnd.get("reveal_stage", 1) == 2 else "ragg"
+
+
+def unmask_ready_at(stub: Stub, rnd: dict[str, Any]) -> int | None:
+    """When the current reveal stage became unmask-ready (every secret it reveals has ``t``
+    valid shares): the timestamp of the share record that completed it, or None. Derived from
+    the share records rather than stored, so that ``Round:SubmitShares`` writes only its own
+    record and the committee's shares of one stage commit in the same block."""
+    plan = stage_plan(rnd)
+    records = sorted(parts(stub, share_kind(rnd), rnd["study_id"], rnd["round"]).items(),
+                     key=lambda item: (item[1]["submitted_at_ms"], item[0]))  # fmt: skip
+    seen: dict[str, dict[str, Any]] = {}
+    for m, record in records:
+        seen[m] = record
+        if secagg.ready(plan, seen, rnd["threshold"]):
+            return int(record["submitted_at_ms"])
+    return None
 
 
 # --- the committee's agreement ------------------------------------------------------------------

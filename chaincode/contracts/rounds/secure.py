@@ -19,7 +19,6 @@ from chaincode.contracts.rounds.records import (
     get_round,
     log_round,
     parts,
-    round_key,
     update_reputation,
 )
 from chaincode.contracts.studies import get_study
@@ -58,8 +57,9 @@ def publish_keys(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
 
 def submit_shares(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
     """``Round:SubmitShares``: a committee member's shares, checked against their dealers'
-    hashes (a wrong one slashes the member); marks the round unmask-ready when every secret
-    the reveal plan names has ``t`` valid shares."""
+    hashes (a wrong one slashes the member). Writes only the member's record: whether the round
+    is unmask-ready is derived from the records (:func:`phases.unmask_ready_at`), so the members'
+    shares do not conflict with each other."""
     msp_id, rnd = secure_step(stub, args, "committee", "AGGREGATE", "aggregate_ms", "shares")
     study = get_study(stub, args["study_id"])
     kind, plan = phases.share_kind(rnd), phases.stage_plan(rnd)
@@ -83,11 +83,5 @@ def submit_shares(stub: Stub, args: dict[str, Any]) -> dict[str, Any]:
     else:
         record.update(status="valid", wrong=[], shares=args["shares"])
     stub.put_json(key, record)
-    records = {**parts(stub, kind, args["study_id"], args["round"]), msp_id: record}
-    if not rnd["unmask_ready"] and secagg.ready(plan, records, rnd["threshold"]):
-        rnd["unmask_ready"] = True
-        rnd["unmask_ready_ms"] = stub.timestamp_ms
-        stub.put_json(round_key(stub, rnd["study_id"], rnd["round"]), rnd)
-    action = "round.shares_ready" if rnd["unmask_ready"] else "round.shares_submitted"
-    log_round(stub, action, args, {"msp_id": msp_id, "status": record["status"]})
-    return {"record": record, "unmask_ready": rnd["unmask_ready"]}
+    log_round(stub, "round.shares_submitted", args, {"msp_id": msp_id, "status": record["status"]})
+    return {"record": record}
