@@ -209,10 +209,11 @@ func loadPK(path string) (groth16.ProvingKey, error) {
 	return pk, nil
 }
 
-// loadCircuit compiles a named circuit and loads its proving key (and says how long it took).
+// loadCircuit compiles a named circuit (or reads this build's compiled copy) and loads its
+// proving key (and says how long it took).
 func loadCircuit(name, pkPath string) (constraint.ConstraintSystem, groth16.ProvingKey, float64, error) {
 	t := time.Now()
-	ccs, err := circuit.Compile(name)
+	ccs, err := compiled(name)
 	if err != nil {
 		return nil, nil, 0, err
 	}
