@@ -2,9 +2,10 @@
 the verifier share.
 
 ``derive`` reads the records it needs through ``read(key)`` (the study, each round's record up
-to the model's round, each contributor's commitment and, for audited studies, audit record) and
-builds the statement: the model, the study's parameters, and per round who trained, who
-aggregated, the audits, the epsilon spent and the consented record counts. It also checks the
+to the model's round, each contributor's commitment and, for audited studies, audit record, for
+studies with bound inputs, binding record) and builds the statement: the model, the study's
+parameters, and per round who trained, who aggregated, the audits, the bindings and the
+committee's checks of them, the epsilon spent and the consented record counts. It also checks the
 lineage: each round starts from the previous round's aggregate and round 0 from the study's
 initial model, so the statement reaches back to the initial model without a gap. The issuer
 calls it with a reader that gathers evidence; the verifier with one that reads only the
@@ -56,6 +57,8 @@ def derive(study_id: str, round_no: int | None, model_hash: str, read: Reader) -
             "rounds_planned": params["rounds"],
             "epsilon_budget_micro": params["epsilon_budget_micro"],
             "initial_model": {"hash": params["model_hash"], "cid": params["model_cid"]},
+            # in a study with bound inputs: every masked input bound to its committed update
+            **({"bound": True, "update_norm_micro": params["update_norm_micro"]} if study.get("bound") else {}),
         },
         "rounds": [],
     }
@@ -106,6 +109,11 @@ def _round_entry(study_id: str, n: int, rnd: dict[str, Any], read: Reader) -> di
     if rnd["audited"]:
         for m in sorted(rnd["committed"]):
             audits[m] = read(part_key("rproof", study_id, n, m)).get("status", "none")
+    bound = {}
+    if rnd.get("bound"):  # each contributor's binding, and the committee's checks after each reveal
+        checks = rnd.get("binding_checks", [])
+        bound = {"bindings": {m: read(part_key("rbind", study_id, n, m))["status"] for m in sorted(rnd["inclusion"])},
+                 "input_checks": [{"stage": c["stage"], "failed": c["failed"]} for c in checks]}  # fmt: skip
     return {
         "round": n,
         "model_in": rnd["model_in"]["hash"],
@@ -120,6 +128,7 @@ def _round_entry(study_id: str, n: int, rnd: dict[str, Any], read: Reader) -> di
         "dropped": rnd["dropped"],
         "audited": rnd["audited"],
         "audits": audits,
+        **bound,
         "hospitals": hospitals,
         "rewards": rnd.get("rewards") or {},
         "opened_at_ms": rnd["transitions"][0]["ts_ms"] if rnd.get("transitions") else None,

@@ -21,7 +21,7 @@ from chaincode.runtime.schema import Int, Schema, Str
 from chaincode.runtime.stub import Stub
 
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
-ROUND_PARTS = ("rkeys", "rcommit", "rproof", "rshares", "ragg", "rval")
+ROUND_PARTS = ("rkeys", "rcommit", "rproof", "rbind", "rshares", "ragg", "rshares2", "ragg2", "rval")
 ORG_REF = Schema({"msp_id": Str(max_len=64, pattern=MSP_ID)})
 
 
@@ -53,7 +53,8 @@ class ComplianceContract(Contract):
     @query(Schema({"study_id": Str(pattern=STUDY_ID), "round": Int(0, 999, required=False, default=None)}))
     def RoundWrites(self, stub: Stub, args: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Which transaction wrote the current value of each record of a round (the round, every
-        participant's keys, commitment, audit, shares, aggregate and validation) and of the
+        participant's keys, commitment, audit, binding, shares, aggregate (of both reveal stages)
+        and validation) and of the
         study: the evidence a provenance certificate cites. Without ``round``, the study only."""
         study = get_study(stub, args["study_id"])
         keys = [study_key(stub, study["study_id"])]
@@ -131,6 +132,7 @@ class ComplianceContract(Contract):
             rnd = get_round(stub, study["study_id"], n)
             commits = parts(stub, "rcommit", study["study_id"], n)
             proofs = parts(stub, "rproof", study["study_id"], n)
+            bindings = parts(stub, "rbind", study["study_id"], n) if rnd.get("bound") else {}
             versions.append(
                 {
                     "round": n,
@@ -145,6 +147,10 @@ class ComplianceContract(Contract):
                     "dropped": rnd["dropped"],
                     "audits": {m: proofs.get(m, {}).get("status", "none") for m in rnd["committed"]}
                     if rnd["audited"]
+                    else {},
+                    "bound": rnd.get("bound", False),
+                    "bindings": {m: bindings.get(m, {}).get("status", "none") for m in rnd["committed"]}
+                    if rnd.get("bound")
                     else {},
                     "consented_records": {m: c.get("consented_records") for m, c in commits.items()},
                     "epsilon_micro": {m: c["epsilon_micro"] for m, c in commits.items()},

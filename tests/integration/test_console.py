@@ -105,6 +105,9 @@ def test_every_view_renders_the_ledger_and_a_new_round_appears_live(browser: Bro
     _open(page, f"{console_url}/studies/{sid}/rounds/1")
     assert page.locator("#phases tr").count() >= 6  # KEYS .. FINALIZED, each with its block
     assert page.locator("#participants tr").count() == 4
+    assert page.locator("#participants th", has_text="binding").count() == 1  # the study binds its inputs
+    bindings = page.locator("#participants td:nth-child(6)").all_inner_texts()
+    assert bindings.count("verified") == 3, bindings
     _open(page, f"{console_url}/studies/{sid}/lineage")
     assert page.locator("svg.lineage a").count() == 4  # initial model and three rounds, each linked
     for h in ("HospitalAMSP", "HospitalBMSP", "HospitalCMSP"):

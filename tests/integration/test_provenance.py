@@ -64,6 +64,10 @@ def test_every_model_of_the_study_has_a_certificate_that_verifies(issued: Any, n
     assert [r["round"] for r in final["rounds"]] == [0, 1, 2]
     assert final["rounds"][0]["model_in"] == certs["initial"].statement["model"]["hash"]
     assert final["study"]["aggregation"] == "secure" and final["trained_by"]
+    assert final["study"]["bound"] and final["study"]["update_norm_micro"] > 0  # each binding stated and cited
+    for r in final["rounds"]:
+        assert set(r["bindings"]) == set(r["contributors"]) and set(r["bindings"].values()) == {"verified"}
+        assert r["input_checks"] == [{"stage": 1, "failed": []}]
     assert all(0 < e <= final["study"]["epsilon_budget_micro"] for e in final["epsilon_spent_micro"].values())
     # the command line: verify prints each check; render writes an HTML page and a PDF
     cert_file, config_file = tmp_path / "model.json", tmp_path / "config.block"
@@ -76,7 +80,7 @@ def test_every_model_of_the_study_has_a_certificate_that_verifies(issued: Any, n
                                  "--html", str(tmp_path / "c.html"), "--pdf", str(tmp_path / "c.pdf")])  # fmt: skip
     assert result.exit_code == 0, result.output
     page = (tmp_path / "c.html").read_text()
-    assert "Verified" in page and final["model"]["hash"] in page
+    assert "Verified" in page and final["model"]["hash"] in page and "bound inputs" in page
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
     # a tampered file: verify exits 1 naming the failure, render shows NOT verified
     doc = json.loads(cert_file.read_bytes())
