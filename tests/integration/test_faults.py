@@ -4,9 +4,10 @@ lost or duplicated.
 * A hospital's own gateway peer is killed (SIGKILL) mid-round and restarted a few seconds
   later: the hospital's agent rides through (it waits, reconnects and logs why), every round
   finalizes, and each hospital has exactly one commitment per round on the ledger.
-* The ordering service: the Raft leader is killed in each phase of a round (keys, training,
-  aggregation, validation), and later two of the three orderers are down at once (no quorum:
-  the ledger does not move, nothing is lost) and come back.
+* The ordering service: the Raft leader is killed in each phase of a round (keys, training and
+  commitments, all in KEYS; aggregation; validation) and in the next round's KEYS, and later two
+  of the three orderers are down at once (no quorum: the ledger does not move, nothing is lost)
+  and come back.
 * Agents: one is killed mid-training (its supervisor restarts it), a committee member is stopped
   (SIGSTOP: slow, not dead) past the validation deadline and then continued.
 
@@ -178,7 +179,7 @@ def test_the_raft_leader_killed_in_every_phase_and_two_orderers_down(network: Lo
 
     def chaos(sid: str, over: threading.Event) -> None:
         # one leader kill per phase, in the order a round goes through them, over the study's rounds
-        for phase in ("KEYS", "OPEN", "AGGREGATE", "FINALIZED"):
+        for phase in ("KEYS", "AGGREGATE", "FINALIZED", "KEYS"):
             r, state = _wait_phase(network, sid, lambda r, s, p=phase: s == p and r < 2, over)
             leader = network.wait_ordering()
             assert network.kill(leader)
@@ -218,9 +219,9 @@ def test_an_agent_killed_mid_training_and_a_member_stopped_past_a_deadline(netwo
     events: list[str] = []
 
     def chaos(sid: str, over: threading.Event) -> None:
-        _wait_phase(network, sid, lambda r, s: r == 0 and s == "OPEN", over)
+        _wait_phase(network, sid, lambda r, s: r == 0 and s == "KEYS", over)  # keys, training, commitments
         os.killpg(_agent_pgid(network, "HospitalC"), signal.SIGKILL)
-        events.append("round 0 OPEN: HospitalC's agent killed (SIGKILL) during the training phase")
+        events.append("round 0 KEYS: HospitalC's agent killed (SIGKILL) while keys are published and trained on")
         _wait_phase(network, sid, lambda r, s: r == 1 and s == "AGGREGATE", over)
         stopped = _agent_pgid(network, "HospitalB")
         os.killpg(stopped, signal.SIGSTOP)
