@@ -96,9 +96,9 @@ class HospitalWorker:
         # a secure round's training, started while its round key is published (and the others')
         self._trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainer")
         self._training: dict[tuple[str, int], Future[Trained]] = {}
-        # a bound audited round's step proofs, made in the background while the binding is sent
+        # an audited round's step proofs, started as soon as its challenge is known (anticipate)
         self._prover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prover")
-        self._proving: dict[tuple[str, int], tuple[float, Future[dict[str, Any]]]] = {}  # (started, proofs)
+        self._proving: dict[tuple[str, int], Future[dict[str, Any]]] = {}
 
     @classmethod
     def connect(cls, cfg: AgentConfig, gateway: Gateway, journal: Journal) -> HospitalWorker:
@@ -497,8 +497,7 @@ class HospitalWorker:
             return  # _do_prove says why
         pk = zkp.proving_key(self.cfg.keys_dir, study["params"]["zk_vk_hash"])
         audits = audits[self.me]
-        self._proving = {(sid, n): (time.monotonic(), self._prover.submit(zkp.proof_args, study, n, self.me,
-                                                                          saved["zk"], audits, pk))}  # fmt: skip
+        self._proving = {(sid, n): self._prover.submit(zkp.proof_args, study, n, self.me, saved["zk"], audits, pk)}
 
     def _do_prove(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         """Open and prove the audited steps (journaled before sending: proving is not repeated)."""
@@ -508,10 +507,10 @@ class HospitalWorker:
         args = self.journal.artifact(name)
         audits = rnd["audits"][self.me]
         if args is None:
-            started = self._proving.pop((sid, n), None)
-            if started is not None:  # proven in the background while the binding was sent; what
-                t = time.monotonic()  # is on the round's critical path is the wait that is left
-                args = started[1].result()
+            ahead = self._proving.pop((sid, n), None)
+            if ahead is not None:  # proven in the background while the binding was sent; what is
+                t = time.monotonic()  # on the round's critical path is the wait that is left
+                args = ahead.result()
             else:
                 saved = self.journal.artifact(f"{sid}/r{n}/update")
                 if saved is None or not saved.get("zk"):
