@@ -104,6 +104,18 @@ FIELDS: tuple[tuple[str, str], ...] = (
         "update_norm_micro",
         "Bound inputs: the largest L2 norm of a hospital's update (final minus start weights), in millionths.",
     ),
+    (
+        "prox_mu_ppm",
+        "FedProx: the proximal term's mu in millionths (10000 = 0.01); keeps a hospital with skewed data "
+        "near the round's model. 0: plain local SGD. Unaudited studies only.",
+    ),
+    (
+        "server_optimizer",
+        "How the mean update becomes the next model: fedavg (w + server_lr * mean) or fedavgm (adds "
+        "server_momentum * the previous model step).",
+    ),
+    ("server_lr_ppm", "The server step's learning rate in millionths (1000000 = 1: plain FedAvg)."),
+    ("server_momentum_ppm", "fedavgm: the server momentum in millionths (e.g. 500000 = 0.5); 0 for fedavg."),
 )
 DOCS = dict(FIELDS)
 

@@ -57,6 +57,10 @@ def model_fit(params: dict[str, Any], schema: Schema) -> Fit:
     if spec.input_dim != len(schema.features):
         problems.append(f"the study's model {name} takes {spec.input_dim} features; the schema has "
                         f"{len(schema.features)}")  # fmt: skip
+    if spec.image is not None and spec.image != schema.image:
+        shape = f"{schema.image[0]}x{schema.image[1]}" if schema.image else "no image"
+        problems.append(f"the study's model {name} reads {spec.image[0]}x{spec.image[1]} images; the schema has "
+                        f"{shape} ('image' in schema.json)")  # fmt: skip
     if spec.classes != schema.classes:
         problems.append(f"the study's model {name} predicts {spec.classes} classes; the schema's label has "
                         f"{schema.classes}")  # fmt: skip

@@ -10,12 +10,20 @@ Loss: a binary spec (one output logit) trains with the logistic loss on the floa
 spec with C > 2 classes (C logits) with softmax cross entropy on the class indices. Labels
 must be the classes ``0 .. classes-1``; anything else is refused before training.
 
-Privacy: the plan calibrates the noise multiplier (Opacus's ``get_noise_multiplier``, RDP
-accountant) so that this round's local training, with Poisson-sampled batches and per-example
-gradients clipped to the plan's norm, is (epsilon, delta)-DP for the hospital's records; the
-epsilon the accountant reports after the steps taken is what the commitment puts on the
-ledger. Across rounds the ledger adds epsilons (basic composition), which over-states the
-spend. Randomness: each round seeds Poisson sampling (torch's global generator) and the
+Privacy: the plan calibrates the noise multiplier so that the hospital's training in this
+study, with Poisson-sampled batches and per-example gradients clipped as the plan says
+(agent/clipping.py: flat, per layer or adaptive), stays (epsilon, delta)-DP for its records:
+an unaudited plan composes this round with the rounds already trained and the rounds left
+under Renyi DP (agent/privacy.py); an audited plan calibrates this round alone. The result
+carries this round's release (noise multiplier, sample rate, steps taken) and the increment
+of the cumulative epsilon it causes, which the commitment puts on the ledger.
+
+FedProx (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020): with
+``prox_mu`` > 0, each step is followed by ``w <- w - lr * mu * (w - w_round)``, the gradient
+step of the proximal term mu/2 ||w - w_round||^2, which keeps a hospital with skewed labels
+near the round's model. It depends on no record, so it costs no privacy (post-processing).
+
+Randomness: each round seeds Poisson sampling (torch's global generator) and the
 Gaussian noise (a generator of its own) with 63 bits each from ``os.urandom``. They are
 torch's Mersenne Twister, not a cryptographically secure generator: Opacus's ``secure_mode``
 needs torchcsprng, which cannot be installed here.
@@ -41,9 +49,12 @@ from opacus import PrivacyEngine
 from opacus.accountants.utils import get_noise_multiplier
 from torch.utils.data import DataLoader, TensorDataset
 
+from agent import privacy
+from agent.clipping import CLIPPING, AdaptiveClipOptimizer, per_layer_bounds
 from agent.data.schema import Records
 from agent.merkle import MerkleTree
 from agent.models import ModelSpec, get_weights, set_weights, weights_bytes
+from agent.privacy import Release
 
 
 class StepRecorder(Protocol):
@@ -66,6 +77,9 @@ class StepPlan(Protocol):
     delta: float
     clip: float
     learning_rate: float
+    clipping: str  # agent/clipping.py CLIPPING
+    prox_mu: float  # FedProx's mu (0: plain local SGD)
+    history: tuple[Release, ...]  # this hospital's earlier releases in the study (composed with this one)
 
     def check(self, spec: ModelSpec, records: Records) -> None:
         """ValueError when this plan cannot train ``spec`` on ``records``."""
@@ -100,20 +114,30 @@ class StepLog:
 @dataclass(frozen=True)
 class DPConfig:
     """The plan of an unaudited round: ``epochs`` passes of Poisson-sampled batches of expected
-    size ``batch_size``, noise calibrated for all of them, each step committed by hashes."""
+    size ``batch_size``, each step committed by hashes. The noise is calibrated so that the
+    ``history`` of earlier releases, this round and ``rounds - 1`` more like it stay within
+    (``epsilon``, ``delta``) together (``rounds=1``, no history: this round alone)."""
 
-    epsilon: float  # for this round
+    epsilon: float  # what the history, this round and the rounds after it may spend together
     delta: float
     max_grad_norm: float = 1.0
     epochs: int = 5
     batch_size: int = 32
     learning_rate: float = 0.5
+    clipping: str = "flat"
+    prox_mu: float = 0.0
+    rounds: int = 1  # this round and the ones still to come, the noise spread over all of them
+    history: tuple[Release, ...] = ()
 
     def __post_init__(self) -> None:
         if not (0 < self.epsilon <= 100 and 0 < self.delta < 1):
             raise ValueError("epsilon must be in (0, 100] and delta in (0, 1)")
         if self.max_grad_norm <= 0 or self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("max_grad_norm, epochs, batch_size and learning_rate must be positive")
+        if self.clipping not in CLIPPING:
+            raise ValueError(f"clipping must be one of {', '.join(CLIPPING)}, not {self.clipping!r}")
+        if not 0 <= self.prox_mu <= 100 or self.rounds < 1:
+            raise ValueError("prox_mu must be in [0, 100] and rounds at least 1")
 
     @property
     def clip(self) -> float:
@@ -129,8 +153,11 @@ class DPConfig:
         return min(self.batch_size, n)
 
     def noise_multiplier(self, n: int, loader_len: int) -> float:
-        # what Opacus's make_private_with_epsilon computes: sampling rate 1 / len(loader)
-        return calibrated_noise(self.epsilon, self.delta, sample_rate=1 / loader_len, epochs=self.epochs)
+        # Opacus's data loader samples at rate 1 / len(loader); every pass takes len(loader) steps
+        if not self.history and self.rounds == 1:  # this round alone: Opacus's own calibration
+            return calibrated_noise(self.epsilon, self.delta, sample_rate=1 / loader_len, epochs=self.epochs)
+        return privacy.calibrate(self.history, 1 / loader_len, self.epochs * loader_len, self.rounds, self.epsilon,
+                                 self.delta)  # fmt: skip
 
     def finished(self, passes: int, steps: int) -> bool:
         return passes >= self.epochs
@@ -175,9 +202,11 @@ class RoundResult:
     weights: np.ndarray
     update: np.ndarray  # weights - weights_in
     log: StepLog
-    epsilon_spent: float
+    epsilon_spent: float  # what this round adds to the cumulative epsilon of the plan's history
     noise_multiplier: float
     sample_count: int
+    release: Release | None = None  # this round's steps as the accountant composes them
+    clip_final: float | None = None  # adaptive clipping: the bound after the last step
 
     @property
     def update_hash(self) -> str:
@@ -230,12 +259,8 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan:
     loader = DataLoader(TensorDataset(torch.tensor(plan.features(records.x)), torch.tensor(records.y)),
                         batch_size=plan.loader_batch(len(records)))  # fmt: skip
     sigma = plan.noise_multiplier(len(records), len(loader))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")  # stated in the module docstring
-        engine = PrivacyEngine(accountant="rdp")
-        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
-                                                       noise_multiplier=sigma, max_grad_norm=plan.clip,
-                                                       noise_generator=noise)  # fmt: skip
+    engine, model, optimizer, loader = _private(model, optimizer, loader, sigma, plan, noise)
+    start = [p.detach().clone() for p in model.parameters()] if plan.prox_mu > 0 else []
     recorder = plan.recorder()
     loss_fn = _loss(spec)
     passes = steps = 0
@@ -249,19 +274,62 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan:
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 loss_fn(model(xb), yb).backward()  # yb stays float32: the commitment above is over it
             optimizer.step()
+            _proximal(model, start, plan.learning_rate * plan.prox_mu)
             steps += 1
             if plan.finished(passes, steps):
                 break
         passes += 1
     weights_out = get_weights(model)
+    release = _release(engine, sigma, len(loader))
     return RoundResult(
         weights=weights_out,
         update=weights_out - weights_in,
         log=recorder.finish(weights_out),
-        epsilon_spent=_epsilon(engine, plan.delta),
+        epsilon_spent=privacy.increment(plan.history, release, plan.delta),
         noise_multiplier=float(sigma),
         sample_count=len(records),
+        release=release,
+        clip_final=float(optimizer.max_grad_norm) if plan.clipping == "adaptive" else None,
     )
+
+
+def _private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, sigma: float,
+             plan: StepPlan, noise: torch.Generator) -> tuple[PrivacyEngine, Any, Any, Any]:  # fmt: skip
+    """Opacus's private model, optimizer and Poisson loader, clipped as ``plan.clipping`` says
+    (agent/clipping.py); the engine's RDP accountant records every step taken."""
+    per_layer = plan.clipping == "per_layer"
+    clip: Any = per_layer_bounds([p.shape for p in model.parameters()], plan.clip) if per_layer else plan.clip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")  # stated in the module docstring
+        engine = PrivacyEngine(accountant="rdp")
+        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
+                                                       noise_multiplier=sigma, max_grad_norm=clip,
+                                                       clipping="per_layer" if per_layer else "flat",
+                                                       noise_generator=noise)  # fmt: skip
+    if plan.clipping == "adaptive":  # the same model and loader, the step of agent/clipping.py
+        adaptive = AdaptiveClipOptimizer(optimizer.original_optimizer, noise_multiplier=sigma,
+                                         max_grad_norm=plan.clip, expected_batch_size=optimizer.expected_batch_size,
+                                         generator=noise)  # fmt: skip
+        adaptive.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=1 / len(loader)))
+        optimizer = adaptive
+    return engine, model, optimizer, loader
+
+
+def _proximal(model: torch.nn.Module, start: list[torch.Tensor], rate: float) -> None:
+    """FedProx's proximal step ``w <- w - rate * (w - w_round)`` (no data: no privacy cost)."""
+    if not start:
+        return
+    with torch.no_grad():
+        for p, w0 in zip(model.parameters(), start, strict=True):
+            p.sub_(rate * (p - w0))
+
+
+def _release(engine: PrivacyEngine, sigma: float, loader_len: int) -> Release:
+    """This round's release as the engine's accountant recorded it (every step at one noise
+    multiplier and one sample rate)."""
+    history = engine.accountant.history  # [(noise_multiplier, sample_rate, steps)]
+    steps = sum(h[2] for h in history)
+    return Release(float(sigma), 1 / loader_len, int(steps))
 
 
 def check_labels(spec: ModelSpec, records: Records) -> None:
@@ -295,12 +363,6 @@ def calibrated_noise(epsilon: float, delta: float, sample_rate: float, **horizon
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
                                           accountant="rdp", **horizon))  # fmt: skip
-
-
-def _epsilon(engine: PrivacyEngine, delta: float) -> float:
-    with warnings.catch_warnings():  # RDP's order grid edge: the bound is still valid, only looser
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
-        return float(engine.get_epsilon(delta))
 
 
 def evaluate(spec: ModelSpec, weights: np.ndarray, records: Records) -> dict[str, float]:

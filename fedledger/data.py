@@ -85,7 +85,7 @@ def fit_scaler_cmd(config_path: Path) -> None:
 
     cfg = AgentConfig.load(config_path)
     schema = Schema.load(cfg.schema)
-    raw = Schema(schema.features, schema.label, schema.pseudonym, schema.classes)
+    raw = Schema(schema.features, schema.label, schema.pseudonym, schema.classes, image=schema.image)
     fitted = fit_scaler(raw, load_records(cfg.train, raw))
     fitted.write(cfg.schema)
     console.print(f"wrote the scaler into {cfg.schema} (fitted on {cfg.train.name}); data_schema_hash {fitted.hash}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from agent.privacy import Release
 from agent.training import DPConfig
 
 
@@ -31,11 +32,15 @@ class TrainingConfig:
     learning_rate: float = 0.5
     max_grad_norm: float = 1.0
     batch_size: int = 32
+    clipping: str = "flat"  # flat | per_layer | adaptive (agent/clipping.py)
     threads: int = 0  # torch CPU threads; 0 = torch's default (every core)
 
-    def dp(self, epsilon: float, delta: float) -> DPConfig:
+    def dp(self, epsilon: float, delta: float, prox_mu: float = 0.0, rounds: int = 1,
+           history: tuple[Release, ...] = ()) -> DPConfig:  # fmt: skip
+        """The round's plan: ``epsilon`` for ``history``, this round and ``rounds - 1`` more."""
         return DPConfig(epsilon=epsilon, delta=delta, max_grad_norm=self.max_grad_norm, epochs=self.epochs,
-                        batch_size=self.batch_size, learning_rate=self.learning_rate)  # fmt: skip
+                        batch_size=self.batch_size, learning_rate=self.learning_rate, clipping=self.clipping,
+                        prox_mu=prox_mu, rounds=rounds, history=history)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent import privacy
 from agent.consent.gate import SubjectIndex, cohort_digest, consented, read_links, snapshot
 from agent.daemon.config import AgentConfig, ConfigError
 from agent.daemon.duties import Duty
@@ -26,6 +27,7 @@ from agent.data.schema import Records, Schema, load_records
 from agent.federation import Hospital, fetch_model
 from agent.keys import load_or_create_x25519, public_b64
 from agent.models import ModelSpec
+from agent.privacy import Release
 from agent.rounds import RoundMode
 from agent.rounds.commit import commit_args
 from agent.rounds.secure import MaskedCache, SecureMode, committee_shares, publish_keys
@@ -169,6 +171,7 @@ class HospitalWorker:
         return f"round {n} advanced from {state} to {self.round(sid, n)['state']} ({duty.why})"
 
     def _epsilon_for_round(self, study: dict[str, Any], n: int) -> float:
+        """An audited round's own epsilon: the budget left spread evenly over the rounds left."""
         budget = self.ledger.evaluate(Round.budget(study["study_id"], self.me))
         left_micro = budget["budget_micro"] - budget["spent_micro"]
         rounds_left = max(1, study["params"]["rounds"] - n)
@@ -178,6 +181,16 @@ class HospitalWorker:
                 f"privacy budget exhausted: {left_micro / 1e6:.3f} epsilon left for {rounds_left} rounds"
             )
         return epsilon
+
+    def releases(self, study_id: str, before: int) -> tuple[Release, ...]:
+        """This hospital's DP-SGD releases in the study's rounds before ``before`` (journaled with
+        each trained update, whether or not its commitment reached the ledger)."""
+        out = []
+        for k in range(before):
+            saved = self.journal.artifact(f"{study_id}/r{k}/update")
+            if saved and saved.get("release"):
+                out.append(Release.from_json(saved["release"]))
+        return tuple(out)
 
     def _do_keys(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         """Secure mode: draw the round's secrets (kept in the journal until the masked update is
@@ -216,7 +229,7 @@ class HospitalWorker:
         """The round's local training on the consented records (timed under ``phase``)."""
         sid, n = study["study_id"], rnd["round"]
         spec = self.spec_for(study)
-        plan = self.plan(study, n, self._epsilon_for_round(study, n))
+        plan = self.plan(study, n)
         records = self.consented_records(sid, rnd)
         t = time.monotonic()
         weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
@@ -247,11 +260,22 @@ class HospitalWorker:
             raise StudyMismatch(f"round {rnd['round']}: this agent's round secrets are gone; it cannot mask its update")
         return RoundSecrets.from_json(saved)
 
-    def plan(self, study: dict[str, Any], n: int, epsilon: float) -> StepPlan:
-        """The local training plan: the audited study's fixed steps, or the agent's own DP-SGD."""
+    def plan(self, study: dict[str, Any], n: int) -> StepPlan:
+        """The local training plan: the audited study's fixed steps (this round's share of the
+        budget), or the agent's own DP-SGD with its noise spread, under Renyi DP composition,
+        over this round and every round left (agent/privacy.py)."""
         if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
-            return zkp.training_config(study, n, self.me, epsilon)
-        return self.cfg.training.dp(epsilon, study["params"]["delta_e12"] / 1e12)
+            return zkp.training_config(study, n, self.me, self._epsilon_for_round(study, n))
+        p, sid = study["params"], study["study_id"]
+        delta = p["delta_e12"] / 1e12
+        budget = self.ledger.evaluate(Round.budget(sid, self.me))
+        history = self.releases(sid, n)
+        target = privacy.spendable(budget["budget_micro"] / 1e6, budget["spent_micro"] / 1e6, history, delta)
+        target -= EPSILON_MARGIN
+        spent = privacy.epsilon(history, delta)
+        if target - spent <= 0:
+            raise StudyMismatch(f"privacy budget exhausted: {spent:.3f} of {target:.3f} epsilon spent before round {n}")
+        return self.cfg.training.dp(target, delta, p.get("prox_mu_ppm", 0) / 1e6, max(1, p["rounds"] - n), history)
 
     def _do_commit(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None
@@ -280,6 +304,7 @@ class HospitalWorker:
                 "steps": result.step_count,
                 "epsilon": result.epsilon_spent,
                 "noise_multiplier": result.noise_multiplier,
+                "release": result.release.to_json() if result.release else None,
                 "zk": zkp.saved_steps(result) if result.audit is not None else None,
                 "codec": stored.codec,
                 "update_bytes": stored.size,

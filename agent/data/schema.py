@@ -10,7 +10,9 @@ A schema (``schema.json``) names:
 * ``standardize`` (optional): ``{"mean": [...], "std": [...]}``, one number per feature, the
   scaler the consortium agreed on; every hospital applies ``(x - mean) / std`` when it loads
   its records, so that features on very different scales (a count in the thousands next to a
-  ratio) train together under the same clipping.
+  ratio) train together under the same clipping;
+* ``image`` (optional): ``[height, width]`` when the features are the pixels of a
+  single-channel image, row by row (height * width of them): what a CNN study needs.
 
 Its SHA-256 over canonical JSON (sorted keys, no spaces, defaults left out) is the
 ``data_schema_hash`` a study fixes on the ledger, so every hospital trains on the same
@@ -37,7 +39,7 @@ class DataError(ValueError):
 
 MAX_FEATURES = 4096
 MAX_CLASSES = 1000
-KEYS = ("features", "label", "pseudonym", "classes", "standardize")
+KEYS = ("features", "label", "pseudonym", "classes", "standardize", "image")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Schema:
     classes: int = 2
     mean: tuple[float, ...] | None = None  # the agreed scaler, one value per feature (or none)
     std: tuple[float, ...] | None = None
+    image: tuple[int, int] | None = None  # the features are an image of (height, width) pixels
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schema:
@@ -76,7 +79,20 @@ class Schema:
         mean = std = None
         if "standardize" in raw:
             mean, std = _scaler(raw["standardize"], len(features))
-        return cls(tuple(features), label, pseudonym, classes, mean, std)
+        image = None
+        if "image" in raw:
+            shape = raw["image"]
+            if not (
+                isinstance(shape, list)
+                and len(shape) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_FEATURES for v in shape)
+            ):
+                raise DataError("schema 'image' must be [height, width], two positive integers")  # fmt: skip
+            if shape[0] * shape[1] != len(features):
+                raise DataError(f"schema 'image' {shape[0]}x{shape[1]} has {shape[0] * shape[1]} pixels, but there "
+                                f"are {len(features)} features")  # fmt: skip
+            image = (shape[0], shape[1])
+        return cls(tuple(features), label, pseudonym, classes, mean, std, image)
 
     @classmethod
     def load(cls, path: Path) -> Schema:
@@ -93,6 +109,8 @@ class Schema:
             out["classes"] = self.classes
         if self.mean is not None and self.std is not None:
             out["standardize"] = {"mean": list(self.mean), "std": list(self.std)}
+        if self.image is not None:
+            out["image"] = list(self.image)
         return out
 
     def write(self, path: Path) -> None:
@@ -164,4 +182,5 @@ def fit_scaler(schema: Schema, records: Records) -> Schema:
     statistics of the records it was fitted on."""
     mean = [float(f"{v:.6g}") for v in records.x.astype(np.float64).mean(axis=0)]
     std = [float(f"{v:.6g}") if v > 1e-12 else 1.0 for v in records.x.astype(np.float64).std(axis=0)]
-    return Schema(schema.features, schema.label, schema.pseudonym, schema.classes, tuple(mean), tuple(std))
+    return Schema(schema.features, schema.label, schema.pseudonym, schema.classes, tuple(mean), tuple(std),
+                  schema.image)  # fmt: skip

@@ -21,7 +21,7 @@ def commit_args(rnd: dict[str, Any], result: RoundResult, stored: StoredUpdate) 
         "update_hash": stored.data_hash,
         "step_root": result.step_root.hex(),
         "sample_bucket": min(20, int(math.log2(max(result.sample_count, 1)))),
-        "epsilon_micro": math.ceil(result.epsilon_spent * 1_000_000),
+        "epsilon_micro": max(1, math.ceil(result.epsilon_spent * 1_000_000)),  # the ledger charges >= 1
         "share_cids": [stored.envelope],
         "consented_records": result.sample_count,
     }

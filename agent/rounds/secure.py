@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.aggregation import ServerStep
 from agent.federation import Hospital, fetch_model, publish_model, share_keys, with_commitment
 from agent.models import ModelSpec
 from agent.rounds.mode import Aggregate, StoredUpdate
@@ -163,7 +164,9 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
         field_sum = unmask_with(seeds, keys, bundles, masked, ctx)
     field_sum = field_sum[: field.elements(spec.parameter_count())]
     total = sum(rnd["commitments"][p]["consented_records"] or 0 for p in rnd["inclusion"])
-    weights = new_global(fetch_model(h, rnd["model_in"], spec), field_sum, total)
+    server = ServerStep.from_round(rnd)
+    previous = fetch_model(h, rnd["model_prev"], spec) if server.needs_previous and rnd.get("model_prev") else None
+    weights = new_global(fetch_model(h, rnd["model_in"], spec), field_sum, total, server, previous)
     if not np.isfinite(weights).all() or float(np.abs(weights).max()) > MAX_MODEL_ABS:
         raise ProtocolError(
             f"the unmasked model has weights beyond {MAX_MODEL_ABS:g}: some participant masked an out-of-range "

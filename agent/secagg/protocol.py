@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from agent.aggregation import FEDAVG, ServerStep
 from agent.secagg import field, shamir
 from agent.secagg.masking import mask, pairwise_seed, unmask_sum
 from agent.secagg.shares import (
@@ -210,8 +211,10 @@ def stage_records(rnd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def new_global(global_in: np.ndarray, field_sum: np.ndarray, total_samples: int) -> np.ndarray:
-    """FedAvg from the unmasked weighted sum: global + sum(n_i * update_i) / sum(n_i)."""
+def new_global(global_in: np.ndarray, field_sum: np.ndarray, total_samples: int, server: ServerStep = FEDAVG,
+               previous: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """The next model from the unmasked weighted sum: the mean update sum(n_i * update_i) /
+    sum(n_i) applied by the study's server step (agent/aggregation.py; FedAvg: global + mean)."""
     if total_samples <= 0:
         raise ProtocolError("the included participants committed no samples")
     global_in = np.asarray(global_in, dtype=np.float64).ravel()
@@ -219,4 +222,4 @@ def new_global(global_in: np.ndarray, field_sum: np.ndarray, total_samples: int)
         mean = field.decode(field_sum, len(global_in)) / total_samples
     except field.FieldError as exc:
         raise ProtocolError(f"the unmasked sum does not fit the model: {exc}") from None
-    return (global_in + mean).astype(np.float32)
+    return server.apply(global_in, mean, previous)

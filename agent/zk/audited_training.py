@@ -57,6 +57,10 @@ class AuditedTraining:
     round_tag: int
     epsilon: float
     delta: float
+    # the step circuit proves plain DP-SGD steps with flat clipping, each round on its own
+    clipping: str = "flat"
+    prox_mu: float = 0.0
+    history: tuple = ()
 
     @property
     def learning_rate(self) -> float:

@@ -1,8 +1,10 @@
 """The study's ``model`` on the ledger: its name, and whether a step circuit proves it.
 
 ``logreg-d<D>-c<C>``: logistic regression on D features with C label classes;
-``mlp-d<D>-h<H>-c<C>``: the D-H-C one-hidden-layer ReLU perceptron. D is 1..4096, H 1..1024 and
-C 2..1000, C = 2 being a binary label (one output, the logistic loss). The same validation as
+``mlp-d<D>-h<H>-c<C>``: the D-H-C one-hidden-layer ReLU perceptron; ``cnn-<H>x<W>-f<F1>x<F2>-c<C>``:
+a two-block convolutional network on H x W single-channel images (H and W multiples of 4 up to
+64, F1 and F2 filters up to 64). D is 1..4096, H 1..1024 and C 2..1000, C = 2 being a binary
+label (one output, the logistic loss). The same validation as
 the agent's ``ModelSpec.parse`` (agent/models.py), which derives the model from this name and
 checks it against ``model_spec_hash``; the chaincode does not import agent code.
 
@@ -17,8 +19,12 @@ from dataclasses import dataclass
 
 from chaincode.contracts import zk_circuits
 
-PATTERN = r"(logreg-d[0-9]{1,4}-c[0-9]{1,4}|mlp-d[0-9]{1,4}-h[0-9]{1,4}-c[0-9]{1,4})"
+PATTERN = (r"(logreg-d[0-9]{1,4}-c[0-9]{1,4}|mlp-d[0-9]{1,4}-h[0-9]{1,4}-c[0-9]{1,4}"
+           r"|cnn-[0-9]{1,2}x[0-9]{1,2}-f[0-9]{1,2}x[0-9]{1,2}-c[0-9]{1,4})")  # fmt: skip
 _NAME = re.compile(r"^(logreg|mlp)-d([0-9]{1,4})(?:-h([0-9]{1,4}))?-c([0-9]{1,4})\Z")
+_CNN = re.compile(r"^cnn-([0-9]{1,2})x([0-9]{1,2})-f([0-9]{1,2})x([0-9]{1,2})-c([0-9]{1,4})\Z")
+MAX_SIDE = 64
+MAX_FILTERS = 64
 MAX_FEATURES = 4096
 MAX_HIDDEN = 1024
 MAX_CLASSES = 1000
@@ -33,13 +39,17 @@ SHAPES = (
 
 @dataclass(frozen=True)
 class Model:
-    kind: str  # "logreg" | "mlp"
+    kind: str  # "logreg" | "mlp" | "cnn"
     features: int
-    hidden: int  # 0 for logreg
+    hidden: int  # 0 for logreg and cnn
     classes: int  # 2: a binary label
+    image: tuple[int, int] | None = None  # cnn
+    filters: tuple[int, int] | None = None  # cnn
 
     @property
     def name(self) -> str:
+        if self.image is not None and self.filters is not None:
+            return f"cnn-{self.image[0]}x{self.image[1]}-f{self.filters[0]}x{self.filters[1]}-c{self.classes}"
         hidden = f"-h{self.hidden}" if self.kind == "mlp" else ""
         return f"{self.kind}-d{self.features}{hidden}-c{self.classes}"
 
@@ -50,10 +60,20 @@ class Model:
 
 def parse(name: str) -> Model:
     """The model a name denotes; ValueError for anything the agent's ``ModelSpec.parse`` refuses."""
+    c = _CNN.match(name)
+    if c is not None:
+        h, w, f1, f2, classes = (int(g) for g in c.groups())
+        if not (4 <= h <= MAX_SIDE and 4 <= w <= MAX_SIDE and h % 4 == 0 and w % 4 == 0):
+            raise ValueError(f"model {name!r}: a cnn's image sides must be multiples of 4 from 4 to {MAX_SIDE}")
+        if not (1 <= f1 <= MAX_FILTERS and 1 <= f2 <= MAX_FILTERS):
+            raise ValueError(f"model {name!r}: a cnn has 1-{MAX_FILTERS} filters per convolution")
+        if not 2 <= classes <= MAX_CLASSES:
+            raise ValueError(f"model {name!r}: classes must be between 2 and {MAX_CLASSES}")
+        return Model("cnn", h * w, 0, classes, (h, w), (f1, f2))
     m = _NAME.match(name)
     if m is None or (m.group(1) == "mlp") != (m.group(3) is not None):
-        raise ValueError(f"unknown model {name!r} (expected logreg-d<features>-c<classes> or "
-                         "mlp-d<features>-h<hidden>-c<classes>)")  # fmt: skip
+        raise ValueError(f"unknown model {name!r} (expected logreg-d<features>-c<classes>, "
+                         "mlp-d<features>-h<hidden>-c<classes> or cnn-<H>x<W>-f<F1>x<F2>-c<classes>)")  # fmt: skip
     model = Model(m.group(1), int(m.group(2)), int(m.group(3) or 0), int(m.group(4)))
     if not 1 <= model.features <= MAX_FEATURES:
         raise ValueError(f"model {name!r}: features must be between 1 and {MAX_FEATURES}")
@@ -71,6 +91,8 @@ def proved_by(circuit: zk_circuits.Circuit) -> Model:
 
 def audit_problem(model: Model) -> str | None:
     """Why no step circuit could prove this model's steps, or None when one could."""
+    if model.kind == "cnn":
+        return f"model {model.name} is a cnn, and no zk circuit proves convolution steps; {SHAPES}"
     if not model.binary:
         return (f"model {model.name} has {model.classes} label classes, and audited studies need a binary "
                 f"label; {SHAPES}")  # fmt: skip
@@ -83,6 +105,8 @@ def audit_problem(model: Model) -> str | None:
 
 def circuit_problem(model: Model, circuit: zk_circuits.Circuit) -> str | None:
     """Why ``circuit`` does not prove steps of ``model`` (naming both), or None when it does."""
+    if model.kind == "cnn":
+        return f"zk_circuit {circuit.name} proves {circuit.kind} steps, not cnn (model {model.name}); {SHAPES}"
     if not model.binary:
         return (f"model {model.name} has {model.classes} label classes, and audited studies need a binary label "
                 f"(zk_circuit {circuit.name} proves binary models only); {SHAPES}")  # fmt: skip

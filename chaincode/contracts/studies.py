@@ -31,6 +31,8 @@ hospital would be slashed for it), naming the fields:
 * bound inputs (``bind_vk_hash``, chaincode/contracts/binding.py): secure aggregation, the model's
   ``zk_circuit``, ``model_commitment``, a verifying key of the binding circuit for the model's
   weight count and ``update_norm_micro >= 1``.
+* ``server_momentum_ppm`` only with ``server_optimizer`` fedavgm; ``prox_mu_ppm`` only in
+  unaudited studies (the step circuits prove plain DP-SGD steps).
 
 Windows are not bounded below beyond the schema's 1 s: how long training takes is the
 proposer's and the approvers' judgement, not something the ledger can know.
@@ -62,6 +64,7 @@ HEX64 = r"[0-9a-f]{64}"
 CID = r"(Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{20,120})"
 DAY_S = 86_400
 AGGREGATION_MODES = ("trusted", "secure")
+SERVER_OPTIMIZERS = ("fedavg", "fedavgm")  # the agent's ServerStep (agent/aggregation.py)
 
 PARAMS = {
     "title": Str(max_len=120),
@@ -106,6 +109,12 @@ PARAMS = {
     # each update's L2 norm in weight units, in millionths (chaincode/contracts/binding.py)
     "bind_vk_hash": Str(min_len=0, pattern=r"([0-9a-f]{64})?", required=False, default=""),
     "update_norm_micro": Int(0, 10**12, required=False, default=0),
+    # learning under heterogeneity: FedProx's mu for local training (millionths; 0: plain SGD) and
+    # the server step that turns the mean update into the next model (agent/aggregation.py)
+    "prox_mu_ppm": Int(0, 100 * SCALE, required=False, default=0),
+    "server_optimizer": Str(choices=SERVER_OPTIMIZERS, required=False, default="fedavg"),
+    "server_lr_ppm": Int(1, 10 * SCALE, required=False, default=SCALE),
+    "server_momentum_ppm": Int(0, SCALE - 1, required=False, default=0),
 }
 PROPOSE = Schema({"study_id": Str(pattern=STUDY_ID), **PARAMS})
 STUDY_REF = Schema({"study_id": Str(pattern=STUDY_ID)})
@@ -184,6 +193,11 @@ def check_params(p: dict[str, Any], registered: int) -> None:
                 f"secure aggregation takes participants_per_round <= {secure_aggregation.MAX_PARTICIPANTS}: a "
                 "committee member publishes the shares of every participant in one Round:SubmitShares"
             )
+    if p["server_optimizer"] == "fedavg" and p["server_momentum_ppm"]:
+        raise InvalidArgument("server_momentum_ppm needs server_optimizer fedavgm (fedavg has no momentum)")
+    if p["prox_mu_ppm"] and p["audit_rate_ppm"] > 0:
+        raise InvalidArgument("prox_mu_ppm > 0 with audits: the step circuits prove plain DP-SGD steps, without "
+                              "FedProx's proximal term; set prox_mu_ppm 0 or audit_rate_ppm 0")  # fmt: skip
     if p["bind_vk_hash"]:
         if p["aggregation"] != "secure":
             raise InvalidArgument("bind_vk_hash binds masked inputs: it needs aggregation secure")

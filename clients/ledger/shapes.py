@@ -50,6 +50,11 @@ class StudyParams(TypedDict, total=False):
     # secure studies with bound inputs
     bind_vk_hash: str
     update_norm_micro: int
+    # learning under heterogeneity
+    prox_mu_ppm: int
+    server_optimizer: str  # "fedavg" or "fedavgm"
+    server_lr_ppm: int
+    server_momentum_ppm: int
 
 
 class CommitArgs(TypedDict, total=False):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent.daemon.config import AgentConfig, ConfigError
-from agent.daemon.duties import DEADLINE_GRACE_MS, plan
+from agent.daemon.duties import DEADLINE_GRACE_MS, RANK_STAGGER_MS, plan
 from agent.daemon.journal import Journal
 from agent.update_codec import UpdateFormatError, decode_update, encode_update
 from demo.round_timing import critical_path, round_walls
@@ -44,7 +44,10 @@ def test_deadline_duties_wait_for_the_steward_first_then_others_in_turn() -> Non
         p = plan(m, study, rnd, deadline)
         assert "advance" not in [d.kind for d in p.duties] and p.wake_at_ms > deadline
         assert "advance" in [d.kind for d in plan(m, study, rnd, p.wake_at_ms).duties]
-    assert plan(others[0], *_view(cons, others[0]), deadline).wake_at_ms == deadline + DEADLINE_GRACE_MS
+    rank = sorted(study["enrolled"]).index(others[0])  # the order is by MSP ID, the steward's place included
+    assert plan(others[0], *_view(cons, others[0]), deadline).wake_at_ms == (
+        deadline + DEADLINE_GRACE_MS + rank * RANK_STAGGER_MS
+    )
 
 
 def test_secure_participants_commit_in_keys_and_the_steward_advances_after_the_commitments() -> None:

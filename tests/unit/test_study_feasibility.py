@@ -37,6 +37,7 @@ SID = "s-feasible"
 CIRCUITS = ("logreg-d2-b4", "mlp-d2-h2-b4", "logreg-d2-b32", "logreg-d13-b32")
 # models any study may train; audited, none of them fits a circuit of CIRCUITS
 MODELS = ("logreg-d30-c2", "logreg-d1-c2", "mlp-d2-h2-c3", "logreg-d2-c1000", "mlp-d64-h32-c2", "logreg-d65-c2",
+          "cnn-8x8-f8x16-c10", "cnn-4x4-f1x1-c2",
           "mlp-d4096-h1024-c1000")  # fmt: skip
 SHAPES = "binary logreg or mlp with at most 64 features (mlp: at most 32 hidden units)"
 CEREMONY = {"phase1": [h("p1")], "phase2": [h("p2")], "contributors": ["HospitalAMSP"], "beacon1": "01",
@@ -116,6 +117,9 @@ def names_a_field(message: str) -> bool:
         ({"rounds": 3, "epsilon_budget_micro": 2}, ("epsilon_budget_micro", "rounds")),
         # a member publishes one share per masking-set participant in one call: at most 64
         ({"aggregation": "secure", "participants_per_round": 65}, ("participants_per_round",)),
+        # momentum belongs to fedavgm; the step circuits prove steps without FedProx's proximal term
+        ({"server_momentum_ppm": 500_000}, ("server_momentum_ppm", "fedavgm")),
+        (audited(prox_mu_ppm=10_000), ("prox_mu_ppm", "audit_rate_ppm")),
     ],
 )
 def test_parameters_no_round_could_complete_are_refused(
@@ -139,6 +143,13 @@ def test_parameters_no_round_could_complete_are_refused(
         {"committee_size": 3, "participants_per_round": 1000, "min_participants": 3},
         {"rounds": 3, "epsilon_budget_micro": 3},
         {"aggregation": "secure", "participants_per_round": 64},
+        {
+            "server_optimizer": "fedavgm",
+            "server_momentum_ppm": 999_999,
+            "server_lr_ppm": 10_000_000,
+            "prox_mu_ppm": 100_000_000,
+            "model": "cnn-8x8-f8x16-c10",
+        },
     ],
 )
 def test_the_limits_themselves_are_accepted(vks: dict[str, str], over: dict[str, Any]) -> None:
@@ -151,7 +162,7 @@ def test_the_limits_themselves_are_accepted(vks: dict[str, str], over: dict[str,
     "model",
     [None, "", "logreg-d30", "cnn-d30-c2", "mlp-d30-c2", "logreg-d30-h16-c2", "logreg-d30-c2 ", "LOGREG-D30-C2",
      "logreg-d0-c2", "logreg-d4097-c2", "mlp-d30-h0-c2", "mlp-d30-h1025-c2", "logreg-d30-c1", "logreg-d30-c1001",
-     "logreg-d00000-c2", 30],
+     "logreg-d00000-c2", 30, "cnn-6x8-f8x16-c10", "cnn-8x8-f0x16-c10", "cnn-8x8-f8x16"],
 )  # fmt: skip
 def test_propose_refuses_a_missing_or_malformed_model(vks: dict[str, str], model: Any) -> None:
     cons = consortium(3, vks)
@@ -180,6 +191,8 @@ def test_propose_refuses_a_missing_or_malformed_model(vks: dict[str, str], model
         (audited(model="logreg-d13-c2"), "zk_circuit logreg-d2-b4 takes 2 features, model logreg-d13-c2 has 13"),
         (audited("logreg-d13-b32", model="logreg-d2-c2"), "takes 13 features, model logreg-d2-c2 has 2"),
         (audited("mlp-d2-h2-b4", model="mlp-d2-h3-c2"), "mlp-d2-h2-b4 has 2 hidden units, model mlp-d2-h3-c2 has 3"),
+        ({"audit_rate_ppm": 250_000, "model": "cnn-8x8-f8x16-c10"}, "is a cnn, and no zk circuit proves convolution"),
+        (audited(model="cnn-4x4-f1x1-c2"), "zk_circuit logreg-d2-b4 proves logreg steps, not cnn"),
     ],
 )  # fmt: skip
 def test_an_audited_study_whose_model_no_circuit_proves_is_refused(

@@ -13,7 +13,7 @@ from typing import Any
 
 from chaincode.contracts import incentives, ledger_log, privacy_budget, selection, tokens
 from chaincode.contracts.access import require_hospital
-from chaincode.contracts.micro_units import median
+from chaincode.contracts.micro_units import SCALE, median
 from chaincode.contracts.registry import require_registered
 from chaincode.contracts.rounds import audit, binding, phases, secure
 from chaincode.contracts.rounds.args import (
@@ -68,9 +68,12 @@ class RoundContract(Contract):
             seed_hex = previous["final_hash"]
             model_in = previous.get("aggregate") or previous["model_in"]
             model_in = {"cid": model_in["cid"], "hash": model_in["hash"], "commitment": model_in.get("commitment")}
+            # the model this round's model was made from (server momentum); an aborted round made none
+            model_prev = previous["model_in"] if previous.get("aggregate") else previous.get("model_prev")
         else:
             seed_hex = study["genesis_hash"]
             model_in = {"cid": p["model_cid"], "hash": p["model_hash"], "commitment": p.get("model_commitment") or None}
+            model_prev = None
         if n >= p["rounds"]:
             raise Conflict(f"study {study['study_id']} has run all {p['rounds']} rounds")
         candidates = {
@@ -109,6 +112,12 @@ class RoundContract(Contract):
             "bound": study.get("bound", False),
             "seed": seed_hex,
             "model_in": model_in,
+            "model_prev": model_prev,
+            "server": {
+                "optimizer": p.get("server_optimizer", "fedavg"),
+                "lr_ppm": p.get("server_lr_ppm", SCALE),
+                "momentum_ppm": p.get("server_momentum_ppm", 0),
+            },
             "participants": participants,
             "committee": committee,
             "threshold": p["committee_threshold"],
