@@ -8,7 +8,7 @@
   number of entries is of the model's (``per_layer_bounds``). What changes is where the
   sensitivity goes: a layer whose gradients are large no longer crowds out the others
   (Opacus's per-layer optimizer does the clipping and the noise).
-* **adaptive**: C follows a quantile of the examples' gradient norms (Andrew et al.,
+* **adaptive**: C follows a low quantile of the examples' gradient norms (Andrew et al.,
   "Differentially Private Learning with Adaptive Clipping", NeurIPS 2021). Each step also
   releases, with Gaussian noise of std sigma_b, the count of examples whose norm was within C,
   centred (each example adds 1/2 or -1/2, so one example changes it by at most 1/2); C then
@@ -31,9 +31,12 @@ import torch
 from opacus.optimizers.optimizer import DPOptimizer, _check_processed_flag, _generate_noise, _mark_as_processed
 
 CLIPPING = ("flat", "per_layer", "adaptive")
-# adaptive clipping (Andrew et al.'s defaults for the quantile and step; the count's noise is
-# a tenth of the expected batch, as in their experiments)
-TARGET_QUANTILE = 0.5
+# adaptive clipping: the bound follows the 5% quantile of per-example gradient norms (chosen on
+# the digits validation files: Andrew et al.'s median, meant for clipping whole client updates,
+# let the bound grow to the norms of an untrained CNN's gradients, 28 here, and the noise with
+# it; centralised accuracy fell to 0.25 against 0.72 with a flat bound of 0.5; the 5% quantile
+# gave 0.75); Andrew et al.'s step, and the count's noise a tenth of the expected batch
+TARGET_QUANTILE = 0.05
 CLIP_LEARNING_RATE = 0.2
 COUNT_NOISE_SHARE = 0.1
 MIN_CLIP, MAX_CLIP = 1e-3, 1e3

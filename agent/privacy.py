@@ -22,6 +22,7 @@ stated rate; the noise is Gaussian as stated (torch's generator, see agent/train
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -53,13 +54,28 @@ class Release:
 
 def epsilon(releases: Sequence[Release], delta: float) -> float:
     """The (epsilon, ``delta``)-DP guarantee of all ``releases`` together (0 for none)."""
-    live = [r for r in releases if r.steps > 0]
-    if not live:
+    return _epsilon(_rdp(releases), delta)
+
+
+def _rdp(releases: Sequence[Release]) -> np.ndarray:
+    """The composed RDP curve: one step's curve at each (sample rate, noise) times its steps."""
+    total = np.zeros(len(ORDERS))
+    for r in releases:
+        if r.steps > 0:
+            total += r.steps * _step_rdp(r.sample_rate, r.noise_multiplier)
+    return total
+
+
+@functools.lru_cache(maxsize=4096)
+def _step_rdp(sample_rate: float, noise_multiplier: float) -> np.ndarray:
+    curve = np.asarray(compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=list(ORDERS)))
+    curve.setflags(write=False)
+    return curve
+
+
+def _epsilon(rdp: np.ndarray, delta: float) -> float:
+    if not rdp.any():
         return 0.0
-    rdp = np.zeros(len(ORDERS))
-    for r in live:
-        rdp += np.asarray(compute_rdp(q=r.sample_rate, noise_multiplier=r.noise_multiplier, steps=r.steps,
-                                      orders=list(ORDERS)))  # fmt: skip
     with warnings.catch_warnings():  # RDP's order grid edge: the bound is still valid, only looser
         warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
         eps, _ = get_privacy_spent(orders=list(ORDERS), rdp=rdp, delta=delta)
@@ -86,8 +102,10 @@ def calibrate(history: Sequence[Release], sample_rate: float, steps: int, rounds
     if rounds < 1 or steps < 1 or not 0 < sample_rate <= 1:
         raise ValueError("calibrate needs rounds >= 1, steps >= 1 and a sample rate in (0, 1]")
 
+    past = _rdp(history)
+
     def total(sigma: float) -> float:
-        return epsilon([*history, *[Release(sigma, sample_rate, steps)] * rounds], delta)
+        return _epsilon(past + rounds * steps * _step_rdp(sample_rate, sigma), delta)
 
     if total(MAX_NOISE) > target:
         raise ValueError(f"privacy budget exhausted: {target:.3f} epsilon cannot cover {rounds} more round(s) "

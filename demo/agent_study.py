@@ -18,18 +18,21 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from agent.aggregation import FEDAVG, ServerStep
 from agent.daemon.config import AgentConfig, TrainingConfig
 from agent.daemon.submitter import FAULT_ENV
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from agent.models import LOGREG_30, ModelSpec, get_weights
+from agent.zk import participant as zkp
 from demo.agent_processes import AgentProcess, wait_all
 from demo.consent_setup import Cohort, enroll_and_consent, mid_study_events
 from demo.consortium_admin import publish_initial_model, study_params
+from demo.learning_baselines import Recipe, compare
 from demo.local_agents import local_agent_config
 from demo.study_report import StudyReport, build_report
 from demo.study_watch import StudyProgress, watch
-from demo.zk_setup import ZkKeys, audit_params, bind_params, distribute, register
+from demo.zk_setup import ZkKeys, audit_params, bind_params, distribute, register, training_rule
 from network.admins import Admins
 from network.consortium import LocalConsortium
 
@@ -57,6 +60,13 @@ class StudyPlan:
     bind: ZkKeys | None = None
     circuit: str = "logreg-d30-b32"
     update_norm: float = 10.0
+    # learning under heterogeneity (study parameters on the ledger)
+    server: ServerStep = FEDAVG
+    prox_mu: float = 0.0
+    title: str = "Breast cancer malignancy, DP-SGD"
+    # in-process runs of the same training at the same budget (demo/learning_baselines.py):
+    # each hospital alone and centralised, for the final table; 0 skips them
+    baseline_seeds: int = 0
 
 
 @dataclass
@@ -152,7 +162,8 @@ def run_agent_study(
         )
         params = study_params(sid, plan.spec, model, schema, rounds=plan.rounds,
                               epsilon_per_round=plan.epsilon_per_round, window_s=plan.window_s,
-                              aggregation=plan.aggregation)  # fmt: skip
+                              aggregation=plan.aggregation, server=plan.server, prox_mu=plan.prox_mu,
+                              title=plan.title)  # fmt: skip
         if plan.zk is not None and plan.audit_rate_ppm > 0:
             register(admins, plan.zk)
             distribute(plan.zk, configs)
@@ -197,6 +208,23 @@ def run_agent_study(
         train = {m: load_records(data.train_paths[names[m]], schema) for m in configs}
         if cohort is not None:  # baselines get the same records: those whose patients consented
             train = {m: r.subset(np.isin(r.pseudonyms, list(cohort.consent_ids[names[m]]))) for m, r in train.items()}
-        report = build_report(observer, configs[admins.msps[0]], configs, plan.spec, sid, train,
-                              load_records(data.test_path, schema))  # fmt: skip
+        test = load_records(data.test_path, schema)
+        report = build_report(observer, configs[admins.msps[0]], configs, plan.spec, sid, train, test)
+    if plan.baseline_seeds:
+        console.print(f"  the same training in-process at the same budget, {plan.baseline_seeds} seeds: each hospital "
+                      "alone and centralised")  # fmt: skip
+        report.dp_baselines = compare(recipe(plan, report.epsilon_budget, report.delta), train, test,
+                                      plan.baseline_seeds, lambda m: console.print(f"    {m}"))  # fmt: skip
     return StudyRun(sid, report, configs, wall_s, setup_s, crashes, cohort)
+
+
+def recipe(plan: StudyPlan, epsilon: float, delta: float) -> Recipe:
+    """The study's training as demo/learning_baselines.py runs it in-process: the agents' plan
+    (the audited study's fixed steps, or their DP-SGD settings) at the study's budget."""
+    make = None
+    if plan.zk is not None and plan.audit_rate_ppm > 0:
+        params = {**training_rule(), "zk_circuit": plan.zk.circuit, "local_steps": plan.local_steps,
+                  "delta_e12": round(delta * 1e12)}  # fmt: skip
+        study = {"study_id": "baseline", "params": params}
+        make = lambda target, left, history: zkp.training_config(study, 0, "baseline", target, left, history)  # noqa: E731
+    return Recipe(plan.spec, plan.rounds, epsilon, delta, plan.training, plan.prox_mu, plan.server, make)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.aggregation import FEDAVG, ServerStep
 from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
 from agent.keys import load_or_create_x25519, public_b64
@@ -52,6 +53,8 @@ def study_params(
     title: str = "Breast cancer malignancy, DP-SGD",
     window_s: int = 600,
     aggregation: str = "trusted",
+    server: ServerStep = FEDAVG,
+    prox_mu: float = 0.0,
 ) -> StudyParams:
     """Study parameters for an unaudited study: trusted aggregation by a committee of one, or
     secure aggregation by a committee of (up to) three of which any two unmask the sum."""
@@ -66,4 +69,7 @@ def study_params(
         "reward_pool": 300 * rounds, "reward_per_round": 300, "missing_slash": 50, "cheat_slash": 100,
         "commit_window_s": window_s, "prove_window_s": window_s, "aggregate_window_s": window_s,
         "validation_window_s": window_s, "aggregation": aggregation, "keys_window_s": min(window_s, 120),
+        "prox_mu_ppm": round(prox_mu * 1_000_000), "server_optimizer": server.optimizer,
+        "server_lr_ppm": round(server.learning_rate * 1_000_000),
+        "server_momentum_ppm": round(server.momentum * 1_000_000),
     }  # fmt: skip

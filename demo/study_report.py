@@ -3,9 +3,11 @@ time went; printed as a table and written as an HTML report with plots.
 
 Accuracy: each round's global model is opened from IPFS with the evaluating hospital's key,
 checked against the hash on the ledger, and scored on the held-out global test set (records no
-hospital trained on). Baselines on the same test set: centralised training on the pooled
-training records (no privacy: the data would have to move) and each hospital alone, both
-scikit-learn logistic regression (multinomial for a multi-class label). For a label with more
+hospital trained on). Baselines on the same test set: at the same privacy budget, the study's
+own training run in-process centralised and by each hospital alone (demo/learning_baselines.py,
+when the study asks for them); without privacy, centralised training on the pooled training
+records (the data would have to move) and each hospital alone, both scikit-learn logistic
+regression (multinomial for a multi-class label). For a label with more
 than two classes F1 is the macro average and AUROC the one-vs-rest macro average
 (agent/training.py, ``classification_metrics``).
 Epsilon: what each hospital's commitments put on the ledger (the accountant's figure).
@@ -53,6 +55,29 @@ class StudyReport:
     update_bytes: dict[str, int] = field(default_factory=dict)
     aggregation: str = "trusted"
     classes: int = 2  # of the study's label: more than 2 means macro F1 and one-vs-rest AUROC
+    # the same training in-process at the same budget: each hospital alone and centralised
+    # (demo/learning_baselines.py ``compare``), when the study asked for them
+    dp_baselines: dict[str, Any] | None = None
+
+    def quality_rows(self) -> list[tuple[str, dict[str, float], str]]:
+        """(model, metrics, privacy) for the final table: the federated model, then the baselines
+        at the same budget (means over their seeds), then the non-private ones."""
+        budget = f"epsilon {self.epsilon_budget:g}, delta {self.delta:g}"
+        rows = [("federated, DP (this study)", self.federated, f"{budget} per hospital")]
+        if self.dp_baselines:
+            b = self.dp_baselines
+            mean = lambda run: {k: v["mean"] for k, v in run.items()}  # noqa: E731
+            seeds = f"mean of {b['seeds']} in-process runs"
+            rows.append(("federated, DP (in-process)", mean(b["federated"]), f"{budget}; {seeds}"))
+            rows.append(("centralised, DP", mean(b["central"]), f"{budget}; {seeds}; data moved"))
+            for m in self.hospitals:
+                if f"alone:{m}" in b:
+                    rows.append((f"{m.removesuffix('MSP')} alone, DP", mean(b[f"alone:{m}"]), f"{budget}; {seeds}"))
+        rows.append(("centralised, no DP", self.central, "none (data moved)"))
+        rows += [
+            (f"{m.removesuffix('MSP')} alone, no DP", v, "none (own data only)") for m, v in sorted(self.local.items())
+        ]
+        return rows
 
     @property
     def ledger_s_per_round(self) -> float:
@@ -207,8 +232,7 @@ def write_html(report: StudyReport, out_dir: Path, notes: list[str]) -> tuple[Pa
     def metrics(m: dict[str, float]) -> list[str]:
         return [f"{m['accuracy']:.3f}", f"{m['f1']:.3f}", f"{m['auroc']:.3f}"]
 
-    quality = [["federated + DP", *metrics(report.federated)], ["centralised, pooled", *metrics(report.central)]]
-    quality += [[f"{m} alone", *metrics(v)] for m, v in report.local.items()]
+    quality = [[name, *metrics(m), privacy] for name, m, privacy in report.quality_rows()]
     per_round = [
         [str(r["round"]), r["state"], ", ".join(r["unmasked_by"] or r["committee"]),
          f"{r['test']['accuracy']:.3f}" if "test" in r else "-",
@@ -224,7 +248,7 @@ def write_html(report: StudyReport, out_dir: Path, notes: list[str]) -> tuple[Pa
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{background:#f3f3f3}}</style></head><body>
 <h1>Study {html.escape(report.study_id)}</h1>
 <img alt="accuracy and epsilon per round" src="data:image/png;base64,{base64.b64encode(png).decode()}" width="100%">
-<h2>Global test set</h2>{_table(["model", "accuracy", *metric_names], quality)}
+<h2>Global test set</h2>{_table(["model", "accuracy", *metric_names, "privacy"], quality)}
 <h2>Rounds</h2>{_table(["round", "state", "aggregated by", "accuracy", "epsilon spent so far",
                         *(f"{k} s" for k in KINDS), "round wall s (ledger timestamps)"], per_round)}
 <p>Seconds per kind of work are on the round's critical path (per phase, the slowest hospital).</p>

@@ -84,7 +84,13 @@ def audit_params(keys: ZkKeys, initial_weights: np.ndarray, audit_rate_ppm: int,
     """The study parameters of an audited study with these keys."""
     return {"audit_rate_ppm": audit_rate_ppm, "local_steps": local_steps, "zk_circuit": keys.circuit,
             "zk_vk_hash": keys.vk_hash, "model_commitment": weights_commitment(keys.circuit, initial_weights),
-            "learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": expected_batch}  # fmt: skip
+            **training_rule(expected_batch)}  # fmt: skip
+
+
+def training_rule(expected_batch: int = 16) -> dict[str, int]:
+    """The rule every audited step of the demo's studies follows (learning rate, clipping norm,
+    expected Poisson batch)."""
+    return {"learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": expected_batch}
 
 
 def _ledger_id(net: Any, org: str) -> str:

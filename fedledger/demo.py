@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.keys import load_or_create_x25519, public_b64
-from agent.models import LOGREG_30, MLP_30_16_1
 from chaincode.contracts.binding import bind_circuit
 from clients.fabric import GatewayError
 from clients.ledger import Compliance, Registry
 from demo.consortium_admin import register_hospitals
 from demo.study_report import write_html
+from demo.tasks import TASKS, task
 from fedledger.network import open_network, state_dir_option
 from fedledger.registry import print_registry
 from network.admins import Admins
@@ -31,15 +31,20 @@ from network.binaries import ToolError
 from network.consortium import LocalConsortium
 
 console = Console(width=None if Console().is_terminal else 130)
-MODELS = {"logreg": LOGREG_30, "mlp": MLP_30_16_1}
-CIRCUITS = {"logreg": "logreg-d30-b32", "mlp": "mlp-d30-h16-b32"}  # the audited step circuit of each model
 
 
 @click.command("demo")
 @state_dir_option
 @click.option("--down/--keep", "stop_after", default=False, help="Stop the network at the end [default: keep].")
-@click.option("--rounds", default=3, show_default=True, help="Rounds of the federated study (0 skips it).")
-@click.option("--epsilon", default=1.0, show_default=True, help="DP epsilon each hospital spends per round.")
+@click.option("--task", "task_name", type=click.Choice(TASKS), default="breast-cancer", show_default=True,
+              help="breast-cancer: 30 features, binary, audited logistic regression (or --model mlp); digits: 8x8 "
+                   "images of 10 digits split by label skew, a CNN (no circuit proves its steps: unaudited, "
+                   "inputs not bound), FedAvgM on the ledger.")  # fmt: skip
+@click.option("--rounds", type=int, default=None, help="Rounds of the federated study (0 skips it) [default: the "
+              "task's, 3 for breast-cancer, 5 for digits].")  # fmt: skip
+@click.option("--epsilon", default=3.0, show_default=True,
+              help="DP epsilon each hospital may spend over the whole study (delta 1e-5); every round is composed "
+                   "under Renyi DP.")  # fmt: skip
 @click.option("--aggregation", type=click.Choice(["secure", "trusted"]), default="secure", show_default=True,
               help="secure: masked updates, shares to a committee of 3 (any 2 unmask the sum, none sees an update); "
                    "trusted: one aggregator decrypts every update.")  # fmt: skip
@@ -47,17 +52,24 @@ CIRCUITS = {"logreg": "logreg-d30-b32", "mlp": "mlp-d30-h16-b32"}  # the audited
               help="How agents encode updates in trusted mode (secure mode masks 6 bytes per coordinate).")  # fmt: skip
 @click.option("--no-consent", is_flag=True, help="Skip the patients' consent credentials (train on every record).")
 @click.option("--model", type=click.Choice(["logreg", "mlp"]), default="logreg", show_default=True,
-              help="logreg: logistic regression on the 30 features; mlp: the 30-16-1 ReLU perceptron (its audited "
-                   "ceremony is 2^17 and took 12.5 min the first time here; proofs about 2 s each).")  # fmt: skip
+              help="breast-cancer: logreg, logistic regression on the 30 features; mlp, the 30-16-1 ReLU "
+                   "perceptron (its audited ceremony is 2^17 and took 12.5 min the first time here; proofs about "
+                   "2 s each).")  # fmt: skip
 @click.option("--audit-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Share of each hospital's 20 local steps the ledger challenges and verifies by zk proof (0: an "
-                   "unaudited study). The first audited run performs the consortium's setup ceremony (~4 min, "
-                   "cached).")  # fmt: skip
-def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, aggregation: str,
-         compression: str, no_consent: bool, model: str, audit_rate: float) -> None:  # fmt: skip
+              help="breast-cancer: share of each hospital's 20 local steps the ledger challenges and verifies by zk "
+                   "proof (0: an unaudited study). The first audited run performs the consortium's setup ceremony "
+                   "(~4 min, cached).")  # fmt: skip
+@click.option("--baseline-seeds", type=click.IntRange(0, 20), default=3, show_default=True,
+              help="In-process runs of the same training at the same budget for the final table: each hospital "
+                   "alone and centralised (0: none).")  # fmt: skip
+def demo(state_dir: Path | None, stop_after: bool, task_name: str, rounds: int | None, epsilon: float,
+         aggregation: str, compression: str, no_consent: bool, model: str, audit_rate: float,
+         baseline_seeds: int) -> None:  # fmt: skip
     """Run the main job: a local consortium network, the hospitals registered, then a federated
-    study run by three hospital agents, compared with centralised and local training, with an
-    HTML report."""
+    study run by three hospital agents, compared with each hospital alone and centralised
+    training at the same privacy budget, with an HTML report."""
+    chosen = task(task_name, model)
+    rounds = chosen.rounds if rounds is None else rounds
     t0 = time.monotonic()
     net = open_network(state_dir)
     console.rule("[bold]1. Consortium network")
@@ -92,26 +104,31 @@ def demo(state_dir: Path | None, stop_after: bool, rounds: int, epsilon: float, 
     )
     if rounds > 0:
         console.rule(
-            f"[bold]4. A federated study: {rounds} rounds, DP-SGD, IPFS, the ledger, three hospital agents "
-            f"({'secure committee' if aggregation == 'secure' else 'trusted-aggregator mode'})"
+            f"[bold]4. A federated study ({chosen.name}): {rounds} rounds, DP-SGD, IPFS, the ledger, three hospital "
+            f"agents ({'secure committee' if aggregation == 'secure' else 'trusted-aggregator mode'})"
         )
         from demo.agent_study import StudyPlan, run_agent_study
 
+        if chosen.circuit is None and audit_rate > 0:
+            console.print(f"  no zk circuit proves {chosen.spec.kind} steps: this study is not audited, and its masked "
+                          "inputs are not bound to committed updates")  # fmt: skip
+        circuit = chosen.circuit
         try:
             keys = bind = None
             cache = Path(os.environ.get("FEDLEDGER_CACHE", Path.home() / ".cache" / "fedledger"))
             from demo.zk_setup import consortium_ceremony
 
-            if audit_rate > 0:
-                keys = consortium_ceremony(net, CIRCUITS[model], cache / "zk-ceremony",
+            if audit_rate > 0 and circuit is not None:
+                keys = consortium_ceremony(net, circuit, cache / "zk-ceremony", lambda m: console.print(f"  {m}"))
+            if aggregation == "secure" and circuit is not None:  # every masked input bound to its committed update
+                bind = consortium_ceremony(net, bind_circuit(circuit), cache / "zk-ceremony",
                                            lambda m: console.print(f"  {m}"))  # fmt: skip
-            if aggregation == "secure":  # every masked input bound to its committed update
-                bind = consortium_ceremony(net, bind_circuit(CIRCUITS[model]), cache / "zk-ceremony",
-                                           lambda m: console.print(f"  {m}"))  # fmt: skip
-            plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon, compression=compression,
+            plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon / rounds, compression=compression,
                              consent="none" if no_consent else "ledger", aggregation=aggregation, zk=keys,
-                             audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=20,
-                             spec=MODELS[model], bind=bind, circuit=CIRCUITS[model])  # fmt: skip
+                             audit_rate_ppm=round(audit_rate * 1_000_000) if keys else 0, local_steps=20,
+                             spec=chosen.spec, bind=bind, circuit=circuit or "", training=chosen.training,
+                             data=chosen.data(net.state.root / chosen.folder), server=chosen.server,
+                             prox_mu=chosen.prox_mu, title=chosen.title, baseline_seeds=baseline_seeds)  # fmt: skip
             run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None
@@ -171,21 +188,22 @@ def print_outcome(run: object) -> None:
 
     assert isinstance(run, StudyRun)
     r = run.report
-    table = Table(title=f"Global test set, {len(r.rounds)} rounds ({r.study_id})")
-    for col in ("model", "accuracy", "F1", "AUROC", "privacy"):
+    which = "; consented records" if run.cohort is not None else ""
+    f1 = "F1" if r.classes == 2 else "macro F1"
+    table = Table(title=f"Global test set, {len(r.rounds)} rounds ({r.study_id}{which})")
+    for col in ("model", "accuracy", f1, "AUROC", "privacy"):
         table.add_column(col)
-    eps = ", ".join(f"{m.removesuffix('MSP')} {e:.2f}" for m, e in sorted(r.epsilon.items()))
-    f = r.federated
-    table.add_row("federated, DP", f"{f['accuracy']:.3f}", f"{f['f1']:.3f}", f"{f['auroc']:.3f}",
-                  f"epsilon spent: {eps} of {r.epsilon_budget:g} (delta {r.delta:g})")  # fmt: skip
-    c = r.central
-    which = " (consented records)" if run.cohort is not None else ""
-    table.add_row(f"centralised, pooled{which}", f"{c['accuracy']:.3f}", f"{c['f1']:.3f}", f"{c['auroc']:.3f}",
-                  "none (data moved)")  # fmt: skip
-    for m, loc in sorted(r.local.items()):
-        table.add_row(f"{m.removesuffix('MSP')} alone", f"{loc['accuracy']:.3f}", f"{loc['f1']:.3f}",
-                      f"{loc['auroc']:.3f}", "none (own data only)")  # fmt: skip
+    for name, m, privacy in r.quality_rows():
+        table.add_row(name, f"{m['accuracy']:.3f}", f"{m['f1']:.3f}", f"{m['auroc']:.3f}", privacy)
     console.print(table)
+    eps = ", ".join(f"{m.removesuffix('MSP')} {e:.2f}" for m, e in sorted(r.epsilon.items()))
+    console.print(f"  epsilon spent on the ledger: {eps} of {r.epsilon_budget:g} (delta {r.delta:g}; every round "
+                  "composed under Renyi DP)")  # fmt: skip
+    if r.dp_baselines:
+        b = r.dp_baselines
+        console.print(f"  federating at the same budget: {b['gain_over_best_alone'] * 100:+.1f} points of accuracy "
+                      f"over the best hospital alone ({b['best_alone'].removesuffix('MSP')}), "
+                      f"{b['gap_to_central'] * 100:.1f} points below centralised (in-process means)")  # fmt: skip
     timing = Table(title="Where each round's time went (critical path, seconds)")
     kinds = ("training", "ipfs", "proving", "pair values", "shares", "aggregation", "evaluation", "ledger")
     for col in ("round", "training", "IPFS", "proving", "pair values", "shares", "aggregation", "evaluation",
@@ -260,8 +278,9 @@ def report_notes(run: object) -> list[str]:
         mode,
         "Federated accuracy is the last finalized round's model on the global test set, opened from IPFS with "
         "HospitalA's key and checked against the hash on the ledger.",
-        "Centralised and local baselines are non-private logistic regression (scikit-learn) on the same test set, "
-        "trained on the records whose patients consented (the federated model used the same, minus later "
-        "revocations and erasures).",
+        "Baselines at the same budget (DP): the study's own model and training run in-process, centralised on the "
+        "pooled records and by each hospital alone, each a mean over several seeds (demo/learning_baselines.py). "
+        "Baselines without DP: scikit-learn logistic regression. All on the same test set, trained on the records "
+        "whose patients consented (the federated model used the same, minus later revocations and erasures).",
         f"Study wall time {run.wall_s:.1f}s including {run.setup_s:.1f}s of set-up (mints, stake, proposal).",
     ]

@@ -170,18 +170,6 @@ class HospitalWorker:
                      action=f"{duty.action}/{state}")  # fmt: skip
         return f"round {n} advanced from {state} to {self.round(sid, n)['state']} ({duty.why})"
 
-    def _epsilon_for_round(self, study: dict[str, Any], n: int) -> float:
-        """An audited round's own epsilon: the budget left spread evenly over the rounds left."""
-        budget = self.ledger.evaluate(Round.budget(study["study_id"], self.me))
-        left_micro = budget["budget_micro"] - budget["spent_micro"]
-        rounds_left = max(1, study["params"]["rounds"] - n)
-        epsilon = left_micro / rounds_left / 1e6 - EPSILON_MARGIN
-        if epsilon <= 0:
-            raise StudyMismatch(
-                f"privacy budget exhausted: {left_micro / 1e6:.3f} epsilon left for {rounds_left} rounds"
-            )
-        return epsilon
-
     def releases(self, study_id: str, before: int) -> tuple[Release, ...]:
         """This hospital's DP-SGD releases in the study's rounds before ``before`` (journaled with
         each trained update, whether or not its commitment reached the ledger)."""
@@ -261,11 +249,9 @@ class HospitalWorker:
         return RoundSecrets.from_json(saved)
 
     def plan(self, study: dict[str, Any], n: int) -> StepPlan:
-        """The local training plan: the audited study's fixed steps (this round's share of the
-        budget), or the agent's own DP-SGD with its noise spread, under Renyi DP composition,
-        over this round and every round left (agent/privacy.py)."""
-        if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
-            return zkp.training_config(study, n, self.me, self._epsilon_for_round(study, n))
+        """The local training plan, its noise spread under Renyi DP composition over this round
+        and every round left (agent/privacy.py): the audited study's fixed steps, or the agent's
+        own DP-SGD."""
         p, sid = study["params"], study["study_id"]
         delta = p["delta_e12"] / 1e12
         budget = self.ledger.evaluate(Round.budget(sid, self.me))
@@ -275,7 +261,10 @@ class HospitalWorker:
         spent = privacy.epsilon(history, delta)
         if target - spent <= 0:
             raise StudyMismatch(f"privacy budget exhausted: {spent:.3f} of {target:.3f} epsilon spent before round {n}")
-        return self.cfg.training.dp(target, delta, p.get("prox_mu_ppm", 0) / 1e6, max(1, p["rounds"] - n), history)
+        rounds_left = max(1, p["rounds"] - n)
+        if study["audited"]:  # steps recorded in fixed point, to be proven when challenged
+            return zkp.training_config(study, n, self.me, target, rounds_left, history)
+        return self.cfg.training.dp(target, delta, p.get("prox_mu_ppm", 0) / 1e6, rounds_left, history)
 
     def _do_commit(self, duty: Duty, study: dict[str, Any], rnd: dict[str, Any] | None) -> str:
         assert rnd is not None

@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from agent import privacy
 from agent.data.schema import Records
 from agent.merkle import MerkleTree
 from agent.models import ModelSpec, get_weights, set_weights
+from agent.privacy import Release
 from agent.training import StepLog, StepRecorder, calibrated_noise
 from agent.zk import binary
 from agent.zk.circuit_grid import ONE, feature_ints, grid_features, new_salt, quantize
@@ -57,10 +59,11 @@ class AuditedTraining:
     round_tag: int
     epsilon: float
     delta: float
-    # the step circuit proves plain DP-SGD steps with flat clipping, each round on its own
+    rounds: int = 1  # this round and the ones still to come: the noise is spread over all of them
+    history: tuple[Release, ...] = ()  # the earlier rounds' releases (agent/privacy.py)
+    # the step circuit proves plain DP-SGD steps with flat clipping
     clipping: str = "flat"
     prox_mu: float = 0.0
-    history: tuple = ()
 
     @property
     def learning_rate(self) -> float:
@@ -91,7 +94,9 @@ class AuditedTraining:
 
     def noise_multiplier(self, n: int, loader_len: int) -> float:
         # calibrated for exactly the study's number of steps (the ledger fixes it)
-        return calibrated_noise(self.epsilon, self.delta, sample_rate=self.sample_rate(n), steps=self.steps)
+        if not self.history and self.rounds == 1:
+            return calibrated_noise(self.epsilon, self.delta, sample_rate=self.sample_rate(n), steps=self.steps)
+        return privacy.calibrate(self.history, self.sample_rate(n), self.steps, self.rounds, self.epsilon, self.delta)
 
     def finished(self, passes: int, steps: int) -> bool:
         return steps >= self.steps

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from agent.merkle import MerkleTree
+from agent.privacy import Release
 from agent.training import RoundResult
 from agent.zk import binary
 from agent.zk.audited_training import AuditedTraining, AuditTrail
@@ -25,14 +26,17 @@ from agent.zk.circuit_grid import ONE, quantize
 from chaincode.contracts import zk_audit, zk_circuits
 
 
-def training_config(study: dict[str, Any], round_no: int, msp_id: str, epsilon: float) -> AuditedTraining:
+def training_config(study: dict[str, Any], round_no: int, msp_id: str, epsilon: float, rounds: int = 1,
+                    history: tuple[Release, ...] = ()) -> AuditedTraining:  # fmt: skip
+    """The audited round's plan; ``epsilon`` covers ``history``, this round and ``rounds - 1``
+    more (agent/privacy.py)."""
     p = study["params"]
     capacity = zk_circuits.parse(p["zk_circuit"]).capacity
     return AuditedTraining(circuit=p["zk_circuit"], capacity=capacity, steps=p["local_steps"],
                            learning_rate_ppm=p["learning_rate_ppm"], clip_ppm=p["clip_ppm"],
                            expected_batch=p["expected_batch"],
                            round_tag=zk_audit.round_tag(study["study_id"], round_no, msp_id), epsilon=epsilon,
-                           delta=p["delta_e12"] / 1e12)  # fmt: skip
+                           delta=p["delta_e12"] / 1e12, rounds=rounds, history=history)  # fmt: skip
 
 
 def sigma_micro(result: RoundResult) -> int:
