@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agent.aggregation import ServerStep
 from agent.data.schema import Schema
 from agent.federation import Hospital, publish_model
 from agent.models import ModelSpec, get_weights
@@ -35,8 +36,9 @@ class StudyChoices:
 
     study_id: str
     title: str
-    model: str = "logreg"  # "logreg" | "mlp"
+    model: str = "logreg"  # "logreg" | "mlp" | "cnn" (the schema's image)
     hidden: int = 16
+    filters: tuple[int, int] = (8, 16)  # cnn
     rounds: int = 3
     epsilon_budget: float = 3.0  # per hospital, whole study
     delta: float = 1e-5
@@ -54,6 +56,10 @@ class StudyChoices:
     reward_per_round: int = 300
     window_s: int = 600
     seed: int = 0  # the initial weights' seed
+    prox_mu: float = 0.0  # FedProx (unaudited studies)
+    server_optimizer: str = "fedavg"  # or "fedavgm"
+    server_lr: float = 1.0
+    server_momentum: float = 0.0
 
 
 def circuit_for(spec: ModelSpec) -> str:
@@ -76,7 +82,7 @@ def build_params(c: StudyChoices, schema: Schema, hospitals: int, model: dict[st
                  audit: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Every study parameter, from the choices, the schema, the number of registered hospitals
     and the published initial model (``{"cid", "hash"}``)."""
-    spec = ModelSpec.for_schema(schema, c.model, c.hidden)
+    spec = ModelSpec.for_schema(schema, c.model, c.hidden, c.filters)
     size, threshold = committee(c, hospitals)
     participants = c.participants or hospitals
     window = c.window_s
@@ -91,6 +97,9 @@ def build_params(c: StudyChoices, schema: Schema, hospitals: int, model: dict[st
         "reward_per_round": c.reward_per_round, "missing_slash": c.min_stake // 2, "cheat_slash": c.min_stake,
         "commit_window_s": window, "prove_window_s": window, "aggregate_window_s": window,
         "validation_window_s": window, "aggregation": c.aggregation, "keys_window_s": min(window, 120),
+        "prox_mu_ppm": round(c.prox_mu * 1_000_000), "server_optimizer": c.server_optimizer,
+        "server_lr_ppm": round(c.server_lr * 1_000_000),
+        "server_momentum_ppm": round(c.server_momentum * 1_000_000),
     }  # fmt: skip
     if audit:
         params.update(audit)
@@ -148,9 +157,13 @@ def init_study(c: StudyChoices, schema: Schema, hospital: Hospital, ledger: Ledg
                has_proving_key: bool = False, has_bind_key: bool = False) -> dict[str, Any]:  # fmt: skip
     """Build and publish the initial model and return the complete study parameters."""
     try:
-        spec = ModelSpec.for_schema(schema, c.model, c.hidden)
+        spec = ModelSpec.for_schema(schema, c.model, c.hidden, c.filters)
+        ServerStep(c.server_optimizer, c.server_lr, c.server_momentum)  # the ledger refuses what this does
     except ValueError as exc:
         raise StudyInitError(str(exc)) from None
+    if c.prox_mu and c.audit_rate > 0:
+        raise StudyInitError("--prox-mu with --audit-rate: the step circuits prove plain DP-SGD steps, without "
+                             "FedProx's proximal term")  # fmt: skip
     registered = {e["msp_id"]: e["share_key"] for e in ledger.evaluate(Registry.list())}
     if hospital.msp_id not in registered:
         raise StudyInitError(f"{hospital.msp_id} is not registered: register first (`fedledger registry register`)")

@@ -220,6 +220,31 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
         console.print(f"wrote {json_path}")
 
 
+@bench_group.command("learning")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--seeds", type=click.IntRange(1, 50), default=3, show_default=True, help="In-process runs per variant.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".fedledger/bench-data"),
+              show_default=True, help="Where the digits split is written (reused when present).")  # fmt: skip
+def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
+    """The digits task's learning choices side by side at epsilon 3 (FedAvg, FedAvgM, FedProx;
+    flat, per-layer and adaptive clipping), scored on the hospitals' validation files."""
+    from bench import learning as bench_learning
+    from bench.ledger import write_json
+
+    result = bench_learning.run(data_dir, seeds, console.print)
+    for name, v in result["variants"].items():
+        acc = v["federated"]["accuracy"]
+        console.print(f"  {name:<22} federated accuracy {acc['mean']:.3f} +- {acc['std']:.3f}")
+    best = max(result["alone"].items(), key=lambda kv: kv[1]["accuracy"]["mean"])
+    console.print(f"  centralised {result['central']['accuracy']['mean']:.3f}, best hospital alone "
+                  f"{best[1]['accuracy']['mean']:.3f} ({best[0]}), all at epsilon {result['epsilon']:g}")  # fmt: skip
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")
+
+
 @bench_group.command("zk")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."

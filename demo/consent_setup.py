@@ -61,11 +61,23 @@ def enroll_and_consent(
     now = int(time.time() * 1000)
     names = [o.name for o in net.topology.hospitals if o.has_peer]
     grants: list[tuple[str, str, Patient]] = []
+    records = {n: [str(p) for p in load_records(data.train_paths[n], schema).pseudonyms] for n in names}
+    with Progress(console=console, transient=not console.is_terminal) as bar:
+        enrolling = bar.add_task("patients enroll (a did:key each, pairwise with their hospital)",
+                                 total=sum(len(v) for v in records.values()))  # fmt: skip
+
+        def enroll(msp: str) -> Patient:
+            patient = side.new_patient([msp])
+            bar.advance(enrolling)
+            return patient
+
+        enrolled = {}
+        for n in names:
+            msp = net.org(n).msp_id
+            with ThreadPoolExecutor(ISSUE_THREADS) as pool:
+                enrolled[n] = list(pool.map(lambda _, m=msp: enroll(m), records[n]))
     for n in names:
-        msp = net.org(n).msp_id
-        pseudonyms = [str(p) for p in load_records(data.train_paths[n], schema).pseudonyms]
-        with ThreadPoolExecutor(ISSUE_THREADS) as pool:
-            patients = list(pool.map(lambda _, m=msp: side.new_patient([m]), pseudonyms))
+        msp, pseudonyms, patients = net.org(n).msp_id, records[n], enrolled[n]
         cohort.patients[n] = dict(zip(pseudonyms, patients, strict=True))
         link_path = net.state.root / "agents" / net.org(n).short / study_id / "links.csv"
         link_path.parent.mkdir(parents=True, exist_ok=True)

@@ -92,22 +92,29 @@ def alone(recipe: Recipe, records: Records, seed: int) -> np.ndarray:
 
 
 def compare(recipe: Recipe, train: dict[str, Records], evaluation: Records, seeds: int,
-            progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:  # fmt: skip
+            progress: Callable[[str], None] = lambda _m: None, baselines: bool = True) -> dict[str, Any]:  # fmt: skip
     """Accuracy, macro F1 and AUROC on ``evaluation`` of the federated model, each hospital
-    alone and the centralised model, each a mean (and standard deviation) over ``seeds`` runs."""
-    runs: dict[str, list[dict[str, float]]] = {"federated": [], "central": [], **{f"alone:{m}": [] for m in train}}
+    alone and the centralised model (``baselines``), each a mean (and standard deviation) over
+    ``seeds`` runs."""
+    runs: dict[str, list[dict[str, float]]] = {"federated": []}
+    if baselines:
+        runs.update({"central": [], **{f"alone:{m}": [] for m in train}})
     everyone = pooled(train)
     for s in range(seeds):
         runs["federated"].append(evaluate(recipe.spec, federated(recipe, train, s), evaluation))
-        runs["central"].append(evaluate(recipe.spec, alone(recipe, everyone, s), evaluation))
-        for m, records in train.items():
-            runs[f"alone:{m}"].append(evaluate(recipe.spec, alone(recipe, records, s), evaluation))
-        progress(f"seed {s + 1}/{seeds}: federated {runs['federated'][-1]['accuracy']:.3f}, centralised "
-                 f"{runs['central'][-1]['accuracy']:.3f}, best alone "
-                 f"{max(runs[f'alone:{m}'][-1]['accuracy'] for m in train):.3f}")  # fmt: skip
+        said = f"seed {s + 1}/{seeds}: federated {runs['federated'][-1]['accuracy']:.3f}"
+        if baselines:
+            runs["central"].append(evaluate(recipe.spec, alone(recipe, everyone, s), evaluation))
+            for m, records in train.items():
+                runs[f"alone:{m}"].append(evaluate(recipe.spec, alone(recipe, records, s), evaluation))
+            said += (f", centralised {runs['central'][-1]['accuracy']:.3f}, best alone "
+                     f"{max(runs[f'alone:{m}'][-1]['accuracy'] for m in train):.3f}")  # fmt: skip
+        progress(said)
     out: dict[str, Any] = {"seeds": seeds, "epsilon": recipe.epsilon, "delta": recipe.delta, "rounds": recipe.rounds}
     for name, results in runs.items():
         out[name] = {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc")}
+    if not baselines:
+        return out
     best = max((m for m in train), key=lambda m: out[f"alone:{m}"]["accuracy"]["mean"])
     out["best_alone"] = best
     out["gain_over_best_alone"] = round(out["federated"]["accuracy"]["mean"] - out[f"alone:{best}"]["accuracy"]["mean"],

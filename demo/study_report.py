@@ -191,12 +191,21 @@ def plot_png(report: StudyReport) -> bytes:
     acc.plot(rounds, [r["test"]["accuracy"] for r in report.rounds if "test" in r], "o-", label="federated + DP")
     auroc = "federated + DP (AUROC)" if report.classes == 2 else "federated + DP (AUROC, one-vs-rest macro)"
     acc.plot(rounds, [r["test"]["auroc"] for r in report.rounds if "test" in r], "s--", label=auroc)
-    acc.axhline(report.central["accuracy"], color="black", linestyle=":", label="centralised, pooled (accuracy)")
+    acc.axhline(report.central["accuracy"], color="black", linestyle=":", label="centralised, no DP (accuracy)")
     for metrics in report.local.values():
         acc.axhline(metrics["accuracy"], color="grey", alpha=0.4, linewidth=1)
-    acc.plot([], [], color="grey", alpha=0.4, label="each hospital alone (accuracy)")
+    acc.plot([], [], color="grey", alpha=0.4, label="each hospital alone, no DP (accuracy)")
     shown = [r["test"][k] for r in report.rounds if "test" in r for k in ("accuracy", "auroc")]
     shown += [report.central["accuracy"], *(m["accuracy"] for m in report.local.values())]
+    if report.dp_baselines:  # the same budget: what a hospital would get without federating
+        b = report.dp_baselines
+        acc.axhline(b["central"]["accuracy"]["mean"], color="tab:green", linestyle="--",
+                    label="centralised, same DP budget (accuracy)")  # fmt: skip
+        alone = [v["accuracy"]["mean"] for k, v in b.items() if k.startswith("alone:")]
+        for value in alone:
+            acc.axhline(value, color="tab:orange", alpha=0.6, linewidth=1)
+        acc.plot([], [], color="tab:orange", alpha=0.6, label="each hospital alone, same DP budget (accuracy)")
+        shown += [b["central"]["accuracy"]["mean"], *alone]
     shown = [v for v in shown if np.isfinite(v)]  # AUROC is NaN on a test set lacking a class
     acc.set(xlabel="round", ylabel="global test set", title="Model quality per round",
             ylim=(max(0.0, min(shown) - 0.05), 1.005))  # fmt: skip

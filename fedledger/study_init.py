@@ -25,12 +25,23 @@ console = Console()
 @click.option("--title", default="", help="What the study is about [default: the study id].")
 @click.option(
     "--model",
-    type=click.Choice(["logreg", "mlp"]),
+    type=click.Choice(["logreg", "mlp", "cnn"]),
     default="logreg",
     show_default=True,
-    help="logreg: logistic (binary) or softmax (multi-class) regression; mlp: one hidden ReLU layer.",
+    help="logreg: logistic (binary) or softmax (multi-class) regression; mlp: one hidden ReLU layer; cnn: two "
+    "convolution blocks on the schema's image ('image': [height, width] in schema.json).",
 )
 @click.option("--hidden", type=click.IntRange(1, 1024), default=16, show_default=True, help="mlp: hidden units.")
+@click.option("--filters", type=(click.IntRange(1, 64), click.IntRange(1, 64)), default=(8, 16), show_default=True,
+              help="cnn: the two convolutions' filter counts.")  # fmt: skip
+@click.option("--server-optimizer", type=click.Choice(["fedavg", "fedavgm"]), default="fedavg", show_default=True,
+              help="How the mean update becomes the next model (fedavgm: with server momentum).")  # fmt: skip
+@click.option("--server-lr", type=click.FloatRange(0, 10, min_open=True), default=1.0, show_default=True,
+              help="The server step's learning rate (1: plain FedAvg).")  # fmt: skip
+@click.option("--server-momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="fedavgm: the server momentum (e.g. 0.5).")  # fmt: skip
+@click.option("--prox-mu", type=click.FloatRange(0, 100), default=0.0, show_default=True,
+              help="FedProx's mu for local training (0: plain SGD; unaudited studies only).")  # fmt: skip
 @click.option("--rounds", type=click.IntRange(1, 1000), default=3, show_default=True)
 @click.option("--epsilon-budget", type=click.FloatRange(0.000001, 100), default=3.0, show_default=True,
               help="DP epsilon each hospital may spend over the whole study.")  # fmt: skip
@@ -74,7 +85,8 @@ console = Console()
               help="Seconds for each phase of a round (commit, prove, aggregate, validate).")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Study file to write [default: <study>.yaml].")  # fmt: skip
-def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: int, rounds: int,
+def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: int, filters: tuple[int, int],
+             server_optimizer: str, server_lr: float, server_momentum: float, prox_mu: float, rounds: int,
              epsilon_budget: float, delta: float, aggregation: str, committee: int, threshold: int, participants: int,
              min_participants: int, local_steps: int, audit_rate: float, zk_key: str, bind_key: str,
              update_norm: float, min_stake: int, reward_per_round: int, window_s: int,
@@ -91,7 +103,8 @@ def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: i
                            threshold=threshold, participants=participants, min_participants=min_participants,
                            local_steps=local_steps, audit_rate=audit_rate, zk_key=zk_key, bind_key=bind_key,
                            update_norm=update_norm, min_stake=min_stake, reward_per_round=reward_per_round,
-                           window_s=window_s)  # fmt: skip
+                           window_s=window_s, filters=filters, server_optimizer=server_optimizer,
+                           server_lr=server_lr, server_momentum=server_momentum, prox_mu=prox_mu)  # fmt: skip
     try:
         with hospital_session(cfg) as session:
             has_pk = bool(zk_key) and (cfg.keys_dir / "zk" / f"{zk_key}.pk").exists()

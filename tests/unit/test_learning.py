@@ -229,3 +229,18 @@ def test_a_round_record_fixes_its_server_step_and_the_model_it_came_from() -> No
     assert cons.ok(a, "Round:Advance", {"study_id": sid, "round": 1})["state"] == "ABORTED"
     third = cons.ok(a, "Round:Open", {"study_id": sid})
     assert third["model_prev"] == first["model_in"] and third["model_in"] == second["model_in"]
+
+
+def test_the_committee_applies_the_server_step_to_the_unmasked_sum() -> None:
+    from agent.secagg import field
+    from agent.secagg.protocol import new_global
+
+    rng = np.random.default_rng(4)
+    w_prev, w = rng.normal(size=7).astype(np.float32), rng.normal(size=7).astype(np.float32)
+    weighted = rng.normal(size=7) * 30  # sum of n_i * update_i for 30 records in all
+    step = ServerStep("fedavgm", 0.8, 0.5)
+    out = new_global(w, field.encode(weighted), 30, step, w_prev)
+    mean = field.decode(field.encode(weighted), 7) / 30
+    assert np.array_equal(out, step.apply(w, mean, w_prev))
+    assert np.allclose(out, w + 0.8 * mean + 0.5 * (w - w_prev), atol=1e-5)
+    assert np.array_equal(new_global(w, field.encode(weighted), 30), ServerStep().apply(w, mean))

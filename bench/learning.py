@@ -1,0 +1,74 @@
+"""Learning benchmark: the choices a study makes about learning, side by side at the same budget.
+
+On the digits task (agent/data/digits_split.py, the CNN, epsilon 3, delta 1e-5, the demo's
+rounds and epochs), each variant trains in-process over several seeds with the agents' own
+code (demo/learning_baselines.py) and is scored on the hospitals' pooled *validation* files,
+the data settings are chosen on (the global test set is kept for the final comparison in the
+demo and `bench round`):
+
+* server step: FedAvg, FedAvgM (momentum 0.5, the demo's), FedAvgM with FedProx (mu 0.01, 0.1);
+* clipping, with FedAvgM: flat, per layer, adaptive (agent/clipping.py), all at the same
+  epsilon (the accountant's figure is the same by construction);
+* accounting, with FedAvgM: the budget split evenly over the rounds, each round calibrated on
+  its own (basic composition, how agents counted before), against rounds composed under Renyi
+  DP (agent/privacy.py);
+* the same model centralised and each hospital alone, for reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from agent.aggregation import ServerStep
+from agent.data.schema import Schema, load_records
+from demo import tasks
+from demo.learning_baselines import Recipe, compare, pooled
+
+EPSILON, DELTA = 3.0, 1e-5
+
+
+def variants(task: tasks.Task) -> dict[str, Recipe]:
+    """Each variant: the task's recipe with one choice changed."""
+    base = Recipe(task.spec, task.rounds, EPSILON, DELTA, task.training, 0.0, ServerStep())
+    fedavgm = dataclasses.replace(base, server=ServerStep("fedavgm", 1.0, 0.5))
+
+    def clipping(name: str) -> Recipe:
+        return dataclasses.replace(fedavgm, training=dataclasses.replace(task.training, clipping=name))
+
+    def split_budget(target: float, rounds_left: int, history: tuple) -> Any:
+        return task.training.dp(EPSILON / task.rounds - 0.01, DELTA)  # this round alone, its share
+
+    return {
+        "fedavg": base,
+        "fedavgm": fedavgm,
+        "fedavgm+fedprox0.01": dataclasses.replace(fedavgm, prox_mu=0.01),
+        "fedavgm+fedprox0.1": dataclasses.replace(fedavgm, prox_mu=0.1),
+        "fedavgm+per_layer": clipping("per_layer"),
+        "fedavgm+adaptive": clipping("adaptive"),
+        "fedavgm, budget split by rounds": dataclasses.replace(fedavgm, plan=split_budget),
+    }
+
+
+def run(root: Path, seeds: int, progress: Any = print) -> dict[str, Any]:
+    task = tasks.digits()
+    data = task.data(root / task.folder)
+    schema = Schema.load(data.schema_path)
+    train = {o: load_records(p, schema) for o, p in data.train_paths.items()}
+    validation = pooled({o: load_records(p, schema) for o, p in data.validation_paths.items()})
+    out: dict[str, Any] = {"benchmark": "learning", "task": task.name, "model": task.spec.name,
+                           "evaluated_on": "the hospitals' pooled validation files", "epsilon": EPSILON,
+                           "delta": DELTA, "rounds": task.rounds, "epochs": task.training.epochs,
+                           "seeds": seeds, "variants": {}}  # fmt: skip
+    for name, recipe in variants(task).items():
+        progress(f"{name}: {seeds} seeds")
+        out["variants"][name] = compare(recipe, train, validation, seeds, lambda m: progress(f"  {m}"), baselines=False)
+        acc = out["variants"][name]["federated"]["accuracy"]
+        progress(f"{name}: federated accuracy {acc['mean']:.3f} +- {acc['std']:.3f}")
+    progress(f"references (the demo's recipe): centralised and each hospital alone, {seeds} seeds")
+    ref = compare(variants(task)["fedavgm"], train, validation, seeds, lambda m: progress(f"  {m}"))
+    out["central"] = ref["central"]
+    out["alone"] = {k.removeprefix("alone:"): v for k, v in ref.items() if k.startswith("alone:")}
+    out["chosen"] = "fedavgm"
+    return out
