@@ -32,17 +32,15 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from agent.aggregation import TrustedAggregatorFedAvg, Update
 from agent.daemon.config import TrainingConfig
 from agent.data import demo_split
 from agent.data.schema import Records, Schema, load_records
-from agent.models import MLP_30_16_1, get_weights
-from agent.privacy import Release
-from agent.training import evaluate, train_round
+from agent.models import MLP_30_16_1
+from agent.training import evaluate
 from bench.throwaway import registered_network
 from demo import tasks
 from demo.agent_study import StudyPlan, recipe, run_agent_study
-from demo.learning_baselines import Recipe, compare, pooled
+from demo.learning_baselines import Recipe, compare, federated, pooled
 from demo.round_timing import KINDS
 from demo.study_report import baseline
 from demo.zk_setup import dev_keys
@@ -51,30 +49,15 @@ from network.consortium import LocalConsortium
 
 def inprocess_fedavg(recipe: Recipe, train: dict[str, Records], test: Records) -> dict[str, Any]:
     """FedAvg with the same DP-SGD local training, no ledger, no IPFS, no processes."""
-    spec = recipe.spec
-    weights = get_weights(spec.build(seed=0))
-    per_round = []
-    history: dict[str, tuple[Release, ...]] = {m: () for m in train}
-    previous = None
-    for n in range(recipe.rounds):
-        times, updates = {}, []
-        for m, records in train.items():
-            started = time.monotonic()
-            result = train_round(spec, weights, records, recipe.make_plan(recipe.rounds - n, history[m]))
-            times[m] = time.monotonic() - started
-            assert result.release is not None
-            history[m] = (*history[m], result.release)
-            updates.append(Update(m, result.update, result.sample_count))
-        started = time.monotonic()
-        previous, weights = weights, TrustedAggregatorFedAvg(server=recipe.server).aggregate(weights, updates, previous)
-        aggregation = time.monotonic() - started
-        per_round.append({
-            "training_s": {m: round(t, 3) for m, t in times.items()},
-            "aggregation_s": round(aggregation, 4),
-            "round_sequential_s": round(sum(times.values()) + aggregation, 3),
-            "round_parallel_s": round(max(times.values()) + aggregation, 3),
-        })  # fmt: skip
-    return {"rounds": per_round, "test": evaluate(spec, weights, test)}
+    timings: list[dict[str, Any]] = []
+    weights = federated(recipe, train, 0, timings)
+    per_round = [{
+        "training_s": {m: round(t, 3) for m, t in r["training_s"].items()},
+        "aggregation_s": round(r["aggregation_s"], 4),
+        "round_sequential_s": round(sum(r["training_s"].values()) + r["aggregation_s"], 3),
+        "round_parallel_s": round(max(r["training_s"].values()) + r["aggregation_s"], 3),
+    } for r in timings]  # fmt: skip
+    return {"rounds": per_round, "test": evaluate(recipe.spec, weights, test)}
 
 
 def _workload(net: LocalConsortium, name: str, plan: StudyPlan, test: Records, schema: Schema,

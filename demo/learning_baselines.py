@@ -17,6 +17,7 @@ starts from the study's initial model (seed 0); the seed drives Poisson sampling
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,21 +61,28 @@ def pooled(train: dict[str, Records]) -> Records:
                    np.concatenate([r.pseudonyms for r in parts]))  # fmt: skip
 
 
-def federated(recipe: Recipe, train: dict[str, Records], seed: int) -> np.ndarray:
-    """The final global weights of the study run in-process."""
+def federated(recipe: Recipe, train: dict[str, Records], seed: int,
+              timings: list[dict[str, Any]] | None = None) -> np.ndarray:  # fmt: skip
+    """The final global weights of the study run in-process; ``timings`` (if given) gets, per
+    round, each hospital's training seconds and the aggregation's."""
     weights = get_weights(recipe.spec.build(seed=0))
     previous = None
     history: dict[str, tuple[Release, ...]] = {m: () for m in train}
     aggregator = TrustedAggregatorFedAvg(server=recipe.server)
     for n in range(recipe.rounds):
-        updates = []
+        updates, seconds = [], {}
         for k, (m, records) in enumerate(sorted(train.items())):
             plan = recipe.make_plan(recipe.rounds - n, history[m])
+            started = time.monotonic()
             result = train_round(recipe.spec, weights, records, plan, seed=_seed(seed, n, k))
+            seconds[m] = time.monotonic() - started
             assert result.release is not None
             history[m] = (*history[m], result.release)
             updates.append(Update(m, result.update, result.sample_count))
+        started = time.monotonic()
         previous, weights = weights, aggregator.aggregate(weights, updates, previous)
+        if timings is not None:
+            timings.append({"training_s": seconds, "aggregation_s": time.monotonic() - started})
     return weights
 
 

@@ -43,9 +43,10 @@ def feature_names() -> list[str]:
 def build(root: Path, seed: int = 7) -> DemoData:
     """Write the split to ``root`` and return its paths; a split already written there with the
     same seed is reused as is (running agents may be reading it)."""
+    done = existing(root, seed, tuple(PROFILE))
+    if done is not None:
+        return done
     marker = root / "split.json"
-    if marker.exists() and json.loads(marker.read_text()).get("seed") == seed:
-        return _paths(root)
     data = load_breast_cancer()
     names = feature_names()
     rng = np.random.default_rng(seed)
@@ -86,10 +87,20 @@ def build(root: Path, seed: int = 7) -> DemoData:
     return DemoData(root, root / "schema.json", root / "global_test.csv", train_paths, validation_paths)
 
 
-def _paths(root: Path) -> DemoData:
+def existing(root: Path, seed: int, hospitals: tuple[str, ...]) -> DemoData | None:
+    """The split already written to ``root`` with ``seed`` (its ``split.json`` says), or None."""
+    marker = root / "split.json"
+    if marker.exists() and json.loads(marker.read_text()).get("seed") == seed:
+        return split_paths(root, hospitals)
+    return None
+
+
+def split_paths(root: Path, hospitals: tuple[str, ...]) -> DemoData:
+    """Where a split in ``root`` keeps its files: one schema, a global test set, and per hospital
+    a training and a validation file."""
     return DemoData(root, root / "schema.json", root / "global_test.csv",
-                    {o: root / f"{o.lower()}_train.csv" for o in PROFILE},
-                    {o: root / f"{o.lower()}_validation.csv" for o in PROFILE})  # fmt: skip
+                    {o: root / f"{o.lower()}_train.csv" for o in hospitals},
+                    {o: root / f"{o.lower()}_validation.csv" for o in hospitals})  # fmt: skip
 
 
 def build_enlarged(base: DemoData, root: Path, factor: int, noise: float = 0.05, seed: int = 11) -> DemoData:

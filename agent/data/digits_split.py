@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 
+from agent.data import demo_split
 from agent.data.demo_split import DemoData
 from agent.data.schema import Schema
 
@@ -40,9 +41,9 @@ def pixel_names() -> list[str]:
 def build(root: Path, seed: int = 7) -> DemoData:
     """Write the split to ``root`` and return its paths; a split already written there with the
     same seed is reused as is (running agents may be reading it)."""
-    marker = root / "split.json"
-    if marker.exists() and json.loads(marker.read_text()).get("seed") == seed:
-        return _paths(root)
+    done = demo_split.existing(root, seed, HOSPITALS)
+    if done is not None:
+        return done
     data = load_digits()
     x, y = data.data.astype(np.float64), data.target.astype(int)
     rng = np.random.default_rng(seed)
@@ -72,8 +73,8 @@ def build(root: Path, seed: int = 7) -> DemoData:
         frame(idx[:n_val]).to_csv(root / f"{org.lower()}_validation.csv", index=False)
         frame(idx[n_val:]).to_csv(root / f"{org.lower()}_train.csv", index=False)
         counts[org] = np.bincount(y[idx], minlength=10).tolist()
-    marker.write_text(json.dumps({"seed": seed, "alpha": ALPHA, "label_counts": counts}, indent=1))
-    return _paths(root)
+    (root / "split.json").write_text(json.dumps({"seed": seed, "alpha": ALPHA, "label_counts": counts}, indent=1))
+    return demo_split.split_paths(root, HOSPITALS)
 
 
 def label_skew(y: np.ndarray, pool: np.ndarray, parts: int, alpha: float, rng: np.random.Generator
@@ -88,9 +89,3 @@ def label_skew(y: np.ndarray, pool: np.ndarray, parts: int, alpha: float, rng: n
         for k, chunk in enumerate(np.split(idx, cuts)):
             out[k] += chunk.tolist()
     return [np.array(sorted(p), dtype=int) for p in out]
-
-
-def _paths(root: Path) -> DemoData:
-    return DemoData(root, root / "schema.json", root / "global_test.csv",
-                    {o: root / f"{o.lower()}_train.csv" for o in HOSPITALS},
-                    {o: root / f"{o.lower()}_validation.csv" for o in HOSPITALS})  # fmt: skip
