@@ -26,7 +26,9 @@ federated runs, ``central_accuracy`` the network run's non-private centralised b
 from __future__ import annotations
 
 import io
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,7 +135,8 @@ def run(port_base: int, reference_factor: int, reference_epochs: int, reference_
     result["ledger_overhead_pct"] = result.get("reference", result["demo"])["ledger_overhead_pct"]
     result["fed_dp_accuracy"] = result["demo"]["fed_dp_accuracy"]
     result["central_accuracy"] = result["demo"]["central_accuracy"]
-    result["learning"] = learning(base, plan_demo, seeds, progress)
+    with tempfile.TemporaryDirectory(prefix="fedledger-learning-") as tmp:  # the network's state is gone
+        result["learning"] = learning(Path(tmp), plan_demo, seeds, progress)
     bc = result["learning"]["breast-cancer"]
     result["fed_dp_accuracy_mean"] = bc["federated"]["accuracy"]["mean"]
     result["fed_dp_accuracy_std"] = bc["federated"]["accuracy"]["std"]
@@ -146,11 +149,13 @@ def run(port_base: int, reference_factor: int, reference_epochs: int, reference_
     return result
 
 
-def learning(base: demo_split.DemoData, plan: StudyPlan, seeds: int, progress: Any) -> dict[str, Any]:
+def learning(root: Path, plan: StudyPlan, seeds: int, progress: Any) -> dict[str, Any]:
     """The demo's breast-cancer training and the digits task, each run in-process over ``seeds``
     seeds at epsilon 3: federated, each hospital alone and centralised (demo/learning_baselines.py),
-    on the global test sets; the breast-cancer one also against non-private centralised training."""
+    on the global test sets; the breast-cancer one also against non-private centralised training.
+    The splits are written under ``root`` (the same seeds as the demo's: the same records)."""
     out: dict[str, Any] = {}
+    base = demo_split.build(root / "demo-data")
     schema = Schema.load(base.schema_path)
     train = {o: load_records(p, schema) for o, p in base.train_paths.items()}
     test = load_records(base.test_path, schema)

@@ -19,12 +19,12 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.progress import Progress
 
 from agent.consent.credentials import Grant, Patient, PatientSide, register, stored_consents
 from agent.data import demo_split
 from agent.data.schema import Schema, load_records
 from demo import cohort_index
+from demo.progress import counted
 from network.aries import read_connections
 from network.consortium import LocalConsortium
 
@@ -62,13 +62,12 @@ def enroll_and_consent(
     names = [o.name for o in net.topology.hospitals if o.has_peer]
     grants: list[tuple[str, str, Patient]] = []
     records = {n: [str(p) for p in load_records(data.train_paths[n], schema).pseudonyms] for n in names}
-    with Progress(console=console, transient=not console.is_terminal) as bar:
-        enrolling = bar.add_task("patients enroll (a did:key each, pairwise with their hospital)",
-                                 total=sum(len(v) for v in records.values()))  # fmt: skip
+    total = sum(len(v) for v in records.values())
+    with counted(console, "patients enroll (a did:key each, pairwise with their hospital)", total) as advance:
 
         def enroll(msp: str) -> Patient:
             patient = side.new_patient([msp])
-            bar.advance(enrolling)
+            advance()
             return patient
 
         enrolled = {}
@@ -89,13 +88,12 @@ def enroll_and_consent(
         cohort.declined[n] = len(pseudonyms) - len(consenting)
         grants += [(n, ps, cohort.patients[n][ps]) for ps in consenting]
     started = time.monotonic()
-    with Progress(console=console, transient=not console.is_terminal) as bar:
-        task = bar.add_task("patients grant consent through ACA-Py", total=len(grants))
+    with counted(console, "patients grant consent through ACA-Py", len(grants)) as advanced:
 
         def grant(item: tuple[str, str, Patient]) -> tuple[str, str, Grant]:
             n, pseudonym, patient = item
             given = side.grant(patient, net.org(n).msp_id, study_id, now - DAY_MS, now + 30 * DAY_MS)
-            bar.advance(task)
+            advanced()
             return n, pseudonym, given
 
         with ThreadPoolExecutor(ISSUE_THREADS) as pool:

@@ -62,3 +62,16 @@ def test_the_final_table_compares_each_hospital_alone_and_centralised_at_the_sam
     assert "+16.0 points of accuracy over the best hospital alone (HospitalA)" in text
     page, _png = write_html(report, tmp_path, [])
     assert "HospitalA alone, DP" in page.read_text() and "centralised, no DP" in page.read_text()
+
+
+def test_long_work_reports_progress_in_a_log_too() -> None:
+    from demo.progress import counted
+
+    out = io.StringIO()
+    with counted(Console(file=out, width=120), "patients grant consent", 25) as advance:
+        for _ in range(25):
+            advance()
+    lines = [line for line in out.getvalue().splitlines() if "patients grant consent" in line]
+    assert [line.split(":")[1].split("(")[0].strip() for line in lines] == [
+        f"{k}/25" for k in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 25)
+    ]
