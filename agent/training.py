@@ -12,9 +12,9 @@ must be the classes ``0 .. classes-1``; anything else is refused before training
 
 Privacy: the plan calibrates the noise multiplier so that the hospital's training in this
 study, with Poisson-sampled batches and per-example gradients clipped as the plan says
-(agent/clipping.py: flat, per layer or adaptive), stays (epsilon, delta)-DP for its records:
-an unaudited plan composes this round with the rounds already trained and the rounds left
-under Renyi DP (agent/privacy.py); an audited plan calibrates this round alone. The result
+(agent/clipping.py: flat, per layer or adaptive; audited plans clip flat), stays
+(epsilon, delta)-DP for its records: the plan composes this round with the rounds already
+trained and the rounds left under Renyi DP (agent/privacy.py). The result
 carries this round's release (noise multiplier, sample rate, steps taken) and the increment
 of the cumulative epsilon it causes, which the commitment puts on the ledger.
 
