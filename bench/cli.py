@@ -245,6 +245,43 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
         console.print(f"wrote {json_path}")
 
 
+@bench_group.command("peer")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+@click.option("--port-base", default=27900, show_default=True, help="Ports of the throw-away bench network.")
+@click.option("--flower-port", default=29400, show_default=True,
+              help="Flower's SuperLink port (its SuperNodes take the next three).")  # fmt: skip
+@click.option("--workload", "workloads", type=click.Choice(["breast-cancer", "digits"]), multiple=True,
+              default=("breast-cancer", "digits"), show_default=True,
+              help="Which studies to run (repeatable).")  # fmt: skip
+@click.option("--seeds", type=click.IntRange(0, 20), default=3, show_default=True,
+              help="In-process runs for the best hospital alone at the same budget.")  # fmt: skip
+def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int) -> None:
+    """The same studies with fedledger (ledger, secure committee, consent, audits where a circuit
+    exists) and with Flower (plain FedAvg and SecAgg+, its deployment engine on loopback), same
+    data, model, local DP-SGD and epsilon: round time, bytes per client, accuracy. Needs Flower:
+    `FEDLEDGER_WITH_FLOWER=1 scripts/install.sh`."""
+    from bench import peer
+    from bench.ledger import write_json
+
+    try:
+        result = peer.run(port_base, flower_port, workloads, seeds, console.print)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, w in result["workloads"].items():
+        console.print(
+            f"[bold]{name}[/bold]: round fedledger {w['fedledger_round_s']:.2f} s, Flower {w['flower_round_s']:.2f} s "
+            f"(SecAgg+ {w['flower_secagg_round_s']:.2f} s); accuracy fedledger {w['fedledger_accuracy']:.3f}, Flower "
+            f"{w['flower_accuracy']:.3f} (SecAgg+ {w['flower_secagg_accuracy']:.3f}), centralised "
+            f"{w['central_accuracy']:.3f}, best hospital alone at the same budget {w['best_alone_dp_accuracy']}; bytes "
+            f"per client per round fedledger {w['fedledger_bytes_per_client']}, Flower {w['flower_bytes_per_client']}"
+        )
+    if json_path:
+        write_json(result, json_path)
+        console.print(f"wrote {json_path}")
+
+
 @bench_group.command("zk")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."

@@ -6,7 +6,8 @@
 #   - Kubo (IPFS) from its Go module;
 #   - fedledger-zk from the project's own Go module zk/ (gnark circuits, prover, verifier);
 #   - the project's Python 3.11 virtualenv from requirements.lock;
-#   - Debian's chromium (browser tests) and Pango (PDFs), with apt-get when missing.
+#   - Debian's chromium (browser tests) and Pango (PDFs), with apt-get when missing;
+#   - with FEDLEDGER_WITH_FLOWER=1, Flower in a virtualenv of its own (`fedledger bench peer`).
 # Each part is keyed by its pin and skipped when already present, so a second run takes
 # seconds. At the end it writes .fedledger/paths.env, which scripts/with-env sources.
 #
@@ -147,6 +148,28 @@ else
   say "aca-py: cached"
 fi
 
+# --- Flower, the peer baseline of `fedledger bench peer` (only with FEDLEDGER_WITH_FLOWER=1) -------
+flower_hash=$(cat "$ROOT/requirements-flower.lock" "$ROOT/requirements.lock" | sha256sum | cut -c1-12)
+FLOWER_VENV=$CACHE/flower-py311-$flower_hash
+if [ "${FEDLEDGER_WITH_FLOWER:-0}" = "1" ] && [ ! -f "$FLOWER_VENV/.done" ]; then
+  say "creating Flower's virtualenv $FLOWER_VENV from requirements-flower.lock"
+  rm -rf "$FLOWER_VENV"
+  "$PYTHON" -m venv "$FLOWER_VENV"
+  "$FLOWER_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$FLOWER_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar on \
+    --no-deps -r "$ROOT/requirements-flower.lock"
+  # torch, opacus, pandas, scikit-learn: the project's own, after Flower's packages on sys.path
+  site=$("$FLOWER_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/zz_fedledger_venv.pth"
+  "$FLOWER_VENV/bin/python" -c 'import flwr, torch, opacus, sklearn' || die "Flower's virtualenv cannot import flwr and torch"
+  touch "$FLOWER_VENV/.done"
+  for old in "$CACHE"/flower-py311-*; do
+    if [ "$old" != "$FLOWER_VENV" ] && [ -d "$old" ]; then rm -rf "$old"; fi
+  done
+elif [ -f "$FLOWER_VENV/.done" ]; then
+  say "flower: cached"
+fi
+
 # The two W3C JSON-LD contexts consent credentials use, exactly as ACA-Py (the issuer) bundles
 # them; the consent contract checks their SHA-256 against digests pinned in its code.
 JSONLD_DIR=$CACHE/jsonld-contexts-$acapy_hash
@@ -193,5 +216,6 @@ FEDLEDGER_ZK=$ZK_DIR/bin/fedledger-zk
 FEDLEDGER_VENV=$VENV
 FEDLEDGER_ACAPY=$ACAPY_VENV/bin/aca-py
 FEDLEDGER_JSONLD_CONTEXTS=$JSONLD_DIR
+FEDLEDGER_FLOWER_VENV=$FLOWER_VENV
 EOF
 say "done in $(( $(date +%s) - started )) s"

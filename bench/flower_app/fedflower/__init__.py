@@ -1,0 +1,1 @@
+"""The Flower app of `fedledger bench peer` (runs in Flower's own virtualenv)."""
