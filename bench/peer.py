@@ -62,8 +62,8 @@ def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int
                              baseline_seeds=seeds)  # fmt: skip
             progress(f"{name}: fedledger, {task.rounds} rounds on the network (secure committee, consent"
                      f"{', audits and bound inputs' if keys else ''})")  # fmt: skip
-            study = run_agent_study(net, Console(file=io.StringIO(), width=120), plan,
-                                    study_id=f"peer-{name}-{int(time.time())}", timeout_s=3600)  # fmt: skip
+            sid = f"peer-{name[:6]}-{int(time.time()) % 100_000}"  # mint ids derive from it: keep it short
+            study = run_agent_study(net, Console(file=io.StringIO(), width=120), plan, study_id=sid, timeout_s=3600)
             result = _fedledger(study, task)
             progress(f"{name}: fedledger round {result['fedledger_round_s']:.2f} s, accuracy "
                      f"{result['fedledger_accuracy']:.3f}")  # fmt: skip
