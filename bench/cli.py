@@ -8,6 +8,15 @@ import click
 from rich.console import Console
 
 console = Console()
+json_option = click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
+)
+
+
+def save(result: dict, json_path: Path | None) -> None:
+    """Write ``result`` as JSON when asked to, and say where."""
+
+    save(result, json_path)
 
 
 @click.group("bench")
@@ -16,9 +25,7 @@ def bench_group() -> None:
 
 
 @bench_group.command("ledger")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--clients", default="1,4,16", show_default=True, help="Comma-separated client counts.")
 @click.option("--window", default=8, show_default=True, help="Transactions in flight per client.")
 @click.option("--warmup", default=5.0, show_default=True, help="Seconds of warm-up per level.")
@@ -47,21 +54,16 @@ def ledger(
         f"[bold]{result['clients']} clients:[/bold] p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
         f"{result['tps']} tps (targets: p50 <= 300 ms, >= 300 tps)"
     )
-    if json_path:
-        bench_ledger.write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("governance")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--sizes", default="3,10,30", show_default=True, help="Consortium sizes (hospitals) to measure.")
 @click.option("--port-base", default=27300, show_default=True, help="Ports of the throw-away bench network.")
 def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
     """Ledger time of one complete governance round for 3, 10 and 30 hospitals."""
     from bench import governance as bench_governance
-    from bench.ledger import write_json
 
     result = bench_governance.run([int(s) for s in sizes.split(",") if s.strip()], port_base, console.print)
     for r in result["sizes"]:
@@ -70,22 +72,17 @@ def governance(json_path: Path | None, sizes: str, port_base: int) -> None:
             f"(open {r['open_s']:.2f}, commit {r['commit_s']:.2f}, advance {r['advance_s']:.2f}, "
             f"aggregate {r['aggregate_s']:.2f}, validate+settle {r['validate_settle_s']:.2f})"
         )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("consortium")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=27500, show_default=True, help="Ports of the throw-away bench networks.")
 @click.option("--lab", default="flbench", show_default=True, help="Name of the namespace hosts' lab (needs root).")
 def consortium(json_path: Path | None, port_base: int, lab: str) -> None:
     """A round with Raft and with BFT ordering, and on namespace hosts; a hospital joining the
     running channel; a chaincode upgrade with a round open."""
     from bench import consortium as bench_consortium
-    from bench.ledger import write_json
 
     result = bench_consortium.run(port_base, lab, console.print)
     console.print(
@@ -94,21 +91,16 @@ def consortium(json_path: Path | None, port_base: int, lab: str) -> None:
         f"({result['multihost_vs_one_machine']:.2f}x one machine); "
         f"[bold]join[/bold] {result['join_s']:.1f} s (target < 60 s); [bold]upgrade[/bold] {result['upgrade_s']:.1f} s"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("console")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=28100, show_default=True, help="Ports of the throw-away bench network.")
 @click.option("--requests", default=20, show_default=True, help="Requests per view (each cold and warm).")
 def console_bench(json_path: Path | None, port_base: int, requests: int) -> None:
     """Console page times with 30 hospitals' and 100 rounds' history; a 10-round certificate."""
     from bench import console as bench_console
-    from bench.ledger import write_json
 
     result = bench_console.run(port_base, requests, console.print)
     worst = max(result["page_p95_ms"].items(), key=lambda kv: kv[1])
@@ -117,15 +109,11 @@ def console_bench(json_path: Path | None, port_base: int, requests: int) -> None
         f"[bold]certificate[/bold] of a 10-round study: issue {result['certificate_issue_s']:.2f} s, verify "
         f"{result['certificate_verify_s']:.2f} s (target <= 1 s), {result['certificate_kb']:.0f} KiB"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("round")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=27500, show_default=True, help="Ports of the throw-away bench network.")
 @click.option("--reference-factor", default=100, show_default=True,
               help="Reference workload: each hospital's records repeated this many times (with jitter).")  # fmt: skip
@@ -147,7 +135,6 @@ def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, ref
     demo workload (audited, secure with bound inputs, as `make demo` runs it) and a heavier
     reference workload, against an in-process FedAvg baseline in the same run."""
     from bench import round as bench_round
-    from bench.ledger import write_json
 
     result = bench_round.run(port_base, reference_factor, reference_epochs, reference_rounds, demo_only, console.print,
                              aggregation, audit_rate, bind, seeds)  # fmt: skip
@@ -162,22 +149,17 @@ def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, ref
         f"(target: within 0.01); digits: federated {result['learning']['digits']['gain_over_best_alone'] * 100:+.1f} "
         "points over the best hospital alone (target >= +5)"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("consent")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=27700, show_default=True, help="Ports of the throw-away bench network.")
 @click.option("--credentials", default=30, show_default=True, help="Consent credentials to issue and register.")
 def consent_cmd(json_path: Path | None, port_base: int, credentials: int) -> None:
     """Consent credentials: ACA-Py issue + store, ledger registration, in-chaincode verification,
     and consent filtering of 100k records."""
     from bench import consent as bench_consent
-    from bench.ledger import write_json
 
     result = bench_consent.run(port_base, credentials, console.print)
     console.print(
@@ -185,15 +167,11 @@ def consent_cmd(json_path: Path | None, port_base: int, credentials: int) -> Non
         f"{result['filter_100k_s']} (target <= 1); issue+store {result['issue_store_ms']} ms, "
         f"ledger registration {result['register_ms']} ms"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("secagg")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=27900, show_default=True, help="Ports of the throw-away Kubo daemons.")
 @click.option("--hospitals", default="3,5,10", show_default=True, help="Comma-separated consortium sizes.")
 @click.option("--params", default="100000,1000000", show_default=True, help="Comma-separated model sizes.")
@@ -204,7 +182,6 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
     """Secure-committee aggregation vs the trusted aggregator, end to end (encrypt, store, fetch,
     decrypt, sum) on real Kubo daemons: wall time and bytes per configuration."""
     from bench import secagg as bench_secagg
-    from bench.ledger import write_json
 
     def ints(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
@@ -215,15 +192,11 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
             f"[bold]time_ratio[/bold] {result['time_ratio']:.2f} (target <= 3), [bold]bytes_ratio[/bold] "
             f"{result['bytes_ratio']:.3f} (target <= 2) for 5 hospitals, 1M parameters, k = 3"
         )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("learning")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--seeds", type=click.IntRange(1, 50), default=3, show_default=True, help="In-process runs per variant.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".fedledger/bench-data"),
               show_default=True, help="Where the digits split is written (reused when present).")  # fmt: skip
@@ -231,7 +204,6 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
     """The digits task's learning choices side by side at epsilon 3 (FedAvg, FedAvgM, FedProx;
     flat, per-layer and adaptive clipping), scored on the hospitals' validation files."""
     from bench import learning as bench_learning
-    from bench.ledger import write_json
 
     result = bench_learning.run(data_dir, seeds, console.print)
     for name, v in result["variants"].items():
@@ -240,15 +212,11 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
     best = max(result["alone"].items(), key=lambda kv: kv[1]["accuracy"]["mean"])
     console.print(f"  centralised {result['central']['accuracy']['mean']:.3f}, best hospital alone "
                   f"{best[1]['accuracy']['mean']:.3f} ({best[0]}), all at epsilon {result['epsilon']:g}")  # fmt: skip
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("peer")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--port-base", default=27900, show_default=True, help="Ports of the throw-away bench network.")
 @click.option("--flower-port", default=29400, show_default=True,
               help="Flower's SuperLink port (its SuperNodes take the next three).")  # fmt: skip
@@ -263,7 +231,6 @@ def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads
     data, model, local DP-SGD and epsilon: round time, bytes per client, accuracy. Needs Flower:
     `FEDLEDGER_WITH_FLOWER=1 scripts/install.sh`."""
     from bench import peer
-    from bench.ledger import write_json
 
     try:
         result = peer.run(port_base, flower_port, workloads, seeds, console.print)
@@ -277,15 +244,11 @@ def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads
             f"{w['central_accuracy']:.3f}, best hospital alone at the same budget {w['best_alone_dp_accuracy']}; bytes "
             f"per client per round fedledger {w['fedledger_bytes_per_client']}, Flower {w['flower_bytes_per_client']}"
         )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("zk")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--proofs", default=5, show_default=True, help="Honest steps proven per circuit.")
 @click.option("--trials", default=2000, show_default=True, help="Simulated rounds per detection-table cell.")
 @click.option("--ceremony", "with_ceremony", is_flag=True, help="Also time a 3-party ceremony (about 4 min).")
@@ -293,7 +256,6 @@ def zk_cmd(json_path: Path | None, proofs: int, trials: int, with_ceremony: bool
     """Setup, prove and verify times, key sizes and peak memory of the training-step circuits,
     and the audit detection table (cheaters faking a fraction f of steps, k audited steps)."""
     from bench import zk as bench_zk
-    from bench.ledger import write_json
 
     result = bench_zk.run(proofs, trials, with_ceremony, console.print)
     console.print("[bold]detection[/bold] (fake fraction f, audited steps k: caught vs 1-(1-f)^k)")
@@ -304,15 +266,11 @@ def zk_cmd(json_path: Path | None, proofs: int, trials: int, with_ceremony: bool
         f"[bold]prove_s[/bold] {result['prove_s']} (target <= 1), [bold]verify_ms[/bold] {result['verify_ms']} "
         f"(target <= 10), [bold]pk_mb[/bold] {result['pk_mb']} (target <= 100) for the demo's logistic regression"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
 
 
 @bench_group.command("hostile")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+@json_option
 @click.option("--cases", "n_cases", default=40_000, show_default=True,
               help="Random generated cases, spread over the ledger phases (the sweep adds its own).")  # fmt: skip
 @click.option("--seed", default=1, show_default=True, help="Seed of the case generator (same seed, same cases).")
@@ -323,7 +281,6 @@ def hostile_cmd(json_path: Path | None, n_cases: int, seed: int, sweep: str, eve
     """Generated hostile calls against every entry point in every ledger phase, in process: 5xx,
     refusals that changed state, and the CPU time of the worst call per entry point."""
     from bench import hostile as bench_hostile
-    from bench.ledger import write_json
 
     result = bench_hostile.run(n_cases, seed, console.print, every, sweep)
     for row in bench_hostile.table(result):
@@ -336,6 +293,4 @@ def hostile_cmd(json_path: Path | None, n_cases: int, seed: int, sweep: str, eve
         f"[bold]worst_ms[/bold] {result['worst_ms']:.2f} (target <= {bench_hostile.TARGET_WORST_MS:.0f}); "
         f"outcomes {result['outcomes']}, {result['elapsed_s']} s"
     )
-    if json_path:
-        write_json(result, json_path)
-        console.print(f"wrote {json_path}")
+    save(result, json_path)
