@@ -10,7 +10,7 @@ demo and `bench round`):
 * clipping, with FedAvgM: flat, per layer, adaptive (agent/clipping.py), all at the same
   epsilon (the accountant's figure is the same by construction);
 * accounting, with FedAvgM: the budget split evenly over the rounds, each round calibrated on
-  its own (basic composition, how agents counted before), against rounds composed under Renyi
+  its own (basic composition), against rounds composed under Renyi
   DP (agent/privacy.py);
 * the same model centralised and each hospital alone, for reference.
 """
