@@ -157,11 +157,14 @@ def test_one_masked_update_looks_the_same_whatever_the_update() -> None:
             keys = _participants(names)
             ys.append(mask(field.encode(np.full(50, value)), "A", os.urandom(32), _seeds(keys, "A", names)))
         samples[label] = np.array([x / field.P for x in field.ints(np.concatenate(ys))])
-    for s in samples.values():  # uniform on [0, 1): mean 1/2, variance 1/12, flat histogram
-        assert abs(s.mean() - 0.5) < 0.02 and abs(s.var() - 1 / 12) < 0.01
+    # Uniform on [0, 1): mean 1/2, variance 1/12, flat histogram. The bounds are 5 standard
+    # deviations of 1 800 uniform draws (mean 0.0068, difference of means 0.0096, bin count 12.7),
+    # so a fair mask fails them about once in a million runs and a biased one every time.
+    for s in samples.values():
+        assert abs(s.mean() - 0.5) < 0.035 and abs(s.var() - 1 / 12) < 0.01
         hist, _ = np.histogram(s, bins=10, range=(0, 1))
-        assert hist.min() > 0.8 * len(s) / 10
-    assert abs(samples["zero"].mean() - samples["large"].mean()) < 0.02
+        assert hist.min() > len(s) / 10 - 5 * np.sqrt(len(s) * 0.1 * 0.9)
+    assert abs(samples["zero"].mean() - samples["large"].mean()) < 0.05
     del rng
 
 
