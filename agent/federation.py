@@ -6,10 +6,12 @@ against the hash on the ledger). What a hospital does in a round is agent/rounds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from agent.aggregation import ServerStep
 from agent.models import ModelSpec, weights_bytes, weights_from_bytes, weights_hash
 from agent.storage.envelope import open_envelope, publish
 from agent.storage.vault import ArtifactError, Vault
@@ -42,6 +44,14 @@ def fetch_model(h: Hospital, model_ref: dict[str, str], spec: ModelSpec) -> np.n
     if weights_hash(weights) != model_ref["hash"]:
         raise ArtifactError(f"global model {model_ref['cid']} does not match the hash on the ledger")
     return weights
+
+
+def server_step(h: Hospital, rnd: dict[str, Any], spec: ModelSpec) -> tuple[ServerStep, np.ndarray | None]:
+    """The round's server step as its record says and, when the step needs it (momentum), the
+    model this round's model was made from (None in the first round)."""
+    server = ServerStep.from_round(rnd)
+    previous = fetch_model(h, rnd["model_prev"], spec) if server.needs_previous and rnd.get("model_prev") else None
+    return server, previous
 
 
 def publish_model(h: Hospital, weights: np.ndarray, label: str, recipients: dict[str, str]) -> dict[str, str]:

@@ -77,7 +77,7 @@ def _epsilon(rdp: np.ndarray, delta: float) -> float:
     if not rdp.any():
         return 0.0
     with warnings.catch_warnings():  # RDP's order grid edge: the bound is still valid, only looser
-        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        warnings.filterwarnings("ignore", message="Optimal order is the (largest|smallest) alpha")
         eps, _ = get_privacy_spent(orders=list(ORDERS), rdp=rdp, delta=delta)
     return float(eps)
 
@@ -94,11 +94,15 @@ def spendable(budget: float, charged: float, history: Sequence[Release], delta: 
     return budget - max(0.0, charged - epsilon(history, delta))
 
 
+class BudgetExhausted(ValueError):
+    """What is left of a hospital's budget cannot pay for the rounds to come at any noise."""
+
+
 def calibrate(history: Sequence[Release], sample_rate: float, steps: int, rounds: int, target: float,
               delta: float) -> float:  # fmt: skip
     """The smallest noise multiplier (to 0.1%) such that ``history`` plus ``rounds`` more releases
-    of ``steps`` steps at ``sample_rate`` stay within (``target``, ``delta``). ValueError when
-    even the largest noise cannot (the history alone spent the target)."""
+    of ``steps`` steps at ``sample_rate`` stay within (``target``, ``delta``). BudgetExhausted
+    when even the largest noise cannot (the history alone spent the target)."""
     if rounds < 1 or steps < 1 or not 0 < sample_rate <= 1:
         raise ValueError("calibrate needs rounds >= 1, steps >= 1 and a sample rate in (0, 1]")
 
@@ -108,7 +112,7 @@ def calibrate(history: Sequence[Release], sample_rate: float, steps: int, rounds
         return _epsilon(past + rounds * steps * _step_rdp(sample_rate, sigma), delta)
 
     if total(MAX_NOISE) > target:
-        raise ValueError(f"privacy budget exhausted: {target:.3f} epsilon cannot cover {rounds} more round(s) "
+        raise BudgetExhausted(f"privacy budget exhausted: {target:.3f} epsilon cannot cover {rounds} more round(s) "
                          f"after {epsilon(history, delta):.3f} spent")  # fmt: skip
     low, high = 0.0, 1.0
     while total(high) > target:

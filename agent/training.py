@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from opacus import PrivacyEngine
 from opacus.accountants.utils import get_noise_multiplier
+from opacus.data_loader import DPDataLoader
 from torch.utils.data import DataLoader, TensorDataset
 
 from agent import privacy
@@ -89,6 +90,11 @@ class StepPlan(Protocol):
 
     def loader_batch(self, n: int) -> int:
         """The data loader's batch size for ``n`` records (Opacus samples 1 / len(loader))."""
+
+    def sampling(self, n: int, loader_len: int) -> tuple[float, int]:
+        """Each step's Poisson sampling rate (every record joins a step's batch with this
+        probability, independently) and the expected batch the summed clipped gradients and
+        noise are divided by."""
 
     def noise_multiplier(self, n: int, loader_len: int) -> float:
         """Gaussian noise calibrated to this round's (epsilon, delta)."""
@@ -151,6 +157,10 @@ class DPConfig:
 
     def loader_batch(self, n: int) -> int:
         return min(self.batch_size, n)
+
+    def sampling(self, n: int, loader_len: int) -> tuple[float, int]:
+        # Opacus's own: one pass is len(loader) steps, each record drawn at rate 1 / len(loader)
+        return 1 / loader_len, int(n / loader_len)
 
     def noise_multiplier(self, n: int, loader_len: int) -> float:
         # Opacus's data loader samples at rate 1 / len(loader); every pass takes len(loader) steps
@@ -258,8 +268,9 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan:
     # torch.tensor copies: the records' arrays may be read-only (pandas) and must stay untouched
     loader = DataLoader(TensorDataset(torch.tensor(plan.features(records.x)), torch.tensor(records.y)),
                         batch_size=plan.loader_batch(len(records)))  # fmt: skip
+    rate, expected_batch = plan.sampling(len(records), len(loader))
     sigma = plan.noise_multiplier(len(records), len(loader))
-    engine, model, optimizer, loader = _private(model, optimizer, loader, sigma, plan, noise)
+    engine, model, optimizer, loader = _private(model, optimizer, loader, sigma, plan, noise, rate, expected_batch)
     start = [p.detach().clone() for p in model.parameters()] if plan.prox_mu > 0 else []
     recorder = plan.recorder()
     loss_fn = _loss(spec)
@@ -280,7 +291,7 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan:
                 break
         passes += 1
     weights_out = get_weights(model)
-    release = _release(engine, sigma, len(loader))
+    release = _release(engine, sigma, rate)
     return RoundResult(
         weights=weights_out,
         update=weights_out - weights_in,
@@ -294,25 +305,34 @@ def train_round(spec: ModelSpec, weights_in: np.ndarray, records: Records, plan:
 
 
 def _private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader, sigma: float,
-             plan: StepPlan, noise: torch.Generator) -> tuple[PrivacyEngine, Any, Any, Any]:  # fmt: skip
-    """Opacus's private model, optimizer and Poisson loader, clipped as ``plan.clipping`` says
-    (agent/clipping.py); the engine's RDP accountant records every step taken."""
+             plan: StepPlan, noise: torch.Generator, rate: float, expected_batch: int
+             ) -> tuple[PrivacyEngine, Any, Any, Any]:  # fmt: skip
+    """Opacus's private model and optimizer, clipped as ``plan.clipping`` says
+    (agent/clipping.py), over a Poisson loader drawing each record at ``rate`` and dividing by
+    ``expected_batch``; the engine's RDP accountant records every step at ``rate``.
+
+    The loader is built here rather than by ``make_private`` (which samples at 1 / len(loader)
+    and divides by the floor of the expected batch) so that an audited plan samples at exactly
+    the study's expected batch / n: its steps are then the circuit's steps and its accounting
+    the rate it actually sampled at."""
     per_layer = plan.clipping == "per_layer"
     clip: Any = per_layer_bounds([p.shape for p in model.parameters()], plan.clip) if per_layer else plan.clip
+    poisson = DPDataLoader(loader.dataset, sample_rate=rate)  # draws from torch's global generator, seeded per round
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Secure RNG turned off")  # stated in the module docstring
         engine = PrivacyEngine(accountant="rdp")
-        model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=loader,
-                                                       noise_multiplier=sigma, max_grad_norm=clip,
-                                                       clipping="per_layer" if per_layer else "flat",
-                                                       noise_generator=noise)  # fmt: skip
+        model, optimizer, poisson = engine.make_private(module=model, optimizer=optimizer, data_loader=poisson,
+                                                        noise_multiplier=sigma, max_grad_norm=clip,
+                                                        clipping="per_layer" if per_layer else "flat",
+                                                        noise_generator=noise, poisson_sampling=False)  # fmt: skip
+    model.forbid_grad_accumulation()  # what make_private does for the Poisson loader it builds itself
+    optimizer.expected_batch_size = expected_batch
     if plan.clipping == "adaptive":  # the same model and loader, the step of agent/clipping.py
-        adaptive = AdaptiveClipOptimizer(optimizer.original_optimizer, noise_multiplier=sigma,
-                                         max_grad_norm=plan.clip, expected_batch_size=optimizer.expected_batch_size,
-                                         generator=noise)  # fmt: skip
-        adaptive.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=1 / len(loader)))
-        optimizer = adaptive
-    return engine, model, optimizer, loader
+        optimizer = AdaptiveClipOptimizer(optimizer.original_optimizer, noise_multiplier=sigma,
+                                          max_grad_norm=plan.clip, expected_batch_size=expected_batch,
+                                          generator=noise)  # fmt: skip
+    optimizer.attach_step_hook(engine.accountant.get_optimizer_hook_fn(sample_rate=rate))
+    return engine, model, optimizer, poisson
 
 
 def _proximal(model: torch.nn.Module, start: list[torch.Tensor], rate: float) -> None:
@@ -324,12 +344,12 @@ def _proximal(model: torch.nn.Module, start: list[torch.Tensor], rate: float) ->
             p.sub_(rate * (p - w0))
 
 
-def _release(engine: PrivacyEngine, sigma: float, loader_len: int) -> Release:
+def _release(engine: PrivacyEngine, sigma: float, rate: float) -> Release:
     """This round's release as the engine's accountant recorded it (every step at one noise
     multiplier and one sample rate)."""
     history = engine.accountant.history  # [(noise_multiplier, sample_rate, steps)]
     steps = sum(h[2] for h in history)
-    return Release(float(sigma), 1 / loader_len, int(steps))
+    return Release(float(sigma), rate, int(steps))
 
 
 def check_labels(spec: ModelSpec, records: Records) -> None:

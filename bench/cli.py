@@ -225,7 +225,11 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
               help="Which studies to run (repeatable).")  # fmt: skip
 @click.option("--seeds", type=click.IntRange(0, 20), default=3, show_default=True,
               help="In-process runs for the best hospital alone at the same budget.")  # fmt: skip
-def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int) -> None:
+@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Runs of each system on the same records for the accuracy comparison (the first Flower run "
+                   "is the timed one).")  # fmt: skip
+def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int,
+             repeats: int) -> None:  # fmt: skip
     """The same studies with fedledger (ledger, secure committee, consent, audits where a circuit
     exists) and with Flower (plain FedAvg and SecAgg+, its deployment engine on loopback), same
     data, model, local DP-SGD and epsilon: round time, bytes per client, accuracy. Needs Flower:
@@ -233,18 +237,26 @@ def peer_cmd(json_path: Path | None, port_base: int, flower_port: int, workloads
     from bench import peer
 
     try:
-        result = peer.run(port_base, flower_port, workloads, seeds, console.print)
+        result = peer.run(port_base, flower_port, workloads, seeds, repeats, console.print)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     for name, w in result["workloads"].items():
         console.print(
             f"[bold]{name}[/bold]: round fedledger {w['fedledger_round_s']:.2f} s, Flower {w['flower_round_s']:.2f} s "
-            f"(SecAgg+ {w['flower_secagg_round_s']:.2f} s); accuracy fedledger {w['fedledger_accuracy']:.3f}, Flower "
-            f"{w['flower_accuracy']:.3f} (SecAgg+ {w['flower_secagg_accuracy']:.3f}), centralised "
+            f"(SecAgg+ {w['flower_secagg_round_s']:.2f} s); accuracy over {w['accuracy_runs']} runs each: fedledger "
+            f"{w['fedledger_accuracy']:.3f}, Flower {w['flower_accuracy']:.3f}, "
+            f"difference {w['accuracy_difference']:+.3f} "
+            f"({_interval(w['accuracy_difference_ci95'])}); "
+            f"one run: SecAgg+ {w['flower_secagg_accuracy']:.3f}, fedledger with consent "
+            f"{w['fedledger_consented_accuracy']:.3f}; centralised "
             f"{w['central_accuracy']:.3f}, best hospital alone at the same budget {w['best_alone_dp_accuracy']}; bytes "
             f"per client per round fedledger {w['fedledger_bytes_per_client']}, Flower {w['flower_bytes_per_client']}"
         )
     save(result, json_path)
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f"95% interval {ci[0]:+.3f} to {ci[1]:+.3f}" if ci else "one run each: no interval"
 
 
 @bench_group.command("zk")

@@ -16,12 +16,16 @@ last); Flower's is its fit workflow, start to end, on the server. Bytes per clie
 fedledger's masked input up and the global model down (the payloads, as Flower's are
 counted; the share bundles to the committee and the ledger's transactions are left out and
 stated apart); Flower's, the payload of every message each way. Accuracy: the final model on
-the global test set; ``best_alone_dp_accuracy`` is the best hospital alone at the same budget
-(demo/learning_baselines.py).
+the global test set, over ``repeats`` runs of each system trained on the same records (every
+record; the timed fedledger run trains on the patients who consented, and its accuracy is
+reported apart), with the difference of the means and its 95% interval (Welch): DP noise
+makes single runs differ by several points on digits. ``best_alone_dp_accuracy`` is the best
+hospital alone at the same budget (demo/learning_baselines.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 import time
@@ -42,8 +46,8 @@ EPSILON = 3.0
 WORKLOADS = ("breast-cancer", "digits")
 
 
-def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int, progress: Any = print
-        ) -> dict[str, Any]:  # fmt: skip
+def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int, repeats: int = 3,
+        progress: Any = print) -> dict[str, Any]:  # fmt: skip
     flower_run.venv()  # fail before bringing anything up
     out: dict[str, Any] = {"benchmark": "peer", "epsilon": EPSILON, "workloads": {}}
     with registered_network("peerbench", port_base, progress, with_aries=True) as net:
@@ -66,7 +70,7 @@ def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int
             study = run_agent_study(net, Console(file=io.StringIO(), width=120), plan, study_id=sid, timeout_s=3600)
             result = _fedledger(study, task)
             progress(f"{name}: fedledger round {result['fedledger_round_s']:.2f} s, accuracy "
-                     f"{result['fedledger_accuracy']:.3f}")  # fmt: skip
+                     f"{result['consented_accuracy']:.3f} (the patients who consented)")  # fmt: skip
             flower = _flower_study(task, data)
             for variant in ("plain", "secagg"):
                 progress(f"{name}: Flower {variant}, {task.rounds} rounds on its deployment engine")
@@ -75,8 +79,47 @@ def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int
                 result[f"flower_{variant}"] = got
                 progress(f"{name}: Flower {variant} round {np.mean([r['fit_s'] for r in got['rounds']]):.2f} s, "
                          f"accuracy {got['evaluations'][-1]['accuracy']:.3f}")  # fmt: skip
+            result["accuracy_runs"] = _accuracy_runs(net, plan, name, flower, repeats, result["flower_plain"],
+                                                     flower_port, progress)  # fmt: skip
             out["workloads"][name] = _summary(result)
     return out
+
+
+def _accuracy_runs(net: Any, plan: StudyPlan, name: str, flower: flower_run.FlowerStudy, repeats: int,
+                   first_flower: dict[str, Any], flower_port: int, progress: Any) -> dict[str, Any]:  # fmt: skip
+    """Final accuracy over ``repeats`` runs of fedledger on the network and of Flower's plain
+    FedAvg (its timed run is the first), on the same records: every record of the split, with
+    no consent gate, which the Flower clients have no way to apply."""
+    same_records = dataclasses.replace(plan, consent="none", baseline_seeds=0)
+    ours: list[float] = []
+    for i in range(repeats):
+        sid = f"pa{i}-{name[:6]}-{int(time.time()) % 100_000}"
+        study = run_agent_study(net, Console(file=io.StringIO(), width=120), same_records, study_id=sid, timeout_s=3600)
+        ours.append(round(float(study.report.federated["accuracy"]), 4))
+        progress(f"{name}: accuracy run {i + 1}/{repeats}, fedledger {ours[-1]:.3f}")
+    theirs = [round(float(first_flower["evaluations"][-1]["accuracy"]), 4)]
+    for i in range(1, repeats):
+        work = Path(tempfile.gettempdir()) / "fedledger-peer-flower" / f"{name}-plain-{i}"
+        got = flower_run.run(flower, "plain", work, flower_port)
+        theirs.append(round(float(got["evaluations"][-1]["accuracy"]), 4))
+        progress(f"{name}: accuracy run {i + 1}/{repeats}, Flower {theirs[-1]:.3f}")
+    ci = difference_ci95(ours, theirs)
+    return {"fedledger": ours, "flower": theirs, "difference": round(float(np.mean(ours) - np.mean(theirs)), 4),
+            "difference_ci95": [round(v, 4) for v in ci] if ci else None}  # fmt: skip
+
+
+def difference_ci95(a: list[float], b: list[float]) -> tuple[float, float] | None:
+    """The 95% interval of mean(a) - mean(b) (Welch's t, unequal variances); None with a single
+    run on either side, whose spread nothing tells."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    d = float(np.mean(a) - np.mean(b))
+    if np.var(a) == 0 and np.var(b) == 0:  # no spread at all: the difference is what it is
+        return d, d
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return float(ci.low), float(ci.high)
 
 
 def _flower_study(task: tasks.Task, data: Any) -> flower_run.FlowerStudy:
@@ -102,7 +145,7 @@ def _fedledger(study: Any, task: tasks.Task) -> dict[str, Any]:
         "fedledger_round_s": round(float(np.mean(walls)), 3),
         "fedledger_rounds_s": walls,
         "fedledger_bytes_per_client": {"up": int(masked), "down": model, "total": int(masked) + model},
-        "fedledger_accuracy": round(r.federated["accuracy"], 4),
+        "consented_accuracy": round(r.federated["accuracy"], 4),
         "central_accuracy": round(r.central["accuracy"], 4),
         "central_dp_accuracy": baselines.get("central", {}).get("accuracy", {}).get("mean"),
         "best_alone_dp_accuracy": baselines[f"alone:{best}"]["accuracy"]["mean"] if best else None,
@@ -116,7 +159,7 @@ def _fedledger(study: Any, task: tasks.Task) -> dict[str, Any]:
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     """The JSON fields of one workload, then the runs' details."""
-    plain, secagg = result["flower_plain"], result["flower_secagg"]
+    plain, secagg, runs = result["flower_plain"], result["flower_secagg"], result["accuracy_runs"]
 
     def per_client(run: dict[str, Any]) -> float:
         totals = [c["down"] + c["up"] for per_node in run["bytes"].values() for c in per_node.values()]
@@ -129,11 +172,23 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
         "fedledger_bytes_per_client": result["fedledger_bytes_per_client"]["total"],
         "flower_bytes_per_client": per_client(plain),
         "flower_secagg_bytes_per_client": per_client(secagg),
-        "fedledger_accuracy": result["fedledger_accuracy"],
-        "flower_accuracy": round(plain["evaluations"][-1]["accuracy"], 4),
+        "fedledger_accuracy": round(float(np.mean(runs["fedledger"])), 4),
+        "flower_accuracy": round(float(np.mean(runs["flower"])), 4),
+        "fedledger_accuracy_std": _std(runs["fedledger"]),
+        "flower_accuracy_std": _std(runs["flower"]),
+        "accuracy_difference": runs["difference"],
+        "accuracy_difference_ci95": runs["difference_ci95"],
+        "accuracy_runs": len(runs["fedledger"]),
+        "fedledger_consented_accuracy": result["consented_accuracy"],
         "flower_secagg_accuracy": round(secagg["evaluations"][-1]["accuracy"], 4),
+        "fedledger_epsilon": result["fedledger_epsilon"],
+        "flower_epsilon": sorted(plain.get("epsilon", {}).values()),
         "central_accuracy": result["central_accuracy"],
         "central_dp_accuracy": result["central_dp_accuracy"],
         "best_alone_dp_accuracy": result["best_alone_dp_accuracy"],
         "details": result,
     }
+
+
+def _std(values: list[float]) -> float | None:
+    return round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None

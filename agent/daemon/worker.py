@@ -223,7 +223,10 @@ class HospitalWorker:
         weights_in = fetch_model(self.hospital, rnd["model_in"], spec)
         ipfs_s = self._timed(sid, n, phase, "ipfs", t)
         t = time.monotonic()
-        result = train_round(spec, weights_in, records, plan)
+        try:
+            result = train_round(spec, weights_in, records, plan)
+        except privacy.BudgetExhausted as exc:  # what is left buys no round at any noise: nothing to retry
+            raise StudyMismatch(f"round {n}: {exc}") from exc
         if result.audit is not None:
             result = zkp.linked(result, weights_in)
         train_s = self._timed(sid, n, phase, "training", t)

@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.aggregation import ServerStep
-from agent.federation import Hospital, fetch_model, publish_model, share_keys, with_commitment
+from agent.federation import Hospital, fetch_model, publish_model, server_step, share_keys, with_commitment
 from agent.models import ModelSpec
 from agent.rounds.mode import Aggregate, StoredUpdate
 from agent.secagg import field
@@ -164,8 +163,7 @@ def unmasked_model(h: Hospital, rnd: dict[str, Any], spec: ModelSpec, masked: Ma
         field_sum = unmask_with(seeds, keys, bundles, masked, ctx)
     field_sum = field_sum[: field.elements(spec.parameter_count())]
     total = sum(rnd["commitments"][p]["consented_records"] or 0 for p in rnd["inclusion"])
-    server = ServerStep.from_round(rnd)
-    previous = fetch_model(h, rnd["model_prev"], spec) if server.needs_previous and rnd.get("model_prev") else None
+    server, previous = server_step(h, rnd, spec)
     weights = new_global(fetch_model(h, rnd["model_in"], spec), field_sum, total, server, previous)
     if not np.isfinite(weights).all() or float(np.abs(weights).max()) > MAX_MODEL_ABS:
         raise ProtocolError(

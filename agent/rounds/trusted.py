@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.aggregation import ServerStep, TrustedAggregatorFedAvg, Update, UpdateRejected, check_update
-from agent.federation import Hospital, fetch_model, publish_model, share_keys, with_commitment
+from agent.aggregation import TrustedAggregatorFedAvg, Update, UpdateRejected, check_update
+from agent.federation import Hospital, fetch_model, publish_model, server_step, share_keys, with_commitment
 from agent.models import ModelSpec
 from agent.rounds.mode import Aggregate, StoredUpdate
 from agent.storage.envelope import open_envelope, publish
@@ -46,8 +46,7 @@ class TrustedMode:
                   circuit: str | None = None) -> Aggregate:  # fmt: skip
         global_in = fetch_model(h, rnd["model_in"], spec)
         updates, excluded = collect_updates(h, rnd, spec, global_in, circuit)
-        server = ServerStep.from_round(rnd)
-        previous = fetch_model(h, rnd["model_prev"], spec) if server.needs_previous and rnd.get("model_prev") else None
+        server, previous = server_step(h, rnd, spec)
         new = TrustedAggregatorFedAvg(server=server).aggregate(global_in, updates, previous)
         label = f"{rnd['study_id']}/{rnd['round']}/global"
         model = publish_model(h, new, label, share_keys(h.registry, recipients))

@@ -92,6 +92,10 @@ class AuditedTraining:
     def loader_batch(self, n: int) -> int:
         return max(1, round(self.sample_rate(n) * n))
 
+    def sampling(self, n: int, loader_len: int) -> tuple[float, int]:
+        # exactly the study's rule, as the circuit proves each step: rate B / n, divided by B
+        return self.sample_rate(n), min(self.expected_batch, n)
+
     def noise_multiplier(self, n: int, loader_len: int) -> float:
         # calibrated for exactly the study's number of steps (the ledger fixes it)
         if not self.history and self.rounds == 1:

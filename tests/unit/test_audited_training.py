@@ -56,6 +56,10 @@ def test_every_recorded_step_proves_and_verifies(setup: tuple[str, ModelSpec, Pa
             assert leaf[72:104] == trail.leaves[i + 1][8:40]
     assert trail.leaves[-1][72:104].hex() == trail.final_commitment
     assert 0 < out.epsilon_spent <= 1.0 + 1e-6 and out.noise_multiplier > 0
+    # sampled at the study's rule, 16 / 73 (not Opacus's 1 / len(loader) = 1 / 5) and accounted at
+    # that rate: the round spends its whole budget
+    assert out.release is not None and out.release.sample_rate == pytest.approx(16 / 73)
+    assert out.release.steps == 12 and out.epsilon_spent >= 0.99
     sigma_micro = int(np.ceil(out.noise_multiplier * 1e6))
     params = {"learning_rate_ppm": 500_000, "clip_ppm": 1_000_000, "expected_batch": 16}
     lr, clip, eb = zk_audit.fixed_params(params)

@@ -26,15 +26,30 @@ def test_the_summary_has_every_field_the_benchmark_promises() -> None:
     flower = {"rounds": [{"fit_s": 10.0}, {"fit_s": 12.0}], "evaluations": [{"accuracy": 0.9}],
               "bytes": {"1": {"a": {"down": 100, "up": 120, "messages": 1}, "b": {"down": 100, "up": 80,
                                                                                     "messages": 1}}}}  # fmt: skip
-    result = {"fedledger_round_s": 5.0, "fedledger_bytes_per_client": {"total": 500}, "fedledger_accuracy": 0.91,
-              "central_accuracy": 0.95, "central_dp_accuracy": 0.93, "best_alone_dp_accuracy": 0.8,
-              "flower_plain": flower, "flower_secagg": flower}  # fmt: skip
+    runs = {"fedledger": [0.9, 0.92], "flower": [0.9, 0.88], "difference": 0.02, "difference_ci95": [-0.05, 0.09]}
+    result = {"fedledger_round_s": 5.0, "fedledger_bytes_per_client": {"total": 500}, "consented_accuracy": 0.91,
+              "fedledger_epsilon": {"A": 2.99}, "central_accuracy": 0.95, "central_dp_accuracy": 0.93,
+              "best_alone_dp_accuracy": 0.8, "flower_plain": flower, "flower_secagg": flower,
+              "accuracy_runs": runs}  # fmt: skip
     s = peer._summary(result)
     for key in ("fedledger_round_s", "flower_round_s", "flower_secagg_round_s", "fedledger_bytes_per_client",
                 "flower_bytes_per_client", "fedledger_accuracy", "flower_accuracy", "central_accuracy",
                 "best_alone_dp_accuracy"):  # fmt: skip
         assert key in s, key
     assert s["flower_round_s"] == 11.0 and s["flower_bytes_per_client"] == 200.0
+    # accuracy: the means over the runs on the same records; the consent-gated timed run apart
+    assert (s["fedledger_accuracy"], s["flower_accuracy"], s["accuracy_runs"]) == (0.91, 0.89, 2)
+    assert s["fedledger_consented_accuracy"] == 0.91 and s["accuracy_difference_ci95"] == [-0.05, 0.09]
+
+
+def test_the_accuracy_difference_interval_is_welchs() -> None:
+    a, b = [0.80, 0.78, 0.82], [0.74, 0.70, 0.75, 0.73]
+    low, high = peer.difference_ci95(a, b)  # type: ignore[misc]
+    # by hand: standard error sqrt(0.0004/3 + 0.000467/4) = 0.0158, Welch's df 4.7, t = 2.64
+    assert (low + high) / 2 == pytest.approx(0.8 - 0.73)
+    assert (high - low) / 2 == pytest.approx(2.64 * 0.0158, rel=0.02)
+    assert peer.difference_ci95([0.8], b) is None  # one run: no spread, no interval
+    assert peer.difference_ci95([0.8, 0.8], [0.7, 0.7]) == pytest.approx((0.1, 0.1))
 
 
 def test_without_flower_the_benchmark_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

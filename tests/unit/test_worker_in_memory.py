@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from agent.daemon.worker import StudyMismatch
 from agent.data.schema import load_records
 from agent.federation import fetch_model
 from agent.models import LOGREG_30, get_weights
-from agent.training import evaluate
+from agent.privacy import Release
+from agent.training import DPConfig, evaluate
 from agent.zk import binary
 from agent.zk.participant import weights_commitment
 from tests.unit.agents_in_memory import InMemoryAgents
@@ -97,3 +99,19 @@ def test_the_real_workers_run_a_whole_study_each_action_once(tmp_path: Path, mod
     final = fetch_model(first.hospital, last["aggregate"], LOGREG_30)  # opened and checked against the ledger hash
     test = evaluate(LOGREG_30, final, load_records(agents.data.test_path, agents.schema))
     assert test["accuracy"] >= 0.85, test
+
+
+def test_a_budget_that_buys_no_round_is_a_study_mismatch_not_a_failed_duty(tmp_path: Path) -> None:
+    """When the journaled releases leave too little for any noise, the worker refuses the study
+    (StudyMismatch: the runner stops taking part and says why) instead of failing the duty and
+    retrying it for ever."""
+    agents = InMemoryAgents(tmp_path)
+    agents.study(SID, min_participants=3, committee_size=1, committee_threshold=1)
+    me, worker = next(iter(agents.workers.items()))
+    study, _ = worker.current(SID)
+    rnd = {"round": 0, "model_in": {"cid": study["params"]["model_cid"], "hash": study["params"]["model_hash"]}}
+    spent = (Release(0.5, 1.0, 1000),)  # far beyond the study's budget
+    worker.plan = lambda s, n: DPConfig(epsilon=1.0, delta=1e-5, rounds=2, history=spent)  # type: ignore[method-assign]
+    with pytest.raises(StudyMismatch, match="privacy budget exhausted"):
+        worker._train(study, rnd, "commit")
+    assert worker.journal.artifact(f"{SID}/r{rnd['round']}/update") is None, f"{me} saved nothing"

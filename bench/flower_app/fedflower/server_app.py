@@ -74,6 +74,20 @@ class MeteredGrid:
         return replies
 
 
+class RecordingFedAvgM(FedAvgM):
+    """Flower's FedAvgM, keeping the epsilon each client reports with its update (the increment
+    of its cumulative epsilon, as fedledger's agents commit it), to show the budget was kept."""
+
+    def __init__(self, *, epsilons: dict[str, list[float]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.epsilons = epsilons
+
+    def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+        for proxy, res in results:
+            self.epsilons.setdefault(str(proxy.cid), []).append(float(res.metrics.get("epsilon", float("nan"))))
+        return super().aggregate_fit(server_round, results, failures)
+
+
 class TimedFit:
     """The fit workflow of each round, timed."""
 
@@ -109,10 +123,12 @@ def main(grid: Any, context: Context) -> None:
         return 1.0 - metrics["accuracy"], dict(metrics)
 
     clients = int(rc["min-clients"])
-    strategy = FedAvgM(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=clients, min_evaluate_clients=0,
-                       min_available_clients=clients, initial_parameters=ndarrays_to_parameters([initial]),
-                       evaluate_fn=evaluate_fn, on_fit_config_fn=lambda n: {"server_round": n, "num_rounds": rounds_n},
-                       server_learning_rate=1.0, server_momentum=float(rc["server-momentum"]))  # fmt: skip
+    epsilons: dict[str, list[float]] = {}
+    strategy = RecordingFedAvgM(epsilons=epsilons, fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=clients,
+                                min_evaluate_clients=0, min_available_clients=clients,
+                                initial_parameters=ndarrays_to_parameters([initial]), evaluate_fn=evaluate_fn,
+                                on_fit_config_fn=lambda n: {"server_round": n, "num_rounds": rounds_n},
+                                server_learning_rate=1.0, server_momentum=float(rc["server-momentum"]))  # fmt: skip
     legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=rounds_n), strategy=strategy)
     metered, rounds = MeteredGrid(grid), []
     inner = (SecAggPlusWorkflow(num_shares=clients, reconstruction_threshold=max(2, clients - 1))
@@ -122,6 +138,7 @@ def main(grid: Any, context: Context) -> None:
     out = {
         "variant": variant, "flwr": __import__("flwr").__version__, "model": spec.name, "rounds": rounds,
         "workflow_s": time.time() - started, "evaluations": evaluations,
+        "epsilon": {cid: round(sum(e), 4) for cid, e in epsilons.items()},
         "bytes": {str(n): {str(k): v for k, v in per.items()} for n, per in metered.bytes.items()},
     }  # fmt: skip
     path = Path(str(rc["out-path"]))
