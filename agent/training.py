@@ -4,7 +4,8 @@ One trainer (``train_round``) runs every round; a *plan* says how: :class:`DPCon
 unaudited study (``epochs`` passes, steps committed by hashes), ``AuditedTraining``
 (agent/zk/audited_training.py) for an audited one (exactly the study's steps on the circuit's
 fixed-point grid, recorded so that any step can be proven). The plan supplies the features,
-the batch size, the noise, when to stop and a recorder that sees each step before it is taken.
+the Poisson sampling rate and expected batch, the noise, when to stop and a recorder that sees
+each step before it is taken.
 
 Loss: a binary spec (one output logit) trains with the logistic loss on the float labels; a
 spec with C > 2 classes (C logits) with softmax cross entropy on the class indices. Labels

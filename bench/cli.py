@@ -15,8 +15,12 @@ json_option = click.option(
 
 def save(result: dict, json_path: Path | None) -> None:
     """Write ``result`` as JSON when asked to, and say where."""
+    if json_path is None:
+        return
+    from bench.ledger import write_json
 
-    save(result, json_path)
+    write_json(result, json_path)
+    console.print(f"wrote {json_path}")
 
 
 @click.group("bench")
@@ -200,15 +204,20 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
 @click.option("--seeds", type=click.IntRange(1, 50), default=3, show_default=True, help="In-process runs per variant.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".fedledger/bench-data"),
               show_default=True, help="Where the digits split is written (reused when present).")  # fmt: skip
-def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path) -> None:
-    """The digits task's learning choices side by side at epsilon 3 (FedAvg, FedAvgM, FedProx;
-    flat, per-layer and adaptive clipping), scored on the hospitals' validation files."""
+@click.option("--task", "task_name", type=click.Choice(["digits", "breast-cancer"]), default="digits",
+              show_default=True, help="Which study's choices to compare.")  # fmt: skip
+def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str) -> None:
+    """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
+    files: for digits FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for
+    breast cancer the audited rule (steps, learning rate, expected batch, rounds)."""
     from bench import learning as bench_learning
 
-    result = bench_learning.run(data_dir, seeds, console.print)
+    result = bench_learning.run(data_dir, seeds, console.print, task_name)
     for name, v in result["variants"].items():
         acc = v["federated"]["accuracy"]
-        console.print(f"  {name:<22} federated accuracy {acc['mean']:.3f} +- {acc['std']:.3f}")
+        auroc = v["federated"]["auroc"]
+        console.print(f"  {name:<32} federated accuracy {acc['mean']:.3f} +- {acc['std']:.3f}, AUROC "
+                      f"{auroc['mean']:.4f}")  # fmt: skip
     best = max(result["alone"].items(), key=lambda kv: kv[1]["accuracy"]["mean"])
     console.print(f"  centralised {result['central']['accuracy']['mean']:.3f}, best hospital alone "
                   f"{best[1]['accuracy']['mean']:.3f} ({best[0]}), all at epsilon {result['epsilon']:g}")  # fmt: skip

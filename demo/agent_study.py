@@ -28,7 +28,7 @@ from agent.zk import participant as zkp
 from demo.agent_processes import AgentProcess, wait_all
 from demo.consent_setup import Cohort, enroll_and_consent, mid_study_events
 from demo.consortium_admin import publish_initial_model, study_params
-from demo.learning_baselines import Recipe, compare
+from demo.learning_baselines import PlanMaker, Recipe, compare
 from demo.local_agents import local_agent_config
 from demo.study_report import StudyReport, build_report
 from demo.study_watch import StudyProgress, watch
@@ -223,8 +223,14 @@ def recipe(plan: StudyPlan, epsilon: float, delta: float) -> Recipe:
     (the audited study's fixed steps, or their DP-SGD settings) at the study's budget."""
     make = None
     if plan.zk is not None and plan.audit_rate_ppm > 0:
-        params = {**training_rule(), "zk_circuit": plan.zk.circuit, "local_steps": plan.local_steps,
-                  "delta_e12": round(delta * 1e12)}  # fmt: skip
-        study = {"study_id": "baseline", "params": params}
-        make = lambda target, left, history: zkp.training_config(study, 0, "baseline", target, left, history)  # noqa: E731
+        make = audited_plan(plan.zk.circuit, plan.local_steps, delta)
     return Recipe(plan.spec, plan.rounds, epsilon, delta, plan.training, plan.prox_mu, plan.server, make)
+
+
+def audited_plan(circuit: str, local_steps: int, delta: float, rule: dict[str, int] | None = None) -> PlanMaker:
+    """The audited agents' plan maker: ``local_steps`` steps of ``circuit`` under ``rule``
+    (learning rate, clipping norm, expected batch; default the demo's ``training_rule()``)."""
+    params = {**(rule or training_rule()), "zk_circuit": circuit, "local_steps": local_steps,
+              "delta_e12": round(delta * 1e12)}  # fmt: skip
+    study = {"study_id": "baseline", "params": params}
+    return lambda target, left, history: zkp.training_config(study, 0, "baseline", target, left, history)

@@ -22,6 +22,7 @@ from provenance.errors import Refused
 
 Reader = Callable[[str], dict[str, Any]]
 MAX_ROUNDS = 1000
+LEARNING = ("server_optimizer", "server_lr_ppm", "server_momentum_ppm", "prox_mu_ppm")
 
 
 def study_key(study_id: str) -> str:
@@ -59,6 +60,8 @@ def derive(study_id: str, round_no: int | None, model_hash: str, read: Reader) -
             "initial_model": {"hash": params["model_hash"], "cid": params["model_cid"]},
             # in a study with bound inputs: every masked input bound to its committed update
             **({"bound": True, "update_norm_micro": params["update_norm_micro"]} if study.get("bound") else {}),
+            # how the model learns: the committee's server step and the hospitals' FedProx term
+            **({"learning": {k: params.get(k, 0) for k in LEARNING}} if "server_optimizer" in params else {}),
         },
         "rounds": [],
     }
@@ -114,11 +117,16 @@ def _round_entry(study_id: str, n: int, rnd: dict[str, Any], read: Reader) -> di
         checks = rnd.get("binding_checks", [])
         bound = {"bindings": {m: read(part_key("rbind", study_id, n, m))["status"] for m in sorted(rnd["inclusion"])},
                  "input_checks": [{"stage": c["stage"], "failed": c["failed"]} for c in checks]}  # fmt: skip
+    # the server step that made model_out from the mean update (with momentum, also from model_prev)
+    server = (
+        {"server": rnd["server"], "model_prev": (rnd.get("model_prev") or {}).get("hash")} if "server" in rnd else {}
+    )
     return {
         "round": n,
         "model_in": rnd["model_in"]["hash"],
         "model_out": {"hash": agg["hash"], "cid": agg["cid"]},
         "aggregation": rnd.get("aggregation", "trusted"),
+        **server,
         "committee": rnd["committee"],
         "threshold": rnd.get("threshold"),
         "aggregated_by": agg.get("members", []),

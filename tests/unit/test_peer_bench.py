@@ -56,3 +56,13 @@ def test_without_flower_the_benchmark_says_how_to_install_it(monkeypatch: pytest
     monkeypatch.setenv("FEDLEDGER_FLOWER_VENV", str(tmp_path / "none"))
     with pytest.raises(RuntimeError, match=r"FEDLEDGER_WITH_FLOWER=1 scripts/install\.sh"):
         flower_run.venv()
+
+
+def test_every_benchmark_writes_its_json_where_asked(tmp_path: Path) -> None:
+    import json
+
+    from bench.cli import save
+
+    save({"benchmark": "x", "figure": 1.5}, tmp_path / "out" / "x.json")
+    assert json.loads((tmp_path / "out" / "x.json").read_text()) == {"benchmark": "x", "figure": 1.5}
+    save({"benchmark": "x"}, None)  # no file asked for: nothing written, no error

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from fabric_protos.common import policies_pb2
 from fabric_protos.msp import msp_principal_pb2
 
-from provenance import certificate, statement
+from provenance import certificate, render, statement
 from provenance.blocks import header_bytes
 from provenance.errors import Refused
 from provenance.msp import Msp, check_signature
@@ -139,6 +139,26 @@ def test_the_statement_reaches_back_to_the_initial_model_without_a_gap() -> None
         statement.derive("s1", 2, "m3", _records(3, broken_at=1).__getitem__)
     with pytest.raises(Refused, match="no round 5"):
         statement.derive("s1", 5, "m3", records.__getitem__)
+
+
+def test_the_statement_says_how_the_model_learned_and_the_page_shows_it() -> None:
+    records = _records(2)
+    records[statement.study_key("s1")]["params"].update(server_optimizer="fedavgm", server_lr_ppm=1_000_000,
+                                                        server_momentum_ppm=500_000, prox_mu_ppm=10_000)  # fmt: skip
+    for n in range(2):
+        rnd = records[statement.round_key("s1", n)]
+        rnd["server"] = {"optimizer": "fedavgm", "lr_ppm": 1_000_000, "momentum_ppm": 500_000}
+        rnd["model_prev"] = {"hash": "m0", "cid": "c0"} if n else None
+    s = statement.derive("s1", 1, "m2", records.__getitem__)
+    assert s["study"]["learning"] == {"server_optimizer": "fedavgm", "server_lr_ppm": 1_000_000,
+                                      "server_momentum_ppm": 500_000, "prox_mu_ppm": 10_000}  # fmt: skip
+    assert [r["model_prev"] for r in s["rounds"]] == [None, "m0"]
+    assert s["rounds"][1]["server"]["momentum_ppm"] == 500_000
+    cert = certificate.Certificate("ch", "cc", s, {}, {}, [], {})
+    page = " ".join(render.html(cert, None, "not checked").split())
+    assert "server step FedAvgM (learning rate 1, momentum 0.5" in page and "FedProx mu 0.01" in page
+    # a study from before these parameters existed states nothing about them (its certificates still verify)
+    assert "learning" not in statement.derive("s1", 1, "m2", _records(2).__getitem__)["study"]
 
 
 def test_a_statement_about_a_malformed_study_or_an_unprintable_value_is_refused_by_name() -> None:
