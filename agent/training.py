@@ -90,7 +90,7 @@ class StepPlan(Protocol):
         """The features as trained on."""
 
     def loader_batch(self, n: int) -> int:
-        """The data loader's batch size for ``n`` records (Opacus samples 1 / len(loader))."""
+        """The batch size that splits ``n`` records into one pass's steps (len(loader))."""
 
     def sampling(self, n: int, loader_len: int) -> tuple[float, int]:
         """Each step's Poisson sampling rate (every record joins a step's batch with this

@@ -66,3 +66,20 @@ def test_every_benchmark_writes_its_json_where_asked(tmp_path: Path) -> None:
     save({"benchmark": "x", "figure": 1.5}, tmp_path / "out" / "x.json")
     assert json.loads((tmp_path / "out" / "x.json").read_text()) == {"benchmark": "x", "figure": 1.5}
     save({"benchmark": "x"}, None)  # no file asked for: nothing written, no error
+
+
+def test_the_breast_cancer_variants_change_one_choice_of_the_audited_rule_each() -> None:
+    from bench.learning import audited_variants
+
+    variants = audited_variants(tasks.task("breast-cancer"))
+    base = variants["demo rule"].make_plan(3, ())
+    assert (base.steps, base.learning_rate_ppm, base.expected_batch, base.clip_ppm) == (20, 500_000, 16, 1_000_000)
+    assert base.circuit == "logreg-d30-b32" and variants["demo rule"].rounds == 3
+    changed = {name: r.make_plan(r.rounds, ()) for name, r in variants.items()}
+    assert changed["30 steps"].steps == 30 and changed["40 steps"].steps == 40
+    assert changed["learning rate 1"].learning_rate_ppm == 1_000_000
+    assert changed["expected batch 24"].expected_batch == 24 and variants["5 rounds"].rounds == 5
+    for name, plan in changed.items():  # everything else is the demo's rule, at the same budget
+        same = sum(getattr(plan, f) == getattr(base, f) for f in ("steps", "learning_rate_ppm", "expected_batch"))
+        assert same >= 2, name
+        assert plan.epsilon == base.epsilon and plan.clip_ppm == base.clip_ppm
