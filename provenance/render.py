@@ -9,6 +9,7 @@ was verified.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,19 +31,43 @@ def _when(ms: int | None) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _eps(micro: int | None) -> str:
-    return "" if micro is None else f"{micro / 1_000_000:.3f}"
+def _eps(micro: Any) -> str:
+    return "" if micro is None else _micro(micro, "{:.3f}")
+
+
+def _micro(value: Any, style: str = "{:g}") -> str:
+    """A millionths figure as a number; anything else (a statement that failed verification may
+    hold any JSON) as the text it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return style.format(value / 1_000_000)
+    return _short(value, 40)
 
 
 _ENV.filters["when"] = _when
 _ENV.filters["eps"] = _eps
+_ENV.filters["micro"] = _micro
+
+# what a statement of the wrong shape raises while the page reads it
+_UNREADABLE = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, jinja2.UndefinedError)
+RAW_SHOWN = 20_000  # characters of an unreadable statement shown as text
 
 
 def html(cert: Certificate, outcome: Verified | None, failure: str | None = None) -> str:
-    """The page for ``cert``; ``outcome`` when it verified, else ``failure`` (why it did not)."""
-    return _ENV.get_template("certificate.html.j2").render(
-        cert=cert, s=cert.statement, outcome=outcome, failure=failure, short=_short
-    )
+    """The page for ``cert``; ``outcome`` when it verified, else ``failure`` (why it did not).
+
+    A certificate that failed verification may carry a statement of any shape; when the page
+    cannot read it, the page says so, with the verdict and the statement as raw text, instead
+    of failing (the console would answer 500, the CLI print a trace)."""
+    try:
+        return _ENV.get_template("certificate.html.j2").render(
+            cert=cert, s=cert.statement, outcome=outcome, failure=failure, short=_short
+        )
+    except _UNREADABLE as exc:
+        raw = json.dumps(cert.statement, indent=1, ensure_ascii=False, default=str)
+        return _ENV.get_template("unreadable.html.j2").render(
+            cert=cert, outcome=outcome, failure=failure, problem=f"{type(exc).__name__}: {_short(exc, 200)}",
+            raw=raw[:RAW_SHOWN], cut=max(0, len(raw) - RAW_SHOWN),
+        )  # fmt: skip
 
 
 def pdf(page: str) -> bytes:

@@ -161,6 +161,23 @@ def test_the_statement_says_how_the_model_learned_and_the_page_shows_it() -> Non
     assert "learning" not in statement.derive("s1", 1, "m2", _records(2).__getitem__)["study"]
 
 
+def test_the_page_of_a_certificate_that_failed_shows_a_statement_of_any_shape_as_text() -> None:
+    records = _records(2)
+    records[statement.study_key("s1")]["params"].update(server_optimizer="fedavgm", server_lr_ppm=1_000_000,
+                                                        server_momentum_ppm=500_000, prox_mu_ppm=10_000)  # fmt: skip
+    s = statement.derive("s1", 1, "m2", records.__getitem__)
+    s["study"]["learning"]["server_lr_ppm"] = "<b>fast</b>"  # text where a number belongs: shown as text
+    page = render.html(certificate.Certificate("ch", "cc", s, {}, {}, [], {}), None, "signature invalid")
+    assert "learning rate &lt;b&gt;fast&lt;/b&gt;" in page and "momentum 0.5" in page
+    for shape in ({"model": 5}, {"model": {"hash": "m"}, "study": [], "rounds": "x"}, {"x": [[[]]] * 3}):
+        page = render.html(certificate.Certificate("ch", "cc", shape, {}, {}, [], {}), None, "signature <invalid>")
+        assert json.dumps(shape, indent=1).replace('"', "&#34;") in page
+        page = " ".join(page.split())
+        assert "Not verified.</b> signature &lt;invalid&gt;" in page and "cannot be shown as a table" in page
+    huge = {"model": 5, "pad": "y" * (render.RAW_SHOWN * 2)}
+    assert "more characters not shown" in render.html(certificate.Certificate("ch", "cc", huge, {}, {}, [], {}), None)
+
+
 def test_a_statement_about_a_malformed_study_or_an_unprintable_value_is_refused_by_name() -> None:
     from provenance.verify import _derive, _short
 
