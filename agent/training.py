@@ -398,12 +398,13 @@ def evaluate(spec: ModelSpec, weights: np.ndarray, records: Records) -> dict[str
 
 
 def classification_metrics(classes: int, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """``accuracy``, ``f1`` and ``auroc`` of ``scores`` against the labels ``y``. Binary
-    (``classes == 2``): ``scores`` [n] is the probability of class 1, thresholded at 0.5.
+    """``accuracy``, ``f1``, ``auroc`` and ``log_loss`` of ``scores`` against the labels ``y``.
+    Binary (``classes == 2``): ``scores`` [n] is the probability of class 1, thresholded at 0.5.
     Otherwise ``scores`` [n, classes] holds class probabilities: the prediction is the argmax,
     F1 the macro average over classes and AUROC the one-vs-rest macro average. AUROC is NaN
-    unless every class occurs in ``y``."""
-    from sklearn.metrics import f1_score, roc_auc_score
+    unless every class occurs in ``y``. The log loss (mean cross-entropy, lower is better) still
+    separates models when a small evaluation set leaves accuracy and AUROC saturated."""
+    from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
     every_class = len(np.unique(y)) == classes
     if classes == 2:
@@ -412,6 +413,7 @@ def classification_metrics(classes: int, y: np.ndarray, scores: np.ndarray) -> d
             "accuracy": float((predicted == y).mean()),
             "f1": float(f1_score(y, predicted, zero_division=0)),
             "auroc": float(roc_auc_score(y, scores)) if every_class else float("nan"),
+            "log_loss": float(log_loss(y, scores, labels=[0, 1])),
         }
     predicted = scores.argmax(axis=1).astype(np.float32)
     auroc = (roc_auc_score(y, scores, multi_class="ovr", average="macro", labels=range(classes))
@@ -420,4 +422,5 @@ def classification_metrics(classes: int, y: np.ndarray, scores: np.ndarray) -> d
         "accuracy": float((predicted == y).mean()),
         "f1": float(f1_score(y, predicted, average="macro", zero_division=0)),
         "auroc": float(auroc),
+        "log_loss": float(log_loss(y, scores, labels=list(range(classes)))),
     }

@@ -209,15 +209,15 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
 def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str) -> None:
     """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
     files: for digits FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for
-    breast cancer the audited rule (steps, learning rate, expected batch, rounds)."""
+    breast cancer the audited rule (steps, learning rate, expected batch, clipping, rounds)."""
     from bench import learning as bench_learning
 
     result = bench_learning.run(data_dir, seeds, console.print, task_name)
     for name, v in result["variants"].items():
         acc = v["federated"]["accuracy"]
-        auroc = v["federated"]["auroc"]
+        auroc, loss = v["federated"]["auroc"], v["federated"]["log_loss"]
         console.print(f"  {name:<32} federated accuracy {acc['mean']:.3f} +- {acc['std']:.3f}, AUROC "
-                      f"{auroc['mean']:.4f}")  # fmt: skip
+                      f"{auroc['mean']:.4f}, log loss {loss['mean']:.4f} +- {loss['std']:.4f}")  # fmt: skip
     best = max(result["alone"].items(), key=lambda kv: kv[1]["accuracy"]["mean"])
     console.print(f"  centralised {result['central']['accuracy']['mean']:.3f}, best hospital alone "
                   f"{best[1]['accuracy']['mean']:.3f} ({best[0]}), all at epsilon {result['epsilon']:g}")  # fmt: skip

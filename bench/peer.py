@@ -62,8 +62,8 @@ def run(port_base: int, flower_port: int, workloads: tuple[str, ...], seeds: int
                 bind = dev_keys(net.state.root / "zk-keys", bind_circuit(task.circuit), party)
             plan = StudyPlan(rounds=task.rounds, epsilon_per_round=EPSILON / task.rounds, spec=task.spec, data=data,
                              training=task.training, server=task.server, prox_mu=task.prox_mu, consent="ledger",
-                             aggregation="secure", zk=keys, audit_rate_ppm=100_000 if keys else 0, local_steps=20,
-                             bind=bind, circuit=task.circuit or "", title=task.title,
+                             aggregation="secure", zk=keys, audit_rate_ppm=100_000 if keys else 0,
+                             local_steps=task.local_steps, bind=bind, circuit=task.circuit or "", title=task.title,
                              baseline_seeds=seeds)  # fmt: skip
             progress(f"{name}: fedledger, {task.rounds} rounds on the network (secure committee, consent"
                      f"{', audits and bound inputs' if keys else ''})")  # fmt: skip
@@ -132,7 +132,7 @@ def _flower_study(task: tasks.Task, data: Any) -> flower_run.FlowerStudy:
         rule = training_rule()
         return flower_run.FlowerStudy(data, task.spec.name, task.rounds, EPSILON, 1e-5, rule["clip_ppm"] / 1e6,
                                       t.epochs, rule["expected_batch"], rule["learning_rate_ppm"] / 1e6,
-                                      task.server.momentum, task.circuit, 20)  # fmt: skip
+                                      task.server.momentum, task.circuit, task.local_steps)  # fmt: skip
     return flower_run.FlowerStudy(data, task.spec.name, task.rounds, EPSILON, 1e-5, t.max_grad_norm, t.epochs,
                                   t.batch_size, t.learning_rate, task.server.momentum)  # fmt: skip
 

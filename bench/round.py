@@ -120,8 +120,9 @@ def run(port_base: int, reference_factor: int, reference_epochs: int, reference_
         party = net.org(net.topology.hospitals[0].name).msp_id
         keys = dev_keys(state_root / "zk-keys", "logreg-d30-b32", party) if audit_rate > 0 else None
         bound = dev_keys(state_root / "zk-keys", "bind-w31", party) if result["bound"] else None
-        plan_demo = plan = StudyPlan(rounds=3, data=base, aggregation=aggregation, zk=keys,
-                                     audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=20,
+        demo_task = tasks.breast_cancer()
+        plan_demo = plan = StudyPlan(rounds=demo_task.rounds, data=base, aggregation=aggregation, zk=keys,
+                                     audit_rate_ppm=round(audit_rate * 1_000_000), local_steps=demo_task.local_steps,
                                      bind=bound)  # fmt: skip
         result["demo"] = _workload(net, "demo", plan, test, schema, progress)
         if not skip_reference:

@@ -101,7 +101,7 @@ def alone(recipe: Recipe, records: Records, seed: int) -> np.ndarray:
 
 def compare(recipe: Recipe, train: dict[str, Records], evaluation: Records, seeds: int,
             progress: Callable[[str], None] = lambda _m: None, baselines: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Accuracy, macro F1 and AUROC on ``evaluation`` of the federated model, each hospital
+    """Accuracy, macro F1, AUROC and log loss on ``evaluation`` of the federated model, each hospital
     alone and the centralised model (``baselines``), each a mean (and standard deviation) over
     ``seeds`` runs."""
     runs: dict[str, list[dict[str, float]]] = {"federated": []}
@@ -120,7 +120,7 @@ def compare(recipe: Recipe, train: dict[str, Records], evaluation: Records, seed
         progress(said)
     out: dict[str, Any] = {"seeds": seeds, "epsilon": recipe.epsilon, "delta": recipe.delta, "rounds": recipe.rounds}
     for name, results in runs.items():
-        out[name] = {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc")}
+        out[name] = {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc", "log_loss")}
     if not baselines:
         return out
     best = max((m for m in train), key=lambda m: out[f"alone:{m}"]["accuracy"]["mean"])

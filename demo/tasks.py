@@ -3,7 +3,8 @@
 * **breast-cancer**: scikit-learn's breast-cancer records (30 features, a binary label) split
   non-IID across three hospitals (agent/data/demo_split.py); logistic regression or the
   30-16-1 perceptron, whose steps a zk circuit proves, so the study is audited and its inputs
-  bound by default.
+  bound by default. Each hospital trains by the audited rule: 40 steps per round of expected
+  batch 16 (demo/zk_setup.py ``training_rule``), 5 rounds.
 * **digits**: scikit-learn's 8x8 handwritten digits (10 classes) split by label skew
   (agent/data/digits_split.py); the CNN of agent/models.py. No circuit proves convolution
   steps, so this study is not audited and its masked inputs are not bound; it runs with the
@@ -39,12 +40,13 @@ class Task:
     server: ServerStep = FEDAVG
     prox_mu: float = 0.0
     circuit: str | None = None  # the step circuit of the model (None: no audits, no binding)
+    local_steps: int = 20  # an audited study's steps per round (each of expected batch training_rule's)
 
 
 def breast_cancer(model: str = "logreg") -> Task:
     spec, circuit = {"logreg": (LOGREG_30, "logreg-d30-b32"), "mlp": (MLP_30_16_1, "mlp-d30-h16-b32")}[model]
     return Task("breast-cancer", "Breast cancer malignancy, DP-SGD", spec, demo_split.build, "demo-data",
-                rounds=3, circuit=circuit)  # fmt: skip
+                rounds=5, circuit=circuit, local_steps=40)  # fmt: skip
 
 
 def digits() -> Task:

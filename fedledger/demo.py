@@ -56,9 +56,9 @@ console = Console(width=None if Console().is_terminal else 130)
                    "perceptron (its audited ceremony is 2^17 and took 12.5 min the first time here; proofs about "
                    "2 s each).")  # fmt: skip
 @click.option("--audit-rate", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="breast-cancer: share of each hospital's 20 local steps the ledger challenges and verifies by zk "
-                   "proof (0: an unaudited study). The first audited run performs the consortium's setup ceremony "
-                   "(~4 min, cached).")  # fmt: skip
+              help=f"breast-cancer: share of each hospital's {task('breast-cancer').local_steps} local steps the "
+                   "ledger challenges and verifies by zk proof (0: an unaudited study). The first audited run "
+                   "performs the consortium's setup ceremony (~4 min, cached).")  # fmt: skip
 @click.option("--baseline-seeds", type=click.IntRange(0, 20), default=3, show_default=True,
               help="In-process runs of the same training at the same budget for the final table: each hospital "
                    "alone and centralised (0: none).")  # fmt: skip
@@ -125,10 +125,11 @@ def demo(state_dir: Path | None, stop_after: bool, task_name: str, rounds: int |
                                            lambda m: console.print(f"  {m}"))  # fmt: skip
             plan = StudyPlan(rounds=rounds, epsilon_per_round=epsilon / rounds, compression=compression,
                              consent="none" if no_consent else "ledger", aggregation=aggregation, zk=keys,
-                             audit_rate_ppm=round(audit_rate * 1_000_000) if keys else 0, local_steps=20,
-                             spec=chosen.spec, bind=bind, circuit=circuit or "", training=chosen.training,
-                             data=chosen.data(net.state.root / chosen.folder), server=chosen.server,
-                             prox_mu=chosen.prox_mu, title=chosen.title, baseline_seeds=baseline_seeds)  # fmt: skip
+                             audit_rate_ppm=round(audit_rate * 1_000_000) if keys else 0,
+                             local_steps=chosen.local_steps, spec=chosen.spec, bind=bind, circuit=circuit or "",
+                             training=chosen.training, data=chosen.data(net.state.root / chosen.folder),
+                             server=chosen.server, prox_mu=chosen.prox_mu, title=chosen.title,
+                             baseline_seeds=baseline_seeds)  # fmt: skip
             run = run_agent_study(net, console, plan)
         except (RuntimeError, TimeoutError, GatewayError) as exc:
             raise click.ClickException(f"the study did not finish: {exc}") from None

@@ -194,7 +194,7 @@ def test_multiclass_specs_train_with_dp_to_well_above_chance(spec: ModelSpec) ->
             [s.leaf() for s in result.steps]).root  # fmt: skip
         w = result.weights
     metrics = evaluate(spec, w, test)
-    assert set(metrics) == {"accuracy", "f1", "auroc"}
+    assert set(metrics) == {"accuracy", "f1", "auroc", "log_loss"} and metrics["log_loss"] < np.log(3)  # chance
     assert metrics["accuracy"] > 0.85 and metrics["f1"] > 0.85 and 0.9 < metrics["auroc"] <= 1.0  # chance: 1/3
 
 
@@ -207,6 +207,8 @@ def test_multiclass_evaluation_is_macro_and_auroc_needs_every_class() -> None:
     assert metrics["accuracy"] == 0.75
     assert metrics["f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)  # macro: F1 per class, averaged
     assert 0.5 < metrics["auroc"] <= 1.0
+    right, wrong = np.e**5 / (np.e**5 + 2), 1 / (np.e**5 + 2)  # softmax of the true class, logits 5, 0, 0
+    assert metrics["log_loss"] == pytest.approx(-(3 * np.log(right) + np.log(wrong)) / 4, rel=1e-5)
     two_classes = records.subset(records.y != 2)  # class 2 absent: one-vs-rest AUROC is undefined
     missing = evaluate(spec, weights, two_classes)
     assert np.isnan(missing["auroc"]) and missing["accuracy"] == pytest.approx(2 / 3)
@@ -240,8 +242,12 @@ def test_binary_training_is_unchanged_by_multiclass_support() -> None:
     before = [1.6799909, 0.76529056, -0.01421176, -0.12669185, -0.13937578, -0.02080293]
     assert np.allclose(result.weights, np.array(before, np.float32), rtol=0, atol=1e-6)
     assert len(result.steps) == 20 and result.noise_multiplier == pytest.approx(1.484375)
-    assert evaluate(spec, result.weights, records) == pytest.approx(
+    metrics = evaluate(spec, result.weights, records)
+    assert {k: metrics[k] for k in ("accuracy", "f1", "auroc")} == pytest.approx(
         {"accuracy": 0.9566666666666667, "f1": 0.9498069498069498, "auroc": 0.9965546942291128})  # fmt: skip
+    scores = 1 / (1 + np.exp(-(x @ result.weights[:5] + result.weights[5])))  # the sigmoid of the logit
+    y = records.y
+    assert metrics["log_loss"] == pytest.approx(-np.mean(y * np.log(scores) + (1 - y) * np.log(1 - scores)), rel=1e-4)
 
 
 def test_model_names_round_trip_and_binary_hashes_are_unchanged() -> None:
