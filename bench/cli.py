@@ -206,13 +206,16 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
               show_default=True, help="Where the digits split is written (reused when present).")  # fmt: skip
 @click.option("--task", "task_name", type=click.Choice(["digits", "breast-cancer"]), default="digits",
               show_default=True, help="Which study's choices to compare.")  # fmt: skip
-def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str) -> None:
+@click.option("--folds", type=click.IntRange(0, 10), default=0, show_default=True,
+              help="Cross-validate over the hospitals' training and validation files with this many folds "
+                   "(0: score on the validation files alone).")  # fmt: skip
+def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int) -> None:
     """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
     files: for digits FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for
     breast cancer the audited rule (steps, learning rate, expected batch, clipping, rounds)."""
     from bench import learning as bench_learning
 
-    result = bench_learning.run(data_dir, seeds, console.print, task_name)
+    result = bench_learning.run(data_dir, seeds, console.print, task_name, folds)
     for name, v in result["variants"].items():
         acc = v["federated"]["accuracy"]
         auroc, loss = v["federated"]["auroc"], v["federated"]["log_loss"]

@@ -33,6 +33,7 @@ from agent.privacy import Release
 from agent.training import StepPlan, evaluate, train_round
 
 PlanMaker = Callable[[float, int, tuple[Release, ...]], StepPlan]  # (target epsilon, rounds left, history)
+Split = tuple[dict[str, Records], Records]  # each hospital's training records, and what the models are scored on
 
 
 @dataclass(frozen=True)
@@ -101,29 +102,59 @@ def alone(recipe: Recipe, records: Records, seed: int) -> np.ndarray:
 
 def compare(recipe: Recipe, train: dict[str, Records], evaluation: Records, seeds: int,
             progress: Callable[[str], None] = lambda _m: None, baselines: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Accuracy, macro F1, AUROC and log loss on ``evaluation`` of the federated model, each hospital
-    alone and the centralised model (``baselines``), each a mean (and standard deviation) over
-    ``seeds`` runs."""
+    """Accuracy, macro F1, AUROC and log loss on ``evaluation`` of the federated model, each
+    hospital alone and the centralised model (``baselines``), each a mean (and standard
+    deviation) over ``seeds`` runs."""
+    return compare_folds(recipe, [(train, evaluation)], seeds, progress, baselines)
+
+
+def cross_validation_folds(train: dict[str, Records], validation: dict[str, Records], k: int,
+                           seed: int = 0) -> list[Split]:  # fmt: skip
+    """``k`` cross-validation folds of the hospitals' own records (their training and validation
+    files together; never the global test set): in fold f each hospital trains on all but its
+    f-th part, and every hospital's f-th part, pooled, is what the fold is scored on. Each
+    hospital keeps its own records, so the split across hospitals (the label skew) is kept."""
+    rng = np.random.default_rng(seed)
+    parts = {}
+    for m in sorted(train):
+        mine = pooled({"t": train[m], "v": validation[m]})
+        parts[m] = (mine, np.array_split(rng.permutation(len(mine)), k))
+    out = []
+    for f in range(k):
+        held = {m: np.isin(np.arange(len(mine)), chunks[f]) for m, (mine, chunks) in parts.items()}
+        out.append(({m: mine.subset(~held[m]) for m, (mine, _) in parts.items()},
+                    pooled({m: mine.subset(held[m]) for m, (mine, _) in parts.items()})))  # fmt: skip
+    return out
+
+
+def compare_folds(recipe: Recipe, splits: list[Split], seeds: int, progress: Callable[[str], None] = lambda _m: None,
+                  baselines: bool = True) -> dict[str, Any]:  # fmt: skip
+    """:func:`compare` over several (training, evaluation) splits: ``seeds`` runs on each, the
+    means and standard deviations taken over every run of every split."""
+    hospitals = sorted(splits[0][0])
     runs: dict[str, list[dict[str, float]]] = {"federated": []}
     if baselines:
-        runs.update({"central": [], **{f"alone:{m}": [] for m in train}})
-    everyone = pooled(train)
-    for s in range(seeds):
-        runs["federated"].append(evaluate(recipe.spec, federated(recipe, train, s), evaluation))
-        said = f"seed {s + 1}/{seeds}: federated {runs['federated'][-1]['accuracy']:.3f}"
-        if baselines:
-            runs["central"].append(evaluate(recipe.spec, alone(recipe, everyone, s), evaluation))
-            for m, records in train.items():
-                runs[f"alone:{m}"].append(evaluate(recipe.spec, alone(recipe, records, s), evaluation))
-            said += (f", centralised {runs['central'][-1]['accuracy']:.3f}, best alone "
-                     f"{max(runs[f'alone:{m}'][-1]['accuracy'] for m in train):.3f}")  # fmt: skip
-        progress(said)
-    out: dict[str, Any] = {"seeds": seeds, "epsilon": recipe.epsilon, "delta": recipe.delta, "rounds": recipe.rounds}
+        runs.update({"central": [], **{f"alone:{m}": [] for m in hospitals}})
+    for f, (train, evaluation) in enumerate(splits):
+        everyone = pooled(train)
+        where = f"fold {f + 1}/{len(splits)}, " if len(splits) > 1 else ""
+        for s in range(seeds):
+            runs["federated"].append(evaluate(recipe.spec, federated(recipe, train, s), evaluation))
+            said = f"{where}seed {s + 1}/{seeds}: federated {runs['federated'][-1]['accuracy']:.3f}"
+            if baselines:
+                runs["central"].append(evaluate(recipe.spec, alone(recipe, everyone, s), evaluation))
+                for m in hospitals:
+                    runs[f"alone:{m}"].append(evaluate(recipe.spec, alone(recipe, train[m], s), evaluation))
+                said += (f", centralised {runs['central'][-1]['accuracy']:.3f}, best alone "
+                         f"{max(runs[f'alone:{m}'][-1]['accuracy'] for m in hospitals):.3f}")  # fmt: skip
+            progress(said)
+    out: dict[str, Any] = {"seeds": seeds, "folds": len(splits), "epsilon": recipe.epsilon, "delta": recipe.delta,
+                           "rounds": recipe.rounds}  # fmt: skip
     for name, results in runs.items():
         out[name] = {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc", "log_loss")}
     if not baselines:
         return out
-    best = max((m for m in train), key=lambda m: out[f"alone:{m}"]["accuracy"]["mean"])
+    best = max(hospitals, key=lambda m: out[f"alone:{m}"]["accuracy"]["mean"])
     out["best_alone"] = best
     out["gain_over_best_alone"] = round(out["federated"]["accuracy"]["mean"] - out[f"alone:{best}"]["accuracy"]["mean"],
                                         4)  # fmt: skip

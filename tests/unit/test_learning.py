@@ -244,3 +244,27 @@ def test_the_committee_applies_the_server_step_to_the_unmasked_sum() -> None:
     assert np.array_equal(out, step.apply(w, mean, w_prev))
     assert np.allclose(out, w + 0.8 * mean + 0.5 * (w - w_prev), atol=1e-5)
     assert np.array_equal(new_global(w, field.encode(weighted), 30), ServerStep().apply(w, mean))
+
+
+def test_cross_validation_scores_every_hospital_record_once_and_keeps_each_hospitals_own() -> None:
+    from demo.learning_baselines import cross_validation_folds
+
+    def records(tag: str, n: int) -> Records:
+        return Records(np.zeros((n, 2), np.float32), np.arange(n, dtype=np.float32) % 2,
+                       np.array([f"{tag}{i}" for i in range(n)]))  # fmt: skip
+
+    train = {"A": records("a", 23), "B": records("b", 11)}
+    validation = {"A": records("va", 6), "B": records("vb", 3)}
+    splits = cross_validation_folds(train, validation, 5, seed=1)
+    assert len(splits) == 5
+    held = [p for _, scored in splits for p in scored.pseudonyms]
+    everyone = {p for r in (*train.values(), *validation.values()) for p in r.pseudonyms}
+    assert sorted(held) == sorted(everyone)  # each record scored exactly once
+    for hospitals, scored in splits:
+        assert set(hospitals) == {"A", "B"} and not set(scored.pseudonyms) & {
+            p for r in hospitals.values() for p in r.pseudonyms}  # fmt: skip
+        assert all(p.startswith(("a", "va")) for p in hospitals["A"].pseudonyms)  # A trains on A's records only
+        assert all(p.startswith(("b", "vb")) for p in hospitals["B"].pseudonyms)
+        assert len(hospitals["A"]) in (23, 24) and len(hospitals["B"]) in (11, 12)  # 4/5 of 29 and of 14
+    again = cross_validation_folds(train, validation, 5, seed=1)
+    assert [list(s.pseudonyms) for _, s in again] == [list(s.pseudonyms) for _, s in splits]  # reproducible

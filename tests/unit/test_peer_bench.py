@@ -14,8 +14,8 @@ from demo import tasks
 def test_flower_trains_the_agents_plan(tmp_path: Path) -> None:
     data = object()
     audited = peer._flower_study(tasks.task("breast-cancer"), data)
-    assert (audited.audited_circuit, audited.local_steps, audited.batch_size) == ("logreg-d30-b32", 40, 16)
-    assert audited.rounds == 5  # the demo's rule, as fedledger runs it
+    assert (audited.audited_circuit, audited.local_steps, audited.batch_size) == ("logreg-d30-b32", 20, 16)
+    assert audited.rounds == 3  # the demo's rule, as fedledger runs it
     assert (audited.learning_rate, audited.max_grad_norm, audited.epsilon) == (0.5, 1.0, 3.0)
     digits = peer._flower_study(tasks.task("digits"), data)
     assert digits.audited_circuit == "" and digits.model == "cnn-8x8-f8x16-c10"
@@ -73,17 +73,17 @@ def test_the_breast_cancer_variants_change_one_choice_of_the_audited_rule_each()
     from bench.learning import audited_variants
 
     variants = audited_variants(tasks.task("breast-cancer"))
-    base = variants["demo rule"].make_plan(5, ())
-    assert (base.steps, base.learning_rate_ppm, base.expected_batch, base.clip_ppm) == (40, 500_000, 16, 1_000_000)
-    assert base.circuit == "logreg-d30-b32" and variants["demo rule"].rounds == 5
+    base = variants["demo rule"].make_plan(3, ())
+    assert (base.steps, base.learning_rate_ppm, base.expected_batch, base.clip_ppm) == (20, 500_000, 16, 1_000_000)
+    assert base.circuit == "logreg-d30-b32" and variants["demo rule"].rounds == 3
     changed = {name: r.make_plan(r.rounds, ()) for name, r in variants.items()}
-    assert changed["20 steps"].steps == 20 and changed["60 steps"].steps == 60
-    assert variants["3 rounds"].rounds == 3 and variants["7 rounds"].rounds == 7
+    assert changed["10 steps"].steps == 10 and changed["40 steps"].steps == 40
+    assert variants["2 rounds"].rounds == 2 and variants["5 rounds"].rounds == 5
     assert changed["learning rate 1"].learning_rate_ppm == 1_000_000 and changed["clipping 0.5"].clip_ppm == 500_000
     assert changed["expected batch 32"].expected_batch == 32
-    assert (changed["20 steps, 3 rounds"].steps, variants["20 steps, 3 rounds"].rounds) == (20, 3)
+    assert (changed["40 steps, 5 rounds"].steps, variants["40 steps, 5 rounds"].rounds) == (40, 5)
     fields = ("steps", "learning_rate_ppm", "expected_batch", "clip_ppm")
     for name, plan in changed.items():  # everything else is the demo's rule, at the same budget
-        same = sum(getattr(plan, f) == getattr(base, f) for f in fields) + (variants[name].rounds == 5)
-        assert same >= (3 if name == "20 steps, 3 rounds" else 4), name
+        same = sum(getattr(plan, f) == getattr(base, f) for f in fields) + (variants[name].rounds == 3)
+        assert same >= (3 if name == "40 steps, 5 rounds" else 4), name
         assert plan.epsilon == base.epsilon
