@@ -211,8 +211,9 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
                    "(0: score on the validation files alone).")  # fmt: skip
 def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int) -> None:
     """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
-    files: for digits FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for
-    breast cancer the audited rule (steps, learning rate, expected batch, clipping, rounds)."""
+    files or cross-validated over their records (--folds; never the test set): for digits
+    FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for breast cancer the
+    audited rule (steps, learning rate, expected batch, clipping, rounds)."""
     from bench import learning as bench_learning
 
     result = bench_learning.run(data_dir, seeds, console.print, task_name, folds)

@@ -48,7 +48,8 @@ _ENV.filters["eps"] = _eps
 _ENV.filters["micro"] = _micro
 
 # what a statement of the wrong shape raises while the page reads it
-_UNREADABLE = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, jinja2.UndefinedError)
+_UNREADABLE = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError,
+               jinja2.UndefinedError)  # fmt: skip
 RAW_SHOWN = 20_000  # characters of an unreadable statement shown as text
 
 
@@ -63,7 +64,10 @@ def html(cert: Certificate, outcome: Verified | None, failure: str | None = None
             cert=cert, s=cert.statement, outcome=outcome, failure=failure, short=_short
         )
     except _UNREADABLE as exc:
-        raw = json.dumps(cert.statement, indent=1, ensure_ascii=False, default=str)
+        try:
+            raw = json.dumps(cert.statement, indent=1, ensure_ascii=False, default=str)
+        except RecursionError:  # nested deeper than the encoder follows: the bounded file is not worth showing
+            raw = "(nested too deeply to show)"
         return _ENV.get_template("unreadable.html.j2").render(
             cert=cert, outcome=outcome, failure=failure, problem=f"{type(exc).__name__}: {_short(exc, 200)}",
             raw=raw[:RAW_SHOWN], cut=max(0, len(raw) - RAW_SHOWN),

@@ -174,6 +174,11 @@ def test_the_page_of_a_certificate_that_failed_shows_a_statement_of_any_shape_as
         assert json.dumps(shape, indent=1).replace('"', "&#34;") in page
         page = " ".join(page.split())
         assert "Not verified.</b> signature &lt;invalid&gt;" in page and "cannot be shown as a table" in page
+    deep: list = []
+    for _ in range(990):  # as deep as the certificate parser accepts
+        deep = [deep]
+    for shape in ({"model": 5, "deep": deep}, {"model": {"hash": deep}, "study": {}}):
+        assert "Not verified." in render.html(certificate.Certificate("ch", "cc", shape, {}, {}, [], {}), None, "x")
     huge = {"model": 5, "pad": "y" * (render.RAW_SHOWN * 2)}
     assert "more characters not shown" in render.html(certificate.Certificate("ch", "cc", huge, {}, {}, [], {}), None)
 
