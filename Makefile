@@ -14,7 +14,7 @@ demo: install
 test: install lint
 	@cd zk && GOFLAGS=-mod=readonly go test ./...
 	@scripts/check-wheel.sh
-	@$(RUN) python -m pytest tests -q -ra
+	@$(RUN) python -m pytest tests -q -ra --durations=15
 
 unit: install
 	@$(RUN) python -m pytest tests/unit -q
