@@ -91,7 +91,8 @@ class StudyReport:
 
 def sklearn_metrics(model: LogisticRegression | DummyClassifier, test: Records, classes: int = 2) -> dict[str, float]:
     """The metrics of :func:`agent.training.evaluate` for a fitted scikit-learn classifier."""
-    proba = model.predict_proba(test.x)
+    proba = model.predict_proba(test.x).astype(np.float64)  # float32 records give float32 probabilities:
+    proba /= proba.sum(axis=1, keepdims=True)  # summed in float64 they miss 1 by more than the log loss allows
     if classes == 2:
         scores = proba[:, 1]
         predicted = (scores >= 0.5).astype(np.float32)
