@@ -41,7 +41,7 @@ class Task:
     server: ServerStep = FEDAVG
     prox_mu: float = 0.0
     circuit: str | None = None  # the step circuit of the model (None: no audits, no binding)
-    local_steps: int = 20  # an audited study's steps per round (each of expected batch training_rule's)
+    local_steps: int = 20  # an audited study's steps per round (expected batch: zk_setup.training_rule)
 
 
 def breast_cancer(model: str = "logreg") -> Task:
