@@ -150,7 +150,9 @@ def round_cmd(json_path: Path | None, port_base: int, reference_factor: int, ref
         f"[bold]fed_dp_accuracy_mean[/bold] {result['fed_dp_accuracy_mean']:.3f} +- "
         f"{result['fed_dp_accuracy_std']:.3f} over {result['fed_dp_seeds']} seeds (this run's network study "
         f"{result['fed_dp_accuracy']:.3f}) vs [bold]central_accuracy[/bold] {result['central_accuracy']:.3f} "
-        f"(target: within 0.01); digits: federated {result['learning']['digits']['gain_over_best_alone'] * 100:+.1f} "
+        f"(target: within 0.01; the same training at epsilon 100, little noise: "
+        f"{result['fed_little_noise_accuracy_mean']:.3f}); digits: federated "
+        f"{result['learning']['digits']['gain_over_best_alone'] * 100:+.1f} "
         "points over the best hospital alone (target >= +5)"
     )
     save(result, json_path)
@@ -209,14 +211,20 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
 @click.option("--folds", type=click.IntRange(0, 10), default=0, show_default=True,
               help="Cross-validate over the hospitals' training and validation files with this many folds "
                    "(0: score on the validation files alone).")  # fmt: skip
-def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int) -> None:
+@click.option("--budget", "budgets", type=click.FloatRange(0.1, 100), multiple=True, show_default=True,
+              default=(1.0, 6.0, 30.0, 100.0),
+              help="Other budgets (epsilon per hospital) the demo's recipe is also run at, to show what the privacy "
+                   "costs (repeatable; 100 is the most a study may set).")  # fmt: skip
+def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int,
+                 budgets: tuple[float, ...]) -> None:  # fmt: skip
     """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
     files or cross-validated over their records (--folds; never the test set): for digits
     FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for breast cancer the
-    audited rule (steps, learning rate, expected batch, clipping, rounds)."""
+    audited rule (steps, learning rate, expected batch, clipping, rounds). Then the demo's
+    recipe at other budgets, and scikit-learn's logistic regression without privacy."""
     from bench import learning as bench_learning
 
-    result = bench_learning.run(data_dir, seeds, console.print, task_name, folds)
+    result = bench_learning.run(data_dir, seeds, console.print, task_name, folds, budgets)
     for name, v in result["variants"].items():
         acc = v["federated"]["accuracy"]
         auroc, loss = v["federated"]["auroc"], v["federated"]["log_loss"]
@@ -225,6 +233,14 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: 
     best = max(result["alone"].items(), key=lambda kv: kv[1]["accuracy"]["mean"])
     console.print(f"  centralised {result['central']['accuracy']['mean']:.3f}, best hospital alone "
                   f"{best[1]['accuracy']['mean']:.3f} ({best[0]}), all at epsilon {result['epsilon']:g}")  # fmt: skip
+    console.print(f"  what the privacy costs ({result['chosen']}, federated):")
+    for budget, fed in sorted(result["budgets"].items(), key=lambda kv: float(kv[0])):
+        acc = fed["accuracy"]
+        console.print(f"    epsilon {budget:>6}: accuracy {acc['mean']:.3f} +- {acc['std']:.3f}, "
+                      f"log loss {fed['log_loss']['mean']:.4f}")  # fmt: skip
+    none = result["central_no_privacy"]
+    console.print(f"    no privacy ({none['model']}): accuracy {none['accuracy']['mean']:.3f}, "
+                  f"log loss {none['log_loss']['mean']:.4f}")  # fmt: skip
     save(result, json_path)
 
 

@@ -16,6 +16,13 @@ On the digits task (agent/data/digits_split.py, the CNN, the demo's rounds and e
   DP (agent/privacy.py);
 * the same model centralised and each hospital alone, for reference.
 
+For either task, what the privacy costs (``budgets``): the chosen recipe at other budgets per
+hospital (by default epsilon 1, 6, 30 and 100, the most a study may set, at which the noise
+multiplier is about 0.3 on the breast-cancer rule: what the recipe reaches with little noise
+and no meaningful privacy), and scikit-learn's logistic regression fitted without privacy on
+the pooled training records of each split (demo/study_report.py ``baseline``, the reference the
+study report gives too).
+
 On the breast-cancer task (the demo's audited logistic regression, whose every step the
 circuit can prove), the audited rule: local steps per round, learning rate, expected batch
 (at most the circuit's capacity of 32), clipping norm and rounds, each changed on its own
@@ -34,10 +41,12 @@ from agent.aggregation import ServerStep
 from agent.data.schema import Schema, load_records
 from demo import tasks
 from demo.agent_study import audited_plan
-from demo.learning_baselines import Recipe, compare_folds, cross_validation_folds, pooled
+from demo.learning_baselines import Recipe, Split, compare_folds, cross_validation_folds, pooled, summarise
+from demo.study_report import baseline
 from demo.zk_setup import training_rule
 
 EPSILON, DELTA = 3.0, 1e-5
+BUDGETS = (1.0, 6.0, 30.0, 100.0)  # the privacy-cost curve's other budgets (100: the most a study may set)
 
 
 def variants(task: tasks.Task) -> dict[str, Recipe]:
@@ -88,10 +97,11 @@ def audited_variants(task: tasks.Task) -> dict[str, Recipe]:
     }
 
 
-def run(root: Path, seeds: int, progress: Any = print, task_name: str = "digits", folds: int = 0) -> dict[str, Any]:
+def run(root: Path, seeds: int, progress: Any = print, task_name: str = "digits", folds: int = 0,
+        budgets: tuple[float, ...] = BUDGETS) -> dict[str, Any]:  # fmt: skip
     """Every variant of the task, ``seeds`` runs each, scored on the hospitals' pooled validation
     files, or (``folds`` > 1) cross-validated over the hospitals' own records: ``seeds`` runs on
-    each of ``folds`` folds."""
+    each of ``folds`` folds; then the chosen recipe at each of ``budgets``."""
     task = tasks.task(task_name)
     data = task.data(root / task.folder)
     schema = Schema.load(data.schema_path)
@@ -116,4 +126,22 @@ def run(root: Path, seeds: int, progress: Any = print, task_name: str = "digits"
     out["central"] = ref["central"]
     out["alone"] = {k.removeprefix("alone:"): v for k, v in ref.items() if k.startswith("alone:")}
     out["chosen"] = demo
+    out["budgets"] = privacy_cost(chosen[demo], splits, seeds, budgets, progress)
+    out["budgets"][f"{EPSILON:g}"] = out["variants"][demo]["federated"]
+    fitted = [baseline(pooled(t).x, pooled(t).y, e, task.spec.classes) for t, e in splits]
+    out["central_no_privacy"] = {"model": "scikit-learn logistic regression, no privacy, pooled training records",
+                                 **summarise(fitted)}  # fmt: skip
+    return out
+
+
+def privacy_cost(recipe: Recipe, splits: list[Split], seeds: int, budgets: tuple[float, ...],
+                 progress: Any = print) -> dict[str, Any]:  # fmt: skip
+    """The federated ``recipe`` at each budget of ``budgets`` (epsilon per hospital for the whole
+    study), keyed by the budget as written (``"30"``): what a study trades for its privacy."""
+    out = {}
+    for budget in budgets:
+        progress(f"the demo's recipe at epsilon {budget:g}: {seeds} seeds x {len(splits)} split(s)")
+        at = compare_folds(dataclasses.replace(recipe, epsilon=budget), splits, seeds, lambda m: progress(f"  {m}"),
+                           baselines=False)  # fmt: skip
+        out[f"{budget:g}"] = at["federated"]
     return out

@@ -151,7 +151,7 @@ def compare_folds(recipe: Recipe, splits: list[Split], seeds: int, progress: Cal
     out: dict[str, Any] = {"seeds": seeds, "folds": len(splits), "epsilon": recipe.epsilon, "delta": recipe.delta,
                            "rounds": recipe.rounds}  # fmt: skip
     for name, results in runs.items():
-        out[name] = {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc", "log_loss")}
+        out[name] = summarise(results)
     if not baselines:
         return out
     best = max(hospitals, key=lambda m: out[f"alone:{m}"]["accuracy"]["mean"])
@@ -160,6 +160,12 @@ def compare_folds(recipe: Recipe, splits: list[Split], seeds: int, progress: Cal
                                         4)  # fmt: skip
     out["gap_to_central"] = round(out["central"]["accuracy"]["mean"] - out["federated"]["accuracy"]["mean"], 4)
     return out
+
+
+def summarise(results: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation, minimum and maximum of each metric over ``results`` (one
+    evaluation per run)."""
+    return {k: _stats([r[k] for r in results]) for k in ("accuracy", "f1", "auroc", "log_loss")}
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from agent.daemon.config import AgentConfig
 from agent.daemon.journal import Journal
@@ -94,10 +93,7 @@ def sklearn_metrics(model: LogisticRegression | DummyClassifier, test: Records, 
     proba = model.predict_proba(test.x).astype(np.float64)  # float32 records give float32 probabilities:
     proba /= proba.sum(axis=1, keepdims=True)  # summed in float64 they miss 1 by more than the log loss allows
     if classes == 2:
-        scores = proba[:, 1]
-        predicted = (scores >= 0.5).astype(np.float32)
-        return {"accuracy": float(accuracy_score(test.y, predicted)), "f1": float(f1_score(test.y, predicted)),
-                "auroc": float(roc_auc_score(test.y, scores))}  # fmt: skip
+        return classification_metrics(2, test.y, proba[:, 1])
     # a hospital's records may lack some classes: its model has columns only for those it saw
     full = np.zeros((len(test), classes))
     full[:, model.classes_.astype(int)] = proba

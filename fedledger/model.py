@@ -67,7 +67,8 @@ def model_group() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def evaluate_cmd(config_path: Path, study_id: str, round_no: int | None, data_path: Path, as_json: bool) -> None:
-    """Score a study's global model on your own records: accuracy, F1 and AUROC."""
+    """Score a study's global model on your own records: accuracy, F1, AUROC and log loss (mean
+    cross-entropy, lower is better: it still separates models when accuracy saturates)."""
     from agent.federation import fetch_model
     from agent.session import hospital_session
     from agent.training import evaluate
@@ -95,8 +96,9 @@ def evaluate_cmd(config_path: Path, study_id: str, round_no: int | None, data_pa
         return
     table = Table(title=f"{study_id}, round {rnd['round']} global model ({fit.spec.name}) on {data_path.name}")
     for col in ("records", "accuracy", "F1" if fit.spec.binary else "F1 (macro)", "AUROC" if fit.spec.binary
-                else "AUROC (one-vs-rest, macro)"):  # fmt: skip
+                else "AUROC (one-vs-rest, macro)", "log loss"):  # fmt: skip
         table.add_column(col)
-    table.add_row(str(len(records)), *(f"{metrics[k]:.3f}" for k in ("accuracy", "f1", "auroc")))
+    table.add_row(str(len(records)), *(f"{metrics[k]:.3f}" for k in ("accuracy", "f1", "auroc")),
+                  f"{metrics['log_loss']:.4f}")  # fmt: skip
     console.print(table)
     console.print(f"model hash {rnd['aggregate']['hash'][:16]}... (checked against the ledger)")

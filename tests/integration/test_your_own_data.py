@@ -15,6 +15,7 @@ are printed for the docs.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -114,6 +115,7 @@ def test_a_study_on_your_own_data_from_the_walkthrough(network: LocalConsortium,
     assert shown["enrolled"] == ["HospitalAMSP", "HospitalBMSP", "HospitalCMSP"]
     evaluation = " ".join(output_of("fedledger model evaluate").split())
     assert "accuracy" in evaluation and "round 2 global model (logreg-d10-c2)" in evaluation, evaluation
+    assert "log loss" in evaluation, evaluation
 
     # the figures: the federated model (scored again, as JSON) against centralised and alone
     out = subprocess.run(["fedledger", "model", "evaluate", "--config", "data/hospitala/agent.yaml", "--study", STUDY,
@@ -133,4 +135,5 @@ def test_a_study_on_your_own_data_from_the_walkthrough(network: LocalConsortium,
         + "; ".join(f"{h} alone {m['accuracy']:.3f}/{m['f1']:.3f}/{m['auroc']:.3f}" for h, m in alone.items())
     )
     assert federated["records"] == len(test) and federated["round"] == 2
+    assert math.isfinite(federated["log_loss"]) and federated["log_loss"] > 0, federated
     assert federated["auroc"] > 0.6, "the federated model learned nothing on a task a pooled model learns"

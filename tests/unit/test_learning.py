@@ -3,6 +3,7 @@ per-layer and adaptive clipping, FedProx and the server step."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -268,3 +269,26 @@ def test_cross_validation_scores_every_hospital_record_once_and_keeps_each_hospi
         assert len(hospitals["A"]) in (23, 24) and len(hospitals["B"]) in (11, 12)  # 4/5 of 29 and of 14
     again = cross_validation_folds(train, validation, 5, seed=1)
     assert [list(s.pseudonyms) for _, s in again] == [list(s.pseudonyms) for _, s in splits]  # reproducible
+
+
+def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: Path) -> None:
+    from bench.learning import audited_variants, privacy_cost
+    from demo import tasks
+    from demo.learning_baselines import pooled
+
+    task = tasks.task("breast-cancer")
+    rule = audited_variants(task)["demo rule"]
+    data = task.data(tmp_path / task.folder)
+    schema = Schema.load(data.schema_path)
+    train = {o: load_records(p, schema) for o, p in data.train_paths.items()}
+    scored = pooled({o: load_records(p, schema) for o, p in data.validation_paths.items()})
+    said: list[str] = []
+    curve = privacy_cost(rule, [(train, scored)], 1, (1.0, 100.0), said.append)
+    assert list(curve) == ["1", "100"] and set(curve["1"]) == {"accuracy", "f1", "auroc", "log_loss"}
+    assert any("epsilon 100" in m for m in said)
+    # the same rule, only the budget changed: at 100 its noise multiplier is small, at 1 large
+    n = len(train["HospitalC"])
+    for budget, low, high in ((1.0, 3.0, 20.0), (100.0, 0.0, 0.5)):
+        plan = dataclasses.replace(rule, epsilon=budget).make_plan(rule.rounds, ())
+        assert low < plan.noise_multiplier(n, 0) < high, budget
+    assert curve["100"]["log_loss"]["mean"] < curve["1"]["log_loss"]["mean"]  # eight times the noise shows
