@@ -52,7 +52,7 @@ from demo.study_report import baseline
 from demo.zk_setup import dev_keys
 from network.consortium import LocalConsortium
 
-LITTLE_NOISE = 100.0  # the largest budget a study may set: about what the training rule reaches without noise
+LITTLE_NOISE = 100.0  # the largest budget a study may set: its noise is small enough to show the rule's own ceiling
 
 
 def inprocess_fedavg(recipe: Recipe, train: dict[str, Records], test: Records) -> dict[str, Any]:
