@@ -215,8 +215,11 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
               default=(1.0, 6.0, 30.0, 100.0),
               help="Other budgets (epsilon per hospital) the demo's recipe is also run at, to show what the privacy "
                    "costs (repeatable; 100 is the most a study may set).")  # fmt: skip
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw what the privacy costs (accuracy and log loss against the budget) as a PNG "
+                   "here.")  # fmt: skip
 def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int,
-                 budgets: tuple[float, ...]) -> None:  # fmt: skip
+                 budgets: tuple[float, ...], plot_path: Path | None) -> None:  # fmt: skip
     """A task's learning choices side by side at epsilon 3, scored on the hospitals' validation
     files or cross-validated over their records (--folds; never the test set): for digits
     FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for breast cancer the
@@ -242,6 +245,12 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: 
     console.print(f"    no privacy ({none['model']}): accuracy {none['accuracy']['mean']:.3f}, "
                   f"log loss {none['log_loss']['mean']:.4f}")  # fmt: skip
     save(result, json_path)
+    if plot_path is not None:
+        from bench.learning_chart import privacy_cost_png
+
+        plot_path.parent.mkdir(parents=True, exist_ok=True)
+        plot_path.write_bytes(privacy_cost_png(result))
+        console.print(f"wrote {plot_path}")
 
 
 @bench_group.command("peer")

@@ -292,3 +292,13 @@ def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: 
         plan = dataclasses.replace(rule, epsilon=budget).make_plan(rule.rounds, ())
         assert low < plan.noise_multiplier(n, 0) < high, budget
     assert curve["100"]["log_loss"]["mean"] < curve["1"]["log_loss"]["mean"]  # eight times the noise shows
+
+    from bench.learning_chart import privacy_cost_png
+    from demo.learning_baselines import summarise
+    from demo.study_report import baseline
+
+    result = {"task": task.name, "model": task.spec.name, "chosen": "demo rule", "epsilon": 3.0, "seeds": 1,
+              "folds": 1, "evaluated_on": "the validation files", "budgets": curve,
+              "central_no_privacy": summarise([baseline(pooled(train).x, pooled(train).y, scored)])}  # fmt: skip
+    png = privacy_cost_png(result)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
