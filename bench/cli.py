@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from fedledger.output_path import OutputPath
+
 console = Console()
-json_option = click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results here."
-)
+json_option = click.option("--json", "json_path", type=OutputPath(), default=None, help="Write the results here.")
 
 
 def save(result: dict, json_path: Path | None) -> None:
@@ -204,7 +204,7 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
 @bench_group.command("learning")
 @json_option
 @click.option("--seeds", type=click.IntRange(1, 50), default=3, show_default=True, help="In-process runs per variant.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".fedledger/bench-data"),
+@click.option("--data-dir", type=OutputPath(file_okay=False, dir_okay=True), default=Path(".fedledger/bench-data"),
               show_default=True, help="Where the digits split is written (reused when present).")  # fmt: skip
 @click.option("--task", "task_name", type=click.Choice(["digits", "breast-cancer"]), default="digits",
               show_default=True, help="Which study's choices to compare.")  # fmt: skip
@@ -215,7 +215,7 @@ def secagg_cmd(json_path: Path | None, port_base: int, hospitals: str, params: s
               default=(1.0, 6.0, 30.0, 100.0),
               help="Other budgets (epsilon per hospital) the demo's recipe is also run at, to show what the privacy "
                    "costs (repeatable; 100 is the most a study may set).")  # fmt: skip
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--plot", "plot_path", type=OutputPath(), default=None,
               help="Also draw what the privacy costs (accuracy and log loss against the budget) as a PNG "
                    "here.")  # fmt: skip
 def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: str, folds: int,

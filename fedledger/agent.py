@@ -13,6 +13,7 @@ from agent.daemon.config import AgentConfig
 from agent.data.schema import DataError
 from demo.local_agents import local_agent_config
 from fedledger.network import open_network, state_dir_option
+from fedledger.output_path import OutputPath
 
 console = Console()
 
@@ -31,7 +32,7 @@ def agent_group() -> None:
     default=None,
     help="Folder with the hospital's train.csv, validation.csv and schema.json [default: demo split].",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OutputPath(), default=None,
               help="Where to write the config [default: <state>/agents/<org>/agent.yaml].")  # fmt: skip
 @click.option("--consent", type=click.Choice(["ledger", "none"]), default="ledger", show_default=True,
               help="ledger: train only on records whose patient holds a valid consent credential for the "

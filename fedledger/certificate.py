@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from fedledger.network import open_network, state_dir_option
+from fedledger.output_path import OutputPath
 from provenance import certificate, render
 from provenance.channel_config import ChannelTrust
 from provenance.errors import Refused
@@ -34,9 +35,9 @@ def _identity_options(fn: click.decorators.FC) -> click.decorators.FC:
 @certificate_group.command("issue")
 @_identity_options
 @click.option("--model", "model_hash", required=True, help="SHA-256 of the model (an aggregate or initial model).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Certificate file (JSON).")
-@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the HTML page.")
-@click.option("--pdf", "pdf_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the PDF.")
+@click.option("--out", type=OutputPath(), required=True, help="Certificate file (JSON).")
+@click.option("--html", "html_out", type=OutputPath(), help="Also write the HTML page.")
+@click.option("--pdf", "pdf_out", type=OutputPath(), help="Also write the PDF.")
 def issue_cmd(state_dir: Path | None, org: str, user: str, model_hash: str, out: Path, html_out: Path | None,
               pdf_out: Path | None) -> None:  # fmt: skip
     """Gather the evidence for MODEL from the ledger and write its certificate."""
@@ -54,7 +55,7 @@ def issue_cmd(state_dir: Path | None, org: str, user: str, model_hash: str, out:
 
 @certificate_group.command("channel-config")
 @_identity_options
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=OutputPath(), required=True)
 def channel_config_cmd(state_dir: Path | None, org: str, user: str, out: Path) -> None:
     """Save the channel's current configuration block: what a verifier trusts."""
     with open_network(state_dir).ledger(org, user) as ledger:
@@ -94,8 +95,8 @@ def verify_cmd(cert_file: Path, config_file: Path) -> None:
 @certificate_group.command("render")
 @_CERT
 @_CONFIG
-@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), help="HTML page to write.")
-@click.option("--pdf", "pdf_out", type=click.Path(dir_okay=False, path_type=Path), help="PDF to write.")
+@click.option("--html", "html_out", type=OutputPath(), help="HTML page to write.")
+@click.option("--pdf", "pdf_out", type=OutputPath(), help="PDF to write.")
 def render_cmd(cert_file: Path, config_file: Path, html_out: Path | None, pdf_out: Path | None) -> None:
     """Verify CERT_FILE and write it as a page people read (a failed check shows as NOT verified)."""
     if not html_out and not pdf_out:

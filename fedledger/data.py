@@ -11,6 +11,7 @@ from agent.daemon.config import AgentConfig
 from agent.data.check import Problem, check_files, without_path
 from agent.data.schema import DataError, Schema
 from demo import example_data
+from fedledger.output_path import OutputPath
 
 console = Console()
 
@@ -94,7 +95,7 @@ def fit_scaler_cmd(config_path: Path) -> None:
 @data_group.command("example")
 @click.option("--dataset", type=click.Choice(["diabetes", "wine"]), default="diabetes", show_default=True,
               help="diabetes: 10 clinical features, binary label; wine: 13 features, 3 classes.")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", type=OutputPath(file_okay=False, dir_okay=True), required=True,
               help="Folder to write hospitala/, hospitalb/, hospitalc/ and test.csv into.")  # fmt: skip
 @click.option("--flaws", is_flag=True, help="Give HospitalC's training export a blank and two non-numeric values.")
 def example_cmd(dataset: str, out: Path, flaws: bool) -> None:

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from fedledger.output_path import OutputPath
 from network.binaries import ToolError
 from network.consortium import LocalConsortium
 from network.host_plan import HostPlan, consortium_plan
@@ -202,7 +203,7 @@ def remove_orderer_cmd(state_dir: Path | None, name: str) -> None:
 @state_dir_option
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(),
     default=None,
     help="Where to write it [default: docker-compose.fabric.yml in the checkout].",
 )
@@ -216,6 +217,7 @@ def compose_cmd(state_dir: Path | None, out: Path | None, subnet: str) -> None:
     net = open_network(state_dir)
     plan = net.hosts or _checked_plan("fl", subnet, net.topology.application_orgs)
     target = out or DEFAULT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render(plan, net.topology.port_base))
     console.print(f"wrote {target}: {len(plan.members)} orgs' services; set <ORG>_CA_REGISTRAR_SECRET and "
                   "<ORG>_CHAINCODE_ID in each org's .env")  # fmt: skip

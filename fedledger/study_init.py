@@ -14,6 +14,7 @@ from agent.models import ModelSpec
 from agent.study_init import StudyChoices, StudyInitError, init_study
 from clients.fabric import GatewayError
 from clients.kubo import IPFSError
+from fedledger.output_path import OutputPath
 
 console = Console()
 
@@ -83,7 +84,7 @@ console = Console()
               help="Tokens shared per round; the proposer escrows rounds times this.")  # fmt: skip
 @click.option("--window", "window_s", type=click.IntRange(1, 30 * 86_400), default=600, show_default=True,
               help="Seconds for each phase of a round (commit, prove, aggregate, validate).")  # fmt: skip
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OutputPath(), default=None,
               help="Study file to write [default: <study>.yaml].")  # fmt: skip
 def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: int, filters: tuple[int, int],
              server_optimizer: str, server_lr: float, server_momentum: float, prox_mu: float, rounds: int,
@@ -121,6 +122,7 @@ def init_cmd(config_path: Path, study_id: str, title: str, model: str, hidden: i
               f"hash {schema.hash}.",
               "Every hospital that enrolls needs that schema.json unchanged; the ledger fixes every field below "
               "when the study is proposed."]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(study_file.dump(params, header))
     console.print(f"model {spec.name} ({spec.parameter_count()} parameters); initial model {params['model_cid']} "
                   "on IPFS, encrypted to every registered hospital")  # fmt: skip

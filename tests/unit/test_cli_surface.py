@@ -84,3 +84,37 @@ def test_every_user_error_takes_the_one_error_path(tmp_path: Path) -> None:
         out = CliRunner().invoke(cli, argv)
         assert out.exit_code == 1 and "cannot read agent config" in out.output, (argv, out.output)
         assert out.exception is None or isinstance(out.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench", "learning", "--json", "{file}/result.json"],
+        ["bench", "learning", "--plot", "{file}/chart.png"],
+        ["bench", "learning", "--json", "{dir}"],
+        ["bench", "round", "--json", "/proc/fedledger/result.json"],
+        ["data", "example", "--out", "{file}/data"],
+        ["certificate", "render", "{file}", "--channel-config", "{file}", "--html", "{file}/page.html"],
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path, args: list[str]) -> None:
+    """A benchmark or study would otherwise run for minutes and end in a traceback when it saves."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    argv = [a.format(file=a_file, dir=tmp_path) for a in args]
+    out = CliRunner().invoke(cli, argv)
+    assert out.exit_code == 2, out.output
+    assert "Invalid value for" in out.output and "Traceback" not in out.output, out.output
+
+
+def test_an_output_in_folders_yet_to_be_made_is_accepted(tmp_path: Path) -> None:
+    from fedledger.output_path import why_unwritable
+
+    assert why_unwritable(tmp_path / "new" / "deeper" / "result.json") is None
+    assert why_unwritable(tmp_path, want_dir=True) is None
+    (tmp_path / "f").write_text("")
+    assert why_unwritable(tmp_path / "f") is None
+    assert why_unwritable(tmp_path / "f", want_dir=True) == "it exists and is not a folder"
+    assert why_unwritable(tmp_path) == "it is a folder"
+    assert "is not a folder" in (why_unwritable(tmp_path / "f" / "x.json") or "")
+    assert "cannot create entries" in (why_unwritable(Path("/proc/fedledger-x.json")) or "")
