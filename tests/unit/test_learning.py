@@ -272,7 +272,7 @@ def test_cross_validation_scores_every_hospital_record_once_and_keeps_each_hospi
 
 
 def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: Path) -> None:
-    from bench.learning import audited_variants, privacy_cost
+    from bench.learning import audited_variants, longer_rule, privacy_cost
     from demo import tasks
     from demo.learning_baselines import pooled
 
@@ -292,6 +292,9 @@ def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: 
         plan = dataclasses.replace(rule, epsilon=budget).make_plan(rule.rounds, ())
         assert low < plan.noise_multiplier(n, 0) < high, budget
     assert curve["100"]["log_loss"]["mean"] < curve["1"]["log_loss"]["mean"]  # eight times the noise shows
+    longer = longer_rule(task, audited_variants(task), [(train, scored)], 1, 100.0, said.append)
+    assert (longer["variant"], longer["epsilon"]) == ("40 steps", 100.0) and "log_loss" in longer
+    assert any(m.startswith("40 steps at epsilon 100") for m in said)
 
     from bench.learning_chart import privacy_cost_png
     from demo.learning_baselines import summarise
