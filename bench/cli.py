@@ -245,6 +245,11 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: 
     none = result["central_no_privacy"]
     console.print(f"    no privacy ({none['model']}): accuracy {none['accuracy']['mean']:.3f}, "
                   f"log loss {none['log_loss']['mean']:.4f}")  # fmt: skip
+    quiet = result["largest_budget"]
+    console.print(f"    at epsilon {quiet['epsilon']:g} the same recipe centralised: accuracy "
+                  f"{quiet['central']['accuracy']['mean']:.3f}, log loss {quiet['central']['log_loss']['mean']:.4f}; "
+                  "each hospital alone: " + ", ".join(f"{m} {v['accuracy']['mean']:.3f}"
+                                                      for m, v in quiet["alone"].items()))  # fmt: skip
     if "longer_rule" in result:
         longer = result["longer_rule"]
         console.print(f"    {longer['variant']} at epsilon {longer['epsilon']:g}: accuracy "

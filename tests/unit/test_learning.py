@@ -283,7 +283,8 @@ def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: 
     train = {o: load_records(p, schema) for o, p in data.train_paths.items()}
     scored = pooled({o: load_records(p, schema) for o, p in data.validation_paths.items()})
     said: list[str] = []
-    curve = privacy_cost(rule, [(train, scored)], 1, (1.0, 100.0), said.append)
+    curve, quiet = privacy_cost(rule, [(train, scored)], 1, (1.0, 100.0), said.append)
+    assert quiet["epsilon"] == 100.0 and set(quiet["alone"]) == set(train) and "log_loss" in quiet["central"]
     assert list(curve) == ["1", "100"] and set(curve["1"]) == {"accuracy", "f1", "auroc", "log_loss"}
     assert any("epsilon 100" in m for m in said)
     # the same rule, only the budget changed: at 100 its noise multiplier is small, at 1 large
@@ -301,7 +302,7 @@ def test_the_privacy_cost_curve_runs_the_chosen_recipe_at_each_budget(tmp_path: 
     from demo.study_report import baseline
 
     result = {"task": task.name, "model": task.spec.name, "chosen": "demo rule", "epsilon": 3.0, "seeds": 1,
-              "folds": 1, "evaluated_on": "the validation files", "budgets": curve,
+              "folds": 1, "evaluated_on": "the validation files", "budgets": curve, "largest_budget": quiet,
               "central_no_privacy": summarise([baseline(pooled(train).x, pooled(train).y, scored)])}  # fmt: skip
     png = privacy_cost_png(result)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
