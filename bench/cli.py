@@ -224,8 +224,9 @@ def learning_cmd(json_path: Path | None, seeds: int, data_dir: Path, task_name: 
     files or cross-validated over their records (--folds; never the test set): for digits
     FedAvg, FedAvgM, FedProx and flat, per-layer and adaptive clipping; for breast cancer the
     audited rule (steps, learning rate, expected batch, clipping, rounds). Then the demo's
-    recipe at other budgets, and scikit-learn's logistic regression without privacy (and, for
-    breast cancer, the rule with twice the steps at the largest budget)."""
+    recipe at other budgets (at the largest also centralised and by each hospital alone), and
+    scikit-learn's logistic regression without privacy; for breast cancer also the rule with
+    twice the steps at the largest budget."""
     from bench import learning as bench_learning
 
     result = bench_learning.run(data_dir, seeds, console.print, task_name, folds, budgets)
