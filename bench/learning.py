@@ -128,7 +128,7 @@ def run(root: Path, seeds: int, progress: Any = print, task_name: str = "digits"
     demo = "fedavgm" if task.circuit is None else "demo rule"
     ref = compare_folds(chosen[demo], splits, seeds, lambda m: progress(f"  {m}"))
     out["central"] = ref["central"]
-    out["alone"] = {k.removeprefix("alone:"): v for k, v in ref.items() if k.startswith("alone:")}
+    out["alone"] = each_alone(ref)
     out["chosen"] = demo
     out["budgets"], out["largest_budget"] = privacy_cost(chosen[demo], splits, seeds, budgets, progress)
     out["budgets"][f"{EPSILON:g}"] = out["variants"][demo]["federated"]
@@ -138,6 +138,11 @@ def run(root: Path, seeds: int, progress: Any = print, task_name: str = "digits"
     out["central_no_privacy"] = {"model": "scikit-learn logistic regression, no privacy, pooled training records",
                                  **summarise(fitted)}  # fmt: skip
     return out
+
+
+def each_alone(compared: dict[str, Any]) -> dict[str, Any]:
+    """Each hospital's own model's figures from a ``compare_folds`` result, keyed by hospital."""
+    return {k.removeprefix("alone:"): v for k, v in compared.items() if k.startswith("alone:")}
 
 
 def longer_rule(task: tasks.Task, chosen: dict[str, Recipe], splits: list[Split], seeds: int, budget: float,
@@ -169,6 +174,5 @@ def privacy_cost(recipe: Recipe, splits: list[Split], seeds: int, budgets: tuple
                            baselines=last)  # fmt: skip
         curve[f"{budget:g}"] = at["federated"]
         if last:
-            alone = {k.removeprefix("alone:"): v for k, v in at.items() if k.startswith("alone:")}
-            quiet = {"epsilon": budget, "central": at["central"], "alone": alone}
+            quiet = {"epsilon": budget, "central": at["central"], "alone": each_alone(at)}
     return curve, quiet

@@ -21,6 +21,7 @@ from agent.study_init import StudyInitError, circuit_for
 from agent.zk.binary import ZkError
 from chaincode.contracts import zk_circuits
 from fedledger.network import open_network, state_dir_option
+from fedledger.output_path import OutputPath
 from network.admins import Admins
 
 console = Console()
@@ -46,7 +47,7 @@ def zk_group() -> None:
     is_flag=True,
     help="With --model: the ceremony for the model's binding circuit (secure studies with bound inputs).",
 )
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--cache", type=OutputPath(file_okay=False, dir_okay=True), default=None,
               help="Where keys and transcripts are kept [default: $FEDLEDGER_CACHE/zk-ceremony].")  # fmt: skip
 def ceremony_cmd(state_dir: Path | None, model: str | None, circuit: str | None, binding: bool,
                  cache: Path | None) -> None:  # fmt: skip
